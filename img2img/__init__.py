@@ -1,0 +1,24 @@
+"""img2img: image-to-image translation with GANs.
+
+Public API: :func:`translate`, :func:`load` and :class:`Translator`. Importing img2img needs
+no GPU, no network and no Gradio; torch and the networks load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["translate", "load", "Translator", "__version__"]
+
+if TYPE_CHECKING:
+    from img2img.infer import Translator, load, translate
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that `import img2img` (and `img2img --help`) stay fast.
+    if name in ("translate", "load", "Translator"):
+        from img2img import infer
+
+        return getattr(infer, name)
+    raise AttributeError(f"module 'img2img' has no attribute {name!r}")

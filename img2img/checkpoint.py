@@ -1,0 +1,118 @@
+"""Checkpoints that never lose work and never unpickle code.
+
+A *model* is a directory holding ``config.json`` (the resolved task config, enough to
+rebuild the network) and ``generator.safetensors`` (the weights ``translate`` runs). A
+*resumable run* adds ``trainer_state.pt``: optimizers, LR schedules, discriminators, the
+step counter and every RNG state, loaded with ``torch.load(weights_only=True)``.
+
+Every file is written to a temporary name in the same directory, flushed to disk and then
+renamed over the old one (``os.replace`` is atomic on POSIX and Windows), so a crash or
+Ctrl-C during a save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+CONFIG_FILE = "config.json"
+GENERATOR_FILE = "generator.safetensors"
+STATE_FILE = "trainer_state.pt"
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` and move the finished file to ``path`` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(directory: str | Path, config: dict[str, Any], generator: nn.Module) -> None:
+    """Write ``config.json`` and ``generator.safetensors`` into ``directory``."""
+    directory = Path(directory)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    atomic_write(directory / GENERATOR_FILE, lambda tmp: save_file(tensors, tmp))
+    text = json.dumps(config, indent=2, sort_keys=True)
+    atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+
+
+def load_model_files(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a model directory: (config dict, generator state dict on CPU)."""
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG_FILE, directory / GENERATOR_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: missing; a model directory holds {CONFIG_FILE} and {GENERATOR_FILE} "
+                "(written by `img2img train` at each checkpoint)"
+            )
+    return json.loads(config_path.read_text()), load_file(weights_path)
+
+
+def save_training_state(directory: str | Path, state: dict[str, Any]) -> None:
+    """Write the resumable training state (tensors and plain Python values only)."""
+    atomic_write(Path(directory) / STATE_FILE, lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no training state to resume from")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Every RNG a training step may draw from, in a form ``weights_only`` loading accepts
+    (numpy's state becomes a tensor and plain ints)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["kind"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached"],
+        )
+    )
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

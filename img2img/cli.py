@@ -1,0 +1,102 @@
+"""The command line: ``img2img train | translate``.
+
+Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
+so every field is a flag and the defaults live in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.tasks import TASKS, get_task
+
+
+def train_command(argv: list[str]) -> None:
+    # First pass: which task, which YAML, resuming or not; these decide the full parser.
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default=None)
+    pre.add_argument("--config", default=None)
+    pre.add_argument("--resume", default=None)
+    known, _ = pre.parse_known_args(argv)
+
+    yaml_values = load_yaml(known.config) if known.config else {}
+    saved_values = load_json(Path(known.resume) / "config.json") if known.resume else {}
+    task_name = known.task or yaml_values.get("task") or saved_values.get("task") or "pix2pix"
+    task = get_task(task_name)
+
+    parser = argparse.ArgumentParser(
+        prog="img2img train", description=f"Train a {task_name} model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", help="YAML file setting any of the options below")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR from its last checkpoint")
+    add_config_arguments(parser, task.Config)
+    args = vars(parser.parse_args(argv))
+    args.pop("config", None)
+    resume = args.pop("resume", None)
+    if resume:
+        args.setdefault("out", resume)
+    config = merge(task.Config, yaml_values, saved_values, {**args, "task": task_name})
+    if not config.data:
+        parser.error("--data is required (a dataset folder)")
+
+    from img2img.train import Trainer
+
+    Trainer(config, resume=bool(resume)).fit()
+
+
+def translate_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="img2img translate",
+                                     description="Translate images with a trained model.")
+    parser.add_argument("inputs", nargs="+", help="input image file(s)")
+    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output file (one input) or directory (several inputs)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+
+    from img2img.images import ImageError
+    from img2img.infer import load
+
+    translator = load(args.model, args.device)
+    output = Path(args.output)
+    many = len(args.inputs) > 1
+    if many:
+        output.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for source in args.inputs:
+        target = output / (Path(source).stem + ".png") if many else output
+        try:
+            translator(source).save(target)
+        except ImageError as err:
+            failures += 1
+            print(f"error: {err}", file=sys.stderr)
+            continue
+        print(f"{source} -> {target}")
+    if failures:
+        raise SystemExit(1)
+
+
+COMMANDS = {"train": train_command, "translate": translate_command}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(
+            "usage: img2img {train,translate} ...\n\n"
+            "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
+            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n\n"
+            f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
+            file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
+        )
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Configuration: one dataclass per task, whose defaults reproduce its paper.
+
+The dataclass is the single declaration of every option: the command line is generated
+from it (``image_size`` becomes ``--image-size``, booleans get ``--flag/--no-flag``), a YAML
+file may set any field, and the resolved values are saved with every checkpoint so that a
+checkpoint alone rebuilds its model.
+
+Precedence, lowest first: dataclass defaults < ``--config`` YAML < the config saved in a run
+being resumed < flags given on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+C = TypeVar("C", bound="TrainConfig")
+
+
+def option(default: Any, help: str, choices: tuple | None = None) -> Any:
+    """A dataclass field with the help text (and allowed values) its CLI flag shows."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass
+class TrainConfig:
+    """Options every task shares: data, run directory, schedule, logging and checkpoints."""
+
+    task: str = option("", "which recipe to train (pix2pix, ...)")
+    data: str = option("", "dataset folder (DIR/train + DIR/test, or a flat folder of images)")
+    out: str = option("runs/run", "run directory: checkpoints, logs, sample grids")
+    image_size: int = option(256, "training crop size in pixels")
+    batch_size: int = option(1, "images per optimisation step (per process)")
+    epochs: int = option(200, "total epochs (the LR schedule is laid out over these)")
+    decay_epochs: int = option(100, "final epochs over which the LR decays linearly to 0")
+    max_steps: int = option(0, "stop after this many iterations (0: run all epochs)")
+    save_every: int = option(1000, "write a resumable checkpoint every N iterations")
+    sample_every: int = option(500, "write a sample grid and the loss plot every N iterations")
+    log_every: int = option(10, "append mean losses to losses.jsonl every N iterations")
+    num_samples: int = option(4, "rows in each sample grid")
+    seed: int = option(0, "seed for weights, data order and augmentation")
+    num_workers: int = option(2, "data-loading worker processes")
+    device: str = option("auto", "cpu, cuda, cuda:1, ... (auto: cuda when available)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
+    """Build ``cls`` from a dict, rejecting unknown keys with the list of valid ones."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for {cls.__name__}; "
+            f"valid options: {', '.join(sorted(names))}"
+        )
+    config = cls(**values)
+    validate(config)
+    return config
+
+
+def validate(config: TrainConfig) -> None:
+    """Check every field with declared choices; the error names the field and the options."""
+    for f in dataclasses.fields(config):
+        choices = f.metadata.get("choices")
+        value = getattr(config, f.name)
+        if choices and value not in choices:
+            raise ValueError(f"{f.name}={value!r} is not valid; choose one of {', '.join(choices)}")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of option: value, got {type(values).__name__}")
+    return {key.replace("-", "_"): value for key, value in values.items()}
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type[TrainConfig]) -> None:
+    """Add one ``--flag`` per dataclass field. Defaults are suppressed so that the parsed
+    namespace holds only what the user typed; precedence is applied in :func:`merge`."""
+    group = parser.add_argument_group(f"{cls.__name__} options")
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} (default: {f.default!r})"
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        if isinstance(f.default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        else:
+            choices = f.metadata.get("choices")
+            group.add_argument(flag, type=type(f.default), choices=choices, **kwargs)
+
+
+def merge(cls: type[C], *layers: dict[str, Any]) -> C:
+    """Apply option layers in order over the defaults (later layers win)."""
+    values: dict[str, Any] = {}
+    for layer in layers:
+        values.update(layer)
+    return config_from_dict(cls, values)
+
+
+def format_config(config: TrainConfig) -> str:
+    """The resolved configuration as aligned ``name: value`` lines, for the start of a run."""
+    items = config.to_dict()
+    width = max(len(name) for name in items)
+    return "\n".join(f"  {name:<{width}}  {value!r}" for name, value in items.items())

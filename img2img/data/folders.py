@@ -1,0 +1,172 @@
+"""Image-folder datasets: finding the files, the train/test layout rule, and aligned A|B pairs."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
+from img2img.images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, pil_to_tensor
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """All image files under ``root`` (recursively), sorted, so the index of a file is stable.
+
+    Hidden files and folders (names starting with ".") are left out: they are editor and
+    OS litter such as ``.ipynb_checkpoints/`` or macOS ``._photo.jpg`` resource forks,
+    which carry an image extension but are not images.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        problem = "is a file, not a folder" if root.exists() else "folder not found"
+        raise FileNotFoundError(f"{root}: {problem}; pass the folder that holds the images")
+    files = sorted(
+        path
+        for path in root.rglob("*")
+        if is_image_file(path)
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+    if not files:
+        looked_for = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise ValueError(f"{root}: no images found (looked for {looked_for}, in subfolders too)")
+    return files
+
+
+def resolve_split(root: str | os.PathLike, split: str) -> Path | None:
+    """The folder holding ``split`` ("train" or "test") of the dataset at ``root``.
+
+    train: ``ROOT/train`` if it exists, else ``ROOT`` itself, so a flat folder of images
+    works. test: ``ROOT/test``, else ``ROOT/val``, else None (no held-out data).
+    A ``ROOT`` with a test/ or val/ folder but no train/ folder is refused for training,
+    because using ``ROOT`` itself would train on the held-out images.
+    """
+    root = Path(root)
+    if split == "train":
+        if (root / "train").is_dir():
+            return root / "train"
+        held_out = [name for name in ("test", "val") if (root / name).is_dir()]
+        if held_out:
+            raise ValueError(
+                f"{root}: has a {held_out[0]}/ folder but no train/ folder; move the training "
+                f"images into {root / 'train'} so the {held_out[0]} images are not trained on"
+            )
+        return root
+    if split == "test":
+        return next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
+    raise ValueError(f"split={split!r}: choose 'train' or 'test'")
+
+
+class PairedImageFolder(Dataset):
+    """Aligned pairs, the pix2pix layout: each file holds A on its left half, B on its right.
+
+    Items are ``{"input": (3, S, S) tensor in [-1, 1], "target": same, "path": str,
+    "skipped": int}`` with S = ``crop_size``. ``direction="AtoB"`` makes A the input,
+    ``"BtoA"`` makes B the input.
+
+    Training (``train=True``) augments as pix2pix does: both halves resized to
+    ``load_size`` squared (PIL bicubic), then the same random ``crop_size`` crop and the
+    same random horizontal flip (if ``flip``) applied to both. The randomness of item
+    ``index`` is drawn from a generator seeded by (seed, epoch, index), never the global
+    RNG, so an item is the same whatever the worker count and after a resume; call
+    :meth:`set_epoch` before each epoch. DataLoader workers receive the epoch when they
+    start, so keep ``persistent_workers=False`` (the default).
+    Evaluation (``train=False``) resizes straight to ``crop_size``, with no randomness.
+
+    A file that cannot be used (undecodable, or an odd width that does not split into
+    equal halves) does not stop the epoch: a warning names it and the next file is used
+    instead; ``"skipped"`` counts the files passed over, for the trainer's log.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        direction: str = "AtoB",
+        load_size: int = 286,
+        crop_size: int = 256,
+        flip: bool = True,
+        train: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction={direction!r}: choose 'AtoB' or 'BtoA'")
+        if train and crop_size > load_size:
+            raise ValueError(
+                f"crop_size={crop_size} is larger than load_size={load_size}: "
+                "the random crop is taken from the resized image, so use crop_size <= load_size"
+            )
+        if seed < 0:
+            raise ValueError(f"seed={seed}: use a non-negative integer")
+        self.root = Path(root)
+        self.files = find_images(root)
+        self.direction = direction
+        self.load_size = load_size
+        self.crop_size = crop_size
+        self.flip = flip
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose crops and flips :meth:`__getitem__` draws."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str | int]:
+        count = len(self.files)
+        if not -count <= index < count:
+            raise IndexError(f"index {index} out of range for {count} images in {self.root}")
+        index %= count
+        for skipped in range(count):
+            path = self.files[(index + skipped) % count]
+            try:
+                a, b = split_aligned(load_image(path), path)
+            except ImageError as error:
+                warnings.warn(f"{error}; skipping it", stacklevel=2)
+                continue
+            source, target = (a, b) if self.direction == "AtoB" else (b, a)
+            source, target = self._augment(source, target, index)
+            return {
+                "input": pil_to_tensor(source),
+                "target": pil_to_tensor(target),
+                "path": str(path),
+                "skipped": skipped,
+            }
+        raise ValueError(
+            f"{self.root}: none of its {count} images is a usable A|B pair (each was "
+            "warned about above); check that the folder holds pix2pix-style aligned images"
+        )
+
+    def _augment(
+        self, source: Image.Image, target: Image.Image, index: int
+    ) -> tuple[Image.Image, Image.Image]:
+        if not self.train:
+            size = (self.crop_size, self.crop_size)
+            return resize(source, size), resize(target, size)
+        size = (self.load_size, self.load_size)
+        source, target = resize(source, size), resize(target, size)
+        generator = make_generator(self.seed, self.epoch, index)
+        params = sample_crop_flip(size, (self.crop_size, self.crop_size), self.flip, generator)
+        return apply_crop_flip(source, params), apply_crop_flip(target, params)
+
+
+def split_aligned(image: Image.Image, path: str | os.PathLike) -> tuple[Image.Image, Image.Image]:
+    """Split an A|B image into its left (A) and right (B) halves; ``path`` is for the error."""
+    width, height = image.size
+    if width % 2:
+        raise ImageError(
+            path,
+            f"width {width} is odd, so it does not split into equal A|B halves "
+            "(an aligned image is A and B side by side, each half the width)",
+        )
+    half = width // 2
+    return image.crop((0, 0, half, height)), image.crop((half, 0, width, height))

@@ -1,0 +1,96 @@
+"""A shuffling sampler whose order is a pure function of (seed, epoch), so training can resume
+mid-epoch on exactly the samples an uninterrupted run would have seen next.
+
+How a trainer uses it (the batch size must not change across the resume)::
+
+    sampler = ResumableSampler(len(dataset), seed=seed)
+    loader = DataLoader(dataset, batch_size=bs, sampler=sampler, drop_last=True)
+    first_epoch, start_index = resume_position(step, len(dataset), bs, drop_last=True)
+    for epoch in range(first_epoch, epochs):
+        sampler.set_epoch(epoch, start_index)  # skips already-seen samples without decoding them
+        dataset.set_epoch(epoch)               # the dataset's crops depend on the epoch too
+        start_index = 0
+        for batch in loader:
+            ...
+
+``set_epoch`` must be called at the start of every epoch (as with torch's
+``DistributedSampler``); otherwise each epoch repeats the previous order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Sampler
+
+from img2img.data.transforms import make_generator
+
+
+class ResumableSampler(Sampler[int]):
+    """Yields indices 0 .. n-1 in an order fixed by (seed, epoch), from ``start_index`` on.
+
+    With ``shuffle=False`` the order is 0, 1, ..., n-1 every epoch.
+    """
+
+    def __init__(
+        self,
+        data_source_len: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        start_epoch: int = 0,
+        start_index: int = 0,
+    ) -> None:
+        if data_source_len <= 0:
+            raise ValueError(f"data_source_len must be positive, got {data_source_len}")
+        self.data_source_len = data_source_len
+        self.seed = seed
+        self.shuffle = shuffle
+        self.set_epoch(start_epoch, start_index)
+
+    def set_epoch(self, epoch: int, start_index: int = 0) -> None:
+        """Select the epoch to iterate and how many of its first samples to skip."""
+        if not 0 <= start_index <= self.data_source_len:
+            raise ValueError(
+                f"start_index={start_index} is outside the epoch of {self.data_source_len} samples"
+            )
+        self.epoch = epoch
+        self.start_index = start_index
+
+    def epoch_order(self) -> list[int]:
+        """The full order of the current epoch, skipped samples included."""
+        if not self.shuffle:
+            return list(range(self.data_source_len))
+        generator = make_generator(self.seed, self.epoch)
+        return torch.randperm(self.data_source_len, generator=generator).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.epoch_order()[self.start_index :])
+
+    def __len__(self) -> int:
+        return self.data_source_len - self.start_index
+
+
+def resume_position(
+    step: int, num_samples: int, batch_size: int, drop_last: bool
+) -> tuple[int, int]:
+    """Where optimizer step ``step`` (0-based count of batches already done) falls:
+    ``(epoch, start_index)`` for :meth:`ResumableSampler.set_epoch`.
+
+    An epoch is ``len(DataLoader)`` batches: ``num_samples // batch_size`` with
+    ``drop_last``, else rounded up (the last batch is short). Dividing samples seen by
+    ``num_samples`` would be wrong in both cases, since dropped or short batches do
+    not advance a whole ``batch_size``.
+    """
+    if drop_last:
+        steps_per_epoch = num_samples // batch_size
+    else:
+        steps_per_epoch = math.ceil(num_samples / batch_size)
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"{num_samples} samples make no batch of {batch_size} with drop_last=True: "
+            "lower the batch size or add data"
+        )
+    epoch, batch_in_epoch = divmod(step, steps_per_epoch)
+    return epoch, batch_in_epoch * batch_size

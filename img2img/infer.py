@@ -1,0 +1,113 @@
+"""Inference: load a trained generator once and translate images of any size.
+
+Any size works because the generators are fully convolutional: an input is padded (by
+reflection, or by edge replication where the padding exceeds the image) up to the
+network's ``size_multiple`` — 2**depth for a U-Net (256 for UNet-256), 4 for a ResNet
+generator — translated, and cropped back to its own size. Nothing is resized, so no detail
+is lost or invented by interpolation; the padding only affects the border pixels' context.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from img2img.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_model_files
+from img2img.config import config_from_dict
+from img2img.images import to_tensor
+from img2img.nets.batchnorm import per_image_batch_norm
+from img2img.tasks import get_task
+from img2img.train import resolve_device
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def resolve_model(model: str | Path) -> Path:
+    """A run/model directory, or the name of a model shipped in ``weights/``."""
+    path = Path(model)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    shipped = WEIGHTS_DIR / str(model)
+    if (shipped / CONFIG_FILE).is_file():
+        return shipped
+    available = sorted(p.name for p in WEIGHTS_DIR.glob("*") if (p / GENERATOR_FILE).is_file())
+    raise FileNotFoundError(
+        f"{model}: not a model directory ({CONFIG_FILE} + {GENERATOR_FILE}) nor a shipped "
+        f"model; shipped models: {', '.join(available) or 'none'}"
+    )
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad N x C x H x W on the bottom/right to multiples of ``multiple``; returns (padded, (H, W))."""
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x, (height, width)
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (height, width)
+
+
+class Translator:
+    """A loaded generator that translates images; keep one to run many images.
+
+    Call it with a path, PIL image, numpy HWC uint8 array or tensor (CHW/NCHW in [-1, 1]);
+    it returns the same kind (a path input gives a PIL image).
+    """
+
+    def __init__(self, generator: nn.Module, config: Any, device: torch.device) -> None:
+        self.generator = generator.to(device).eval()
+        self.config = config
+        self.device = device
+        self.per_image = get_task(config.task).per_image_statistics(config)
+        self.multiple = getattr(generator, "size_multiple", 1)
+
+    @classmethod
+    def from_pretrained(cls, model: str | Path, device: str = "auto") -> Translator:
+        values, weights = load_model_files(resolve_model(model))
+        task = get_task(values.get("task", ""))
+        config = config_from_dict(task.Config, values)
+        generator = task.build_generator(config)
+        generator.load_state_dict(weights)
+        return cls(generator, config, resolve_device(device))
+
+    @torch.inference_mode()
+    def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 3 x H x W in [-1, 1] -> N x 3 x H x W in [-1, 1], one image at a time (batch
+        norm uses each image's own statistics for batch-size-1 models)."""
+        outputs = []
+        with per_image_batch_norm(self.generator, enabled=self.per_image):
+            for image in x:
+                padded, (height, width) = pad_to_multiple(image[None].to(self.device), self.multiple)
+                outputs.append(self.generator(padded)[..., :height, :width].float().cpu())
+        return torch.cat(outputs)
+
+    def __call__(self, image: Any) -> Any:
+        x, restore = to_tensor(image)
+        return restore(self.translate_tensor(x))
+
+
+def load(model: str | Path, device: str = "auto") -> Translator:
+    """Load a model (run directory or shipped name) for repeated use."""
+    return Translator.from_pretrained(model, device)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(model: str, device: str, mtime: float) -> Translator:
+    return load(model, device)
+
+
+def translate(image: Any, model: str | Path, device: str = "auto") -> Any:
+    """Translate one image with ``model`` (a run directory or a shipped model name).
+
+    ``image``: a path, PIL image, numpy HWC uint8 array or tensor; the result is the same
+    kind (PIL for a path). Any size is accepted: the image is padded to the network's
+    multiple and the output cropped back (see the module docstring). The loaded model is
+    cached, so calling this in a loop does not reload it (unless its weights change).
+    """
+    path = resolve_model(model)
+    return _cached(str(path), device, (path / GENERATOR_FILE).stat().st_mtime)(image)

@@ -1,0 +1,21 @@
+"""Losses: GAN objectives, discriminator regularisers and the Adversary."""
+
+from img2img.losses.adversarial import (
+    OBJECTIVES,
+    Adversary,
+    Objective,
+    clip_weights_,
+    get_objective,
+    gradient_penalty,
+    r1_penalty,
+)
+
+__all__ = [
+    "OBJECTIVES",
+    "Adversary",
+    "Objective",
+    "clip_weights_",
+    "get_objective",
+    "gradient_penalty",
+    "r1_penalty",
+]

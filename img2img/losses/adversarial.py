@@ -1,0 +1,283 @@
+"""GAN objectives, discriminator regularisers and the Adversary that composes them.
+
+An adversarial loss is just a loss: the :class:`Adversary` owns a discriminator, its
+objective, its penalties and its optimizer, and hands the generator a scalar through
+:meth:`Adversary.loss`, the way ``F.l1_loss`` would.
+
+The maths lives in plain functions on *logits* (raw discriminator outputs of any shape,
+e.g. ``(N,)`` for a DCGAN critic or ``(N, 1, H, W)`` for a PatchGAN). Every objective
+averages over all elements, so a PatchGAN's loss is the mean over its patches.
+
+Scale convention: ``d_loss`` is the plain **sum** of a real term and a fake term, each a
+mean over elements, never halved. pix2pix and CycleGAN halve their discriminator loss
+("slow down D relative to G"); that factor is ``Adversary(d_loss_weight=0.5)``, chosen by
+the task, so every objective keeps the textbook form and the halving lives in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from img2img.optim import Stepper, make_optimizer
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A GAN objective: the discriminator's loss and the generator's adversarial term.
+
+    ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits, real_logits=None)`` take
+    logits of any shape and return scalars to *minimise*. ``real_logits`` in ``g_loss`` is
+    there for objectives that compare real and fake (relativistic GANs); the ones below
+    ignore it.
+    """
+
+    name: str
+    d_loss: Callable[[Tensor, Tensor], Tensor]
+    g_loss: Callable[..., Tensor]
+
+
+# -log sigmoid(x) = softplus(-x) and -log(1 - sigmoid(x)) = softplus(x): the softplus forms
+# never take the log of a probability that has underflowed to 0.
+def _bce_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """-E log D(x) - E log(1 - D(G(z))): binary cross-entropy with targets real=1, fake=0."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def _minimax_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """E log(1 - D(G(z))) (Goodfellow et al. 2014, eq. 1). It saturates: when D rejects
+    the fakes confidently its gradient vanishes, which is why nobody trains with it."""
+    return -F.softplus(fake_logits).mean()
+
+
+def _nonsaturating_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """-E log D(G(z)): same fixed point as minimax but strong gradients early in training
+    (the paper's own recommendation; pix2pix's ``gan_mode='vanilla'``)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def _lsgan_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E (D(x) - 1)^2 + E D(G(z))^2: least squares with targets b=1, a=0 (Mao et al. 2017)."""
+    return (real_logits - 1).pow(2).mean() + fake_logits.pow(2).mean()
+
+
+def _lsgan_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """E (D(G(z)) - 1)^2, target c=1; un-halved like the CycleGAN code."""
+    return (fake_logits - 1).pow(2).mean()
+
+
+def _wgan_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E D(G(z)) - E D(x): the negated Wasserstein-1 estimate (Arjovsky et al. 2017). It is
+    unbounded; the critic must be kept Lipschitz by clipping or a gradient penalty."""
+    return fake_logits.mean() - real_logits.mean()
+
+
+def _hinge_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E relu(1 - D(x)) + E relu(1 + D(G(z))) (Lim & Ye 2017; SAGAN, BigGAN): the critic stops
+    pushing samples it already separates by the margin."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def _critic_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """-E D(G(z)): the generator's term for both WGAN and hinge."""
+    return -fake_logits.mean()
+
+
+_NONSATURATING = Objective("nonsaturating", _bce_d_loss, _nonsaturating_g_loss)
+
+OBJECTIVES: dict[str, Objective] = {
+    "minimax": Objective("minimax", _bce_d_loss, _minimax_g_loss),
+    "nonsaturating": _NONSATURATING,
+    "vanilla": _NONSATURATING,  # the pix2pix/CycleGAN name for the same thing
+    "lsgan": Objective("lsgan", _lsgan_d_loss, _lsgan_g_loss),
+    "wgan": Objective("wgan", _wgan_d_loss, _critic_g_loss),
+    "hinge": Objective("hinge", _hinge_d_loss, _critic_g_loss),
+}
+
+
+def get_objective(name: str) -> Objective:
+    """Look up an objective in :data:`OBJECTIVES`; an unknown name lists the valid ones."""
+    try:
+        return OBJECTIVES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown GAN objective {name!r}; choose one of {', '.join(OBJECTIVES)}"
+        ) from None
+
+
+def _per_sample(logits: Tensor) -> Tensor:
+    """One critic value per sample: the mean of its logits, shape ``(N,)``.
+
+    The objectives average over every logit, so for a PatchGAN the function being
+    regularised is the patch *mean*; differentiating the batch sum of these values gives
+    each sample's input gradient in one backward pass (samples do not interact).
+    """
+    return logits.reshape(len(logits), -1).mean(dim=1)
+
+
+def gradient_penalty(
+    discriminator: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    center: float = 1.0,
+) -> Tensor:
+    """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - center)^2] (Gulrajani et al. 2017).
+
+    ``x_hat`` mixes each real/fake pair with its own uniform weight, so the penalty covers
+    the straight lines along which the optimal critic has unit gradient. ``real`` and
+    ``fake`` are ``(N, ...)`` tensors of equal shape; ``fake`` is detached here. The graph
+    is kept (``create_graph=True``) so the penalty trains the discriminator. ``center=0``
+    gives the zero-centred variant (Thanh-Tung et al. 2019). Returns a scalar >= 0; the
+    paper's weight is 10.
+    """
+    alpha = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(_per_sample(discriminator(x_hat)).sum(), x_hat, create_graph=True)
+    # The epsilon keeps the backward of sqrt finite where a gradient is exactly zero.
+    norm = (grad.reshape(len(grad), -1).pow(2).sum(dim=1) + 1e-12).sqrt()
+    return (norm - center).pow(2).mean()
+
+
+def r1_penalty(real_logits: Tensor, real_inputs: Tensor) -> Tensor:
+    """R1 penalty 0.5 * E||grad_x D(x)||^2 on real data (Mescheder et al. 2018).
+
+    ``real_logits = D(real_inputs)`` must have been computed with ``real_inputs`` requiring
+    grad. The 0.5 is the paper's gamma/2 with gamma factored out, so a weight of ``gamma``
+    reproduces its regulariser (StyleGAN2 uses the same scaling). Returns a scalar >= 0.
+    """
+    (grad,) = torch.autograd.grad(_per_sample(real_logits).sum(), real_inputs, create_graph=True)
+    return 0.5 * grad.reshape(len(grad), -1).pow(2).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, c: float) -> None:
+    """Clamp every parameter of ``module`` to ``[-c, c]`` in place: the original WGAN's crude
+    way of keeping the critic Lipschitz (Arjovsky et al. used c = 0.01)."""
+    for p in module.parameters():
+        p.clamp_(-c, c)
+
+
+class Adversary(nn.Module):
+    """A discriminator with its objective, penalties and optimizer, used as a loss.
+
+    Typical use, one training iteration::
+
+        logs = adversary.update(real, fake)          # D step; fake is detached inside
+        if adversary.generator_turn():
+            g_loss = adversary.loss(fake) + other_losses
+
+    The discriminator sees exactly the tensors it is given; a conditional GAN concatenates
+    condition and image itself. The D loss is
+    ``d_loss_weight * objective.d_loss + gp_weight * gp + r1_weight * r1``: the weight
+    scales the objective only (0.5 gives pix2pix/CycleGAN parity), penalties keep the
+    weights their papers quote.
+
+    ``state_dict()`` holds the discriminator's weights plus, as the module's extra state,
+    the optimizer/scheduler state and the update counter, so a resumed run continues the
+    same k-critic-steps rhythm.
+    """
+
+    def __init__(
+        self,
+        discriminator: nn.Module,
+        objective: str | Objective = "nonsaturating",
+        stepper: Stepper | None = None,
+        gp_weight: float = 0.0,
+        r1_weight: float = 0.0,
+        clip: float | None = None,
+        d_steps: int = 1,
+        d_loss_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if d_steps < 1:
+            raise ValueError(f"d_steps must be >= 1 (D steps per generator step), got {d_steps}")
+        if clip is not None and clip <= 0:
+            raise ValueError(f"clip must be positive or None, got {clip}")
+        self.discriminator = discriminator
+        self.objective = get_objective(objective) if isinstance(objective, str) else objective
+        # Adam 2e-4, betas (0.5, 0.999): the DCGAN settings that pix2pix and CycleGAN inherit.
+        if stepper is None:
+            stepper = Stepper(make_optimizer(discriminator.parameters()))
+        self.stepper = stepper
+        self.gp_weight = gp_weight
+        self.r1_weight = r1_weight
+        self.clip = clip
+        self.d_steps = d_steps
+        self.d_loss_weight = d_loss_weight
+        self.updates = 0
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """The discriminator's loss on a batch, penalties included.
+
+        ``real`` and ``fake`` are discriminator inputs ``(N, ...)``; ``fake`` is detached so
+        the generator gets no gradient. Returns the scalar loss and logs: ``d_loss`` (the
+        total), ``d_real`` / ``d_fake`` (mean logits) and ``gp`` / ``r1`` when weighted in.
+        """
+        fake = fake.detach()
+        if self.r1_weight:
+            real = real.detach().requires_grad_(True)
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
+        loss = self.d_loss_weight * self.objective.d_loss(real_logits, fake_logits)
+        logs = {"d_real": real_logits.mean().item(), "d_fake": fake_logits.mean().item()}
+        if self.gp_weight:
+            gp = gradient_penalty(self.discriminator, real, fake)
+            loss = loss + self.gp_weight * gp
+            logs["gp"] = gp.item()
+        if self.r1_weight:
+            r1 = r1_penalty(real_logits, real)
+            loss = loss + self.r1_weight * r1
+            logs["r1"] = r1.item()
+        logs["d_loss"] = loss.item()
+        return loss, logs
+
+    def update(self, real: Tensor, fake: Tensor) -> dict[str, float]:
+        """One discriminator step on ``(real, fake)``, then weight clipping if configured.
+        Advances the counter behind :meth:`generator_turn`. Returns :meth:`d_loss`'s logs."""
+        loss, logs = self.d_loss(real, fake)
+        self.stepper.step(loss)
+        if self.clip is not None:
+            clip_weights_(self.discriminator, self.clip)
+        self.updates += 1
+        return logs
+
+    def loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        """The generator's adversarial term: a scalar whose gradient reaches ``fake``.
+
+        The discriminator's parameters are frozen for this forward pass only, so
+        ``backward`` neither fills their ``.grad`` nor spends time on them; autograd
+        decides what to track when the graph is built, so restoring the flags right after
+        is safe. ``real`` (optional) feeds objectives that compare against real logits.
+        """
+        params = list(self.discriminator.parameters())
+        flags = [p.requires_grad for p in params]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            fake_logits = self.discriminator(fake)
+            real_logits = None if real is None else self.discriminator(real)
+        finally:
+            for p, flag in zip(params, flags):
+                p.requires_grad_(flag)
+        return self.objective.g_loss(fake_logits, real_logits)
+
+    def generator_turn(self) -> bool:
+        """Whether the generator should step now: True after every ``d_steps``-th
+        :meth:`update` (k critic steps per generator step, Algorithm 1 of Goodfellow et al.;
+        WGAN uses k = 5). With ``d_steps=3`` the pattern over six updates is F F T F F T."""
+        return self.updates > 0 and self.updates % self.d_steps == 0
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"stepper": self.stepper.state_dict(), "updates": self.updates}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        # Optimizer.load_state_dict keeps same-device tensors as they are, so without the copy
+        # a state dict taken in memory would leave two Adversaries sharing Adam's moments.
+        self.stepper.load_state_dict(copy.deepcopy(state["stepper"]))
+        self.updates = int(state["updates"])

@@ -1,0 +1,89 @@
+"""Optimizers, learning-rate schedules and the one function that turns a loss into an update.
+
+Every parameter update in img2img — generator, discriminator, critic — goes through
+:class:`Stepper.step`, so mixed precision, gradient scaling and gradient clipping are
+added in one place and every task and every Adversary gets them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+def make_optimizer(
+    params: Iterable[nn.Parameter],
+    kind: str = "adam",
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
+    """Build an optimizer by name. ``betas`` only applies to Adam (the GAN default (0.5, 0.999)
+    comes from DCGAN: a lower beta1 keeps the two players from overshooting each other)."""
+    params = list(params)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    if kind == "rmsprop":  # WGAN with clipping: momentum-free, as the paper advises
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def linear_decay_factor(step: int, total_steps: int, decay_steps: int) -> float:
+    """LR multiplier of the pix2pix/CycleGAN schedule: 1 until ``total - decay`` steps, then
+    linearly down to 0 at ``total_steps`` (the papers' "constant for half, decay to zero")."""
+    if decay_steps <= 0:
+        return 1.0
+    start = total_steps - decay_steps
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / decay_steps)
+
+
+class Stepper:
+    """An optimizer with its LR schedule: ``step(loss)`` backpropagates and updates.
+
+    ``schedule_step()`` advances the learning-rate schedule by one training iteration; the
+    Trainer calls it once per iteration for every Stepper of a task, so a discriminator that
+    takes k steps per iteration still follows the same LR curve as its generator.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        total_steps: int = 0,
+        decay_steps: int = 0,
+    ) -> None:
+        self.optimizer = optimizer
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: linear_decay_factor(step, total_steps, decay_steps)
+        )
+
+    @property
+    def params(self) -> list[nn.Parameter]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def step(self, loss: torch.Tensor) -> None:
+        """Zero the gradients, backpropagate ``loss`` and update the parameters."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def schedule_step(self) -> None:
+        self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])

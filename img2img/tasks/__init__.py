@@ -1,0 +1,64 @@
+"""Task recipes: each builds its networks and Adversaries and defines one training iteration.
+
+A task is a class with this interface (the Trainer, ``translate`` and the CLI rely on it
+and on nothing else):
+
+- ``Config``: its config dataclass, whose defaults reproduce the paper.
+- ``dataset(config, split, augment=None)``: a Dataset for "train" or "test" (None when the
+  split does not exist); ``augment`` defaults to True for "train".
+- ``build_generator(config)``: the network ``translate`` runs, rebuilt from a saved config.
+- ``per_image_statistics(config)``: whether batch norm should normalise each image by its own
+  statistics at inference (see :func:`img2img.nets.batchnorm.per_image_batch_norm`).
+- ``Task(config, total_steps, decay_steps, device)`` with ``step(batch) -> dict[str, float]``,
+  ``sample(batch) -> list[Tensor]`` (the columns of a progress grid), ``generator``,
+  ``steppers`` (name -> Stepper, for the LR schedule tick) and ``state_dict()`` /
+  ``load_state_dict()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from img2img.config import TrainConfig
+from img2img.optim import Stepper
+from img2img.tasks.pix2pix import Pix2Pix
+
+
+class Task(Protocol):
+    Config: type[TrainConfig]
+    generator: nn.Module
+    steppers: dict[str, Stepper]
+
+    def __init__(
+        self, config: Any, total_steps: int, decay_steps: int, device: torch.device
+    ) -> None: ...
+
+    @staticmethod
+    def dataset(config: Any, split: str, augment: bool | None = None) -> Dataset | None: ...
+
+    @staticmethod
+    def build_generator(config: Any) -> nn.Module: ...
+
+    @staticmethod
+    def per_image_statistics(config: Any) -> bool: ...
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]: ...
+
+    def sample(self, batch: dict[str, Any]) -> list[torch.Tensor]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+TASKS: dict[str, type[Task]] = {"pix2pix": Pix2Pix}
+
+
+def get_task(name: str) -> type[Task]:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[name]

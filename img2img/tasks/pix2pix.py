@@ -1,0 +1,153 @@
+"""pix2pix (Isola et al., 2017): paired translation with a conditional GAN plus L1.
+
+The generator maps input a to output G(a); a PatchGAN judges (a, b) pairs, so the
+adversarial term asks for realistic *local* texture given the input while L1 keeps the
+low frequencies right. The loss of one iteration, in the paper's notation:
+
+    D: max  log D(a, b) + log(1 - D(a, G(a)))          (halved, as in the paper's code)
+    G: min  -log D(a, G(a)) + lambda_l1 * |b - G(a)|_1  (non-saturating, lambda_l1 = 100)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from img2img.config import TrainConfig, option
+from img2img.data import PairedImageFolder, resolve_split
+from img2img.losses import OBJECTIVES, Adversary
+from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
+from img2img.nets.batchnorm import per_image_batch_norm
+from img2img.nets.blocks import NORMS
+from img2img.optim import Stepper, make_optimizer
+
+
+@dataclass
+class Pix2PixConfig(TrainConfig):
+    """Defaults are the paper's facades setup (Isola et al., 2017, and its reference code)."""
+
+    task: str = option("pix2pix", "which recipe to train")
+    direction: str = option("AtoB", "AtoB: left half is the input; BtoA: right half", ("AtoB", "BtoA"))
+    load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
+    flip: bool = option(True, "random horizontal flips")
+    generator: str = option("unet", "generator architecture", ("unet", "resnet"))
+    resnet_blocks: int = option(9, "residual blocks when --generator resnet")
+    ngf: int = option(64, "generator width (filters in the first layer)")
+    ndf: int = option(64, "discriminator width")
+    d_layers: int = option(3, "PatchGAN strided layers: 3 -> 70x70 patches, 0 -> 1x1 PixelGAN")
+    norm: str = option("batch", "normalisation layers", NORMS)
+    dropout: float = option(0.5, "generator dropout (the paper's only noise source)")
+    gan_mode: str = option("vanilla", "adversarial objective", tuple(OBJECTIVES))
+    spectral_norm: bool = option(False, "spectral normalisation on the discriminator")
+    lambda_l1: float = option(100.0, "weight of the L1 reconstruction loss")
+    lr: float = option(2e-4, "Adam learning rate (both networks)")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    init: str = option("normal", "weight init", ("normal", "xavier", "kaiming", "orthogonal"))
+    init_gain: float = option(0.02, "std (normal) or gain of the weight init")
+
+
+class Pix2Pix:
+    """The pix2pix recipe over the shared parts (see :mod:`img2img.tasks` for the interface)."""
+
+    Config = Pix2PixConfig
+
+    @staticmethod
+    def dataset(
+        config: Pix2PixConfig, split: str, augment: bool | None = None
+    ) -> PairedImageFolder | None:
+        root = resolve_split(config.data, split)
+        if root is None:
+            return None
+        augment = split == "train" if augment is None else augment
+        return PairedImageFolder(
+            root,
+            direction=config.direction,
+            load_size=config.load_size or round(config.image_size * 286 / 256),
+            crop_size=config.image_size,
+            flip=config.flip,
+            train=augment,
+            seed=config.seed,
+        )
+
+    @staticmethod
+    def build_generator(config: Pix2PixConfig) -> nn.Module:
+        if config.generator == "unet":
+            return UNet(
+                ngf=config.ngf,
+                num_downs=unet_depth_for(config.image_size),
+                norm=config.norm,
+                dropout=config.dropout,
+            )
+        return ResNetGenerator(
+            ngf=config.ngf, n_blocks=config.resnet_blocks, norm=config.norm, dropout=config.dropout
+        )
+
+    @staticmethod
+    def per_image_statistics(config: Pix2PixConfig) -> bool:
+        return config.norm == "batch" and config.batch_size == 1
+
+    def __init__(
+        self, config: Pix2PixConfig, total_steps: int, decay_steps: int, device: torch.device
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.generator = self.build_generator(config).to(device)
+        discriminator = PatchGAN(
+            in_channels=6,  # the discriminator sees (input, output) stacked: it is conditional
+            ndf=config.ndf,
+            n_layers=config.d_layers,
+            norm=config.norm,
+            spectral_norm=config.spectral_norm,
+        ).to(device)
+        for net in (self.generator, discriminator):
+            init_weights(net, kind=config.init, gain=config.init_gain)
+
+        def stepper(net: nn.Module) -> Stepper:
+            optimizer = make_optimizer(
+                net.parameters(), "adam", lr=config.lr, betas=(config.beta1, config.beta2)
+            )
+            return Stepper(optimizer, total_steps=total_steps, decay_steps=decay_steps)
+
+        self.g_stepper = stepper(self.generator)
+        # The paper halves D's objective "to slow down the rate at which D learns relative to G".
+        self.adversary = Adversary(
+            discriminator, objective=config.gan_mode, stepper=stepper(discriminator),
+            d_loss_weight=0.5,
+        )
+        self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        self.generator.train()
+        a = batch["input"].to(self.device, non_blocking=True)
+        b = batch["target"].to(self.device, non_blocking=True)
+        fake = self.generator(a)
+        logs = self.adversary.update(real=torch.cat([a, b], 1), fake=torch.cat([a, fake], 1))
+        g_gan = self.adversary.loss(torch.cat([a, fake], 1))
+        g_l1 = F.l1_loss(fake, b)
+        self.g_stepper.step(g_gan + self.config.lambda_l1 * g_l1)
+        return {**logs, "g_gan": g_gan.item(), "g_l1": g_l1.item()}
+
+    @torch.no_grad()
+    def sample(self, batch: dict[str, Any]) -> list[torch.Tensor]:
+        a = batch["input"].to(self.device)
+        per_image = self.per_image_statistics(self.config)
+        with per_image_batch_norm(self.generator, enabled=per_image):
+            fake = torch.cat([self.generator(x[None]) for x in a])
+        return [a, fake, batch["target"].to(self.device)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(),
+            "g_stepper": self.g_stepper.state_dict(),
+            "adversary": self.adversary.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.g_stepper.load_state_dict(state["g_stepper"])
+        self.adversary.load_state_dict(state["adversary"])

@@ -1,0 +1,209 @@
+"""The Trainer: the one training loop every task runs in.
+
+A task supplies the maths of one iteration (``step``); the Trainer supplies everything
+around it: device, deterministic and resumable data order, the LR schedule tick, the
+progress bar, loss logs, sample grids, checkpoints and a clean stop on Ctrl-C.
+
+Resumption is exact: the data order and augmentation are pure functions of (seed, epoch,
+index), and the checkpoint holds every RNG state, so ``--resume`` continues with the
+very batches and random draws the uninterrupted run would have used.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from img2img.checkpoint import (
+    STATE_FILE,
+    capture_rng_state,
+    load_training_state,
+    restore_rng_state,
+    save_model,
+    save_training_state,
+)
+from img2img.config import TrainConfig, format_config
+from img2img.data import ResumableSampler
+from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
+from img2img.tasks import Task, get_task
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} but CUDA is not available here; use --device cpu")
+    return device
+
+
+class StopRequest:
+    """First Ctrl-C asks the loop to stop after the current iteration (so the checkpoint
+    it writes is consistent); a second Ctrl-C aborts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> StopRequest:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("Stopping after this iteration and saving a checkpoint (Ctrl-C again to abort).")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    """Runs ``config.task``'s recipe on ``config.data`` and writes everything to ``config.out``.
+
+    Args:
+        config: the task's resolved config dataclass.
+        resume: continue from ``config.out/trainer_state.pt`` when it exists.
+    """
+
+    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+        self.config = config
+        self.out = Path(config.out)
+        self.device = resolve_device(config.device)
+        task_cls = get_task(config.task)
+
+        self.dataset: Dataset = task_cls.dataset(config, "train")
+        self.steps_per_epoch = len(self.dataset) // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"{config.data}: {len(self.dataset)} training images is fewer than "
+                f"batch_size={config.batch_size}; lower --batch-size"
+            )
+        self.total_steps = config.epochs * self.steps_per_epoch
+        self.end_step = min(self.total_steps, config.max_steps or self.total_steps)
+
+        torch.manual_seed(config.seed)  # identical initial weights for identical configs
+        self.task: Task = task_cls(
+            config,
+            total_steps=self.total_steps,
+            decay_steps=config.decay_epochs * self.steps_per_epoch,
+            device=self.device,
+        )
+        self.step = 0
+        self.log = LossLog(self.out / LOSS_LOG)
+        if resume and (self.out / STATE_FILE).exists():
+            self._load()
+        self.sample_batch = self._fixed_sample_batch(task_cls)
+
+    def _load(self) -> None:
+        state = load_training_state(self.out)
+        self.task.load_state_dict(state["task"])
+        self.step = int(state["step"])
+        restore_rng_state(state["rng"])
+        self.log.truncate_after(self.step)
+        tqdm.write(f"Resumed {self.out} at iteration {self.step}.")
+
+    def _fixed_sample_batch(self, task_cls: type[Task]) -> dict[str, Any]:
+        """The same evaluation images in every grid, so grids show progress, not new inputs."""
+        dataset = task_cls.dataset(self.config, "test") or task_cls.dataset(
+            self.config, "train", augment=False
+        )
+        count = min(self.config.num_samples, len(dataset))
+        items = [dataset[i] for i in range(count)]
+        return torch.utils.data.default_collate(items)
+
+    def _loader(self, epoch: int, start_index: int) -> DataLoader:
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        sampler = ResumableSampler(
+            len(self.dataset), seed=self.config.seed, start_epoch=epoch, start_index=start_index
+        )
+        # A private generator: creating a loader iterator would otherwise draw its worker
+        # seed from the global RNG, and a resumed run creates one at a different step.
+        generator = torch.Generator().manual_seed(self.config.seed + epoch)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            generator=generator,
+            num_workers=self.config.num_workers,
+            drop_last=True,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def save(self) -> None:
+        """Model files first, then the training state: a state file always has its model."""
+        config = self.config.to_dict()
+        save_model(self.out, config, self.task.generator)
+        save_training_state(
+            self.out,
+            {
+                "step": self.step,
+                "config": config,
+                "task": self.task.state_dict(),
+                "rng": capture_rng_state(),
+            },
+        )
+
+    def write_samples(self) -> None:
+        columns = self.task.sample(self.sample_batch)
+        save_grid(columns, self.out / "samples" / f"step_{self.step:07d}.png")
+        plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
+
+    def fit(self) -> Path:
+        """Train until ``end_step`` or Ctrl-C; returns the run directory."""
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(_to_yaml(cfg.to_dict()))
+        tqdm.write(f"img2img train --task {cfg.task}: {len(self.dataset)} images, "
+                   f"{self.steps_per_epoch} iterations/epoch, iterations {self.step}->{self.end_step}, "
+                   f"device {self.device}\n{format_config(cfg)}")
+        skipped = 0
+        start = time.time()
+        bar = tqdm(total=self.end_step, initial=self.step, dynamic_ncols=True, unit="it")
+        with StopRequest() as stop:
+            while self.step < self.end_step and not stop.requested:
+                epoch, offset = divmod(self.step, self.steps_per_epoch)
+                for batch in self._loader(epoch, offset * cfg.batch_size):
+                    skipped += int(batch.pop("skipped", torch.zeros(1)).sum())
+                    logs = self.task.step(batch)
+                    for stepper in self.task.steppers.values():
+                        stepper.schedule_step()
+                    self.step += 1
+                    self.log.add(logs)
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0 or self.step == self.end_step:
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in self.log.means().items()})
+                        lr = next(iter(self.task.steppers.values())).lr
+                        self.log.flush(step=self.step, epoch=epoch, lr=lr, skipped_images=skipped,
+                                       time=round(time.time() - start, 2))
+                    if self.step % cfg.save_every == 0:
+                        self.save()
+                    if self.step % cfg.sample_every == 0:
+                        self.write_samples()
+                    if self.step >= self.end_step or stop.requested:
+                        break
+        bar.close()
+        self.save()
+        self.write_samples()
+        if skipped:
+            tqdm.write(f"Skipped {skipped} unreadable image(s); see the warnings above.")
+        tqdm.write(f"Saved {self.out} at iteration {self.step}.")
+        return self.out
+
+
+def _to_yaml(values: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(values, sort_keys=False)

@@ -1,0 +1,46 @@
+"""Shared fixtures: small generated datasets with a known answer, and the real data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def make_aligned_pairs(root: Path, count: int, size: int, seed: int = 0) -> Path:
+    """An A|B folder where B is the colour inverse of A: a mapping with a known answer.
+
+    A holds a few smooth colour blobs, so that there is structure to learn at every scale.
+    """
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    ys, xs = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        image = np.zeros((size, size, 3))
+        for _ in range(3):
+            cy, cx, radius = rng.uniform(0.1, 0.9, 2).tolist() + [rng.uniform(0.1, 0.3)]
+            blob = np.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / (2 * radius**2))
+            image += blob[..., None] * rng.uniform(0, 1, 3)
+        a = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+        pair = np.concatenate([a, 255 - a], axis=1)
+        Image.fromarray(pair).save(root / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def paired_dataset(tmp_path: Path) -> Path:
+    """DIR/train (8 pairs) and DIR/test (2 pairs) of 32x32 halves."""
+    make_aligned_pairs(tmp_path / "pairs" / "train", count=8, size=32, seed=0)
+    make_aligned_pairs(tmp_path / "pairs" / "test", count=2, size=32, seed=1)
+    return tmp_path / "pairs"
+
+
+def require_shared(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (see the README's data section)")
+    return path
