@@ -43,13 +43,25 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def ignore_sigint(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process: a terminal sends SIGINT to the
+    whole process group, and a worker that died of it would crash the graceful stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class StopRequest:
     """First Ctrl-C asks the loop to stop after the current iteration (so the checkpoint
-    it writes is consistent); a second Ctrl-C aborts at once."""
+    it writes is consistent); a second Ctrl-C, at least a second later, aborts at once.
+    (Repeats within a second are one request: ``timeout -s INT`` and some shells deliver
+    the signal twice.)"""
 
     def __init__(self) -> None:
-        self.requested = False
+        self.requested_at: float | None = None
         self._previous = None
+
+    @property
+    def requested(self) -> bool:
+        return self.requested_at is not None
 
     def __enter__(self) -> StopRequest:
         try:
@@ -59,9 +71,12 @@ class StopRequest:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+        now = time.monotonic()
+        if self.requested_at is not None:
+            if now - self.requested_at > 1.0:
+                raise KeyboardInterrupt
+            return
+        self.requested_at = now
         tqdm.write("Stopping after this iteration and saving a checkpoint (Ctrl-C again to abort).")
 
     def __exit__(self, *exc: Any) -> None:
@@ -137,6 +152,7 @@ class Trainer:
             batch_size=self.config.batch_size,
             sampler=sampler,
             generator=generator,
+            worker_init_fn=ignore_sigint,
             num_workers=self.config.num_workers,
             drop_last=True,
             pin_memory=self.device.type == "cuda",

@@ -55,13 +55,18 @@ def test_bad_option_values_name_the_option(paired_dataset: Path, tmp_path: Path)
 def test_ctrl_c_saves_and_resume_continues(paired_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     command = [sys.executable, "-m", "img2img", "train", "--data", str(paired_dataset),
-               "--out", str(out), "--save-every", "100000", "--sample-every", "100000", *TINY]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               "--out", str(out), "--save-every", "100000", "--sample-every", "100000", *TINY,
+               "--num-workers", "2"]
+    # Its own process group, signalled as a whole, as a terminal's Ctrl-C does (workers too).
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     log = out / "losses.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.05)  # a double delivery (timeout -s INT does this) is still one request
+    os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr[-3000:]
     stopped_at = load_training_state(out)["step"]
