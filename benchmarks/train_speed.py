@@ -29,8 +29,10 @@ def time_img2img(size: int, batch: int, iters: int, device: torch.device) -> flo
     config = merge(Pix2PixConfig, {"image_size": size, "batch_size": batch, "data": "-"})
     torch.manual_seed(0)
     task = Pix2Pix(config, total_steps=1000, decay_steps=500, device=device)
-    data = {"input": torch.rand(batch, 3, size, size) * 2 - 1,
-            "target": torch.rand(batch, 3, size, size) * 2 - 1}
+    data = {
+        "input": torch.rand(batch, 3, size, size) * 2 - 1,
+        "target": torch.rand(batch, 3, size, size) * 2 - 1,
+    }
     for _ in range(2):  # warm-up: allocator and kernel selection
         task.step(data)
     if device.type == "cuda":
@@ -47,8 +49,21 @@ def time_yardstick(size: int, batch: int, iters: int) -> float | None:
     if not YARDSTICK.exists():
         return None
     result = subprocess.run(
-        [sys.executable, str(YARDSTICK), "pix2pix", "--size", str(size), "--batch", str(batch),
-         "--iters", str(iters)], capture_output=True, text=True, cwd=YARDSTICK.parent, check=True,
+        [
+            sys.executable,
+            str(YARDSTICK),
+            "pix2pix",
+            "--size",
+            str(size),
+            "--batch",
+            str(batch),
+            "--iters",
+            str(iters),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=YARDSTICK.parent,
+        check=True,
     )
     return float(result.stdout.split("s_per_iter=")[1].split()[0])
 
@@ -59,8 +74,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternate img2img and yardstick this many times (noise control)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternate img2img and yardstick this many times (noise control)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
@@ -73,13 +92,20 @@ def main() -> None:
                 theirs.append(reference)
     best = min(ours)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"img2img pix2pix size={args.size} batch={args.batch}: {best:.3f} s/iteration, "
-          f"{args.batch / best:.2f} images/s, peak RSS {peak_mib:.0f} MiB"
-          + (f", peak CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
-             if device.type == "cuda" else ""))
+    print(
+        f"img2img pix2pix size={args.size} batch={args.batch}: {best:.3f} s/iteration, "
+        f"{args.batch / best:.2f} images/s, peak RSS {peak_mib:.0f} MiB"
+        + (
+            f", peak CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+            if device.type == "cuda"
+            else ""
+        )
+    )
     if theirs:
-        print(f"yardstick (plain eager) : {min(theirs):.3f} s/iteration; "
-              f"img2img / yardstick = {best / min(theirs):.2f} (below 1 is faster)")
+        print(
+            f"yardstick (plain eager) : {min(theirs):.3f} s/iteration; "
+            f"img2img / yardstick = {best / min(theirs):.2f} (below 1 is faster)"
+        )
 
 
 if __name__ == "__main__":

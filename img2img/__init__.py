@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["translate", "load", "Translator", "__version__"]
+__all__ = ["Translator", "__version__", "load", "translate"]
 
 if TYPE_CHECKING:
     from img2img.infer import Translator, load, translate

@@ -28,12 +28,14 @@ def train_command(argv: list[str]) -> None:
     task = get_task(task_name)
 
     parser = argparse.ArgumentParser(
-        prog="img2img train", description=f"Train a {task_name} model.",
+        prog="img2img train",
+        description=f"Train a {task_name} model.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--config", help="YAML file setting any of the options below")
-    parser.add_argument("--resume", metavar="RUN_DIR",
-                        help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint"
+    )
     add_config_arguments(parser, task.Config)
     args = vars(parser.parse_args(argv))
     args.pop("config", None)
@@ -50,12 +52,17 @@ def train_command(argv: list[str]) -> None:
 
 
 def translate_command(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="img2img translate",
-                                     description="Translate images with a trained model.")
+    parser = argparse.ArgumentParser(
+        prog="img2img translate", description="Translate images with a trained model."
+    )
     parser.add_argument("inputs", nargs="+", help="input image file(s)")
     parser.add_argument("--model", required=True, help="run directory or shipped model name")
-    parser.add_argument("-o", "--output", required=True,
-                        help="output file (one input) or directory (several inputs)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file (one input) or directory (several inputs)",
+    )
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
 

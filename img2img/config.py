@@ -84,7 +84,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of option: value, got {type(values).__name__}")
+        raise ValueError(
+            f"{path}: expected a mapping of option: value, got {type(values).__name__}"
+        )
     return {key.replace("-", "_"): value for key, value in values.items()}
 
 

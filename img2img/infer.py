@@ -43,7 +43,9 @@ def resolve_model(model: str | Path) -> Path:
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad N x C x H x W on the bottom/right to multiples of ``multiple``; returns (padded, (H, W))."""
+    """Pad N x C x H x W at the bottom and right up to multiples of ``multiple``.
+
+    Returns the padded tensor and the original (H, W), to crop the output back."""
     height, width = x.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h == 0 and pad_w == 0:
@@ -82,7 +84,9 @@ class Translator:
         outputs = []
         with per_image_batch_norm(self.generator, enabled=self.per_image):
             for image in x:
-                padded, (height, width) = pad_to_multiple(image[None].to(self.device), self.multiple)
+                padded, (height, width) = pad_to_multiple(
+                    image[None].to(self.device), self.multiple
+                )
                 outputs.append(self.generator(padded)[..., :height, :width].float().cpu())
         return torch.cat(outputs)
 

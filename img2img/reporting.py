@@ -74,7 +74,7 @@ def plot_losses(log_path: Path, out_path: Path) -> None:
         return
     fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.8 * len(names)), sharex=True)
     axes = [axes] if len(names) == 1 else list(axes)
-    for axis, name in zip(axes, names):
+    for axis, name in zip(axes, names, strict=True):
         points = [(r["step"], r[name]) for r in records if name in r]
         axis.plot([p[0] for p in points], [p[1] for p in points], linewidth=1)
         axis.set_ylabel(name, fontsize=8)

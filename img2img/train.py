@@ -182,9 +182,11 @@ class Trainer:
         cfg = self.config
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.yaml").write_text(_to_yaml(cfg.to_dict()))
-        tqdm.write(f"img2img train --task {cfg.task}: {len(self.dataset)} images, "
-                   f"{self.steps_per_epoch} iterations/epoch, iterations {self.step}->{self.end_step}, "
-                   f"device {self.device}\n{format_config(cfg)}")
+        tqdm.write(
+            f"img2img train --task {cfg.task}: {len(self.dataset)} images, "
+            f"{self.steps_per_epoch} iterations/epoch, iterations {self.step}->{self.end_step}, "
+            f"device {self.device}\n{format_config(cfg)}"
+        )
         skipped = 0
         start = time.time()
         bar = tqdm(total=self.end_step, initial=self.step, dynamic_ncols=True, unit="it")
@@ -202,8 +204,13 @@ class Trainer:
                     if self.step % cfg.log_every == 0 or self.step == self.end_step:
                         bar.set_postfix({k: f"{v:.3g}" for k, v in self.log.means().items()})
                         lr = next(iter(self.task.steppers.values())).lr
-                        self.log.flush(step=self.step, epoch=epoch, lr=lr, skipped_images=skipped,
-                                       time=round(time.time() - start, 2))
+                        self.log.flush(
+                            step=self.step,
+                            epoch=epoch,
+                            lr=lr,
+                            skipped_images=skipped,
+                            time=round(time.time() - start, 2),
+                        )
                     if self.step % cfg.save_every == 0:
                         self.save()
                     if self.step % cfg.sample_every == 0:

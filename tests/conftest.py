@@ -22,7 +22,7 @@ def make_aligned_pairs(root: Path, count: int, size: int, seed: int = 0) -> Path
     for i in range(count):
         image = np.zeros((size, size, 3))
         for _ in range(3):
-            cy, cx, radius = rng.uniform(0.1, 0.9, 2).tolist() + [rng.uniform(0.1, 0.3)]
+            (cy, cx), radius = rng.uniform(0.1, 0.9, 2), rng.uniform(0.1, 0.3)
             blob = np.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / (2 * radius**2))
             image += blob[..., None] * rng.uniform(0, 1, 3)
         a = (np.clip(image, 0, 1) * 255).astype(np.uint8)

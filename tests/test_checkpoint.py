@@ -43,7 +43,7 @@ def test_model_round_trip(tmp_path: Path) -> None:
 
 
 def test_missing_model_file_says_what_a_model_is(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
         load_model_files(tmp_path)
 
 

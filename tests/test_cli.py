@@ -16,13 +16,30 @@ from PIL import Image
 
 from img2img.checkpoint import load_training_state
 
-TINY = ["--image-size", "32", "--load-size", "36", "--ngf", "8", "--ndf", "8",
-        "--num-workers", "0", "--device", "cpu", "--log-every", "1", "--num-samples", "2"]
+TINY = [
+    "--image-size",
+    "32",
+    "--load-size",
+    "36",
+    "--ngf",
+    "8",
+    "--ndf",
+    "8",
+    "--num-workers",
+    "0",
+    "--device",
+    "cpu",
+    "--log-every",
+    "1",
+    "--num-samples",
+    "2",
+]
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "img2img", *args], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "img2img", *args], capture_output=True, text=True, timeout=300
+    )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -32,9 +49,26 @@ def test_yaml_config_and_flags_resolve_and_are_saved(paired_dataset: Path, tmp_p
     config_file = tmp_path / "c.yaml"
     config_file.write_text(yaml.safe_dump({"ngf": 4, "gan_mode": "lsgan", "max_steps": 2}))
     out = tmp_path / "run"
-    result = run_cli("train", "--task", "pix2pix", "--data", str(paired_dataset), "--out", str(out),
-                     "--config", str(config_file), *TINY[6:], "--image-size", "32",
-                     "--load-size", "36", "--norm", "instance", "--batch-size", "2")
+    result = run_cli(
+        "train",
+        "--task",
+        "pix2pix",
+        "--data",
+        str(paired_dataset),
+        "--out",
+        str(out),
+        "--config",
+        str(config_file),
+        *TINY[6:],
+        "--image-size",
+        "32",
+        "--load-size",
+        "36",
+        "--norm",
+        "instance",
+        "--batch-size",
+        "2",
+    )
     saved = json.loads((out / "config.json").read_text())
     assert saved["ngf"] == 4 and saved["gan_mode"] == "lsgan"  # from YAML
     assert saved["norm"] == "instance" and saved["batch_size"] == 2  # from flags
@@ -47,19 +81,35 @@ def test_bad_option_values_name_the_option(paired_dataset: Path, tmp_path: Path)
     assert result.returncode != 0 and "gan-mode" in result.stderr
     config_file = tmp_path / "c.yaml"
     config_file.write_text("ngff: 3\n")
-    result = run_cli("train", "--data", str(paired_dataset), "--config", str(config_file),
-                     check=False)
+    result = run_cli(
+        "train", "--data", str(paired_dataset), "--config", str(config_file), check=False
+    )
     assert result.returncode != 0 and "ngff" in result.stderr
 
 
 def test_ctrl_c_saves_and_resume_continues(paired_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "img2img", "train", "--data", str(paired_dataset),
-               "--out", str(out), "--save-every", "100000", "--sample-every", "100000", *TINY,
-               "--num-workers", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "img2img",
+        "train",
+        "--data",
+        str(paired_dataset),
+        "--out",
+        str(out),
+        "--save-every",
+        "100000",
+        "--sample-every",
+        "100000",
+        *TINY,
+        "--num-workers",
+        "2",
+    ]
     # Its own process group, signalled as a whole, as a terminal's Ctrl-C does (workers too).
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     log = out / "losses.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
@@ -86,8 +136,9 @@ def test_translate_reports_a_corrupt_input(paired_dataset: Path, tmp_path: Path)
     run_cli("train", "--data", str(paired_dataset), "--out", str(out), "--max-steps", "1", *TINY)
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
-    result = run_cli("translate", "--model", str(out), str(broken), "-o", str(tmp_path / "x.png"),
-                     check=False)
+    result = run_cli(
+        "translate", "--model", str(out), str(broken), "-o", str(tmp_path / "x.png"), check=False
+    )
     assert result.returncode == 1
     assert "broken.png" in result.stderr and "Traceback" not in result.stderr
 

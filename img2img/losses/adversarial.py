@@ -263,7 +263,7 @@ class Adversary(nn.Module):
             fake_logits = self.discriminator(fake)
             real_logits = None if real is None else self.discriminator(real)
         finally:
-            for p, flag in zip(params, flags):
+            for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)
         return self.objective.g_loss(fake_logits, real_logits)
 

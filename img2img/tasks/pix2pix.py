@@ -31,7 +31,9 @@ class Pix2PixConfig(TrainConfig):
     """Defaults are the paper's facades setup (Isola et al., 2017, and its reference code)."""
 
     task: str = option("pix2pix", "which recipe to train")
-    direction: str = option("AtoB", "AtoB: left half is the input; BtoA: right half", ("AtoB", "BtoA"))
+    direction: str = option(
+        "AtoB", "AtoB: left half is the input; BtoA: right half", ("AtoB", "BtoA")
+    )
     load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
     flip: bool = option(True, "random horizontal flips")
     generator: str = option("unet", "generator architecture", ("unet", "resnet"))
@@ -116,7 +118,9 @@ class Pix2Pix:
         self.g_stepper = stepper(self.generator)
         # The paper halves D's objective "to slow down the rate at which D learns relative to G".
         self.adversary = Adversary(
-            discriminator, objective=config.gan_mode, stepper=stepper(discriminator),
+            discriminator,
+            objective=config.gan_mode,
+            stepper=stepper(discriminator),
             d_loss_weight=0.5,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}

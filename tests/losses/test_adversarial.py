@@ -361,7 +361,7 @@ def test_state_dict_round_trip_resumes_exactly():
     resumed.load_state_dict(source.state_dict())
 
     assert resumed.updates == 4
-    for a, b in zip(source.parameters(), resumed.parameters()):
+    for a, b in zip(source.parameters(), resumed.parameters(), strict=True):
         torch.testing.assert_close(a, b)
     turns = []
     for adversary in (source, resumed):
@@ -370,5 +370,5 @@ def test_state_dict_round_trip_resumes_exactly():
         turns.append(adversary.generator_turn())
     assert turns == [True, True]
     # Identical Adam moments give identical weights after the same steps.
-    for a, b in zip(source.parameters(), resumed.parameters()):
+    for a, b in zip(source.parameters(), resumed.parameters(), strict=True):
         torch.testing.assert_close(a, b)

@@ -17,13 +17,24 @@ from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
 from img2img.train import Trainer
 
 
-
 def tiny_config(data: Path, out: Path, **overrides) -> Pix2PixConfig:
-    values = dict(
-        data=str(data), out=str(out), image_size=32, load_size=36, ngf=8, ndf=8, batch_size=2,
-        epochs=100, decay_epochs=50, num_workers=0, save_every=4, sample_every=4, log_every=2,
-        num_samples=2, device="cpu",
-    )
+    values = {
+        "data": str(data),
+        "out": str(out),
+        "image_size": 32,
+        "load_size": 36,
+        "ngf": 8,
+        "ndf": 8,
+        "batch_size": 2,
+        "epochs": 100,
+        "decay_epochs": 50,
+        "num_workers": 0,
+        "save_every": 4,
+        "sample_every": 4,
+        "log_every": 2,
+        "num_samples": 2,
+        "device": "cpu",
+    }
     return merge(Pix2PixConfig, values, overrides)
 
 
