@@ -26,6 +26,11 @@ class LossLog:
             self._sums[name] += float(value)
         self._count += 1
 
+    @property
+    def pending(self) -> bool:
+        """Whether iterations were added since the last flush."""
+        return self._count > 0
+
     def means(self) -> dict[str, float]:
         return {name: total / max(self._count, 1) for name, total in self._sums.items()}
 

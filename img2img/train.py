@@ -177,6 +177,16 @@ class Trainer:
         save_grid(columns, self.out / "samples" / f"step_{self.step:07d}.png")
         plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
 
+    def _flush_log(self, bar: tqdm, epoch: int, skipped: int, start: float) -> None:
+        bar.set_postfix({k: f"{v:.3g}" for k, v in self.log.means().items()})
+        self.log.flush(
+            step=self.step,
+            epoch=epoch,
+            lr=next(iter(self.task.steppers.values())).lr,
+            skipped_images=skipped,
+            time=round(time.time() - start, 2),
+        )
+
     def fit(self) -> Path:
         """Train until ``end_step`` or Ctrl-C; returns the run directory."""
         cfg = self.config
@@ -201,25 +211,20 @@ class Trainer:
                     self.step += 1
                     self.log.add(logs)
                     bar.update(1)
-                    if self.step % cfg.log_every == 0 or self.step == self.end_step:
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in self.log.means().items()})
-                        lr = next(iter(self.task.steppers.values())).lr
-                        self.log.flush(
-                            step=self.step,
-                            epoch=epoch,
-                            lr=lr,
-                            skipped_images=skipped,
-                            time=round(time.time() - start, 2),
-                        )
+                    if self.step % cfg.log_every == 0:
+                        self._flush_log(bar, epoch, skipped, start)
                     if self.step % cfg.save_every == 0:
                         self.save()
                     if self.step % cfg.sample_every == 0:
                         self.write_samples()
                     if self.step >= self.end_step or stop.requested:
                         break
-        bar.close()
-        self.save()
-        self.write_samples()
+            # Still inside StopRequest: a second Ctrl-C must not cut the final save short.
+            if self.log.pending:
+                self._flush_log(bar, epoch, skipped, start)
+            bar.close()
+            self.save()
+            self.write_samples()
         if skipped:
             tqdm.write(f"Skipped {skipped} unreadable image(s); see the warnings above.")
         tqdm.write(f"Saved {self.out} at iteration {self.step}.")

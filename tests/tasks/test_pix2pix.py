@@ -106,3 +106,16 @@ def test_translate_returns_the_input_kind_at_any_size(paired_dataset: Path, tmp_
 def test_every_norm_trains_a_step(paired_dataset: Path, tmp_path: Path, norm: str) -> None:
     Trainer(tiny_config(paired_dataset, tmp_path / norm, max_steps=1, norm=norm)).fit()
     assert (tmp_path / norm / "generator.safetensors").exists()
+
+
+def test_corrupt_training_images_are_skipped_and_counted(
+    paired_dataset: Path, tmp_path: Path
+) -> None:
+    (paired_dataset / "train" / "zz_truncated.png").write_bytes(
+        (paired_dataset / "train" / "000.png").read_bytes()[:200]
+    )
+    config = tiny_config(paired_dataset, tmp_path / "run", max_steps=9, batch_size=1)
+    with pytest.warns(UserWarning, match="zz_truncated.png"):
+        Trainer(config).fit()
+    records = [json.loads(line) for line in (tmp_path / "run" / "losses.jsonl").open()]
+    assert records[-1]["step"] == 9 and records[-1]["skipped_images"] >= 1
