@@ -71,7 +71,7 @@ def test_y_channel_and_shave() -> None:
 def test_agrees_with_skimage_on_real_images() -> None:
     metrics = pytest.importorskip("skimage.metrics")
     color = pytest.importorskip("skimage.color")
-    for hr, up in set5_pairs():
+    for hr, up in set5_pairs()[1:]:  # all but the 512x512 baby, to keep the test quick
         x, y = to_unit_hwc(up), to_unit_hwc(hr)
         reference = metrics.structural_similarity(
             x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
