@@ -188,6 +188,28 @@ def cache_key(files: Sequence[Path], network: str, variant: str = "") -> str:
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
 
 
+def cache_path(files: Sequence[Path], extractor: InceptionFeatures, variant: str = "") -> Path:
+    """The cache file for the features of ``files`` read as ``variant`` by ``extractor``."""
+    return cache_dir() / f"{cache_key(files, extractor.identity, variant)}.npy"
+
+
+def load_cached(path: Path, count: int) -> np.ndarray | None:
+    """Features stored at ``path`` if they are there, readable and (count, 2048), else None."""
+    try:
+        features = np.load(path)
+    except (OSError, ValueError):
+        return None  # absent or damaged: recomputed
+    return features if features.shape == (count, FEATURE_DIM) else None
+
+
+def save_cached(path: Path, features: np.ndarray) -> None:
+    """Store features atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(temporary, features)
+    os.replace(temporary, path)
+
+
 def cached_features(
     files: Sequence[Path], extractor: InceptionFeatures, compute: Callable[[], np.ndarray],
     variant: str = "", use_cache: bool = True,
@@ -195,22 +217,14 @@ def cached_features(
     """``compute()``'s features of ``files``, read from the cache when the same files (same
     sizes and mtimes) were seen with the same network and ``variant`` (a string naming how
     the images are derived from the files, e.g. "right half at 256"), else computed and
-    stored (atomically)."""
+    stored."""
     if not use_cache:
         return compute()
-    path = cache_dir() / f"{cache_key(files, extractor.identity, variant)}.npy"
-    if path.is_file():
-        try:
-            features = np.load(path)
-            if features.shape == (len(files), FEATURE_DIM):
-                return features
-        except (OSError, ValueError):
-            pass  # a damaged cache entry is recomputed
-    features = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(temporary, features)
-    os.replace(temporary, path)
+    path = cache_path(files, extractor, variant)
+    features = load_cached(path, len(files))
+    if features is None:
+        features = compute()
+        save_cached(path, features)
     return features
 
 

@@ -50,9 +50,13 @@ def prepare(image: Tensor, *, y_channel: bool = False, shave: int = 0) -> Tensor
     return x
 
 
-def _check_pair(a: Tensor, b: Tensor) -> None:
-    if a.shape != b.shape:
+def _prepare_pair(a: Tensor, b: Tensor, *, y_channel: bool, shave: int) -> tuple[Tensor, Tensor]:
+    """Both images through :func:`prepare`; (C, H, W) and (1, C, H, W) count as the same."""
+    x = prepare(a, y_channel=y_channel, shave=shave)
+    y = prepare(b, y_channel=y_channel, shave=shave)
+    if x.shape != y.shape:
         raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    return x, y
 
 
 def psnr(a: Tensor, b: Tensor, *, y_channel: bool = False, shave: int = 0) -> Tensor:
@@ -61,9 +65,7 @@ def psnr(a: Tensor, b: Tensor, *, y_channel: bool = False, shave: int = 0) -> Te
     ``a``, ``b``: (N, C, H, W) or (C, H, W) in [-1, 1]. Returns float64 (N,); identical
     images give ``inf``.
     """
-    _check_pair(a, b)
-    x = prepare(a, y_channel=y_channel, shave=shave)
-    y = prepare(b, y_channel=y_channel, shave=shave)
+    x, y = _prepare_pair(a, b, y_channel=y_channel, shave=shave)
     mse = (x - y).pow(2).flatten(1).mean(dim=1)
     return 10 * torch.log10(1 / mse)
 
@@ -97,9 +99,7 @@ def ssim(a: Tensor, b: Tensor, *, y_channel: bool = False, shave: int = 0) -> Te
     ``a``, ``b``: (N, C, H, W) or (C, H, W) in [-1, 1], at least 11x11 after the shave.
     Returns float64 (N,) in [-1, 1].
     """
-    _check_pair(a, b)
-    x = prepare(a, y_channel=y_channel, shave=shave)
-    y = prepare(b, y_channel=y_channel, shave=shave)
+    x, y = _prepare_pair(a, b, y_channel=y_channel, shave=shave)
     if min(x.shape[-2:]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least 11x11; got {tuple(x.shape[-2:])}")
     window = gaussian_window().to(x.device)
