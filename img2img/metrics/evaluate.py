@@ -3,7 +3,8 @@
 The model translates every test input (batch norm and padding exactly as ``translate``
 does), each output is rounded to 8 bits as a saved image would be, and then:
 
-- paired metrics against the item's target (PSNR, SSIM, LPIPS), averaged over images;
+- paired metrics against the item's target (PSNR, SSIM, LPIPS), averaged over images, for
+  tasks whose targets are aligned with their inputs (a task class may say ``paired = False``);
 - FID and KID of all outputs against the target domain's real images of the same split
   (the dataset's targets, read at the model's image size). Their Inception features are
   cached like a real folder's (keyed by the files, sizes, mtimes, and how they are read),
@@ -91,7 +92,11 @@ def evaluate(
     metrics = list(dict.fromkeys(metrics))
     translator = load(model, device)
     config = dataclasses.replace(translator.config, data=str(data))
-    dataset = get_task(config.task).dataset(config, "test")
+    task = get_task(config.task)
+    # A task whose targets are not aligned with its inputs (unpaired translation) sets
+    # ``paired = False``: its targets still serve as the real images for FID/KID.
+    paired = getattr(task, "paired", True)
+    dataset = task.dataset(config, "test")
     if dataset is None:
         raise FileNotFoundError(
             f"{data}: no test/ or val/ folder; eval measures the held-out split, so put the "
@@ -114,7 +119,7 @@ def evaluate(
             features.add(output, None if target is None else target[None])
         if len(kept) < samples:
             kept.append((source[0], output[0], target if target is not None else output[0]))
-        if target is None:
+        if target is None or not paired:
             continue
         row: dict[str, Any] = {"path": str(item.get("path", index))}
         if "psnr" in metrics:
@@ -131,7 +136,7 @@ def evaluate(
     for name in metrics:
         if name in PAIRED and name not in unavailable:
             if not per_image:
-                unavailable[name] = "the dataset has no targets (unpaired task)"
+                unavailable[name] = "no aligned targets (an unpaired task)"
                 continue
             values[name] = float(np.mean([row[name] for row in per_image]))
     if features:

@@ -108,3 +108,11 @@ def test_missing_test_split_is_a_clear_error(tiny_model: Path, tmp_path: Path) -
     (tmp_path / "flat").mkdir()
     with pytest.raises(FileNotFoundError, match="no test/ or val/"):
         evaluate(tiny_model, tmp_path / "flat", ["psnr"], device="cpu", progress=False)
+
+
+def test_unpaired_task_reports_paired_metrics_unavailable(
+    tiny_model: Path, paired_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Pix2Pix, "paired", False, raising=False)
+    summary = evaluate(tiny_model, paired_dataset, ["psnr"], device="cpu", progress=False).summary
+    assert summary["metrics"] == {} and "unpaired" in summary["unavailable"]["psnr"]
