@@ -27,6 +27,7 @@ from torch import nn
 
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
+EMA_FILE = "generator_ema.safetensors"
 STATE_FILE = "trainer_state.pt"
 
 
@@ -46,19 +47,36 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def save_model(directory: str | Path, config: dict[str, Any], generator: nn.Module) -> None:
-    """Write ``config.json`` and ``generator.safetensors`` into ``directory``."""
+def save_weights(path: Path, module: nn.Module) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp))
+
+
+def save_model(
+    directory: str | Path,
+    config: dict[str, Any],
+    generator: nn.Module,
+    ema: nn.Module | None = None,
+) -> None:
+    """Write ``config.json``, ``generator.safetensors`` and, when given, the EMA weights
+    ``generator_ema.safetensors`` into ``directory``."""
     directory = Path(directory)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    atomic_write(directory / GENERATOR_FILE, lambda tmp: save_file(tensors, tmp))
+    save_weights(directory / GENERATOR_FILE, generator)
+    if ema is not None:
+        save_weights(directory / EMA_FILE, ema)
     text = json.dumps(config, indent=2, sort_keys=True)
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
 
 
-def load_model_files(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a model directory: (config dict, generator state dict on CPU)."""
+def load_model_files(
+    directory: str | Path, use_ema: bool = True
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a model directory: (config dict, generator state dict on CPU). The EMA weights
+    are returned when they exist and ``use_ema`` is true, else the raw weights."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_FILE, directory / GENERATOR_FILE
+    if use_ema and (directory / EMA_FILE).is_file():
+        weights_path = directory / EMA_FILE
     for path in (config_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(

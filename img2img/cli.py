@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.precision import PRECISIONS
 from img2img.tasks import TASKS, get_task
 
 
@@ -64,12 +65,23 @@ def translate_command(argv: list[str]) -> None:
         help="output file (one input) or directory (several inputs)",
     )
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="autocast precision (auto: bf16 where the device is fast at it)",
+    )
+    parser.add_argument(
+        "--raw-weights",
+        action="store_true",
+        help="use the raw generator weights even if the model has EMA weights",
+    )
     args = parser.parse_args(argv)
 
     from img2img.images import ImageError
     from img2img.infer import load
 
-    translator = load(args.model, args.device)
+    translator = load(args.model, args.device, args.precision, use_ema=not args.raw_weights)
     output = Path(args.output)
     many = len(args.inputs) > 1
     if many:

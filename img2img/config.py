@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from img2img.precision import PRECISIONS
+
 C = TypeVar("C", bound="TrainConfig")
 
 
@@ -45,6 +47,10 @@ class TrainConfig:
     seed: int = option(0, "seed for weights, data order and augmentation")
     num_workers: int = option(2, "data-loading worker processes")
     device: str = option("auto", "cpu, cuda, cuda:1, ... (auto: cuda when available)")
+    precision: str = option(
+        "fp32", "autocast precision (auto: bf16/fp16 where the device is fast at it)", PRECISIONS
+    )
+    ema: float = option(0.0, "keep an EMA of the generator weights with this decay (0: off)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
