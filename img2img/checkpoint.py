@@ -12,10 +12,12 @@ Ctrl-C during a save leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,13 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp_files(directory: str | Path) -> None:
+    """Delete temporary files left by a write that was killed (SIGKILL, power loss) before
+    its rename; the files they were meant to replace are intact."""
+    for path in Path(directory).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
 
 
 def save_weights(path: Path, module: nn.Module) -> None:
@@ -86,16 +95,52 @@ def load_model_files(
     return json.loads(config_path.read_text()), load_file(weights_path)
 
 
-def save_training_state(directory: str | Path, state: dict[str, Any]) -> None:
-    """Write the resumable training state (tensors and plain Python values only)."""
-    atomic_write(Path(directory) / STATE_FILE, lambda tmp: torch.save(state, tmp))
+def state_paths(directory: str | Path, keep: int) -> list[Path]:
+    """The training-state files, newest first: ``trainer_state.pt``, ``trainer_state.1.pt``..."""
+    directory = Path(directory)
+    stem, suffix = STATE_FILE.rsplit(".", 1)
+    return [directory / STATE_FILE] + [directory / f"{stem}.{i}.{suffix}" for i in range(1, keep)]
+
+
+def save_training_state(directory: str | Path, state: dict[str, Any], keep: int = 2) -> None:
+    """Write the resumable training state (tensors and plain Python values only), keeping
+    the ``keep`` most recent states: older ones shift down one place before the new one is
+    written, so a crash at any moment leaves at least one complete state on disk."""
+    paths = state_paths(directory, max(keep, 1))
+    for newer, older in reversed(list(itertools.pairwise(paths))):
+        if newer.exists():
+            os.replace(newer, older)
+    atomic_write(paths[0], lambda tmp: torch.save(state, tmp))
+
+
+def has_training_state(directory: str | Path) -> bool:
+    return any(_existing_states(directory))
+
+
+def _existing_states(directory: str | Path) -> list[Path]:
+    directory = Path(directory)
+    stem, suffix = STATE_FILE.rsplit(".", 1)
+    older = sorted(directory.glob(f"{stem}.*.{suffix}"), key=lambda p: int(p.name.split(".")[1]))
+    latest = directory / STATE_FILE
+    return ([latest] if latest.is_file() else []) + [p for p in older if p.is_file()]
 
 
 def load_training_state(directory: str | Path) -> dict[str, Any]:
-    path = Path(directory) / STATE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no training state to resume from")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load the newest readable training state; an unreadable newer one (truncated by a
+    crash, corrupted on disk) is skipped with a warning that names it."""
+    paths = _existing_states(directory)
+    if not paths:
+        raise FileNotFoundError(f"{Path(directory) / STATE_FILE}: no training state to resume from")
+    for path in paths:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # any unreadable file: truncated zip, bad pickle, I/O error
+            warnings.warn(
+                f"{path}: cannot be read ({type(err).__name__}: {err}); "
+                "falling back to the previous checkpoint",
+                stacklevel=2,
+            )
+    raise RuntimeError(f"{directory}: no readable training state among {[p.name for p in paths]}")
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -41,6 +41,7 @@ class TrainConfig:
     decay_epochs: int = option(100, "final epochs over which the LR decays linearly to 0")
     max_steps: int = option(0, "stop after this many iterations (0: run all epochs)")
     save_every: int = option(1000, "write a resumable checkpoint every N iterations")
+    keep_checkpoints: int = option(2, "training states kept (older ones are the fallback)")
     sample_every: int = option(500, "write a sample grid and the loss plot every N iterations")
     log_every: int = option(10, "append mean losses to losses.jsonl every N iterations")
     num_samples: int = option(4, "rows in each sample grid")

@@ -21,9 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from img2img.checkpoint import (
-    STATE_FILE,
     capture_rng_state,
+    has_training_state,
     load_training_state,
+    remove_stale_temp_files,
     restore_rng_state,
     save_model,
     save_training_state,
@@ -111,6 +112,7 @@ class Trainer:
         self.config = config
         self.out = Path(config.out)
         check_writable(self.out)
+        remove_stale_temp_files(self.out)
         self.device = resolve_device(config.device)
         task_cls = get_task(config.task)
 
@@ -135,7 +137,7 @@ class Trainer:
         self.ema = EMA(self.task.generator, config.ema) if config.ema else None
         self.step = 0
         self.log = LossLog(self.out / LOSS_LOG)
-        if resume and (self.out / STATE_FILE).exists():
+        if resume and has_training_state(self.out):
             self._load()
         self.sample_batch = self._fixed_sample_batch(task_cls)
 
@@ -191,7 +193,7 @@ class Trainer:
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
-        save_training_state(self.out, state)
+        save_training_state(self.out, state, keep=self.config.keep_checkpoints)
 
     def write_samples(self) -> None:
         columns = self.task.sample(self.sample_batch)
