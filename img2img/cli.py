@@ -100,16 +100,37 @@ def translate_command(argv: list[str]) -> None:
         raise SystemExit(1)
 
 
-COMMANDS = {"train": train_command, "translate": translate_command}
+def export_command(argv: list[str]) -> None:
+    from img2img.export import FORMATS, export_model
+
+    parser = argparse.ArgumentParser(
+        prog="img2img export",
+        description="Export a model's generator (dynamic batch, height, width).",
+    )
+    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("--format", default="onnx", choices=FORMATS)
+    parser.add_argument("-o", "--output", required=True, help="output file (.onnx or .pt)")
+    parser.add_argument(
+        "--raw-weights",
+        action="store_true",
+        help="export the raw generator weights even if the model has EMA weights",
+    )
+    args = parser.parse_args(argv)
+    path = export_model(args.model, args.output, args.format, use_ema=not args.raw_weights)
+    print(f"{args.model} -> {path} ({args.format}; input N x 3 x H x W in [-1, 1])")
+
+
+COMMANDS = {"train": train_command, "translate": translate_command, "export": export_command}
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate} ...\n\n"
+            "usage: img2img {train,translate,export} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
-            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n\n"
+            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
         )
