@@ -31,6 +31,8 @@ CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 EMA_FILE = "generator_ema.safetensors"
 STATE_FILE = "trainer_state.pt"
+# Version of the training-state layout; bump it when a change makes old states unreadable.
+FORMAT_VERSION = 1
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -141,6 +143,15 @@ def load_training_state(directory: str | Path) -> dict[str, Any]:
                 stacklevel=2,
             )
     raise RuntimeError(f"{directory}: no readable training state among {[p.name for p in paths]}")
+
+
+def check_format(state: dict[str, Any], directory: str | Path) -> None:
+    version = int(state.get("format", 1))
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{directory}: checkpoint format {version} is newer than this img2img reads "
+            f"({FORMAT_VERSION}); upgrade img2img to resume it"
+        )
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -21,7 +21,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from img2img.checkpoint import (
+    FORMAT_VERSION,
     capture_rng_state,
+    check_format,
     has_training_state,
     load_training_state,
     remove_stale_temp_files,
@@ -143,7 +145,25 @@ class Trainer:
 
     def _load(self) -> None:
         state = load_training_state(self.out)
-        self.task.load_state_dict(state["task"])
+        check_format(state, self.out)
+        saved, current = state["config"], self.config.to_dict()
+        changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
+        described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        if "task" in changed:
+            raise ValueError(
+                f"{self.out} holds a {saved['task']!r} run; "
+                f"it cannot resume as {self.config.task!r}"
+            )
+        try:
+            self.task.load_state_dict(state["task"])
+        except (RuntimeError, KeyError) as err:
+            raise ValueError(
+                f"{self.out}: its checkpoint does not fit the network these options build "
+                f"({described or 'no option differs'}); resume with the run's own options or "
+                f"start a new --out. Detail: {str(err).splitlines()[0]}"
+            ) from None
+        if changed:
+            tqdm.write(f"Resuming with changed options: {described}")
         if self.ema is not None and "ema" in state:
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
@@ -186,6 +206,7 @@ class Trainer:
         ema = None if self.ema is None else self.ema.module
         save_model(self.out, config, self.task.generator, ema=ema)
         state = {
+            "format": FORMAT_VERSION,
             "step": self.step,
             "config": config,
             "task": self.task.state_dict(),

@@ -94,3 +94,22 @@ def test_an_unwritable_run_directory_fails_at_start(paired_dataset: Path, tmp_pa
     blocker.write_text("a file where the run directory should go")
     with pytest.raises(OSError, match="choose another --out"):
         Trainer(tiny(paired_dataset, blocker / "run", max_steps=1))
+
+
+def test_resume_with_a_different_network_says_what_differs(
+    paired_dataset: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny(paired_dataset, run, max_steps=1)).fit()
+    with pytest.raises(ValueError, match=r"ngf: 8 -> 16"):
+        Trainer(tiny(paired_dataset, run, max_steps=2, ngf=16), resume=True)
+
+
+def test_a_newer_checkpoint_format_is_refused_clearly(paired_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny(paired_dataset, run, max_steps=1)).fit()
+    state = load_training_state(run)
+    state["format"] = 99
+    torch.save(state, run / "trainer_state.pt")
+    with pytest.raises(ValueError, match="format 99 is newer"):
+        Trainer(tiny(paired_dataset, run, max_steps=2), resume=True)
