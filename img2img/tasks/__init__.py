@@ -8,7 +8,7 @@ and on nothing else):
   split does not exist); ``augment`` defaults to True for "train".
 - ``build_generator(config)``: the network ``translate`` runs, rebuilt from a saved config.
 - ``per_image_statistics(config)``: whether batch norm should normalise each image by its own
-  statistics at inference (see :func:`img2img.nets.batchnorm.per_image_batch_norm`).
+  statistics at inference (see :func:`img2img.nets.batchnorm.inference_copy`).
 - ``Task(config, total_steps, decay_steps, device)`` with ``step(batch) -> dict[str, float]``,
   ``sample(batch) -> list[Tensor]`` (the columns of a progress grid), ``generator``,
   ``steppers`` (name -> Stepper, for the LR schedule tick) and ``state_dict()`` /
