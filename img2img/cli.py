@@ -1,4 +1,4 @@
-"""The command line: ``img2img train | translate``.
+"""The command line: ``img2img train | translate | sample``.
 
 Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
 so every field is a flag and the defaults live in one place.
@@ -48,7 +48,13 @@ def train_command(argv: list[str]) -> None:
 
     from img2img.train import Trainer
 
-    Trainer(config, resume=bool(resume)).fit()
+    from img2img.watch import TrainingDiverged
+
+    try:
+        Trainer(config, resume=bool(resume)).fit()
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def translate_command(argv: list[str]) -> None:
@@ -88,16 +94,43 @@ def translate_command(argv: list[str]) -> None:
         raise SystemExit(1)
 
 
-COMMANDS = {"train": train_command, "translate": translate_command}
+def sample_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="img2img sample",
+        description="Draw samples from a trained GAN: a grid, and slerp interpolations of z.",
+    )
+    parser.add_argument("--model", required=True, help="GAN run directory")
+    parser.add_argument("-n", type=int, default=64, help="number of samples in the grid")
+    parser.add_argument("-o", "--output", default="samples.png", help="grid image file")
+    parser.add_argument("--label", type=int, help="class of every sample (conditional models)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors")
+    parser.add_argument(
+        "--interpolations", type=int, default=4, help="rows of the slerp strip (0: none)"
+    )
+    parser.add_argument("--steps", type=int, default=10, help="images per interpolation row")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    from img2img.tasks.gan import write_sample_files
+
+    for path in write_sample_files(
+        args.model, Path(args.output), args.n, args.label, args.seed,
+        args.interpolations, args.steps, args.device,
+    ):
+        print(path)
+
+
+COMMANDS = {"train": train_command, "translate": translate_command, "sample": sample_command}
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate} ...\n\n"
+            "usage: img2img {train,translate,sample} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
-            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n\n"
+            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
         )
