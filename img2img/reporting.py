@@ -134,8 +134,9 @@ def plot_points(
     if critic is not None:
         values = critic(torch.stack([grid_x.flatten(), grid_y.flatten()], 1)).reshape(120, 120)
         values = values.sigmoid() if probabilities else values
-        mesh = axis.pcolormesh(xs, ys, values, cmap="coolwarm", shading="auto")
+        mesh = axis.pcolormesh(xs.numpy(), ys.numpy(), values.numpy(), cmap="coolwarm")
         fig.colorbar(mesh, ax=axis, label="D(x)" if probabilities else "critic value")
+    real, fake = real.float().numpy(), fake.float().numpy()
     axis.scatter(real[:, 0], real[:, 1], s=3, c="black", alpha=0.4, label="real")
     axis.scatter(fake[:, 0], fake[:, 1], s=3, c="gold", alpha=0.6, label="generated")
     axis.legend(loc="upper right", fontsize=7, markerscale=3)

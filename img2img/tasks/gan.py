@@ -75,14 +75,17 @@ OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {
 TOY_PRESETS: dict[str, Any] = {
     "net": "mlp",
     "z_dim": 8,
-    "batch_size": 256,
-    "epochs": 200,
-    "lr": 1e-3,
+    "hidden": 64,
+    "batch_size": 128,
+    "epochs": 100,
+    "lr": 2e-3,
     "num_samples": 1000,
     "sample_every": 250,
     "log_every": 50,
     "num_workers": 0,
 }
+# On 2-D data WGAN-GP's own toy script (gan_toy.py, Gulrajani et al.) uses lambda = 0.1.
+TOY_OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {"wgan-gp": {"gp_weight": 0.1}}
 
 
 @dataclass
@@ -138,7 +141,10 @@ class GANConfig(TrainConfig):
             found.update(image_size=28, channels=1, num_classes=10)
         elif data and (names := class_names(data)):
             found.update(num_classes=len(names))
-        found.update(OBJECTIVE_PRESETS.get(values.get("objective", "nonsaturating"), {}))
+        objective = values.get("objective", "nonsaturating")
+        found.update(OBJECTIVE_PRESETS.get(objective, {}))
+        if is_toy(data):
+            found.update(TOY_OBJECTIVE_PRESETS.get(objective, {}))
         return found
 
 
