@@ -47,7 +47,6 @@ def train_command(argv: list[str]) -> None:
         parser.error("--data is required (a dataset folder)")
 
     from img2img.train import Trainer
-
     from img2img.watch import TrainingDiverged
 
     try:
@@ -108,14 +107,41 @@ def sample_command(argv: list[str]) -> None:
         "--interpolations", type=int, default=4, help="rows of the slerp strip (0: none)"
     )
     parser.add_argument("--steps", type=int, default=10, help="images per interpolation row")
+    parser.add_argument(
+        "--parzen",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the Parzen-window log likelihood of held-out data under N samples",
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
-    from img2img.tasks.gan import write_sample_files
+    from img2img.tasks.gan import evaluate_parzen, write_sample_files
+
+    if args.parzen:
+        result = evaluate_parzen(
+            args.model, samples=args.parzen, seed=args.seed, device=args.device
+        )
+        print(
+            f"Parzen log likelihood {result['log_likelihood']:.1f} +- {result['stderr']:.1f} "
+            f"nats (sigma {result['sigma']:.3f}, {args.parzen} samples)"
+            + (
+                " on images the model trained on (the data set has no test split)"
+                if result["seen"]
+                else ""
+            )
+        )
 
     for path in write_sample_files(
-        args.model, Path(args.output), args.n, args.label, args.seed,
-        args.interpolations, args.steps, args.device,
+        args.model,
+        Path(args.output),
+        args.n,
+        args.label,
+        args.seed,
+        args.interpolations,
+        args.steps,
+        args.device,
     ):
         print(path)
 

@@ -68,6 +68,9 @@ class ImageFolder(Dataset):
                 continue
             image = resize(image, (self.image_size, self.image_size))
             x = pil_to_tensor(image.convert("L") if self.channels == 1 else image)
-            return {"image": x[:1] if self.channels == 1 else x, "label": self.labels[i],
-                    "skipped": skipped}
+            return {
+                "image": x[:1] if self.channels == 1 else x,
+                "label": self.labels[i],
+                "skipped": skipped,
+            }
         raise ValueError(f"{self.root}: none of its {count} images can be read (see the warnings)")

@@ -44,7 +44,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             f"{path}: IDX header says shape {shape} ({expected} bytes) but the file holds "
             f"{len(data) - header} bytes; the file is truncated or corrupt"
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(data, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def _find(root: Path, prefix: str, kind: str) -> Path | None:

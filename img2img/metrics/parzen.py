@@ -27,9 +27,7 @@ def _squared_distances(data: Tensor, samples: Tensor, start: int, chunk: int) ->
     return torch.cdist(x, samples.reshape(len(samples), -1).double()).pow(2)
 
 
-def parzen_log_likelihood(
-    data: Tensor, samples: Tensor, sigma: float, chunk: int = 256
-) -> Tensor:
+def parzen_log_likelihood(data: Tensor, samples: Tensor, sigma: float, chunk: int = 256) -> Tensor:
     """log p(x) for each row of ``data`` (N, ...) under the kernel density of ``samples``
     (M, ...) with width ``sigma``: ``logsumexp_i(-|x - s_i|^2 / 2 sigma^2) - log M -
     D/2 log(2 pi sigma^2)``. Returns (N,) in nats; rows are flattened."""

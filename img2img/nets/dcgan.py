@@ -19,6 +19,8 @@ Conditioning (``num_classes > 0``):
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -85,7 +87,7 @@ class DCGANGenerator(nn.Module):
             norm_layer(norm, widths[0]),
             nn.ReLU(True),
         ]
-        for w_in, w_out in zip(widths, widths[1:], strict=False):
+        for w_in, w_out in pairwise(widths):
             layers += [
                 nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=bias),
                 norm_layer(norm, w_out),
@@ -136,7 +138,7 @@ class DCGANDiscriminator(nn.Module):
         in_channels = channels + (num_classes if num_classes and not self.projection else 0)
         widths = [ndf * 2**i for i in range(k)]
         layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
-        for w_in, w_out in zip(widths, widths[1:], strict=False):
+        for w_in, w_out in pairwise(widths):
             layers += [
                 nn.Conv2d(w_in, w_out, 4, 2, 1, bias=conv_bias(norm)),
                 norm_layer(norm, w_out),
@@ -144,7 +146,9 @@ class DCGANDiscriminator(nn.Module):
             ]
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(widths[-1], 1, base, 1, 0)
-        self.label_embed = nn.Linear(num_classes, widths[-1], bias=False) if self.projection else None
+        self.label_embed = (
+            nn.Linear(num_classes, widths[-1], bias=False) if self.projection else None
+        )
         if spectral_norm:
             apply_spectral_norm(self)
 

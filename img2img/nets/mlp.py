@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 from torch import Tensor, nn
 
@@ -11,7 +12,7 @@ from img2img.nets.blocks import apply_spectral_norm
 
 def _mlp(sizes: list[int], activation: Callable[[], nn.Module]) -> list[nn.Module]:
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
+    for i, (n_in, n_out) in enumerate(pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(activation())
@@ -22,7 +23,9 @@ class MLPGenerator(nn.Module):
     """z (N, z_dim) -> points (N, out_dim), unbounded; ``layers`` hidden layers of ``hidden``
     units with ReLU."""
 
-    def __init__(self, z_dim: int = 8, out_dim: int = 2, hidden: int = 128, layers: int = 3) -> None:
+    def __init__(
+        self, z_dim: int = 8, out_dim: int = 2, hidden: int = 128, layers: int = 3
+    ) -> None:
         super().__init__()
         self.z_dim = z_dim
         self.num_classes = 0
@@ -39,9 +42,7 @@ class MLPDiscriminator(nn.Module):
         self, in_dim: int = 2, hidden: int = 128, layers: int = 3, spectral_norm: bool = False
     ) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            *_mlp([in_dim, *[hidden] * layers, 1], lambda: nn.LeakyReLU(0.2))
-        )
+        self.body = nn.Sequential(*_mlp([in_dim, *[hidden] * layers, 1], lambda: nn.LeakyReLU(0.2)))
         if spectral_norm:
             apply_spectral_norm(self)
 

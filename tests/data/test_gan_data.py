@@ -81,7 +81,9 @@ def test_class_folders_give_labels_and_flat_folders_do_not(tmp_path: Path) -> No
     for name, colour in [("cat", 0), ("dog", 255)]:
         (tmp_path / "classes" / name).mkdir(parents=True)
         for i in range(2):
-            Image.new("RGB", (40, 40), (colour, 0, 0)).save(tmp_path / "classes" / name / f"{i}.png")
+            Image.new("RGB", (40, 40), (colour, 0, 0)).save(
+                tmp_path / "classes" / name / f"{i}.png"
+            )
     dataset = ImageFolder(tmp_path / "classes", image_size=32)
     assert class_names(tmp_path / "classes") == ["cat", "dog"]
     assert [dataset[i]["label"] for i in range(4)] == [0, 0, 1, 1]

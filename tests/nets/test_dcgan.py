@@ -41,7 +41,9 @@ def test_projection_discriminator_depends_on_the_label() -> None:
     torch.manual_seed(0)
     d = DCGANDiscriminator(image_size=28, channels=1, ndf=4, num_classes=10, norm="none")
     x = torch.randn(1, 1, 28, 28)
-    assert d(with_label_maps(x, torch.tensor([1]), 10)) != d(with_label_maps(x, torch.tensor([2]), 10))
+    assert d(with_label_maps(x, torch.tensor([1]), 10)) != d(
+        with_label_maps(x, torch.tensor([2]), 10)
+    )
 
 
 def test_spectral_norm_wraps_discriminator_layers() -> None:
