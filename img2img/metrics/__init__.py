@@ -1,0 +1,1 @@
+"""Evaluation metrics (offline-capable): Parzen-window log likelihood, ..."""
