@@ -27,6 +27,8 @@ from img2img.train import Trainer
 from img2img.watch import SaturationWatch, TrainingDiverged, check_losses
 from tests.data.test_gan_data import make_mnist
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = {"ngf": 4, "ndf": 4, "z_dim": 8, "batch_size": 4, "num_workers": 0, "device": "cpu"}
 
 

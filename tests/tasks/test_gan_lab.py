@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from img2img.config import merge
 from img2img.tasks.gan import GANConfig
@@ -33,15 +32,7 @@ SETUPS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny MLPs run fastest on one thread; several threads on a busy CPU spin and wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
+@pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("objective", list(SETUPS))
 def test_ring8_modes_are_covered(objective: str, tmp_path: Path) -> None:
     values = {"data": "toy:ring8", "objective": objective, "out": str(tmp_path), "device": "cpu"}
