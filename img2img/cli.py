@@ -117,6 +117,14 @@ def sample_command(argv: list[str]) -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
+    try:
+        _sample(args)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _sample(args: argparse.Namespace) -> None:
     from img2img.tasks.gan import evaluate_parzen, write_sample_files
 
     if args.parzen:

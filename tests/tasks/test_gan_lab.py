@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from img2img.cli import main
 from img2img.config import merge
 from img2img.tasks.gan import GANConfig
 from img2img.train import Trainer
@@ -49,3 +50,5 @@ def test_ring8_modes_are_covered(objective: str, tmp_path: Path) -> None:
     assert last["modes"] >= 7 and last["modes"] > first["modes"]
     assert last["high_quality"] > 0.5
     assert (tmp_path / "samples" / f"step_{last['step']:07d}.png").exists()  # the final plot
+    main(["sample", "--model", str(tmp_path), "-n", "500", "-o", str(tmp_path / "scatter.png")])
+    assert (tmp_path / "scatter.png").stat().st_size > 0
