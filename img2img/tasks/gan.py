@@ -19,6 +19,8 @@ plots of the discriminator's decision surface and mode-coverage figures: the GAN
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,6 @@ from img2img.data.toy import ToyDataset, get_mixture, is_toy, mode_coverage
 from img2img.data.transforms import make_generator
 from img2img.losses import Adversary
 from img2img.nets import init_weights
-from img2img.nets.batchnorm import per_image_batch_norm
 from img2img.nets.blocks import NORMS
 from img2img.nets.dcgan import (
     CONDITIONINGS,
@@ -200,11 +201,32 @@ def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
     return torch.where(sin.abs() < 1e-6, linear, spherical)
 
 
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
+    """Within the context ``module`` is in eval mode except that its batch-norm layers
+    normalise by the current batch's statistics, as in training, without updating their
+    running averages (a BN layer in train mode that tracks no running stats does exactly
+    that). Modes and flags are restored on exit."""
+    was_training = module.training
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracked = [m.track_running_stats for m in norms]
+    module.eval()
+    for m in norms:
+        m.train()
+        m.track_running_stats = False
+    try:
+        yield module
+    finally:
+        for m, flag in zip(norms, tracked, strict=True):
+            m.track_running_stats = flag
+        module.train(was_training)
+
+
 @torch.no_grad()
 def generate(generator: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
     """Run ``generator`` on ``z`` (N, z_dim) without touching its training state: batch norm
     uses the batch's statistics (as in training) and leaves its running averages alone."""
-    with per_image_batch_norm(generator):
+    with batch_statistics(generator):
         return generator(z, labels)
 
 

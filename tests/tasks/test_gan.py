@@ -197,3 +197,16 @@ def test_watch_flags_a_saturated_discriminator_and_collapse(mnist: Path, tmp_pat
     metrics, warnings = task.monitor()
     assert metrics["diversity"] < 0.01
     assert set(warnings) == {"mode_collapse", "d_saturated"}
+
+
+def test_generate_uses_batch_statistics_and_leaves_the_generator_as_it_was() -> None:
+    from img2img.nets.dcgan import DCGANGenerator
+    from img2img.tasks.gan import generate
+
+    g = DCGANGenerator(z_dim=8, image_size=28, ngf=4)
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    z = torch.randn(16, 8)
+    out = generate(g, z)
+    assert g.training and all(torch.equal(before[k], v) for k, v in g.state_dict().items())
+    with torch.no_grad():
+        torch.testing.assert_close(out, g.train()(z))  # what training-mode BN computes

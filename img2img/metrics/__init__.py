@@ -1,1 +1,0 @@
-"""Evaluation metrics (offline-capable): Parzen-window log likelihood, ..."""
