@@ -1,4 +1,4 @@
-"""The command line: ``img2img train | translate | eval | export``.
+"""The command line: ``img2img train | translate | sample | eval | export``.
 
 Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
 so every field is a flag and the defaults live in one place.
@@ -48,8 +48,13 @@ def train_command(argv: list[str]) -> None:
         parser.error("--data is required (a dataset folder)")
 
     from img2img.train import Trainer
+    from img2img.watch import TrainingDiverged
 
-    Trainer(config, resume=bool(resume)).fit()
+    try:
+        Trainer(config, resume=bool(resume)).fit()
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def translate_command(argv: list[str]) -> None:
@@ -183,9 +188,71 @@ def export_command(argv: list[str]) -> None:
     print(f"{args.model} -> {path} ({args.format}; input N x 3 x H x W in [-1, 1])")
 
 
+def sample_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="img2img sample",
+        description="Draw samples from a trained GAN: a grid, and slerp interpolations of z.",
+    )
+    parser.add_argument("--model", required=True, help="GAN run directory")
+    parser.add_argument("-n", type=int, default=64, help="number of samples in the grid")
+    parser.add_argument("-o", "--output", default="samples.png", help="grid image file")
+    parser.add_argument("--label", type=int, help="class of every sample (conditional models)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors")
+    parser.add_argument(
+        "--interpolations", type=int, default=4, help="rows of the slerp strip (0: none)"
+    )
+    parser.add_argument("--steps", type=int, default=10, help="images per interpolation row")
+    parser.add_argument(
+        "--parzen",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the Parzen-window log likelihood of held-out data under N samples",
+    )
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    try:
+        _sample(args)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from img2img.tasks.gan import evaluate_parzen, write_sample_files
+
+    if args.parzen:
+        result = evaluate_parzen(
+            args.model, samples=args.parzen, seed=args.seed, device=args.device
+        )
+        print(
+            f"Parzen log likelihood {result['log_likelihood']:.1f} +- {result['stderr']:.1f} "
+            f"nats (sigma {result['sigma']:.3f}, {args.parzen} samples)"
+            + (
+                " on images the model trained on (the data set has no test split)"
+                if result["seen"]
+                else ""
+            )
+        )
+
+    for path in write_sample_files(
+        args.model,
+        Path(args.output),
+        args.n,
+        args.label,
+        args.seed,
+        args.interpolations,
+        args.steps,
+        args.device,
+    ):
+        print(path)
+
+
 COMMANDS = {
     "train": train_command,
     "translate": translate_command,
+    "sample": sample_command,
     "eval": eval_command,
     "export": export_command,
 }
@@ -195,9 +262,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,eval,export} ...\n\n"
+            "usage: img2img {train,translate,sample,eval,export} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
             "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",

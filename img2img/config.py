@@ -117,10 +117,18 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[TrainConfig]
 
 
 def merge(cls: type[C], *layers: dict[str, Any]) -> C:
-    """Apply option layers in order over the defaults (later layers win)."""
+    """Apply option layers in order over the defaults (later layers win).
+
+    A config class may define ``presets(values) -> dict``: defaults that depend on other
+    options (a GAN objective's paper settings, say). They sit between the dataclass
+    defaults and the layers, so they fill only the fields no layer set.
+    """
     values: dict[str, Any] = {}
     for layer in layers:
         values.update(layer)
+    presets = getattr(cls, "presets", None)
+    if presets is not None:
+        values = {**presets(values), **values}
     return config_from_dict(cls, values)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,11 +20,13 @@ class LossLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._sums: dict[str, float] = defaultdict(float)
+        self._counts: dict[str, int] = defaultdict(int)  # per name: some losses skip iterations
         self._count = 0
 
     def add(self, logs: dict[str, float]) -> None:
         for name, value in logs.items():
             self._sums[name] += float(value)
+            self._counts[name] += 1
         self._count += 1
 
     @property
@@ -32,14 +35,15 @@ class LossLog:
         return self._count > 0
 
     def means(self) -> dict[str, float]:
-        return {name: total / max(self._count, 1) for name, total in self._sums.items()}
+        return {name: total / self._counts[name] for name, total in self._sums.items()}
 
-    def flush(self, **fields: float | int) -> dict[str, float]:
+    def flush(self, **fields: object) -> dict[str, object]:
         """Write the window's means (plus ``fields`` such as step and lr) and start a new window."""
         record = {**fields, **self.means()}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         self._sums.clear()
+        self._counts.clear()
         self._count = 0
         return record
 
@@ -74,7 +78,10 @@ def plot_losses(log_path: Path, out_path: Path) -> None:
 
     records = read_loss_log(log_path)
     skip = {"step", "epoch", "lr", "time", "skipped_images"}
-    names = sorted({name for record in records for name in record} - skip)
+    names = sorted(
+        {name for r in records for name, value in r.items() if isinstance(value, (int, float))}
+        - skip
+    )
     if not names:
         return
     fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.8 * len(names)), sharex=True)
@@ -98,3 +105,44 @@ def save_grid(columns: list[torch.Tensor], path: Path) -> None:
     rows = torch.stack([c.detach().float().cpu() for c in columns], dim=1)  # N, K, 3, H, W
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(rows.flatten(0, 1) * 0.5 + 0.5, path, nrow=len(columns), padding=2)
+
+
+def plot_points(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    critic: Callable[[torch.Tensor], torch.Tensor] | None,
+    path: Path,
+    title: str = "",
+    probabilities: bool = False,
+) -> None:
+    """Scatter real (n, 2) and generated (m, 2) points over a heat map of ``critic`` (points
+    (k, 2) -> values (k,)), the discriminator's decision surface (none when ``critic`` is
+    None); ``probabilities`` shows sigmoid(values) (for cross-entropy discriminators)
+    instead of raw critic values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    both = torch.cat([real.float(), fake.float()])
+    low, high = both.min(0).values.clamp(min=-6), both.max(0).values.clamp(max=6)
+    margin = 0.15 * (high - low).max().clamp(min=1.0)
+    xs = torch.linspace(float(low[0] - margin), float(high[0] + margin), 120)
+    ys = torch.linspace(float(low[1] - margin), float(high[1] + margin), 120)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    fig, axis = plt.subplots(figsize=(5.5, 5))
+    if critic is not None:
+        values = critic(torch.stack([grid_x.flatten(), grid_y.flatten()], 1)).reshape(120, 120)
+        values = values.sigmoid() if probabilities else values
+        mesh = axis.pcolormesh(xs.numpy(), ys.numpy(), values.numpy(), cmap="coolwarm")
+        fig.colorbar(mesh, ax=axis, label="D(x)" if probabilities else "critic value")
+    real, fake = real.float().numpy(), fake.float().numpy()
+    axis.scatter(real[:, 0], real[:, 1], s=3, c="black", alpha=0.4, label="real")
+    axis.scatter(fake[:, 0], fake[:, 1], s=3, c="gold", alpha=0.6, label="generated")
+    axis.legend(loc="upper right", fontsize=7, markerscale=3)
+    axis.set_title(title, fontsize=9)
+    axis.set_aspect("equal")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

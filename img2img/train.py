@@ -37,6 +37,7 @@ from img2img.ema import EMA
 from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
 from img2img.tasks import Task, get_task
+from img2img.watch import TrainingDiverged
 
 
 def resolve_device(name: str) -> torch.device:
@@ -217,18 +218,34 @@ class Trainer:
         save_training_state(self.out, state, keep=self.config.keep_checkpoints)
 
     def write_samples(self) -> None:
-        columns = self.task.sample(self.sample_batch)
-        save_grid(columns, self.out / "samples" / f"step_{self.step:07d}.png")
+        """The task's own ``write_samples(batch, path, step)`` when it has one (plots for 2-D
+        data, say), else a grid of ``task.sample(batch)`` columns; then the loss plot."""
+        path = self.out / "samples" / f"step_{self.step:07d}.png"
+        writer = getattr(self.task, "write_samples", None)
+        if writer is not None:
+            writer(self.sample_batch, path, self.step)
+        else:
+            save_grid(self.task.sample(self.sample_batch), path)
         plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
 
     def _flush_log(self, bar: tqdm, epoch: int, skipped: int, start: float) -> None:
-        bar.set_postfix({k: f"{v:.3g}" for k, v in self.log.means().items()})
+        """Log the window's mean losses, plus what the task's optional ``monitor() ->
+        (metrics, warnings)`` reports; warnings are printed and shown in the bar."""
+        metrics, warnings = self.task.monitor() if hasattr(self.task, "monitor") else ({}, {})
+        postfix = {k: f"{v:.3g}" for k, v in {**self.log.means(), **metrics}.items()}
+        if warnings:
+            postfix["warn"] = ",".join(warnings)
+            for name, message in warnings.items():
+                tqdm.write(f"warning ({name}) at iteration {self.step}: {message}")
+        bar.set_postfix(postfix)
         self.log.flush(
             step=self.step,
             epoch=epoch,
             lr=next(iter(self.task.steppers.values())).lr,
             skipped_images=skipped,
             time=round(time.time() - start, 2),
+            **metrics,
+            **({"warnings": sorted(warnings)} if warnings else {}),
         )
 
     def fit(self) -> Path:
@@ -249,8 +266,16 @@ class Trainer:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
                 for batch in self._loader(epoch, offset * cfg.batch_size):
                     skipped += int(batch.pop("skipped", torch.zeros(1)).sum())
-                    with autocast(self.device, self.dtype):
-                        logs = self.task.step(batch)
+                    try:
+                        with autocast(self.device, self.dtype):
+                            logs = self.task.step(batch)
+                    except TrainingDiverged as err:
+                        bar.close()
+                        raise TrainingDiverged(
+                            f"{self.out}: training stopped at iteration {self.step + 1}: {err}. "
+                            f"The last checkpoint in {self.out} (saved every "
+                            f"{cfg.save_every} iterations) is kept as the last good one."
+                        ) from None
                     if self.ema is not None:
                         self.ema.update(self.task.generator)
                     for stepper in self.task.steppers.values():

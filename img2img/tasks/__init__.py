@@ -13,6 +13,10 @@ and on nothing else):
   ``sample(batch) -> list[Tensor]`` (the columns of a progress grid), ``generator``,
   ``steppers`` (name -> Stepper, for the LR schedule tick) and ``state_dict()`` /
   ``load_state_dict()``.
+
+Optional hooks the Trainer uses when a task has them: ``write_samples(batch, path, step)``
+(instead of the default grid of ``sample`` columns) and ``monitor() -> (metrics, warnings)``
+(extra figures for the log and failure-mode warnings, see :mod:`img2img.watch`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from torch.utils.data import Dataset
 
 from img2img.config import TrainConfig
 from img2img.optim import Stepper
+from img2img.tasks.gan import GAN
 from img2img.tasks.pix2pix import Pix2Pix
 
 
@@ -55,7 +60,7 @@ class Task(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-TASKS: dict[str, type[Task]] = {"pix2pix": Pix2Pix}
+TASKS: dict[str, type[Task]] = {"pix2pix": Pix2Pix, "gan": GAN}
 
 
 def get_task(name: str) -> type[Task]:

@@ -1,0 +1,539 @@
+"""GANs from noise, unconditional and class-conditional, on the same Adversary as pix2pix.
+
+One iteration is Algorithm 1 of Goodfellow et al. (2014) with k = ``d_steps``:
+
+    D: min  d_loss(D(x), D(G(z)))            every iteration (the objective's own form)
+    G: min  g_loss(D(G(z)))                  every k-th iteration (``generator_turn()``)
+
+The objective and its paper settings are one option: ``--objective wgan`` brings weight
+clipping 0.01, RMSprop 5e-5 and 5 critic steps (Arjovsky et al. 2017); ``wgan-gp`` brings a
+gradient penalty of 10, Adam 1e-4 betas (0, 0.9), 5 critic steps and no batch norm in the
+critic (Gulrajani et al. 2017); ``hinge`` brings spectral norm (Miyato et al. 2018). Any of
+them can still be overridden by a flag (see :data:`OBJECTIVE_PRESETS`).
+
+Data: an MNIST folder (IDX files), a folder of class sub-folders (labels from the folder
+names), a flat folder of images, or ``toy:ring8`` / ``toy:grid25`` (2-D mixtures; small MLPs,
+plots of the discriminator's decision surface and mode-coverage figures: the GAN lab).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from img2img.config import TrainConfig, option
+from img2img.data import resolve_split
+from img2img.data.classes import ImageFolder, class_names
+from img2img.data.mnist import MNIST, is_mnist_folder, mnist_split_files
+from img2img.data.toy import ToyDataset, get_mixture, is_toy, mode_coverage
+from img2img.data.transforms import make_generator
+from img2img.losses import Adversary
+from img2img.nets import init_weights
+from img2img.nets.blocks import NORMS
+from img2img.nets.dcgan import (
+    CONDITIONINGS,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    with_label_maps,
+)
+from img2img.nets.mlp import MLPDiscriminator, MLPGenerator
+from img2img.optim import Stepper, make_optimizer
+from img2img.watch import SaturationWatch, check_losses, mean_pairwise_distance
+
+GAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge")
+
+# Each objective's paper settings, applied when it is chosen to every field the user
+# (flags, YAML) leaves unset. Fields not listed keep the DCGAN defaults of GANConfig.
+OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {
+    "minimax": {},
+    "nonsaturating": {},
+    "lsgan": {},
+    # Arjovsky et al. 2017, Algorithm 1: c = 0.01, RMSProp lr 5e-5, n_critic = 5.
+    "wgan": {"clip": 0.01, "optimizer": "rmsprop", "lr": 5e-5, "d_steps": 5},
+    # Gulrajani et al. 2017, Algorithm 1: lambda = 10, Adam 1e-4 (0, 0.9), n_critic = 5, and
+    # no batch norm in the critic (the penalty is per sample; batch norm couples samples).
+    "wgan-gp": {
+        "gp_weight": 10.0,
+        "lr": 1e-4,
+        "beta1": 0.0,
+        "beta2": 0.9,
+        "d_steps": 5,
+        "d_norm": "none",
+    },
+    # Miyato et al. 2018 (SNGAN) with the hinge loss: spectral norm instead of batch norm.
+    "hinge": {"spectral_norm": True, "d_norm": "none"},
+}
+
+# The 2-D lab: small MLPs, big batches, many short epochs, a plot every 250 iterations.
+TOY_PRESETS: dict[str, Any] = {
+    "net": "mlp",
+    "z_dim": 8,
+    "hidden": 64,
+    "batch_size": 128,
+    "epochs": 100,
+    "lr": 2e-3,
+    "num_samples": 1000,
+    "sample_every": 250,
+    "log_every": 50,
+    "num_workers": 0,
+}
+# On 2-D data WGAN-GP's own toy script (gan_toy.py, Gulrajani et al.) uses lambda = 0.1.
+TOY_OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {"wgan-gp": {"gp_weight": 0.1}}
+
+
+@dataclass
+class GANConfig(TrainConfig):
+    """Defaults are DCGAN's (Radford et al. 2016); objectives bring their papers' settings."""
+
+    task: str = option("gan", "which recipe to train")
+    data: str = option(
+        "", "MNIST folder (IDX files), image folder, class folders, or toy:ring8 / toy:grid25"
+    )
+    image_size: int = option(64, "image side: base * 2**k, e.g. 28 (MNIST's default), 32, 64")
+    channels: int = option(3, "image channels (1 for MNIST, set automatically)")
+    batch_size: int = option(64, "samples per iteration")
+    epochs: int = option(25, "training epochs")
+    decay_epochs: int = option(0, "final epochs over which the LR decays linearly to 0")
+    num_samples: int = option(64, "samples in each progress grid (fixed z)")
+    net: str = option("dcgan", "networks: dcgan (images) or mlp (2-D toy data)", ("dcgan", "mlp"))
+    z_dim: int = option(100, "noise dimension; z ~ N(0, I)")
+    ngf: int = option(64, "generator width (DCGAN: last hidden layer)")
+    ndf: int = option(64, "discriminator width (DCGAN: first layer)")
+    hidden: int = option(128, "MLP hidden units")
+    mlp_layers: int = option(3, "MLP hidden layers")
+    g_norm: str = option("batch", "generator normalisation", NORMS)
+    d_norm: str = option("batch", "discriminator normalisation", NORMS)
+    objective: str = option("nonsaturating", "adversarial objective", GAN_OBJECTIVES)
+    d_steps: int = option(1, "discriminator steps per generator step (Algorithm 1's k)")
+    gp_weight: float = option(0.0, "gradient-penalty weight (wgan-gp: 10)")
+    clip: float = option(0.0, "clip critic weights to [-clip, clip] (wgan: 0.01; 0: off)")
+    spectral_norm: bool = option(False, "spectral normalisation in the discriminator")
+    optimizer: str = option("adam", "optimizer of both networks", ("adam", "rmsprop"))
+    lr: float = option(2e-4, "learning rate (both networks)")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    conditional: bool = option(False, "class-conditional G and D (labels from MNIST/folders)")
+    num_classes: int = option(0, "classes for --conditional (set from the data)")
+    conditioning: str = option("projection", "how D sees the label", CONDITIONINGS)
+    embed_dim: int = option(32, "size of the label embedding joined to z")
+    init: str = option("normal", "weight init of DCGAN nets", ("normal", "xavier", "kaiming"))
+    init_gain: float = option(0.02, "std (normal) or gain of the weight init")
+    watch_patience: int = option(
+        200, "warn when D's loss stays ~0 this many iterations, and watch diversity after them"
+    )
+    collapse_ratio: float = option(0.25, "warn when sample diversity falls below this x real's")
+
+    @staticmethod
+    def presets(values: dict[str, Any]) -> dict[str, Any]:
+        """Defaults implied by the data and the objective (objective wins over data)."""
+        data = str(values.get("data", ""))
+        found: dict[str, Any] = {}
+        if is_toy(data):
+            found.update(TOY_PRESETS)
+        elif data and is_mnist_folder(data):
+            found.update(image_size=28, channels=1, num_classes=10)
+        elif data and (names := class_names(data)):
+            found.update(num_classes=len(names))
+        objective = values.get("objective", "nonsaturating")
+        found.update(OBJECTIVE_PRESETS.get(objective, {}))
+        if is_toy(data):
+            found.update(TOY_OBJECTIVE_PRESETS.get(objective, {}))
+        return found
+
+
+def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) as ``config`` describes them."""
+    classes = config.num_classes if config.conditional else 0
+    if config.conditional and classes < 1:
+        raise ValueError(
+            f"{config.data}: --conditional needs labels: MNIST, a folder of class sub-folders, "
+            "or --num-classes"
+        )
+    if config.net == "mlp":
+        if config.conditional:
+            raise ValueError("--conditional is not supported with --net mlp (2-D toy data)")
+        g = MLPGenerator(z_dim=config.z_dim, hidden=config.hidden, layers=config.mlp_layers)
+        d = MLPDiscriminator(
+            hidden=config.hidden, layers=config.mlp_layers, spectral_norm=config.spectral_norm
+        )
+        return g, d
+    g = DCGANGenerator(
+        z_dim=config.z_dim,
+        image_size=config.image_size,
+        channels=config.channels,
+        ngf=config.ngf,
+        norm=config.g_norm,
+        num_classes=classes,
+        embed_dim=config.embed_dim,
+    )
+    d = DCGANDiscriminator(
+        image_size=config.image_size,
+        channels=config.channels,
+        ndf=config.ndf,
+        norm=config.d_norm,
+        spectral_norm=config.spectral_norm,
+        num_classes=classes,
+        conditioning=config.conditioning,
+    )
+    return g, d
+
+
+def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
+    """Spherical interpolation between latent vectors ``a`` and ``b`` (..., D) at ``t`` in
+    [0, 1] (White 2016): it follows the great circle, so intermediate points keep a norm
+    typical of Gaussian samples instead of shrinking towards the origin as a straight line
+    does. Falls back to linear interpolation for (nearly) parallel vectors."""
+    t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
+    a_unit = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    b_unit = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    omega = (a_unit * b_unit).sum(-1, keepdim=True).clamp(-1, 1).acos()
+    sin = omega.sin()
+    linear = (1 - t) * a + t * b
+    spherical = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / sin.clamp_min(1e-12)
+    return torch.where(sin.abs() < 1e-6, linear, spherical)
+
+
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
+    """Within the context ``module`` is in eval mode except that its batch-norm layers
+    normalise by the current batch's statistics, as in training, without updating their
+    running averages (a BN layer in train mode that tracks no running stats does exactly
+    that). Modes and flags are restored on exit."""
+    was_training = module.training
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracked = [m.track_running_stats for m in norms]
+    module.eval()
+    for m in norms:
+        m.train()
+        m.track_running_stats = False
+    try:
+        yield module
+    finally:
+        for m, flag in zip(norms, tracked, strict=True):
+            m.track_running_stats = flag
+        module.train(was_training)
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
+    """Run ``generator`` on ``z`` (N, z_dim) without touching its training state: batch norm
+    uses the batch's statistics (as in training) and leaves its running averages alone."""
+    with batch_statistics(generator):
+        return generator(z, labels)
+
+
+def latent(n: int, z_dim: int, seed: int) -> Tensor:
+    """``n`` fixed latent vectors (n, z_dim) ~ N(0, I) from ``seed`` (not the global RNG)."""
+    return torch.randn(n, z_dim, generator=make_generator(seed, 11))
+
+
+class GAN:
+    """The GAN recipe (see :mod:`img2img.tasks` for the interface)."""
+
+    Config = GANConfig
+
+    @staticmethod
+    def dataset(config: GANConfig, split: str, augment: bool | None = None) -> Dataset | None:
+        if is_toy(config.data):
+            mixture = get_mixture(config.data)
+            return ToyDataset(mixture, seed=config.seed + (split == "test"))
+        if is_mnist_folder(config.data):
+            files = mnist_split_files(config.data, split)
+            return None if files is None else MNIST(*files, image_size=config.image_size)
+        root = resolve_split(config.data, split)
+        if root is None:
+            return None
+        return ImageFolder(root, image_size=config.image_size, channels=config.channels)
+
+    @staticmethod
+    def build_generator(config: GANConfig) -> nn.Module:
+        return build_networks(config)[0]
+
+    @staticmethod
+    def per_image_statistics(config: GANConfig) -> bool:
+        return False
+
+    def __init__(
+        self, config: GANConfig, total_steps: int, decay_steps: int, device: torch.device
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.mixture = get_mixture(config.data) if is_toy(config.data) else None
+        self.generator, discriminator = build_networks(config)
+        self.generator.to(device)
+        discriminator.to(device)
+        if config.net == "dcgan":  # DCGAN's N(0, 0.02); the MLPs keep PyTorch's default
+            for net in (self.generator, discriminator):
+                init_weights(net, kind=config.init, gain=config.init_gain)
+
+        def stepper(net: nn.Module) -> Stepper:
+            optimizer = make_optimizer(
+                net.parameters(), config.optimizer, lr=config.lr, betas=(config.beta1, config.beta2)
+            )
+            return Stepper(optimizer, total_steps=total_steps, decay_steps=decay_steps)
+
+        self.g_stepper = stepper(self.generator)
+        self.adversary = Adversary(
+            discriminator,
+            objective="wgan" if config.objective == "wgan-gp" else config.objective,
+            stepper=stepper(discriminator),
+            gp_weight=config.gp_weight,
+            clip=config.clip or None,
+            d_steps=config.d_steps,
+        )
+        self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
+        self.conditional = config.conditional
+        self.z_fixed = latent(max(config.num_samples, 2), config.z_dim, config.seed).to(device)
+        self.labels_fixed = (
+            torch.arange(len(self.z_fixed), device=device) % config.num_classes
+            if config.conditional
+            else None
+        )
+        # "D loss ~ 0" means a perfect discriminator only for the bounded-below objectives.
+        watches = config.objective in ("minimax", "nonsaturating", "lsgan", "hinge")
+        self.saturation = SaturationWatch(config.watch_patience if watches else 0)
+        self.real_diversity = 0.0
+
+    def d_input(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        """What the discriminator sees: the sample, with label channels when conditional."""
+        if labels is None:
+            return x
+        return with_label_maps(x, labels, self.config.num_classes)
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        self.generator.train()
+        real = batch["image"].to(self.device, non_blocking=True)
+        labels = batch["label"].to(self.device) if self.conditional else None
+        if not self.real_diversity:  # the yardstick of the mode-collapse watch
+            self.real_diversity = mean_pairwise_distance(real)
+        # With k > 1 critic steps, most iterations need no graph through G.
+        reuse = self.adversary.d_steps == 1
+        with torch.set_grad_enabled(reuse):
+            fake = self.generator(self._noise(len(real)), labels)
+        logs = self.adversary.update(self.d_input(real, labels), self.d_input(fake, labels))
+        check_losses(logs)
+        self.saturation.observe(logs["d_loss"])
+        if self.adversary.generator_turn():
+            if not reuse:
+                fake = self.generator(self._noise(len(real)), labels)
+            g_loss = self.adversary.loss(self.d_input(fake, labels))
+            logs["g_loss"] = g_loss.item()
+            check_losses(logs)
+            self.g_stepper.step(g_loss)
+        return logs
+
+    def _noise(self, n: int) -> Tensor:
+        return torch.randn(n, self.config.z_dim, device=self.device)
+
+    def sample(self, batch: dict[str, Any]) -> list[Tensor]:
+        """The fixed-z samples as one grid column (N, C, H, W)."""
+        return [generate(self.generator, self.z_fixed, self.labels_fixed)]
+
+    def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
+        """Metrics and failure-mode warnings on the fixed z (see :mod:`img2img.watch`)."""
+        fake = generate(self.generator, self.z_fixed, self.labels_fixed)
+        metrics: dict[str, float] = {}
+        warnings: dict[str, str] = {}
+        if self.mixture is not None:
+            metrics.update(mode_coverage(fake, self.mixture))
+        if self.real_diversity:
+            diversity = mean_pairwise_distance(fake[:64]) / self.real_diversity
+            metrics["diversity"] = round(diversity, 4)
+            # A freshly initialised G maps every z to nearly the same output: not a collapse.
+            warmed_up = self.adversary.updates >= self.config.watch_patience
+            if diversity < self.config.collapse_ratio and warmed_up:
+                warnings["mode_collapse"] = (
+                    f"samples are {diversity:.2f}x as diverse as real data (mean pairwise "
+                    "distance): the generator may have collapsed to a few modes"
+                )
+        if self.saturation.saturated:
+            warnings["d_saturated"] = (
+                f"discriminator loss below {self.saturation.threshold} for "
+                f"{self.saturation.run} iterations: it wins outright and the generator's "
+                "gradients vanish (try --objective wgan-gp, or hinge with --spectral-norm)"
+            )
+        return metrics, warnings
+
+    def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
+        """An image grid (one class per column when conditional), or for 2-D data a plot of
+        real vs generated points over the discriminator's decision surface."""
+        fake = generate(self.generator, self.z_fixed, self.labels_fixed)
+        if self.mixture is None:
+            from torchvision.utils import save_image
+
+            columns = self.config.num_classes if self.conditional else math.isqrt(len(fake))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_image(fake.float().cpu() * 0.5 + 0.5, path, nrow=max(columns, 1), padding=2)
+            return
+        from img2img.reporting import plot_points
+
+        coverage = mode_coverage(fake, self.mixture)
+        plot_points(
+            real=batch["image"],
+            fake=fake.cpu(),
+            critic=self._critic_values,
+            path=path,
+            title=f"iteration {step}: {coverage['modes']:.0f}/{len(self.mixture.modes)} modes, "
+            f"{coverage['high_quality']:.0%} high quality",
+            probabilities=self.config.objective in ("minimax", "nonsaturating"),
+        )
+
+    @torch.no_grad()
+    def _critic_values(self, points: Tensor) -> Tensor:
+        """D's raw output at ``points`` (n, 2), in eval mode so no state changes."""
+        d = self.adversary.discriminator
+        was_training = d.training
+        d.eval()
+        try:
+            return d(points.to(self.device)).cpu()
+        finally:
+            d.train(was_training)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(),
+            "g_stepper": self.g_stepper.state_dict(),
+            "adversary": self.adversary.state_dict(),
+            "real_diversity": self.real_diversity,
+            "saturated_run": self.saturation.run,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.g_stepper.load_state_dict(state["g_stepper"])
+        self.adversary.load_state_dict(state["adversary"])
+        self.real_diversity = float(state["real_diversity"])
+        self.saturation.run = int(state["saturated_run"])
+
+
+def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, GANConfig]:
+    """A trained GAN generator (in eval mode, on ``device``) and its config, from a run
+    directory holding ``config.json`` + ``generator.safetensors``."""
+    from img2img.checkpoint import load_model_files
+    from img2img.config import config_from_dict
+
+    values, weights = load_model_files(model)
+    if values.get("task") != "gan":
+        raise ValueError(
+            f"{model}: a {values.get('task')!r} model, not a GAN; `sample` needs --task gan"
+        )
+    config = config_from_dict(GANConfig, values)
+    generator = build_networks(config)[0]
+    generator.load_state_dict(weights)
+    return generator.to(device).eval(), config
+
+
+def sample_labels(config: GANConfig, n: int, label: int | None) -> Tensor | None:
+    """Labels for ``n`` samples: all ``label``, or cycling through the classes; None when the
+    model is unconditional (where asking for a label is an error)."""
+    if not config.conditional:
+        if label is not None:
+            raise ValueError("--label needs a class-conditional model (trained with --conditional)")
+        return None
+    if label is not None and not 0 <= label < config.num_classes:
+        raise ValueError(f"--label {label}: the model knows classes 0..{config.num_classes - 1}")
+    return torch.full((n,), label) if label is not None else torch.arange(n) % config.num_classes
+
+
+def interpolation_latents(z_dim: int, rows: int, steps: int, seed: int) -> Tensor:
+    """``rows`` slerp paths of ``steps`` points each between random pairs of latents:
+    (rows * steps, z_dim), row-major (each row one path)."""
+    ends = latent(2 * rows, z_dim, seed + 1).reshape(rows, 2, z_dim)
+    t = torch.linspace(0, 1, steps)[None, :, None]
+    return slerp(ends[:, :1], ends[:, 1:], t).reshape(rows * steps, z_dim)
+
+
+def write_sample_files(
+    model: str | Path,
+    output: Path,
+    n: int = 64,
+    label: int | None = None,
+    seed: int = 0,
+    interpolations: int = 4,
+    steps: int = 10,
+    device: str = "cpu",
+) -> list[Path]:
+    """``img2img sample``: a grid of ``n`` samples at ``output`` and, when
+    ``interpolations`` > 0, a strip of slerp paths at ``<output stem>_slerp<suffix>``
+    (one row per path). 2-D models get a scatter plot instead. Returns the files written.
+    """
+    from torchvision.utils import save_image
+
+    generator, config = load_gan(model, device)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    labels = sample_labels(config, n, label)
+    z = latent(n, config.z_dim, seed)
+    fake = generate(generator, z.to(device), None if labels is None else labels.to(device)).cpu()
+    if config.net == "mlp":
+        from img2img.reporting import plot_points
+
+        real = get_mixture(config.data).sample(n, make_generator(seed, 3))[0]
+        plot_points(real, fake, None, output, title=f"{n} samples from {model}")
+        return [output]
+    columns = config.num_classes if labels is not None and label is None else math.isqrt(n - 1) + 1
+    save_image(fake * 0.5 + 0.5, output, nrow=columns, padding=2)
+    written = [output]
+    if interpolations > 0:
+        path_z = interpolation_latents(config.z_dim, interpolations, steps, seed)
+        path_labels = sample_labels(config, len(path_z), label)
+        if path_labels is not None and label is None:  # one class per row
+            path_labels = torch.arange(interpolations).repeat_interleave(steps) % config.num_classes
+        strip = generate(
+            generator,
+            path_z.to(device),
+            None if path_labels is None else path_labels.to(device),
+        ).cpu()
+        strip_path = output.with_name(f"{output.stem}_slerp{output.suffix}")
+        save_image(strip * 0.5 + 0.5, strip_path, nrow=steps, padding=2)
+        written.append(strip_path)
+    return written
+
+
+def evaluate_parzen(
+    model: str | Path,
+    samples: int = 10_000,
+    held_out: int = 2_000,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, float]:
+    """Parzen-window log likelihood (nats) of held-out images under ``samples`` generated
+    ones, images in [0, 1] as in Goodfellow et al. (2014); sigma is chosen on a separate
+    validation split. Held-out data is the test split when the data set has one, else the
+    training images, and ``"seen"`` in the result is True (the model trained on them).
+    Returns ``{"log_likelihood", "stderr", "sigma", "seen"}``."""
+    from img2img.metrics.parzen import parzen_estimate
+
+    generator, config = load_gan(model, device)
+    test_split = GAN.dataset(config, "test")
+    dataset = test_split or GAN.dataset(config, "train")
+    count = min(held_out, len(dataset) // 2)
+    indices = torch.randperm(len(dataset), generator=make_generator(seed, 5))[: 2 * count]
+    real = torch.stack([dataset[int(i)]["image"] for i in indices]) * 0.5 + 0.5
+    labels = sample_labels(config, samples, None)
+    fake = (
+        torch.cat(
+            [
+                generate(
+                    generator,
+                    z.to(device),
+                    None if labels is None else labels[i : i + 500].to(device),
+                )
+                for i, z in zip(
+                    range(0, samples, 500),
+                    latent(samples, config.z_dim, seed).split(500),
+                    strict=True,
+                )
+            ]
+        ).cpu()
+        * 0.5
+        + 0.5
+    )
+    return {**parzen_estimate(real[:count], real[count:], fake), "seen": test_split is None}

@@ -1,0 +1,212 @@
+"""The GAN recipe: objective presets, every objective through the Adversary, conditioning,
+the failure-mode watch, and `img2img sample`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from img2img.checkpoint import load_training_state
+from img2img.cli import main
+from img2img.config import merge
+from img2img.tasks.gan import (
+    GAN,
+    GAN_OBJECTIVES,
+    GANConfig,
+    interpolation_latents,
+    load_gan,
+    sample_labels,
+    slerp,
+)
+from img2img.train import Trainer
+from img2img.watch import SaturationWatch, TrainingDiverged, check_losses
+from tests.data.test_gan_data import make_mnist
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = {"ngf": 4, "ndf": 4, "z_dim": 8, "batch_size": 4, "num_workers": 0, "device": "cpu"}
+
+
+@pytest.fixture
+def mnist(tmp_path: Path) -> Path:
+    return make_mnist(tmp_path / "mnist", count=20)
+
+
+def tiny(data: Path | str, out: Path, **overrides) -> GANConfig:
+    values = {**TINY, "data": str(data), "out": str(out), "num_samples": 4}
+    return merge(GANConfig, values, overrides)
+
+
+def make_task(config: GANConfig) -> GAN:
+    torch.manual_seed(0)
+    return GAN(config, total_steps=100, decay_steps=0, device=torch.device("cpu"))
+
+
+def batches(config: GANConfig, count: int):
+    dataset = GAN.dataset(config, "train")
+    items = [dataset[i % len(dataset)] for i in range(count * config.batch_size)]
+    for i in range(count):
+        chunk = items[i * config.batch_size : (i + 1) * config.batch_size]
+        yield torch.utils.data.default_collate(chunk)
+
+
+def test_objective_presets_fill_only_unset_fields(mnist: Path, tmp_path: Path) -> None:
+    wgan = merge(GANConfig, {"data": str(mnist), "objective": "wgan"})
+    assert (wgan.clip, wgan.optimizer, wgan.lr, wgan.d_steps) == (0.01, "rmsprop", 5e-5, 5)
+    gp = merge(GANConfig, {"data": str(mnist), "objective": "wgan-gp"}, {"d_steps": 3})
+    assert (gp.gp_weight, gp.lr, gp.beta1, gp.beta2, gp.d_norm) == (10.0, 1e-4, 0.0, 0.9, "none")
+    assert gp.d_steps == 3  # the user's flag wins over the preset
+    hinge = merge(GANConfig, {"data": str(mnist), "objective": "hinge"})
+    assert hinge.spectral_norm and hinge.d_norm == "none"
+    plain = merge(GANConfig, {"data": str(mnist)})
+    assert (plain.lr, plain.beta1, plain.batch_size, plain.clip) == (2e-4, 0.5, 64, 0.0)
+    assert (plain.image_size, plain.channels, plain.num_classes) == (28, 1, 10)  # MNIST
+    toy = merge(GANConfig, {"data": "toy:ring8"})
+    assert toy.net == "mlp"
+
+
+@pytest.mark.parametrize("objective", GAN_OBJECTIVES)
+def test_every_objective_trains_through_the_adversary(
+    objective: str, mnist: Path, tmp_path: Path
+) -> None:
+    config = tiny(mnist, tmp_path / objective, objective=objective)
+    task = make_task(config)
+    g_before = [p.detach().clone() for p in task.generator.parameters()]
+    logs = [task.step(batch) for batch in batches(config, config.d_steps)]
+    assert all(math.isfinite(v) for record in logs for v in record.values())
+    assert "g_loss" in logs[-1] and all("g_loss" not in r for r in logs[:-1])  # k D steps, 1 G
+    g_after = list(task.generator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, g_after, strict=True))
+    if objective == "wgan":
+        bound = max(p.abs().max() for p in task.adversary.discriminator.parameters())
+        assert bound <= 0.01 + 1e-8
+    if objective == "wgan-gp":
+        assert logs[0]["gp"] >= 0
+        grads = [p.grad for p in task.adversary.discriminator.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_trainer_runs_gan_end_to_end_and_resumes(mnist: Path, tmp_path: Path) -> None:
+    config = tiny(mnist, tmp_path / "run", max_steps=4, save_every=2, sample_every=2, log_every=2)
+    Trainer(config).fit()
+    records = [json.loads(line) for line in (tmp_path / "run" / "losses.jsonl").open()]
+    assert records[-1]["step"] == 4 and "diversity" in records[-1]
+    grid = Image.open(tmp_path / "run" / "samples" / "step_0000004.png")
+    assert grid.width >= 2 * 28 and grid.height >= 2 * 28  # 4 samples in a 2x2 grid
+    resumed = tiny(mnist, tmp_path / "run", max_steps=6, save_every=2, sample_every=2)
+    Trainer(resumed, resume=True).fit()
+    assert load_training_state(tmp_path / "run")["step"] == 6
+
+
+def test_conditional_generation_and_sample_command(mnist: Path, tmp_path: Path) -> None:
+    config = tiny(mnist, tmp_path / "cond", conditional=True, max_steps=2, sample_every=2)
+    Trainer(config).fit()
+    generator, loaded = load_gan(tmp_path / "cond")
+    assert loaded.conditional and loaded.num_classes == 10
+    labels = sample_labels(loaded, 6, label=7)
+    assert labels.tolist() == [7] * 6
+    assert generator(torch.randn(6, 8), labels).shape == (6, 1, 28, 28)
+    out = tmp_path / "grid.png"
+    main(
+        [
+            "sample",
+            "--model",
+            str(tmp_path / "cond"),
+            "--label",
+            "7",
+            "-n",
+            "9",
+            "-o",
+            str(out),
+            "--interpolations",
+            "2",
+            "--steps",
+            "5",
+        ]
+    )
+    grid, strip = Image.open(out), Image.open(tmp_path / "grid_slerp.png")
+    assert grid.size == (2 + 3 * 30, 2 + 3 * 30)  # 3x3 grid of 28 px with 2 px padding
+    assert strip.size == (2 + 5 * 30, 2 + 2 * 30)  # 2 paths of 5 images
+    with pytest.raises(ValueError, match=r"classes 0\.\.9"):
+        sample_labels(loaded, 2, label=12)
+
+
+def test_unconditional_model_rejects_a_label(mnist: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--conditional"):
+        sample_labels(tiny(mnist, tmp_path), 2, label=3)
+
+
+def test_slerp_endpoints_and_norms() -> None:
+    torch.manual_seed(0)
+    a, b = torch.randn(16), 3 * torch.randn(16)
+    torch.testing.assert_close(slerp(a, b, 0.0), a)
+    torch.testing.assert_close(slerp(a, b, 1.0), b)
+    low, high = sorted([float(a.norm()), float(b.norm())])
+    for t in torch.linspace(0, 1, 11):
+        norm = float(slerp(a, b, t).norm())
+        assert low - 1e-4 <= norm <= high + 1e-4
+    # A straight line between two typical Gaussian vectors dips in norm; slerp does not.
+    c, d = torch.randn(100), torch.randn(100)
+    assert (0.5 * (c + d)).norm() < 0.8 * min(c.norm(), d.norm()) < slerp(c, d, 0.5).norm()
+    torch.testing.assert_close(slerp(a, 2 * a, 0.5), 1.5 * a)  # parallel: linear fallback
+    assert interpolation_latents(8, rows=3, steps=4, seed=0).shape == (12, 8)
+
+
+class _NaNStep(GAN):
+    def step(self, batch):
+        logs = super().step(batch)
+        if self.adversary.updates > 3:
+            logs["d_loss"] = float("nan")
+            check_losses(logs)
+        return logs
+
+
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(
+    mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from img2img import tasks
+
+    monkeypatch.setitem(tasks.TASKS, "gan", _NaNStep)
+    config = tiny(mnist, tmp_path / "nan", max_steps=10, save_every=2, sample_every=100)
+    with pytest.raises(TrainingDiverged, match=r"iteration 4: losses diverged \(d_loss=nan\)"):
+        Trainer(config).fit()
+    assert load_training_state(tmp_path / "nan")["step"] == 2
+
+
+def test_watch_flags_a_saturated_discriminator_and_collapse(mnist: Path, tmp_path: Path) -> None:
+    watch = SaturationWatch(patience=3)
+    for loss in [0.5, 0.001, 0.002, 0.001]:
+        watch.observe(loss)
+    assert watch.saturated
+    watch.observe(0.7)
+    assert not watch.saturated
+
+    config = tiny(mnist, tmp_path / "collapse", watch_patience=2)
+    task = make_task(config)
+    for batch in batches(config, 2):
+        task.step(batch)
+    with torch.no_grad():  # every z to the same image: total collapse
+        task.generator.body[-2].weight.zero_()
+        task.generator.body[-2].bias.fill_(0.3)
+    task.saturation.run = 5
+    metrics, warnings = task.monitor()
+    assert metrics["diversity"] < 0.01
+    assert set(warnings) == {"mode_collapse", "d_saturated"}
+
+
+def test_generate_uses_batch_statistics_and_leaves_the_generator_as_it_was() -> None:
+    from img2img.nets.dcgan import DCGANGenerator
+    from img2img.tasks.gan import generate
+
+    g = DCGANGenerator(z_dim=8, image_size=28, ngf=4)
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    z = torch.randn(16, 8)
+    out = generate(g, z)
+    assert g.training and all(torch.equal(before[k], v) for k, v in g.state_dict().items())
+    with torch.no_grad():
+        torch.testing.assert_close(out, g.train()(z))  # what training-mode BN computes
