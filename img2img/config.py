@@ -59,9 +59,25 @@ def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
             f"unknown option(s) {', '.join(unknown)} for {cls.__name__}; "
             f"valid options: {', '.join(sorted(names))}"
         )
-    config = cls(**values)
+    config = cls(**{**preset_values(cls, values), **values})
     validate(config)
     return config
+
+
+def preset_values(cls: type[C], values: dict[str, Any]) -> dict[str, Any]:
+    """The field values of the preset ``values`` selects, for a config class that declares
+    ``PRESETS`` (preset name -> field values) and a ``preset`` field; else ``{}``.
+
+    A preset replaces dataclass defaults only: YAML, a resumed run's config and flags
+    still override each of its values.
+    """
+    presets = getattr(cls, "PRESETS", None)
+    if not presets:
+        return {}
+    name = values.get("preset", getattr(cls, "preset", None))
+    if name not in presets:
+        raise ValueError(f"preset={name!r} is not valid; choose one of {', '.join(presets)}")
+    return presets[name]
 
 
 def validate(config: TrainConfig) -> None:

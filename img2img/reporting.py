@@ -19,11 +19,15 @@ class LossLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._sums: dict[str, float] = defaultdict(float)
+        # Per name: a loss logged only on some iterations (a generator that steps once per
+        # k critic steps) is averaged over the iterations that logged it.
+        self._counts: dict[str, int] = defaultdict(int)
         self._count = 0
 
     def add(self, logs: dict[str, float]) -> None:
         for name, value in logs.items():
             self._sums[name] += float(value)
+            self._counts[name] += 1
         self._count += 1
 
     @property
@@ -32,7 +36,7 @@ class LossLog:
         return self._count > 0
 
     def means(self) -> dict[str, float]:
-        return {name: total / max(self._count, 1) for name, total in self._sums.items()}
+        return {name: total / self._counts[name] for name, total in self._sums.items()}
 
     def flush(self, **fields: float | int) -> dict[str, float]:
         """Write the window's means (plus ``fields`` such as step and lr) and start a new window."""
@@ -40,6 +44,7 @@ class LossLog:
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         self._sums.clear()
+        self._counts.clear()
         self._count = 0
         return record
 
