@@ -232,12 +232,9 @@ class CycleGAN:
         }
         if cfg.lambda_identity > 0:
             # G_AB given a B image should leave it alone (and G_BA an A image).
-            weight_b, weight_a = (
-                cfg.lambda_identity * cfg.lambda_b,
-                cfg.lambda_identity * cfg.lambda_a,
-            )
-            terms["idt_B"] = (weight_b, F.l1_loss(g_ab(real["B"]), real["B"]))
-            terms["idt_A"] = (weight_a, F.l1_loss(g_ba(real["A"]), real["A"]))
+            idt = cfg.lambda_identity
+            terms["idt_B"] = (idt * cfg.lambda_b, F.l1_loss(g_ab(real["B"]), real["B"]))
+            terms["idt_A"] = (idt * cfg.lambda_a, F.l1_loss(g_ba(real["A"]), real["A"]))
         self.g_stepper.step(sum(weight * value for weight, value in terms.values()))
         return {**logs, **{name: value.item() for name, (_, value) in terms.items()}}
 
@@ -246,11 +243,12 @@ class CycleGAN:
         """Columns real | translated | reconstructed; the A rows, then the B rows."""
         g_ab, g_ba = self.generator["AtoB"], self.generator["BtoA"]
         real_a, real_b = batch["A"].to(self.device), batch["B"].to(self.device)
-        with per_image_batch_norm(self.generator, enabled=self.per_image_statistics(self.config)):
 
-            def run(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-                return torch.cat([net(image[None]) for image in x])
+        def run(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([net(image[None]) for image in x])
 
+        per_image = self.per_image_statistics(self.config)
+        with per_image_batch_norm(self.generator, enabled=per_image):
             fake_b, fake_a = run(g_ab, real_a), run(g_ba, real_b)
             rec_a, rec_b = run(g_ba, fake_b), run(g_ab, fake_a)
         return [torch.cat([real_a, real_b]), torch.cat([fake_b, fake_a]), torch.cat([rec_a, rec_b])]
