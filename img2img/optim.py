@@ -7,6 +7,7 @@ added in one place and every task and every Adversary gets them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import torch
@@ -79,7 +80,12 @@ class Stepper:
         self.optimizer.step()
 
     def schedule_step(self) -> None:
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # The schedule counts training iterations, not updates: a generator that steps
+            # once per k critic steps has not stepped yet after the first iteration, which
+            # torch warns about although LambdaLR computes the same rates either way.
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)`")
+            self.scheduler.step()
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
