@@ -15,7 +15,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from img2img.data.folders import find_images, resolve_split, split_aligned
+from img2img.data.folders import check_augmentation, find_images, resolve_split, split_aligned
 from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
 from img2img.images import ImageError, load_image, pil_to_tensor
 
@@ -81,13 +81,7 @@ class UnpairedImageFolder(Dataset):
         train: bool = True,
         seed: int = 0,
     ) -> None:
-        if train and crop_size > load_size:
-            raise ValueError(
-                f"crop_size={crop_size} is larger than load_size={load_size}: "
-                "the random crop is taken from the resized image, so use crop_size <= load_size"
-            )
-        if seed < 0:
-            raise ValueError(f"seed={seed}: use a non-negative integer")
+        check_augmentation(load_size, crop_size, train, seed)
         self.roots = {"A": Path(root_a), "B": Path(root_b)}
         self.files = {domain: find_images(root) for domain, root in self.roots.items()}
         self.load_size = load_size
