@@ -5,8 +5,9 @@ from it (``image_size`` becomes ``--image-size``, booleans get ``--flag/--no-fla
 file may set any field, and the resolved values are saved with every checkpoint so that a
 checkpoint alone rebuilds its model.
 
-Precedence, lowest first: dataclass defaults < ``--config`` YAML < the config saved in a run
-being resumed < flags given on the command line.
+Precedence, lowest first: dataclass defaults < the chosen preset's values (for a config that
+declares ``PRESETS``, see :func:`preset_values`) < ``--config`` YAML < the config saved in a
+run being resumed < flags given on the command line.
 """
 
 from __future__ import annotations
