@@ -57,7 +57,7 @@ def test_items_pair_each_a_with_a_random_b(unpaired: Path) -> None:
         dataset.set_epoch(epoch)
         b_levels[epoch] = [level(dataset[i]["B"]) for i in range(5)]
     assert len({tuple(v) for v in b_levels.values()}) > 1, "B choices must change per epoch"
-    assert len({b for v in b_levels.values() for b in v}) > 2
+    assert 120 in {b for v in b_levels.values() for b in v}  # the 4x6 image, upscaled
     dataset.set_epoch(2)
     again = [level(dataset[i]["B"]) for i in range(5)]
     assert again == b_levels[2], "an item is a pure function of (seed, epoch, index)"
