@@ -2,7 +2,7 @@
 ResNet-9 + two 70x70 PatchGANs, LSGAN + cycle + identity, batch 1) on this machine.
 
     python benchmarks/train_speed.py [--task pix2pix|cyclegan] [--size 256] [--batch 1]
-        [--iters 5] [--device cpu]
+        [--iters 5] [--device cpu] [--precision fp32]
 
 Prints seconds per training iteration, images/s and peak memory for img2img's task and,
 when the shared yardstick (../shared/bench/bench_ref.py, a plain eager implementation of
@@ -22,25 +22,34 @@ from pathlib import Path
 import torch
 
 from img2img.config import merge
+from img2img.precision import PRECISIONS, autocast, setup_task_precision
 from img2img.tasks import get_task
 
 YARDSTICK = Path(__file__).resolve().parents[2] / "shared" / "bench" / "bench_ref.py"
 
 
-def time_img2img(name: str, size: int, batch: int, iters: int, device: torch.device) -> float:
+def time_img2img(
+    name: str, size: int, batch: int, iters: int, device: torch.device, precision: str = "fp32"
+) -> float:
     task_cls = get_task(name)
     config = merge(task_cls.Config, {"image_size": size, "batch_size": batch, "data": "-"})
     torch.manual_seed(0)
     task = task_cls(config, total_steps=1000, decay_steps=500, device=device)
+    dtype = setup_task_precision(task, precision, device)
     keys = ("A", "B") if name == "cyclegan" else ("input", "target")
     data = {key: torch.rand(batch, 3, size, size) * 2 - 1 for key in keys}
+
+    def step() -> None:
+        with autocast(device, dtype):
+            task.step(data)
+
     for _ in range(2):  # warm-up: allocator and kernel selection
-        task.step(data)
+        step()
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(iters):
-        task.step(data)
+        step()
     if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - start) / iters
@@ -76,6 +85,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     parser.add_argument(
         "--rounds",
         type=int,
@@ -87,7 +97,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
     ours, theirs = [], []
     for _ in range(args.rounds):
-        ours.append(time_img2img(args.task, args.size, args.batch, args.iters, device))
+        ours.append(
+            time_img2img(args.task, args.size, args.batch, args.iters, device, args.precision)
+        )
         if device.type == "cpu":
             reference = time_yardstick(args.task, args.size, args.batch, args.iters)
             if reference is not None:
@@ -95,7 +107,8 @@ def main() -> None:
     best = min(ours)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"img2img {args.task} size={args.size} batch={args.batch}: {best:.3f} s/iteration, "
+        f"img2img {args.task} size={args.size} batch={args.batch} precision={args.precision}: "
+        f"{best:.3f} s/iteration, "
         f"{args.batch / best:.2f} images/s, peak RSS {peak_mib:.0f} MiB"
         + (
             f", peak CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"

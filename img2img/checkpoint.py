@@ -12,10 +12,12 @@ Ctrl-C during a save leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,10 @@ from torch import nn
 
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
+EMA_FILE = "generator_ema.safetensors"
 STATE_FILE = "trainer_state.pt"
+# Version of the training-state layout; bump it when a change makes old states unreadable.
+FORMAT_VERSION = 1
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -46,19 +51,43 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def save_model(directory: str | Path, config: dict[str, Any], generator: nn.Module) -> None:
-    """Write ``config.json`` and ``generator.safetensors`` into ``directory``."""
+def remove_stale_temp_files(directory: str | Path) -> None:
+    """Delete temporary files left by a write that was killed (SIGKILL, power loss) before
+    its rename; the files they were meant to replace are intact."""
+    for path in Path(directory).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
+def save_weights(path: Path, module: nn.Module) -> None:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp))
+
+
+def save_model(
+    directory: str | Path,
+    config: dict[str, Any],
+    generator: nn.Module,
+    ema: nn.Module | None = None,
+) -> None:
+    """Write ``config.json``, ``generator.safetensors`` and, when given, the EMA weights
+    ``generator_ema.safetensors`` into ``directory``."""
     directory = Path(directory)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    atomic_write(directory / GENERATOR_FILE, lambda tmp: save_file(tensors, tmp))
+    save_weights(directory / GENERATOR_FILE, generator)
+    if ema is not None:
+        save_weights(directory / EMA_FILE, ema)
     text = json.dumps(config, indent=2, sort_keys=True)
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
 
 
-def load_model_files(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a model directory: (config dict, generator state dict on CPU)."""
+def load_model_files(
+    directory: str | Path, use_ema: bool = True
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a model directory: (config dict, generator state dict on CPU). The EMA weights
+    are returned when they exist and ``use_ema`` is true, else the raw weights."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_FILE, directory / GENERATOR_FILE
+    if use_ema and (directory / EMA_FILE).is_file():
+        weights_path = directory / EMA_FILE
     for path in (config_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(
@@ -68,16 +97,61 @@ def load_model_files(directory: str | Path) -> tuple[dict[str, Any], dict[str, t
     return json.loads(config_path.read_text()), load_file(weights_path)
 
 
-def save_training_state(directory: str | Path, state: dict[str, Any]) -> None:
-    """Write the resumable training state (tensors and plain Python values only)."""
-    atomic_write(Path(directory) / STATE_FILE, lambda tmp: torch.save(state, tmp))
+def state_paths(directory: str | Path, keep: int) -> list[Path]:
+    """The training-state files, newest first: ``trainer_state.pt``, ``trainer_state.1.pt``..."""
+    directory = Path(directory)
+    stem, suffix = STATE_FILE.rsplit(".", 1)
+    return [directory / STATE_FILE] + [directory / f"{stem}.{i}.{suffix}" for i in range(1, keep)]
+
+
+def save_training_state(directory: str | Path, state: dict[str, Any], keep: int = 2) -> None:
+    """Write the resumable training state (tensors and plain Python values only), keeping
+    the ``keep`` most recent states: older ones shift down one place before the new one is
+    written, so a crash at any moment leaves at least one complete state on disk."""
+    paths = state_paths(directory, max(keep, 1))
+    for newer, older in reversed(list(itertools.pairwise(paths))):
+        if newer.exists():
+            os.replace(newer, older)
+    atomic_write(paths[0], lambda tmp: torch.save(state, tmp))
+
+
+def has_training_state(directory: str | Path) -> bool:
+    return any(_existing_states(directory))
+
+
+def _existing_states(directory: str | Path) -> list[Path]:
+    directory = Path(directory)
+    stem, suffix = STATE_FILE.rsplit(".", 1)
+    older = sorted(directory.glob(f"{stem}.*.{suffix}"), key=lambda p: int(p.name.split(".")[1]))
+    latest = directory / STATE_FILE
+    return ([latest] if latest.is_file() else []) + [p for p in older if p.is_file()]
 
 
 def load_training_state(directory: str | Path) -> dict[str, Any]:
-    path = Path(directory) / STATE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no training state to resume from")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load the newest readable training state; an unreadable newer one (truncated by a
+    crash, corrupted on disk) is skipped with a warning that names it."""
+    paths = _existing_states(directory)
+    if not paths:
+        raise FileNotFoundError(f"{Path(directory) / STATE_FILE}: no training state to resume from")
+    for path in paths:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # any unreadable file: truncated zip, bad pickle, I/O error
+            warnings.warn(
+                f"{path}: cannot be read ({type(err).__name__}: {err}); "
+                "falling back to the previous checkpoint",
+                stacklevel=2,
+            )
+    raise RuntimeError(f"{directory}: no readable training state among {[p.name for p in paths]}")
+
+
+def check_format(state: dict[str, Any], directory: str | Path) -> None:
+    version = int(state.get("format", 1))
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{directory}: checkpoint format {version} is newer than this img2img reads "
+            f"({FORMAT_VERSION}); upgrade img2img to resume it"
+        )
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The command line: ``img2img train | translate | data``.
+"""The command line: ``img2img train | translate | export | data``.
 
 Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
 so every field is a flag and the defaults live in one place.
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.precision import PRECISIONS
 from img2img.tasks import TASKS, get_task
 
 
@@ -65,6 +66,17 @@ def translate_command(argv: list[str]) -> None:
     )
     parser.add_argument("--device", default="auto")
     parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="autocast precision (auto: bf16 where the device is fast at it)",
+    )
+    parser.add_argument(
+        "--raw-weights",
+        action="store_true",
+        help="use the raw generator weights even if the model has EMA weights",
+    )
+    parser.add_argument(
         "--direction",
         choices=("AtoB", "BtoA"),
         help="which way a two-way model (CycleGAN) translates (default: AtoB); "
@@ -76,8 +88,14 @@ def translate_command(argv: list[str]) -> None:
     from img2img.infer import load
 
     try:
-        translator = load(args.model, args.device, args.direction)
-    except ValueError as err:
+        translator = load(
+            args.model,
+            args.device,
+            args.precision,
+            use_ema=not args.raw_weights,
+            direction=args.direction,
+        )
+    except ValueError as err:  # a direction the model does not have
         parser.error(str(err))
     output = Path(args.output)
     many = len(args.inputs) > 1
@@ -95,6 +113,35 @@ def translate_command(argv: list[str]) -> None:
         print(f"{source} -> {target}")
     if failures:
         raise SystemExit(1)
+
+
+def export_command(argv: list[str]) -> None:
+    from img2img.export import FORMATS, export_model
+
+    parser = argparse.ArgumentParser(
+        prog="img2img export",
+        description="Export a model's generator (dynamic batch, height, width).",
+    )
+    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("--format", default="onnx", choices=FORMATS)
+    parser.add_argument("-o", "--output", required=True, help="output file (.onnx or .pt)")
+    parser.add_argument(
+        "--raw-weights",
+        action="store_true",
+        help="export the raw generator weights even if the model has EMA weights",
+    )
+    parser.add_argument(
+        "--direction", choices=("AtoB", "BtoA"), help="which network of a two-way model (CycleGAN)"
+    )
+    args = parser.parse_args(argv)
+    path = export_model(
+        args.model,
+        args.output,
+        args.format,
+        use_ema=not args.raw_weights,
+        direction=args.direction,
+    )
+    print(f"{args.model} -> {path} ({args.format}; input N x 3 x H x W in [-1, 1])")
 
 
 def data_command(argv: list[str]) -> None:
@@ -124,16 +171,22 @@ def data_command(argv: list[str]) -> None:
     print(", ".join(f"{name}: {count}" for name, count in counts.items()) + f" -> {args.out}")
 
 
-COMMANDS = {"train": train_command, "translate": translate_command, "data": data_command}
+COMMANDS = {
+    "train": train_command,
+    "translate": translate_command,
+    "export": export_command,
+    "data": data_command,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,data} ...\n\n"
+            "usage: img2img {train,translate,export,data} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
             "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
             "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from img2img.precision import PRECISIONS
+
 C = TypeVar("C", bound="TrainConfig")
 
 
@@ -40,12 +42,17 @@ class TrainConfig:
     decay_epochs: int = option(100, "final epochs over which the LR decays linearly to 0")
     max_steps: int = option(0, "stop after this many iterations (0: run all epochs)")
     save_every: int = option(1000, "write a resumable checkpoint every N iterations")
+    keep_checkpoints: int = option(2, "training states kept (older ones are the fallback)")
     sample_every: int = option(500, "write a sample grid and the loss plot every N iterations")
     log_every: int = option(10, "append mean losses to losses.jsonl every N iterations")
     num_samples: int = option(4, "rows in each sample grid")
     seed: int = option(0, "seed for weights, data order and augmentation")
     num_workers: int = option(2, "data-loading worker processes")
     device: str = option("auto", "cpu, cuda, cuda:1, ... (auto: cuda when available)")
+    precision: str = option(
+        "fp32", "autocast precision (auto: bf16/fp16 where the device is fast at it)", PRECISIONS
+    )
+    ema: float = option(0.0, "keep an EMA of the generator weights with this decay (0: off)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

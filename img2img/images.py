@@ -39,25 +39,43 @@ class ImageError(ValueError):
         super().__init__(f"{path}: {reason}")
 
 
+# The largest image decoded, in pixels: PIL's own decompression-bomb threshold (~89.5 Mpx,
+# e.g. 9459 x 9459). Raise it here, or pass ``max_pixels``, for larger legitimate images.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
+def _too_large(width: int, height: int, limit: int) -> str:
+    size = f"{width}x{height} pixels is" if width else "it is"
+    return (
+        f"{size} over the limit of {limit:,} pixels; downscale it, or raise "
+        "img2img.images.MAX_PIXELS if it is legitimate"
+    )
+
+
 def is_image_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` has one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def load_image(path: str | os.PathLike) -> Image.Image:
+def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Image:
     """Read an image file as an 8-bit RGB PIL image, upright as a viewer shows it.
 
     Grayscale, palette, CMYK and 16-bit files are converted (16-bit values scaled so
     that 65535 -> 255), the EXIF orientation is applied, and transparency is composited
     over white (see :func:`to_rgb`). Every failure raises :class:`ImageError` naming the
-    file: missing, not an image, truncated or corrupt.
+    file: missing, not an image, truncated or corrupt, or larger than ``max_pixels``
+    (default :data:`MAX_PIXELS`), which is checked from the header, before decoding, so a
+    hostile or mistaken file cannot exhaust memory.
     """
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     path = Path(path)
     if not path.is_file():
         reason = "is a folder, not an image file" if path.is_dir() else "no such file"
         raise ImageError(path, reason)
     try:
         with Image.open(path) as opened:
+            if opened.width * opened.height > limit:
+                raise ImageError(path, _too_large(opened.width, opened.height, limit))
             # Image.open only parses the header; load() decodes the pixels, so a
             # truncated or corrupt file fails here instead of somewhere in training.
             opened.load()
@@ -66,7 +84,9 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise ImageError(
             path, "not an image file PIL can read (wrong extension, or a text/HTML file?)"
         ) from None
-    except (OSError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise ImageError(path, _too_large(0, 0, limit)) from None
+    except (OSError, SyntaxError, EOFError) as exc:
         raise ImageError(
             path,
             f"cannot decode image ({exc}); the file is truncated or corrupt: "

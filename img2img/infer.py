@@ -20,7 +20,8 @@ from torch import nn
 from img2img.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_model_files
 from img2img.config import config_from_dict
 from img2img.images import to_tensor
-from img2img.nets.batchnorm import per_image_batch_norm
+from img2img.nets.batchnorm import inference_copy
+from img2img.precision import autocast, autocast_dtype
 from img2img.tasks import get_task
 from img2img.train import resolve_device
 
@@ -61,38 +62,43 @@ class Translator:
     it returns the same kind (a path input gives a PIL image).
     """
 
-    def __init__(self, generator: nn.Module, config: Any, device: torch.device) -> None:
-        self.generator = generator.to(device).eval()
+    def __init__(
+        self, generator: nn.Module, config: Any, device: torch.device, precision: str = "auto"
+    ) -> None:
+        per_image = get_task(config.task).per_image_statistics(config)
+        self.generator = inference_copy(generator, per_image).to(device)
         self.config = config
         self.device = device
-        self.per_image = get_task(config.task).per_image_statistics(config)
+        self.dtype = autocast_dtype(precision, device)
         self.multiple = getattr(generator, "size_multiple", 1)
 
     @classmethod
     def from_pretrained(
-        cls, model: str | Path, device: str = "auto", direction: str | None = None
+        cls,
+        model: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        use_ema: bool = True,
+        direction: str | None = None,
     ) -> Translator:
-        """Load a model; ``direction`` picks the network of a two-way model (see
-        :func:`select_direction`)."""
-        values, weights = load_model_files(resolve_model(model))
+        """Load a model directory or shipped name. The EMA weights are used when the model
+        has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`;
+        ``direction`` picks the network of a two-way model (see :func:`select_direction`)."""
+        values, weights = load_model_files(resolve_model(model), use_ema=use_ema)
         task = get_task(values.get("task", ""))
         config = config_from_dict(task.Config, values)
         generator = task.build_generator(config)
         generator.load_state_dict(weights)
-        return cls(select_direction(generator, config, direction), config, resolve_device(device))
+        generator = select_direction(generator, config, direction)
+        return cls(generator, config, resolve_device(device), precision)
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """N x 3 x H x W in [-1, 1] -> N x 3 x H x W in [-1, 1], one image at a time (batch
-        norm uses each image's own statistics for batch-size-1 models)."""
-        outputs = []
-        with per_image_batch_norm(self.generator, enabled=self.per_image):
-            for image in x:
-                padded, (height, width) = pad_to_multiple(
-                    image[None].to(self.device), self.multiple
-                )
-                outputs.append(self.generator(padded)[..., :height, :width].float().cpu())
-        return torch.cat(outputs)
+        """N x 3 x H x W in [-1, 1] -> N x 3 x H x W in [-1, 1]. Each image's result is
+        independent of the others in the batch (see :mod:`img2img.nets.batchnorm`)."""
+        padded, (height, width) = pad_to_multiple(x.to(self.device), self.multiple)
+        with autocast(self.device, self.dtype):
+            return self.generator(padded)[..., :height, :width].float().cpu()
 
     def __call__(self, image: Any) -> Any:
         x, restore = to_tensor(image)
@@ -122,15 +128,22 @@ def select_direction(generator: nn.Module, config: Any, direction: str | None) -
     return generator
 
 
-def load(model: str | Path, device: str = "auto", direction: str | None = None) -> Translator:
-    """Load a model (run directory or shipped name) for repeated use; ``direction``
-    ("AtoB" or "BtoA") picks the network of a two-way model such as CycleGAN's."""
-    return Translator.from_pretrained(model, device, direction)
+def load(
+    model: str | Path,
+    device: str = "auto",
+    precision: str = "auto",
+    use_ema: bool = True,
+    direction: str | None = None,
+) -> Translator:
+    """Load a model (run directory or shipped name) for repeated use; see
+    :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA") picks the network
+    of a two-way model such as CycleGAN's."""
+    return Translator.from_pretrained(model, device, precision, use_ema, direction)
 
 
 @functools.lru_cache(maxsize=4)
 def _cached(model: str, device: str, mtime: float, direction: str | None) -> Translator:
-    return load(model, device, direction)
+    return load(model, device, direction=direction)
 
 
 def translate(

@@ -52,6 +52,9 @@ class Stepper:
     ``schedule_step()`` advances the learning-rate schedule by one training iteration; the
     Trainer calls it once per iteration for every Stepper of a task, so a discriminator that
     takes k steps per iteration still follows the same LR curve as its generator.
+
+    For fp16 training the Trainer gives each Stepper a gradient scaler (``use_grad_scaler``):
+    fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Stepper:
         decay_steps: int = 0,
     ) -> None:
         self.optimizer = optimizer
+        self.scaler: torch.amp.GradScaler | None = None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: linear_decay_factor(step, total_steps, decay_steps)
         )
@@ -73,23 +77,36 @@ class Stepper:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
+    def use_grad_scaler(self, device_type: str) -> None:
+        self.scaler = torch.amp.GradScaler(device_type)
+
     def step(self, loss: torch.Tensor) -> None:
         """Zero the gradients, backpropagate ``loss`` and update the parameters."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)  # skips the update if the scaled grads overflowed
+        self.scaler.update()
 
     def schedule_step(self) -> None:
         with warnings.catch_warnings():
-            # The schedule counts training iterations, not updates: a generator that steps
-            # once per k critic steps has not stepped yet after the first iteration, which
-            # torch warns about although LambdaLR computes the same rates either way.
-            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)`")
+            # The schedule counts iterations, not updates: a gradient scaler skips the optimizer
+            # step when fp16 gradients overflow (often in the first iterations), and a generator
+            # that steps once per k critic steps has not stepped after the first iteration.
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
             self.scheduler.step()
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])

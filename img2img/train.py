@@ -21,15 +21,20 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from img2img.checkpoint import (
-    STATE_FILE,
+    FORMAT_VERSION,
     capture_rng_state,
+    check_format,
+    has_training_state,
     load_training_state,
+    remove_stale_temp_files,
     restore_rng_state,
     save_model,
     save_training_state,
 )
 from img2img.config import TrainConfig, format_config
 from img2img.data import ResumableSampler
+from img2img.ema import EMA
+from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
 from img2img.tasks import Task, get_task
 
@@ -41,6 +46,19 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device={name!r} but CUDA is not available here; use --device cpu")
     return device
+
+
+def check_writable(directory: Path) -> None:
+    """Fail at start, not at the first checkpoint an hour later, if ``directory`` is unusable."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise OSError(
+            f"{directory}: cannot write the run directory ({err.strerror}); choose another --out"
+        ) from None
 
 
 def ignore_sigint(worker_id: int) -> None:
@@ -95,6 +113,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False) -> None:
         self.config = config
         self.out = Path(config.out)
+        check_writable(self.out)
+        remove_stale_temp_files(self.out)
         self.device = resolve_device(config.device)
         task_cls = get_task(config.task)
 
@@ -115,15 +135,37 @@ class Trainer:
             decay_steps=config.decay_epochs * self.steps_per_epoch,
             device=self.device,
         )
+        self.dtype = setup_task_precision(self.task, config.precision, self.device)
+        self.ema = EMA(self.task.generator, config.ema) if config.ema else None
         self.step = 0
         self.log = LossLog(self.out / LOSS_LOG)
-        if resume and (self.out / STATE_FILE).exists():
+        if resume and has_training_state(self.out):
             self._load()
         self.sample_batch = self._fixed_sample_batch(task_cls)
 
     def _load(self) -> None:
         state = load_training_state(self.out)
-        self.task.load_state_dict(state["task"])
+        check_format(state, self.out)
+        saved, current = state["config"], self.config.to_dict()
+        changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
+        described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        if "task" in changed:
+            raise ValueError(
+                f"{self.out} holds a {saved['task']!r} run; "
+                f"it cannot resume as {self.config.task!r}"
+            )
+        try:
+            self.task.load_state_dict(state["task"])
+        except (RuntimeError, KeyError) as err:
+            raise ValueError(
+                f"{self.out}: its checkpoint does not fit the network these options build "
+                f"({described or 'no option differs'}); resume with the run's own options or "
+                f"start a new --out. Detail: {str(err).splitlines()[0]}"
+            ) from None
+        if changed:
+            tqdm.write(f"Resuming with changed options: {described}")
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
         restore_rng_state(state["rng"])
         self.log.truncate_after(self.step)
@@ -161,16 +203,18 @@ class Trainer:
     def save(self) -> None:
         """Model files first, then the training state: a state file always has its model."""
         config = self.config.to_dict()
-        save_model(self.out, config, self.task.generator)
-        save_training_state(
-            self.out,
-            {
-                "step": self.step,
-                "config": config,
-                "task": self.task.state_dict(),
-                "rng": capture_rng_state(),
-            },
-        )
+        ema = None if self.ema is None else self.ema.module
+        save_model(self.out, config, self.task.generator, ema=ema)
+        state = {
+            "format": FORMAT_VERSION,
+            "step": self.step,
+            "config": config,
+            "task": self.task.state_dict(),
+            "rng": capture_rng_state(),
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        save_training_state(self.out, state, keep=self.config.keep_checkpoints)
 
     def write_samples(self) -> None:
         columns = self.task.sample(self.sample_batch)
@@ -205,7 +249,10 @@ class Trainer:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
                 for batch in self._loader(epoch, offset * cfg.batch_size):
                     skipped += int(batch.pop("skipped", torch.zeros(1)).sum())
-                    logs = self.task.step(batch)
+                    with autocast(self.device, self.dtype):
+                        logs = self.task.step(batch)
+                    if self.ema is not None:
+                        self.ema.update(self.task.generator)
                     for stepper in self.task.steppers.values():
                         stepper.schedule_step()
                     self.step += 1

@@ -58,3 +58,15 @@ def test_rng_state_survives_weights_only_loading(tmp_path: Path) -> None:
     torch.testing.assert_close(actual[0], expected[0])
     np.testing.assert_array_equal(actual[1], expected[1])
     assert actual[2] == expected[2] and state["step"] == 3
+
+
+def test_keeps_the_last_states_and_falls_back_from_a_corrupt_one(tmp_path: Path) -> None:
+    for step in (1, 2, 3):
+        save_training_state(tmp_path, {"step": step}, keep=2)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["trainer_state.1.pt", "trainer_state.pt"]
+    assert load_training_state(tmp_path)["step"] == 3
+    latest = tmp_path / "trainer_state.pt"
+    latest.write_bytes(latest.read_bytes()[:40])  # truncated by a crash or a bad disk
+    with pytest.warns(UserWarning, match=r"trainer_state\.pt: cannot be read"):
+        assert load_training_state(tmp_path)["step"] == 2

@@ -4,36 +4,47 @@ pix2pix trains with batch size 1 and batch norm, so during training every BatchN
 normalises each image by *its own* statistics: it behaves as instance norm (with BN's
 affine parameters). Its running averages, which ``eval()`` would switch to, were never what
 the network saw, and they lag behind the weights; the reference code therefore tests in
-train mode. We reproduce the training-time behaviour exactly and deterministically: dropout
-off (``eval()``), and each BatchNorm layer using the statistics of the image in front of it
-(callers feed one image at a time).
+train mode (with dropout on, and batch statistics mixing images when several are run).
+We reproduce the training-time behaviour exactly, deterministically and per image: each
+BatchNorm layer becomes an instance normalisation with the trained affine parameters, and
+dropout is off. Being an ordinary module, the result batches and exports (ONNX) as is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import copy
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
-@contextmanager
-def per_image_batch_norm(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
-    """Within the context, ``module`` is in eval mode and, if ``enabled``, its BatchNorm
-    layers normalise by the current batch's statistics without updating their running
-    averages. Training mode and running averages are restored on exit."""
-    was_training = module.training
-    saved = []
-    module.eval()
-    if enabled:
-        for layer in module.modules():
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-                saved.append((layer, layer.running_mean, layer.running_var))
-                # With no running buffers, BatchNorm falls back to batch statistics.
-                layer.running_mean, layer.running_var = None, None
-    try:
-        yield module
-    finally:
-        for layer, mean, var in saved:
-            layer.running_mean, layer.running_var = mean, var
-        module.train(was_training)
+class PerImageNorm(nn.Module):
+    """A trained BatchNorm2d evaluated with the statistics of each image (over H x W)."""
+
+    def __init__(self, batch_norm: nn.BatchNorm2d) -> None:
+        super().__init__()
+        self.weight = batch_norm.weight
+        self.bias = batch_norm.bias
+        self.eps = batch_norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+
+def inference_copy(module: nn.Module, per_image_statistics: bool) -> nn.Module:
+    """An eval-mode copy of ``module`` for inference; with ``per_image_statistics`` its
+    BatchNorm2d layers are replaced by :class:`PerImageNorm`. The original is untouched,
+    so this is safe in the middle of training."""
+    network = copy.deepcopy(module).eval().requires_grad_(False)
+    if per_image_statistics:
+        _replace_batch_norms(network)
+    return network
+
+
+def _replace_batch_norms(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, PerImageNorm(child))
+        else:
+            _replace_batch_norms(child)

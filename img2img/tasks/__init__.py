@@ -10,7 +10,7 @@ and on nothing else):
   an ``nn.ModuleDict`` maps direction names to networks when a model translates both ways
   (CycleGAN: "AtoB", "BtoA"), and ``translate(..., direction=...)`` picks one.
 - ``per_image_statistics(config)``: whether batch norm should normalise each image by its own
-  statistics at inference (see :func:`img2img.nets.batchnorm.per_image_batch_norm`).
+  statistics at inference (see :func:`img2img.nets.batchnorm.inference_copy`).
 - ``Task(config, total_steps, decay_steps, device)`` with ``step(batch) -> dict[str, float]``,
   ``sample(batch) -> list[Tensor]`` (the columns of a progress grid), ``generator``,
   ``steppers`` (name -> Stepper, for the LR schedule tick) and ``state_dict()`` /

@@ -40,7 +40,7 @@ from img2img.nets import (
     init_weights,
     unet_depth_for,
 )
-from img2img.nets.batchnorm import per_image_batch_norm
+from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.optim import OPTIMIZERS, Stepper, make_optimizer
 from img2img.tasks.image_pool import ImagePool
@@ -241,16 +241,11 @@ class CycleGAN:
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> list[torch.Tensor]:
         """Columns real | translated | reconstructed; the A rows, then the B rows."""
-        g_ab, g_ba = self.generator["AtoB"], self.generator["BtoA"]
         real_a, real_b = batch["A"].to(self.device), batch["B"].to(self.device)
-
-        def run(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-            return torch.cat([net(image[None]) for image in x])
-
-        per_image = self.per_image_statistics(self.config)
-        with per_image_batch_norm(self.generator, enabled=per_image):
-            fake_b, fake_a = run(g_ab, real_a), run(g_ba, real_b)
-            rec_a, rec_b = run(g_ba, fake_b), run(g_ab, fake_a)
+        network = inference_copy(self.generator, self.per_image_statistics(self.config))
+        g_ab, g_ba = network["AtoB"], network["BtoA"]
+        fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+        rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
         return [torch.cat([real_a, real_b]), torch.cat([fake_b, fake_a]), torch.cat([rec_a, rec_b])]
 
     def state_dict(self) -> dict[str, Any]:

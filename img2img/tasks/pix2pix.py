@@ -21,7 +21,7 @@ from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.losses import OBJECTIVES, Adversary
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
-from img2img.nets.batchnorm import per_image_batch_norm
+from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.optim import Stepper, make_optimizer
 
@@ -139,10 +139,8 @@ class Pix2Pix:
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> list[torch.Tensor]:
         a = batch["input"].to(self.device)
-        per_image = self.per_image_statistics(self.config)
-        with per_image_batch_norm(self.generator, enabled=per_image):
-            fake = torch.cat([self.generator(x[None]) for x in a])
-        return [a, fake, batch["target"].to(self.device)]
+        network = inference_copy(self.generator, self.per_image_statistics(self.config))
+        return [a, network(a), batch["target"].to(self.device)]
 
     def state_dict(self) -> dict[str, Any]:
         return {

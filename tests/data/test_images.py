@@ -252,3 +252,29 @@ def test_float_image_is_refused_with_a_fix(tmp_path):
         ImageError, match=r"depth\.tif: 32-bit float image.*save it as 8- or 16-bit"
     ):
         load_image(tmp_path / "depth.tif")
+
+
+def _png_header_only(path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width`` x ``height`` but holds no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+def test_huge_images_are_refused_before_decoding(tmp_path) -> None:
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 100_000, 100_000)
+    with pytest.raises(ImageError, match=r"bomb\.png: .*over the limit"):
+        load_image(bomb)
+    small = tmp_path / "small.png"
+    Image.new("RGB", (20, 20)).save(small)
+    with pytest.raises(ImageError, match=r"20x20 pixels is over the limit of 100 pixels"):
+        load_image(small, max_pixels=100)
+    assert load_image(small).size == (20, 20)

@@ -121,6 +121,7 @@ def test_short_run_learns_the_inversion_unpaired(toy_run) -> None:
     assert grid.size == (3 * (SIZE + 2) + 2, 4 * (SIZE + 2) + 2)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_checkpoint_translates_both_ways(toy_run, tmp_path: Path) -> None:
     from img2img import translate
 
@@ -156,6 +157,15 @@ def test_checkpoint_translates_both_ways(toy_run, tmp_path: Path) -> None:
     assert Image.open(tmp_path / "o.png").size == (45, 37)
     with pytest.raises(ValueError, match="translates AtoB or BtoA"):
         load(run, device="cpu", direction="sideways")
+
+    from img2img.export import export_model
+
+    traced = torch.jit.load(
+        str(export_model(run, tmp_path / "g.pt", "torchscript", direction="BtoA"))
+    )
+    x = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    expected = load(run, device="cpu", precision="fp32", direction="BtoA").translate_tensor(x)
+    torch.testing.assert_close(traced(x), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_a_one_way_model_refuses_a_direction() -> None:

@@ -1,0 +1,67 @@
+"""Export a trained generator to ONNX or TorchScript, for serving without img2img.
+
+The exported network is exactly what :class:`img2img.infer.Translator` runs (EMA weights
+when present, per-image batch-norm statistics for batch-size-1 models, dropout off), with a
+dynamic batch, height and width. Input: N x 3 x H x W float32 in [-1, 1], H and W multiples
+of the network's stride (2**depth for a U-Net: 256 for UNet-256; 4 for ResNet generators;
+pad as ``img2img.infer.pad_to_multiple`` does). Output: the same shape, in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from img2img.infer import load
+
+FORMATS = ("onnx", "torchscript")
+
+
+def export_model(
+    model: str | Path,
+    output: str | Path,
+    format: str = "onnx",
+    use_ema: bool = True,
+    opset: int = 17,
+    direction: str | None = None,
+) -> Path:
+    """Write ``model`` (run directory or shipped name) to ``output``; returns the path.
+    ``direction`` picks the network of a two-way model (CycleGAN; default "AtoB")."""
+    if format not in FORMATS:
+        raise ValueError(f"format={format!r}; choose one of {', '.join(FORMATS)}")
+    translator = load(model, device="cpu", precision="fp32", use_ema=use_ema, direction=direction)
+    network = translator.generator
+    side = max(translator.multiple, 64)
+    example = torch.zeros(1, 3, side, side)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if format == "onnx":
+        try:
+            import onnx  # noqa: F401  (the exporter needs it)
+        except ImportError:
+            raise ImportError(
+                "ONNX export needs the onnx package: pip install 'img2img[export]'"
+            ) from None
+    with warnings.catch_warnings(), torch.no_grad():
+        # Known and harmless here: tracer notes on the networks' input-shape checks (traced
+        # as constants), torch's deprecation notes on TorchScript tracing and on the
+        # TorchScript-based ONNX exporter (which, unlike the dynamo exporter, takes the
+        # U-Net's dynamic height and width as they are), and constant-folding notes.
+        warnings.simplefilter("ignore")
+        if format == "torchscript":
+            torch.jit.trace(network, example).save(str(output))
+            return output
+        axes = {0: "batch", 2: "height", 3: "width"}
+        torch.onnx.export(
+            network,
+            (example,),
+            str(output),
+            dynamo=False,
+            input_names=["image"],
+            output_names=["output"],
+            dynamic_axes={"image": axes, "output": axes},
+            opset_version=opset,
+        )
+    return output

@@ -1,0 +1,115 @@
+"""Trainer options that apply to every task: mixed precision and the generator EMA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from img2img.checkpoint import EMA_FILE, GENERATOR_FILE, load_training_state
+from img2img.config import merge
+from img2img.ema import EMA
+from img2img.infer import load
+from img2img.precision import autocast_dtype
+from img2img.tasks.pix2pix import Pix2PixConfig
+from img2img.train import Trainer
+
+
+def tiny(data: Path, out: Path, **overrides) -> Pix2PixConfig:
+    values = {
+        "data": str(data),
+        "out": str(out),
+        "image_size": 32,
+        "load_size": 36,
+        "ngf": 8,
+        "ndf": 8,
+        "batch_size": 2,
+        "num_workers": 0,
+        "device": "cpu",
+        "num_samples": 1,
+    }
+    return merge(Pix2PixConfig, values, overrides)
+
+
+def test_ema_is_the_running_average_of_the_weights() -> None:
+    net = torch.nn.Linear(1, 1, bias=False)
+    net.weight.data.fill_(0.0)
+    ema = EMA(net, decay=0.5)
+    for value in (1.0, 3.0):
+        net.weight.data.fill_(value)
+        ema.update(net)
+    # 0 -> 0.5 * 0 + 0.5 * 1 = 0.5 -> 0.5 * 0.5 + 0.5 * 3 = 1.75
+    assert ema.module.weight.item() == pytest.approx(1.75)
+    assert not ema.module.weight.requires_grad
+    with pytest.raises(ValueError, match="decay"):
+        EMA(net, decay=1.5)
+
+
+def test_ema_weights_are_saved_resumed_and_used_by_default(
+    paired_dataset: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny(paired_dataset, run, max_steps=3, ema=0.9)).fit()
+    raw, averaged = load_file(run / GENERATOR_FILE), load_file(run / EMA_FILE)
+    name = next(k for k in raw if k.endswith("weight"))
+    assert not torch.equal(raw[name], averaged[name])
+    assert "ema" in load_training_state(run)
+    Trainer(tiny(paired_dataset, run, max_steps=4, ema=0.9), resume=True).fit()
+
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with_ema = load(run, device="cpu").translate_tensor(x)
+    without = load(run, device="cpu", use_ema=False).translate_tensor(x)
+    assert not torch.allclose(with_ema, without)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_resumes_on_cpu(
+    paired_dataset: Path, tmp_path: Path, precision: str
+) -> None:
+    run = tmp_path / precision
+    Trainer(tiny(paired_dataset, run, max_steps=2, precision=precision)).fit()
+    state = load_training_state(run)["task"]
+    assert ("scaler" in state["g_stepper"]) == (precision == "fp16")
+    Trainer(tiny(paired_dataset, run, max_steps=3, precision=precision), resume=True).fit()
+    weights = load_file(run / GENERATOR_FILE)
+    assert all(torch.isfinite(t.float()).all() for t in weights.values())
+
+
+def test_auto_precision_is_fp32_on_a_cpu_without_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    import img2img.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)
+    assert autocast_dtype("auto", torch.device("cpu")) is None
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    assert autocast_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    assert autocast_dtype("fp16", torch.device("cpu")) == torch.float16
+    with pytest.raises(ValueError, match="precision"):
+        autocast_dtype("int8", torch.device("cpu"))
+
+
+def test_an_unwritable_run_directory_fails_at_start(paired_dataset: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the run directory should go")
+    with pytest.raises(OSError, match="choose another --out"):
+        Trainer(tiny(paired_dataset, blocker / "run", max_steps=1))
+
+
+def test_resume_with_a_different_network_says_what_differs(
+    paired_dataset: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny(paired_dataset, run, max_steps=1)).fit()
+    with pytest.raises(ValueError, match=r"ngf: 8 -> 16"):
+        Trainer(tiny(paired_dataset, run, max_steps=2, ngf=16), resume=True)
+
+
+def test_a_newer_checkpoint_format_is_refused_clearly(paired_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny(paired_dataset, run, max_steps=1)).fit()
+    state = load_training_state(run)
+    state["format"] = 99
+    torch.save(state, run / "trainer_state.pt")
+    with pytest.raises(ValueError, match="format 99 is newer"):
+        Trainer(tiny(paired_dataset, run, max_steps=2), resume=True)
