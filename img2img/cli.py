@@ -1,4 +1,4 @@
-"""The command line: ``img2img train | translate | export | data``.
+"""The command line: ``img2img train | translate | eval | export | data``.
 
 Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
 so every field is a flag and the defaults live in one place.
@@ -115,6 +115,69 @@ def translate_command(argv: list[str]) -> None:
         raise SystemExit(1)
 
 
+def eval_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="img2img eval",
+        description="Measure a model on the test split of a dataset: FID/KID of its outputs "
+        "against the real targets, PSNR/SSIM/LPIPS against each target. Prints a table and "
+        "writes eval-<data>.json (and .html) to --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("--data", required=True, help="dataset folder with a test/ (or val/) split")
+    parser.add_argument("--metrics", default="fid,kid,psnr,ssim,lpips", help="comma-separated")
+    parser.add_argument(
+        "--out",
+        help="folder for the JSON/HTML (default: the run directory; runs/eval/NAME "
+        "for a model shipped in weights/)",
+    )
+    parser.add_argument("--html", action="store_true", help="also write an HTML report")
+    parser.add_argument("--samples", type=int, default=8, help="image rows in the HTML report")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=16, help="Inception batch size")
+    parser.add_argument("--y-channel", action="store_true", help="PSNR/SSIM on the Y channel")
+    parser.add_argument("--shave", type=int, default=0, help="border pixels PSNR/SSIM ignore")
+    parser.add_argument("--inception", help="TorchScript Inception file (default: fid-helper's)")
+    parser.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"))
+    parser.add_argument("--lpips-weights", help="torchvision weights file of the LPIPS trunk")
+    parser.add_argument("--no-cache", action="store_true", help="recompute real features")
+    args = parser.parse_args(argv)
+
+    from img2img.metrics.evaluate import (
+        default_output_dir,
+        evaluate,
+        format_table,
+        parse_metrics,
+        write_html,
+        write_json,
+    )
+
+    try:
+        metrics = parse_metrics(args.metrics)
+    except ValueError as err:
+        parser.error(str(err))
+    evaluation = evaluate(
+        args.model,
+        args.data,
+        metrics,
+        device=args.device,
+        batch_size=args.batch_size,
+        y_channel=args.y_channel,
+        shave=args.shave,
+        inception=args.inception,
+        lpips_net=args.lpips_net,
+        lpips_weights=args.lpips_weights,
+        use_cache=not args.no_cache,
+        samples=args.samples if args.html else 0,
+    )
+    print(format_table(evaluation.summary))
+    out = Path(args.out) if args.out else default_output_dir(args.model)
+    stem = f"eval-{Path(args.data).resolve().name}"
+    print(f"wrote {write_json(evaluation, out / f'{stem}.json')}")
+    if args.html:
+        print(f"wrote {write_html(evaluation, out / f'{stem}.html')}")
+
+
 def export_command(argv: list[str]) -> None:
     from img2img.export import FORMATS, export_model
 
@@ -174,6 +237,7 @@ def data_command(argv: list[str]) -> None:
 COMMANDS = {
     "train": train_command,
     "translate": translate_command,
+    "eval": eval_command,
     "export": export_command,
     "data": data_command,
 }
@@ -183,9 +247,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,export,data} ...\n\n"
+            "usage: img2img {train,translate,eval,export,data} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
             "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
             "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",

@@ -1,0 +1,107 @@
+"""LPIPS (Zhang et al., 2018) through the ``lpips`` package, offline.
+
+LPIPS is a distance between deep features of an ImageNet classifier (AlexNet by default,
+or VGG-16) weighted by small learned linear heads. The ``lpips`` wheel ships the heads
+(``lpips/weights/v0.1/*.pth``) but fetches the trunk from torchvision's download server,
+which is unreachable offline. So the trunk is built without weights and then loaded from a
+local torchvision weights file: the path given, else ``$IMG2IMG_LPIPS_TRUNK``, else the
+torch hub cache where torchvision itself keeps downloads
+(``~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth`` or ``vgg16-397923af.pth``).
+Without one, :class:`LPIPSUnavailable` says where to put it: the metric is never computed
+on random trunk weights.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+# torchvision's weight files (the names its download URLs end in) for each LPIPS trunk.
+TRUNK_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+
+
+class LPIPSUnavailable(RuntimeError):
+    """LPIPS cannot be computed here (no trunk weights, or no ``lpips`` package)."""
+
+
+def trunk_weights_path(net: str = "alex", path: str | os.PathLike | None = None) -> Path:
+    """The local torchvision weights file for the LPIPS trunk ``net`` ("alex" or "vgg")."""
+    if net not in TRUNK_FILES:
+        raise ValueError(f"net={net!r}: choose one of {', '.join(TRUNK_FILES)}")
+    if path or os.environ.get("IMG2IMG_LPIPS_TRUNK"):
+        file = Path(path or os.environ["IMG2IMG_LPIPS_TRUNK"])
+        if not file.is_file():
+            raise LPIPSUnavailable(f"{file}: LPIPS trunk weights file not found")
+        return file
+    file = Path(torch.hub.get_dir()) / "checkpoints" / TRUNK_FILES[net]
+    if not file.is_file():
+        raise LPIPSUnavailable(
+            f"LPIPS needs torchvision's ImageNet {net} weights, which cannot be downloaded "
+            f"here: copy {TRUNK_FILES[net]} to {file}, or pass its path "
+            "(--lpips-weights PATH, lpips(..., trunk_weights=PATH) or $IMG2IMG_LPIPS_TRUNK)"
+        )
+    return file
+
+
+@functools.lru_cache(maxsize=2)
+def load_lpips(
+    net: str = "alex", trunk_weights: str | None = None, device: str = "cpu"
+) -> nn.Module:
+    """The LPIPS model with its trunk loaded from :func:`trunk_weights_path`; eval mode."""
+    file = trunk_weights_path(net, trunk_weights)
+    try:
+        import lpips as lpips_package
+    except ImportError:
+        raise LPIPSUnavailable("LPIPS needs the lpips package: pip install lpips") from None
+    with warnings.catch_warnings():  # lpips passes torchvision's deprecated pretrained=False
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips_package.LPIPS(net=net, pnet_rand=True, verbose=False)
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    load_trunk(model.net, state, file)
+    return model.eval().requires_grad_(False).to(device)
+
+
+def load_trunk(trunk: nn.Module, state: dict[str, Tensor], file: Path) -> None:
+    """Copy torchvision ``features.<index>.*`` weights into lpips's slices, whose children
+    keep the torchvision index as their name; refuse a file that does not cover them all."""
+    prefix = "features."
+    features = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    modules = [(index, m) for part in trunk.children() for index, m in part.named_children()]
+    expected = {f"{index}.{key}" for index, module in modules for key in module.state_dict()}
+    if not features or not expected <= set(features):
+        missing = sorted(expected - set(features))[:3]
+        raise LPIPSUnavailable(f"{file}: not torchvision weights for this trunk (lacks {missing})")
+    for index, module in modules:
+        own = {key: features[f"{index}.{key}"] for key in module.state_dict()}
+        try:
+            module.load_state_dict(own)
+        except RuntimeError as exc:
+            raise LPIPSUnavailable(f"{file}: does not fit the {index} layer ({exc})") from None
+
+
+def lpips(
+    a: Tensor,
+    b: Tensor,
+    *,
+    net: str = "alex",
+    trunk_weights: str | os.PathLike | None = None,
+    device: str = "auto",
+) -> Tensor:
+    """LPIPS distance per image (lower is closer; 0 for identical images).
+
+    ``a``, ``b``: (N, 3, H, W) or (3, H, W) in [-1, 1]. Returns float32 (N,) on the CPU.
+    Raises :class:`LPIPSUnavailable` when the trunk weights are not on disk."""
+    from img2img.train import resolve_device
+
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    target = resolve_device(device)
+    model = load_lpips(net, str(trunk_weights) if trunk_weights else None, str(target))
+    a, b = (x[None] if x.ndim == 3 else x for x in (a, b))
+    with torch.inference_mode():
+        return model(a.float().to(target), b.float().to(target)).flatten().float().cpu()
