@@ -1,11 +1,13 @@
-"""Training speed of pix2pix (UNet-256 + 70x70 PatchGAN, batch 1) on this machine.
+"""Training speed of pix2pix (UNet-256 + 70x70 PatchGAN, batch 1) or CycleGAN (two
+ResNet-9 + two 70x70 PatchGANs, LSGAN + cycle + identity, batch 1) on this machine.
 
-    python benchmarks/train_speed.py [--size 256] [--batch 1] [--iters 5] [--device cpu]
+    python benchmarks/train_speed.py [--task pix2pix|cyclegan] [--size 256] [--batch 1]
+        [--iters 5] [--device cpu] [--precision fp32]
 
-Prints seconds per training iteration, images/s and peak memory for img2img's Pix2Pix
-task, and, when the shared yardstick (../shared/bench/bench_ref.py, a plain eager
-implementation of the same networks) is present, its figure from the same machine and
-the ratio. Absolute figures differ between machines; the ratio is what to compare.
+Prints seconds per training iteration, images/s and peak memory for img2img's task and,
+when the shared yardstick (../shared/bench/bench_ref.py, a plain eager implementation of
+the same networks) is present, its figure from the same machine and the ratio. Absolute
+figures differ between machines; the ratio is what to compare.
 """
 
 from __future__ import annotations
@@ -21,22 +23,21 @@ import torch
 
 from img2img.config import merge
 from img2img.precision import PRECISIONS, autocast, setup_task_precision
-from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
+from img2img.tasks import get_task
 
 YARDSTICK = Path(__file__).resolve().parents[2] / "shared" / "bench" / "bench_ref.py"
 
 
 def time_img2img(
-    size: int, batch: int, iters: int, device: torch.device, precision: str = "fp32"
+    name: str, size: int, batch: int, iters: int, device: torch.device, precision: str = "fp32"
 ) -> float:
-    config = merge(Pix2PixConfig, {"image_size": size, "batch_size": batch, "data": "-"})
+    task_cls = get_task(name)
+    config = merge(task_cls.Config, {"image_size": size, "batch_size": batch, "data": "-"})
     torch.manual_seed(0)
-    task = Pix2Pix(config, total_steps=1000, decay_steps=500, device=device)
+    task = task_cls(config, total_steps=1000, decay_steps=500, device=device)
     dtype = setup_task_precision(task, precision, device)
-    data = {
-        "input": torch.rand(batch, 3, size, size) * 2 - 1,
-        "target": torch.rand(batch, 3, size, size) * 2 - 1,
-    }
+    keys = ("A", "B") if name == "cyclegan" else ("input", "target")
+    data = {key: torch.rand(batch, 3, size, size) * 2 - 1 for key in keys}
 
     def step() -> None:
         with autocast(device, dtype):
@@ -54,14 +55,14 @@ def time_img2img(
     return (time.perf_counter() - start) / iters
 
 
-def time_yardstick(size: int, batch: int, iters: int) -> float | None:
+def time_yardstick(name: str, size: int, batch: int, iters: int) -> float | None:
     if not YARDSTICK.exists():
         return None
     result = subprocess.run(
         [
             sys.executable,
             str(YARDSTICK),
-            "pix2pix",
+            name,
             "--size",
             str(size),
             "--batch",
@@ -79,6 +80,7 @@ def time_yardstick(size: int, batch: int, iters: int) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="pix2pix", choices=("pix2pix", "cyclegan"))
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iters", type=int, default=5)
@@ -95,15 +97,17 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
     ours, theirs = [], []
     for _ in range(args.rounds):
-        ours.append(time_img2img(args.size, args.batch, args.iters, device, args.precision))
+        ours.append(
+            time_img2img(args.task, args.size, args.batch, args.iters, device, args.precision)
+        )
         if device.type == "cpu":
-            reference = time_yardstick(args.size, args.batch, args.iters)
+            reference = time_yardstick(args.task, args.size, args.batch, args.iters)
             if reference is not None:
                 theirs.append(reference)
     best = min(ours)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"img2img pix2pix size={args.size} batch={args.batch} precision={args.precision}: "
+        f"img2img {args.task} size={args.size} batch={args.batch} precision={args.precision}: "
         f"{best:.3f} s/iteration, "
         f"{args.batch / best:.2f} images/s, peak RSS {peak_mib:.0f} MiB"
         + (

@@ -1,4 +1,4 @@
-"""The command line: ``img2img train | translate | sample | eval | export``.
+"""The command line: ``img2img train | translate | sample | eval | export | data``.
 
 Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
 so every field is a flag and the defaults live in one place.
@@ -81,12 +81,27 @@ def translate_command(argv: list[str]) -> None:
         action="store_true",
         help="use the raw generator weights even if the model has EMA weights",
     )
+    parser.add_argument(
+        "--direction",
+        choices=("AtoB", "BtoA"),
+        help="which way a two-way model (CycleGAN) translates (default: AtoB); "
+        "one-way models (pix2pix) take none",
+    )
     args = parser.parse_args(argv)
 
     from img2img.images import ImageError
     from img2img.infer import load
 
-    translator = load(args.model, args.device, args.precision, use_ema=not args.raw_weights)
+    try:
+        translator = load(
+            args.model,
+            args.device,
+            args.precision,
+            use_ema=not args.raw_weights,
+            direction=args.direction,
+        )
+    except ValueError as err:  # a direction the model does not have
+        parser.error(str(err))
     output = Path(args.output)
     many = len(args.inputs) > 1
     if many:
@@ -183,8 +198,17 @@ def export_command(argv: list[str]) -> None:
         action="store_true",
         help="export the raw generator weights even if the model has EMA weights",
     )
+    parser.add_argument(
+        "--direction", choices=("AtoB", "BtoA"), help="which network of a two-way model (CycleGAN)"
+    )
     args = parser.parse_args(argv)
-    path = export_model(args.model, args.output, args.format, use_ema=not args.raw_weights)
+    path = export_model(
+        args.model,
+        args.output,
+        args.format,
+        use_ema=not args.raw_weights,
+        direction=args.direction,
+    )
     print(f"{args.model} -> {path} ({args.format}; input N x 3 x H x W in [-1, 1])")
 
 
@@ -249,12 +273,40 @@ def _sample(args: argparse.Namespace) -> None:
         print(path)
 
 
+def data_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="img2img data", description="Prepare datasets.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    split = commands.add_parser(
+        "split-unpaired",
+        help="aligned A|B dataset -> trainA/ trainB/ testA/ testB/ for unpaired training",
+        description="Write the left (A) and right (B) halves of an aligned A|B dataset as "
+        "the unpaired layout (PNG), e.g. facades photos and label maps as two domains.",
+    )
+    split.add_argument("--data", required=True, help="aligned dataset (DIR/train [+ DIR/test])")
+    split.add_argument("--out", required=True, help="folder to write trainA/, trainB/, ... into")
+    split.add_argument(
+        "--disjoint",
+        action="store_true",
+        help="A from the even-numbered images, B from the odd ones: no scene in both domains",
+    )
+    args = parser.parse_args(argv)
+
+    from img2img.data import split_unpaired
+
+    try:
+        counts = split_unpaired(args.data, args.out, disjoint=args.disjoint)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    print(", ".join(f"{name}: {count}" for name, count in counts.items()) + f" -> {args.out}")
+
+
 COMMANDS = {
     "train": train_command,
     "translate": translate_command,
     "sample": sample_command,
     "eval": eval_command,
     "export": export_command,
+    "data": data_command,
 }
 
 
@@ -262,12 +314,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,sample,eval,export} ...\n\n"
+            "usage: img2img {train,translate,sample,eval,export,data} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
             "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
-            "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n\n"
+            "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
+            "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
         )

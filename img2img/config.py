@@ -5,8 +5,10 @@ from it (``image_size`` becomes ``--image-size``, booleans get ``--flag/--no-fla
 file may set any field, and the resolved values are saved with every checkpoint so that a
 checkpoint alone rebuilds its model.
 
-Precedence, lowest first: dataclass defaults < ``--config`` YAML < the config saved in a run
-being resumed < flags given on the command line.
+Precedence, lowest first: dataclass defaults < presets (a config class's ``presets(values)``:
+defaults that depend on other options, such as a GAN objective's paper settings or the
+DualGAN preset; see :func:`merge`) < ``--config`` YAML < the config saved in a run being
+resumed < flags given on the command line.
 """
 
 from __future__ import annotations

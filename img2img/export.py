@@ -25,11 +25,13 @@ def export_model(
     format: str = "onnx",
     use_ema: bool = True,
     opset: int = 17,
+    direction: str | None = None,
 ) -> Path:
-    """Write ``model`` (run directory or shipped name) to ``output``; returns the path."""
+    """Write ``model`` (run directory or shipped name) to ``output``; returns the path.
+    ``direction`` picks the network of a two-way model (CycleGAN; default "AtoB")."""
     if format not in FORMATS:
         raise ValueError(f"format={format!r}; choose one of {', '.join(FORMATS)}")
-    translator = load(model, device="cpu", precision="fp32", use_ema=use_ema)
+    translator = load(model, device="cpu", precision="fp32", use_ema=use_ema, direction=direction)
     network = translator.generator
     side = max(translator.multiple, 64)
     example = torch.zeros(1, 3, side, side)

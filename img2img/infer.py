@@ -79,14 +79,17 @@ class Translator:
         device: str = "auto",
         precision: str = "auto",
         use_ema: bool = True,
+        direction: str | None = None,
     ) -> Translator:
         """Load a model directory or shipped name. The EMA weights are used when the model
-        has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`."""
+        has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`;
+        ``direction`` picks the network of a two-way model (see :func:`select_direction`)."""
         values, weights = load_model_files(resolve_model(model), use_ema=use_ema)
         task = get_task(values.get("task", ""))
         config = config_from_dict(task.Config, values)
         generator = task.build_generator(config)
         generator.load_state_dict(weights)
+        generator = select_direction(generator, config, direction)
         return cls(generator, config, resolve_device(device), precision)
 
     @torch.inference_mode()
@@ -102,26 +105,59 @@ class Translator:
         return restore(self.translate_tensor(x))
 
 
+def select_direction(generator: nn.Module, config: Any, direction: str | None) -> nn.Module:
+    """The network of ``generator`` that translates ``direction``.
+
+    A two-way model's generator is an ``nn.ModuleDict`` from direction names ("AtoB",
+    "BtoA" for CycleGAN) to networks; ``direction=None`` picks its first. Any other
+    generator translates one way only and takes ``direction=None``.
+    """
+    if isinstance(generator, nn.ModuleDict):
+        names = list(generator)
+        direction = names[0] if direction is None else direction
+        if direction not in generator:
+            raise ValueError(
+                f"direction={direction!r}: this {config.task} model translates {' or '.join(names)}"
+            )
+        return generator[direction]
+    if direction is not None:
+        raise ValueError(
+            f"direction={direction!r}: a {config.task} model translates one way only (the "
+            "way it was trained); leave the direction out"
+        )
+    return generator
+
+
 def load(
-    model: str | Path, device: str = "auto", precision: str = "auto", use_ema: bool = True
+    model: str | Path,
+    device: str = "auto",
+    precision: str = "auto",
+    use_ema: bool = True,
+    direction: str | None = None,
 ) -> Translator:
     """Load a model (run directory or shipped name) for repeated use; see
-    :meth:`Translator.from_pretrained`."""
-    return Translator.from_pretrained(model, device, precision, use_ema)
+    :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA") picks the network
+    of a two-way model such as CycleGAN's."""
+    return Translator.from_pretrained(model, device, precision, use_ema, direction)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(model: str, device: str, mtime: float) -> Translator:
-    return load(model, device)
+def _cached(model: str, device: str, mtime: float, direction: str | None) -> Translator:
+    return load(model, device, direction=direction)
 
 
-def translate(image: Any, model: str | Path, device: str = "auto") -> Any:
+def translate(
+    image: Any, model: str | Path, device: str = "auto", direction: str | None = None
+) -> Any:
     """Translate one image with ``model`` (a run directory or a shipped model name).
 
     ``image``: a path, PIL image, numpy HWC uint8 array or tensor; the result is the same
     kind (PIL for a path). Any size is accepted: the image is padded to the network's
     multiple and the output cropped back (see the module docstring). The loaded model is
     cached, so calling this in a loop does not reload it (unless its weights change).
+    ``direction`` ("AtoB" or "BtoA", default the first) is for two-way models such as
+    CycleGAN's; one-way models (pix2pix) take none.
     """
     path = resolve_model(model)
-    return _cached(str(path), device, (path / GENERATOR_FILE).stat().st_mtime)(image)
+    mtime = (path / GENERATOR_FILE).stat().st_mtime
+    return _cached(str(path), device, mtime, direction)(image)

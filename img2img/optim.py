@@ -93,8 +93,9 @@ class Stepper:
 
     def schedule_step(self) -> None:
         with warnings.catch_warnings():
-            # A gradient scaler skips the optimizer step when fp16 gradients overflow (often
-            # in the first iterations); the schedule must still advance with the iteration.
+            # The schedule counts iterations, not updates: a gradient scaler skips the optimizer
+            # step when fp16 gradients overflow (often in the first iterations), and a generator
+            # that steps once per k critic steps has not stepped after the first iteration.
             warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
             self.scheduler.step()
 

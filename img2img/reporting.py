@@ -20,7 +20,9 @@ class LossLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._sums: dict[str, float] = defaultdict(float)
-        self._counts: dict[str, int] = defaultdict(int)  # per name: some losses skip iterations
+        # Per name: a loss logged only on some iterations (a generator that steps once per
+        # k critic steps) is averaged over the iterations that logged it.
+        self._counts: dict[str, int] = defaultdict(int)
         self._count = 0
 
     def add(self, logs: dict[str, float]) -> None:

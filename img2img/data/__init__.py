@@ -7,11 +7,15 @@ resumed run continues exactly where the interrupted one stopped.
 
 from img2img.data.folders import PairedImageFolder, find_images, resolve_split
 from img2img.data.sampler import ResumableSampler, resume_position
+from img2img.data.unpaired import UnpairedImageFolder, resolve_unpaired, split_unpaired
 
 __all__ = [
     "PairedImageFolder",
     "ResumableSampler",
+    "UnpairedImageFolder",
     "find_images",
     "resolve_split",
+    "resolve_unpaired",
     "resume_position",
+    "split_unpaired",
 ]

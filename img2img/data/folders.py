@@ -97,13 +97,7 @@ class PairedImageFolder(Dataset):
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction={direction!r}: choose 'AtoB' or 'BtoA'")
-        if train and crop_size > load_size:
-            raise ValueError(
-                f"crop_size={crop_size} is larger than load_size={load_size}: "
-                "the random crop is taken from the resized image, so use crop_size <= load_size"
-            )
-        if seed < 0:
-            raise ValueError(f"seed={seed}: use a non-negative integer")
+        check_augmentation(load_size, crop_size, train, seed)
         self.root = Path(root)
         self.files = find_images(root)
         self.direction = direction
@@ -157,6 +151,17 @@ class PairedImageFolder(Dataset):
         generator = make_generator(self.seed, self.epoch, index)
         params = sample_crop_flip(size, (self.crop_size, self.crop_size), self.flip, generator)
         return apply_crop_flip(source, params), apply_crop_flip(target, params)
+
+
+def check_augmentation(load_size: int, crop_size: int, train: bool, seed: int) -> None:
+    """Refuse a random crop larger than the resized image, and a negative seed."""
+    if train and crop_size > load_size:
+        raise ValueError(
+            f"crop_size={crop_size} is larger than load_size={load_size}: "
+            "the random crop is taken from the resized image, so use crop_size <= load_size"
+        )
+    if seed < 0:
+        raise ValueError(f"seed={seed}: use a non-negative integer")
 
 
 def split_aligned(image: Image.Image, path: str | os.PathLike) -> tuple[Image.Image, Image.Image]:

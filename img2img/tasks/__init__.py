@@ -6,7 +6,9 @@ and on nothing else):
 - ``Config``: its config dataclass, whose defaults reproduce the paper.
 - ``dataset(config, split, augment=None)``: a Dataset for "train" or "test" (None when the
   split does not exist); ``augment`` defaults to True for "train".
-- ``build_generator(config)``: the network ``translate`` runs, rebuilt from a saved config.
+- ``build_generator(config)``: the network ``translate`` runs, rebuilt from a saved config;
+  an ``nn.ModuleDict`` maps direction names to networks when a model translates both ways
+  (CycleGAN: "AtoB", "BtoA"), and ``translate(..., direction=...)`` picks one.
 - ``per_image_statistics(config)``: whether batch norm should normalise each image by its own
   statistics at inference (see :func:`img2img.nets.batchnorm.inference_copy`).
 - ``Task(config, total_steps, decay_steps, device)`` with ``step(batch) -> dict[str, float]``,
@@ -29,6 +31,7 @@ from torch.utils.data import Dataset
 
 from img2img.config import TrainConfig
 from img2img.optim import Stepper
+from img2img.tasks.cyclegan import CycleGAN
 from img2img.tasks.gan import GAN
 from img2img.tasks.pix2pix import Pix2Pix
 
@@ -60,7 +63,7 @@ class Task(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-TASKS: dict[str, type[Task]] = {"pix2pix": Pix2Pix, "gan": GAN}
+TASKS: dict[str, type[Task]] = {"pix2pix": Pix2Pix, "cyclegan": CycleGAN, "gan": GAN}
 
 
 def get_task(name: str) -> type[Task]:

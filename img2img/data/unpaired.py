@@ -1,0 +1,174 @@
+"""Unpaired image folders, the CycleGAN layout: two domains with no correspondence.
+
+A dataset folder holds ``trainA/`` and ``trainB/`` (and optionally ``testA/`` and
+``testB/``). :func:`split_unpaired` makes that layout out of an aligned A|B dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from img2img.data.folders import check_augmentation, find_images, resolve_split, split_aligned
+from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
+from img2img.images import ImageError, load_image, pil_to_tensor
+
+DOMAINS = ("A", "B")
+
+
+def resolve_unpaired(root: str | os.PathLike, split: str) -> tuple[Path, Path] | None:
+    """The ``(A, B)`` folders of ``split`` ("train" or "test") of the dataset at ``root``.
+
+    train: ``ROOT/trainA`` and ``ROOT/trainB``, both required. test: ``ROOT/testA`` and
+    ``ROOT/testB``, or None when either is absent (no held-out data).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split={split!r}: choose 'train' or 'test'")
+    root = Path(root)
+    folders = root / f"{split}A", root / f"{split}B"
+    missing = [folder.name for folder in folders if not folder.is_dir()]
+    if not missing:
+        return folders
+    if split == "test":
+        return None
+    hint = ""
+    if (root / "train").is_dir() or not root.is_dir():
+        hint = (
+            "; an aligned A|B dataset becomes one with "
+            f"`img2img data split-unpaired --data {root} --out DIR`"
+        )
+    raise FileNotFoundError(
+        f"{root}: no {' or '.join(f'{name}/' for name in missing)} folder; unpaired training "
+        f"needs trainA/ and trainB/ folders of images (testA/ and testB/ optional){hint}"
+    )
+
+
+class UnpairedImageFolder(Dataset):
+    """Two folders of images, one per domain, with no pairing between them.
+
+    Items are ``{"A": (3, S, S) tensor in [-1, 1], "B": same, "path_A": str, "path_B": str,
+    "skipped": int}`` with S = ``crop_size``. An epoch has ``max(len(A), len(B))`` items:
+    item ``i`` takes A image ``i mod len(A)`` and, when training, a B image chosen at
+    random, so the model never sees a fixed pairing (the CycleGAN reference does the same).
+
+    Training (``train=True``) resizes each image to ``load_size`` squared (PIL bicubic),
+    whatever its own size, then takes a random ``crop_size`` crop and a random horizontal
+    flip (if ``flip``), drawn separately for A and B. Every random draw of item ``index``
+    (the B index, then A's crop and flip, then B's) comes from a generator seeded by
+    (seed, epoch, index), never the global RNG; call :meth:`set_epoch` before each epoch.
+    Evaluation (``train=False``) pairs A image ``i`` with B image ``i mod len(B)`` and
+    resizes both straight to ``crop_size``, with no randomness.
+
+    Grayscale, palette, RGBA and 16-bit files become 8-bit RGB (see
+    :func:`img2img.images.load_image`), so the two domains may differ in format. A file
+    that cannot be decoded is skipped with a warning naming it and the next file of its
+    domain is used; ``"skipped"`` counts the files passed over.
+    """
+
+    def __init__(
+        self,
+        root_a: str | os.PathLike,
+        root_b: str | os.PathLike,
+        load_size: int = 286,
+        crop_size: int = 256,
+        flip: bool = True,
+        train: bool = True,
+        seed: int = 0,
+    ) -> None:
+        check_augmentation(load_size, crop_size, train, seed)
+        self.roots = {"A": Path(root_a), "B": Path(root_b)}
+        self.files = {domain: find_images(root) for domain, root in self.roots.items()}
+        self.load_size = load_size
+        self.crop_size = crop_size
+        self.flip = flip
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose B choices, crops and flips :meth:`__getitem__` draws."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return max(len(files) for files in self.files.values())
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str | int]:
+        count = len(self)
+        if not -count <= index < count:
+            raise IndexError(f"index {index} out of range for {count} items")
+        index %= count
+        generator = make_generator(self.seed, self.epoch, index) if self.train else None
+        starts = {"A": index, "B": index}
+        if generator is not None:
+            starts["B"] = int(torch.randint(len(self.files["B"]), (1,), generator=generator))
+        item: dict[str, Tensor | str | int] = {"skipped": 0}
+        for domain in DOMAINS:
+            image, path, skipped = self._load(domain, starts[domain])
+            item[domain] = pil_to_tensor(self._augment(image, generator))
+            item[f"path_{domain}"] = str(path)
+            item["skipped"] += skipped
+        return item
+
+    def _load(self, domain: str, start: int) -> tuple[Image.Image, Path, int]:
+        """The first decodable image of ``domain`` from position ``start`` on (wrapping)."""
+        files = self.files[domain]
+        for skipped in range(len(files)):
+            path = files[(start + skipped) % len(files)]
+            try:
+                return load_image(path), path, skipped
+            except ImageError as error:
+                warnings.warn(f"{error}; skipping it", stacklevel=3)
+        raise ValueError(
+            f"{self.roots[domain]}: none of its {len(files)} images can be read (each was "
+            "warned about above)"
+        )
+
+    def _augment(self, image: Image.Image, generator: torch.Generator | None) -> Image.Image:
+        if generator is None:
+            return resize(image, (self.crop_size, self.crop_size))
+        size = (self.load_size, self.load_size)
+        params = sample_crop_flip(size, (self.crop_size, self.crop_size), self.flip, generator)
+        return apply_crop_flip(resize(image, size), params)
+
+
+def split_unpaired(
+    source: str | os.PathLike, out: str | os.PathLike, disjoint: bool = False
+) -> dict[str, int]:
+    """Write the halves of an aligned A|B dataset as the unpaired layout.
+
+    For the train split of ``source`` (``source/train``, or ``source`` itself when flat)
+    and its test split (``source/test`` or ``source/val``, if any), the left halves go to
+    ``out/{split}A/`` and the right halves to ``out/{split}B/`` as PNG files named after
+    the source files (lossless, so nothing is degraded twice). With ``disjoint``, A takes
+    the halves of the even-numbered files and B those of the odd-numbered ones, so the
+    two domains share no scene at all. Unreadable files are skipped with a warning.
+
+    Returns the number of images written per folder, e.g. ``{"trainA": 400, ...}``.
+    """
+    out = Path(out)
+    counts: dict[str, int] = {}
+    for split in ("train", "test"):
+        folder = resolve_split(source, split)
+        if folder is None:
+            continue
+        for domain in DOMAINS:
+            (out / f"{split}{domain}").mkdir(parents=True, exist_ok=True)
+            counts[f"{split}{domain}"] = 0
+        for number, path in enumerate(find_images(folder)):
+            try:
+                halves = dict(zip(DOMAINS, split_aligned(load_image(path), path), strict=True))
+            except ImageError as error:
+                warnings.warn(f"{error}; skipping it", stacklevel=2)
+                continue
+            domains = [DOMAINS[number % 2]] if disjoint else DOMAINS
+            name = "_".join(path.relative_to(folder).with_suffix("").parts) + ".png"
+            for domain in domains:
+                halves[domain].save(out / f"{split}{domain}" / name)
+                counts[f"{split}{domain}"] += 1
+    return counts
