@@ -96,13 +96,21 @@ def test_an_unwritable_run_directory_fails_at_start(paired_dataset: Path, tmp_pa
         Trainer(tiny(paired_dataset, blocker / "run", max_steps=1))
 
 
-def test_resume_with_a_different_network_says_what_differs(
+def test_resume_with_a_different_network_or_task_says_what_differs(
     paired_dataset: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
     Trainer(tiny(paired_dataset, run, max_steps=1)).fit()
     with pytest.raises(ValueError, match=r"ngf: 8 -> 16"):
         Trainer(tiny(paired_dataset, run, max_steps=2, ngf=16), resume=True)
+    from img2img.data import split_unpaired
+    from img2img.tasks.cyclegan import CycleGANConfig
+
+    split_unpaired(paired_dataset, tmp_path / "unpaired")
+    values = {"data": str(tmp_path / "unpaired"), "out": str(run), "device": "cpu"}
+    other = merge(CycleGANConfig, values)
+    with pytest.raises(ValueError, match="holds a 'pix2pix' run"):
+        Trainer(other, resume=True)
 
 
 def test_a_newer_checkpoint_format_is_refused_clearly(paired_dataset: Path, tmp_path: Path) -> None:
