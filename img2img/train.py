@@ -292,10 +292,12 @@ class Trainer:
                     if self.step >= self.end_step or stop.requested:
                         break
             # Still inside StopRequest: a second Ctrl-C must not cut the final save short.
+            # Save before the last partial log window: a task's monitor() may draw random
+            # numbers, and the saved RNG state must be the one the next iteration would see.
+            self.save()
             if self.log.pending:
                 self._flush_log(bar, epoch, skipped, start)
             bar.close()
-            self.save()
             self.write_samples()
         if skipped:
             tqdm.write(f"Skipped {skipped} unreadable image(s); see the warnings above.")
