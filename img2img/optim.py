@@ -69,6 +69,20 @@ class Stepper:
             optimizer, lambda step: linear_decay_factor(step, total_steps, decay_steps)
         )
 
+    @classmethod
+    def build(
+        cls,
+        params: Iterable[nn.Parameter],
+        kind: str,
+        lr: float,
+        betas: tuple[float, float],
+        total_steps: int,
+        decay_steps: int,
+    ) -> Stepper:
+        """A Stepper over a new optimizer (see :func:`make_optimizer`) and the linear decay."""
+        optimizer = make_optimizer(params, kind, lr=lr, betas=betas)
+        return cls(optimizer, total_steps=total_steps, decay_steps=decay_steps)
+
     @property
     def params(self) -> list[nn.Parameter]:
         return [p for group in self.optimizer.param_groups for p in group["params"]]

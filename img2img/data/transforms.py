@@ -32,6 +32,12 @@ def make_generator(*keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
+def load_size_for(crop_size: int, load_size: int = 0) -> int:
+    """The resize before a random crop: ``load_size`` when given, else the pix2pix/CycleGAN
+    ratio 286/256 of the crop (a 30-pixel jitter margin at 256)."""
+    return load_size or round(crop_size * 286 / 256)
+
+
 def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Resize a PIL image to ``size`` = (height, width) with PIL's bicubic filter.
 

@@ -31,6 +31,7 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data import UnpairedImageFolder, resolve_unpaired
+from img2img.data.transforms import load_size_for
 from img2img.losses import OBJECTIVES, Adversary
 from img2img.nets import (
     DISCRIMINATORS,
@@ -42,7 +43,7 @@ from img2img.nets import (
 )
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
-from img2img.optim import OPTIMIZERS, Stepper, make_optimizer
+from img2img.optim import OPTIMIZERS, Stepper
 from img2img.tasks.image_pool import ImagePool
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -153,7 +154,7 @@ class CycleGAN:
         augment = split == "train" if augment is None else augment
         return UnpairedImageFolder(
             *folders,
-            load_size=config.load_size or round(config.image_size * 286 / 256),
+            load_size=load_size_for(config.image_size, config.load_size),
             crop_size=config.image_size,
             flip=config.flip,
             train=augment,
@@ -178,10 +179,10 @@ class CycleGAN:
 
         def stepper(*nets: nn.Module) -> Stepper:
             params = [p for net in nets for p in net.parameters()]
-            optimizer = make_optimizer(
-                params, config.optimizer, lr=config.lr, betas=(config.beta1, config.beta2)
+            betas = (config.beta1, config.beta2)
+            return Stepper.build(
+                params, config.optimizer, config.lr, betas, total_steps, decay_steps
             )
-            return Stepper(optimizer, total_steps=total_steps, decay_steps=decay_steps)
 
         def adversary() -> Adversary:
             discriminator = build_discriminator(

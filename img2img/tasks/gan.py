@@ -45,7 +45,7 @@ from img2img.nets.dcgan import (
     with_label_maps,
 )
 from img2img.nets.mlp import MLPDiscriminator, MLPGenerator
-from img2img.optim import Stepper, make_optimizer
+from img2img.optim import Stepper
 from img2img.watch import SaturationWatch, check_losses, mean_pairwise_distance
 
 GAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge")
@@ -275,10 +275,10 @@ class GAN:
                 init_weights(net, kind=config.init, gain=config.init_gain)
 
         def stepper(net: nn.Module) -> Stepper:
-            optimizer = make_optimizer(
-                net.parameters(), config.optimizer, lr=config.lr, betas=(config.beta1, config.beta2)
+            betas = (config.beta1, config.beta2)
+            return Stepper.build(
+                net.parameters(), config.optimizer, config.lr, betas, total_steps, decay_steps
             )
-            return Stepper(optimizer, total_steps=total_steps, decay_steps=decay_steps)
 
         self.g_stepper = stepper(self.generator)
         self.adversary = Adversary(

@@ -19,11 +19,12 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
+from img2img.data.transforms import load_size_for
 from img2img.losses import OBJECTIVES, Adversary
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
-from img2img.optim import Stepper, make_optimizer
+from img2img.optim import Stepper
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Pix2Pix:
         return PairedImageFolder(
             root,
             direction=config.direction,
-            load_size=config.load_size or round(config.image_size * 286 / 256),
+            load_size=load_size_for(config.image_size, config.load_size),
             crop_size=config.image_size,
             flip=config.flip,
             train=augment,
@@ -110,10 +111,10 @@ class Pix2Pix:
             init_weights(net, kind=config.init, gain=config.init_gain)
 
         def stepper(net: nn.Module) -> Stepper:
-            optimizer = make_optimizer(
-                net.parameters(), "adam", lr=config.lr, betas=(config.beta1, config.beta2)
+            betas = (config.beta1, config.beta2)
+            return Stepper.build(
+                net.parameters(), "adam", config.lr, betas, total_steps, decay_steps
             )
-            return Stepper(optimizer, total_steps=total_steps, decay_steps=decay_steps)
 
         self.g_stepper = stepper(self.generator)
         # The paper halves D's objective "to slow down the rate at which D learns relative to G".
