@@ -40,6 +40,31 @@ def paired_dataset(tmp_path: Path) -> Path:
     return tmp_path / "pairs"
 
 
+# The smallest pix2pix that still exercises every part: 32 px, 8 filters, no worker processes.
+TINY_PIX2PIX = {
+    "image_size": 32,
+    "load_size": 36,
+    "ngf": 8,
+    "ndf": 8,
+    "num_workers": 0,
+    "device": "cpu",
+}
+
+
+def cli_flags(values: dict) -> list[str]:
+    """``{"image_size": 32}`` -> ``["--image-size", "32"]``, in the dict's order."""
+    return [item for k, v in values.items() for item in ("--" + k.replace("_", "-"), str(v))]
+
+
+def tiny_pix2pix(data: Path, out: Path, **overrides):
+    """A :class:`Pix2PixConfig` for :data:`TINY_PIX2PIX` at batch size 2, with overrides."""
+    from img2img.config import merge
+    from img2img.tasks.pix2pix import Pix2PixConfig
+
+    values = {"data": str(data), "out": str(out), **TINY_PIX2PIX, "batch_size": 2}
+    return merge(Pix2PixConfig, values, overrides)
+
+
 def require_shared(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():

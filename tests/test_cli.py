@@ -12,28 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import TINY_PIX2PIX, cli_flags
 from PIL import Image
 
 from img2img.checkpoint import load_training_state
 
-TINY = [
-    "--image-size",
-    "32",
-    "--load-size",
-    "36",
-    "--ngf",
-    "8",
-    "--ndf",
-    "8",
-    "--num-workers",
-    "0",
-    "--device",
-    "cpu",
-    "--log-every",
-    "1",
-    "--num-samples",
-    "2",
-]
+TINY = [*cli_flags(TINY_PIX2PIX), "--log-every", "1", "--num-samples", "2"]
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -11,35 +11,15 @@ import time
 from pathlib import Path
 
 import torch
+from conftest import TINY_PIX2PIX, cli_flags
 
 from img2img.checkpoint import has_training_state, load_training_state
 
 FINAL_STEP = 24
 COMMAND = [
-    "--image-size",
-    "32",
-    "--load-size",
-    "36",
-    "--ngf",
-    "8",
-    "--ndf",
-    "8",
-    "--num-workers",
-    "0",
-    "--device",
-    "cpu",
-    "--save-every",
-    "1",
-    "--log-every",
-    "1",
-    "--sample-every",
-    "1000",
-    "--num-samples",
-    "1",
-    "--batch-size",
-    "2",
-    "--max-steps",
-    str(FINAL_STEP),
+    *cli_flags(TINY_PIX2PIX),
+    *cli_flags({"save_every": 1, "log_every": 1, "sample_every": 1000, "num_samples": 1}),
+    *cli_flags({"batch_size": 2, "max_steps": FINAL_STEP}),
 ]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_pix2pix
 from safetensors.torch import load_file
 
 from img2img.checkpoint import EMA_FILE, GENERATOR_FILE, load_training_state
@@ -18,19 +19,7 @@ from img2img.train import Trainer
 
 
 def tiny(data: Path, out: Path, **overrides) -> Pix2PixConfig:
-    values = {
-        "data": str(data),
-        "out": str(out),
-        "image_size": 32,
-        "load_size": 36,
-        "ngf": 8,
-        "ndf": 8,
-        "batch_size": 2,
-        "num_workers": 0,
-        "device": "cpu",
-        "num_samples": 1,
-    }
-    return merge(Pix2PixConfig, values, overrides)
+    return tiny_pix2pix(data, out, **{"num_samples": 1, **overrides})
 
 
 def test_ema_is_the_running_average_of_the_weights() -> None:

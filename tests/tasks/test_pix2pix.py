@@ -8,34 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_pix2pix
 from PIL import Image
 
 from img2img.checkpoint import load_model_files, load_training_state
-from img2img.config import merge
 from img2img.infer import load
 from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
 from img2img.train import Trainer
 
 
 def tiny_config(data: Path, out: Path, **overrides) -> Pix2PixConfig:
-    values = {
-        "data": str(data),
-        "out": str(out),
-        "image_size": 32,
-        "load_size": 36,
-        "ngf": 8,
-        "ndf": 8,
-        "batch_size": 2,
-        "epochs": 100,
-        "decay_epochs": 50,
-        "num_workers": 0,
-        "save_every": 4,
-        "sample_every": 4,
-        "log_every": 2,
-        "num_samples": 2,
-        "device": "cpu",
-    }
-    return merge(Pix2PixConfig, values, overrides)
+    values = {"epochs": 100, "decay_epochs": 50, "save_every": 4, "sample_every": 4}
+    return tiny_pix2pix(data, out, **values, log_every=2, num_samples=2, **overrides)
 
 
 def mean_train_l1(run: Path, data: Path) -> float:
