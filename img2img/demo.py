@@ -92,6 +92,7 @@ class DemoBackend:
         self.max_pixels = max_pixels
         self.device = str(resolve_device(device))
         self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="img2img-demo-"))
+        self.output_dir.mkdir(parents=True, exist_ok=True)
         self.loader = loader
         self._translators: dict[tuple[str, str | None], Any] = {}
 
@@ -111,6 +112,11 @@ class DemoBackend:
             except (FileNotFoundError, ValueError) as err:
                 raise gr.Error(f"Cannot load model {info.name}: {err}") from None
         return self._translators[key]
+
+    def request_folder(self) -> Path:
+        """A new folder in ``output_dir`` for one request's files, so that concurrent
+        requests never overwrite each other's downloads."""
+        return Path(tempfile.mkdtemp(dir=self.output_dir, prefix="request-"))
 
     def read_input(self, path: str | None, max_pixels: int) -> tuple[Image.Image, str]:
         """The uploaded image as RGB within ``max_pixels``, and a note when it was shrunk."""
@@ -145,7 +151,7 @@ class DemoBackend:
         image, note = self.read_input(path, max(1, self.max_pixels // scale**2))
         output = translator(image)
         before = image.resize(output.size, Image.Resampling.BICUBIC)
-        download = self.output_dir / f"{Path(path).stem}_{name}_x{scale}.png"
+        download = self.request_folder() / f"{Path(path).stem}_{info.path.stem}_x{scale}.png"
         output.save(download)
         status = f"{image.width}x{image.height} -> {output.width}x{output.height} with {name}."
         return (before, output), str(download), " ".join(filter(None, [note, status]))
@@ -168,11 +174,10 @@ class DemoBackend:
 
         info = self.model(name, SAMPLE)
         chosen = None if label in (None, "", ALL_CLASSES) else int(label)
-        folder = Path(tempfile.mkdtemp(dir=self.output_dir, prefix="samples-"))
         try:
             files = write_sample_files(
                 info.path,
-                folder / "samples.png",
+                self.request_folder() / "samples.png",
                 n=int(count),
                 label=chosen,
                 seed=int(seed),
