@@ -43,6 +43,14 @@ ALL_CLASSES = "all (one class per column)"
 Loader = Callable[[ModelInfo, "str | None", str], Any]
 
 
+def upload_path(payload: dict[str, Any] | str | None) -> str | None:
+    """The file behind an image input's raw value. The demo's image events run with
+    ``preprocess=False``: ``gr.Image`` would otherwise open the upload with PIL itself, so a
+    non-image file would fail inside Gradio with an internal message. This way
+    :func:`img2img.images.load_image` reads it and the page says what is wrong with it."""
+    return payload.get("path") if isinstance(payload, dict) else payload
+
+
 def tab_of(info: ModelInfo) -> str:
     return TAB_OF_TASK.get(info.task, TRANSLATE)
 
@@ -231,18 +239,24 @@ def _translation_tab(backend: DemoBackend) -> None:
 
     model.change(picked, model, [summary, direction])
     with gr.Row():
-        source = gr.Image(type="filepath", image_mode=None, label="Input image")
+        source = gr.Image(type="filepath", label="Input image", elem_id="translation-input")
         output = gr.Image(type="pil", format="png", label="Output", elem_id="translation-output")
     run = gr.Button("Translate", variant="primary")
     status = gr.Markdown(elem_id="translation-status")
-    run.click(backend.translate, [model, direction, source], [output, status])
+    run.click(
+        lambda name, way, image: backend.translate(name, way, upload_path(image)),
+        [model, direction, source],
+        [output, status],
+        preprocess=False,
+    )
     if TRANSLATE_EXAMPLE.is_file():
         gr.Examples(
             [[model.value, str(TRANSLATE_EXAMPLE)]],
             [model, source],
             [output, status],
-            fn=lambda name, path: backend.translate(name, None, path),
+            fn=lambda name, image: backend.translate(name, None, upload_path(image)),
             run_on_click=True,
+            preprocess=False,
         )
 
 
@@ -253,19 +267,24 @@ def _super_resolution_tab(backend: DemoBackend) -> None:
     model = _model_picker(backend, SUPER_RESOLVE)
     summary = gr.Markdown(_summary(backend, model.value))
     model.change(lambda name: _summary(backend, name), model, summary)
-    source = gr.Image(type="filepath", image_mode=None, label="Low-resolution input")
+    source = gr.Image(type="filepath", label="Low-resolution input")
     run = gr.Button("Upscale", variant="primary")
     comparison = gr.ImageSlider(label="Bicubic | model", format="png")
     download = gr.File(label="Full-resolution result (PNG)")
     status = gr.Markdown()
-    run.click(backend.super_resolve, [model, source], [comparison, download, status])
+
+    def run_model(name: str, image: dict[str, Any] | None) -> Any:
+        return backend.super_resolve(name, upload_path(image))
+
+    run.click(run_model, [model, source], [comparison, download, status], preprocess=False)
     if SR_EXAMPLE.is_file():
         gr.Examples(
             [[model.value, str(SR_EXAMPLE)]],
             [model, source],
             [comparison, download, status],
-            fn=backend.super_resolve,
+            fn=run_model,
             run_on_click=True,
+            preprocess=False,
         )
 
 
