@@ -200,16 +200,20 @@ class DemoBackend:
         return str(files[0]), strip, f"{int(count)} samples{which} from {name}, seed {int(seed)}."
 
 
-def _no_models_note(what: str, task: str) -> None:
-    gr.Markdown(
-        f"No {what} model is loaded. Train one (`img2img train --task {task} ...`) and start "
-        "the demo with `img2img demo --model runs/NAME`."
-    )
-
-
-def _model_picker(backend: DemoBackend, tab: str) -> gr.Dropdown:
+def _tab_header(
+    backend: DemoBackend, tab: str, what: str, task: str
+) -> tuple[gr.Dropdown, gr.Markdown] | None:
+    """A tab's model picker and the picked model's summary; None, after a note saying how to
+    add one, when no model of the tab's kind is loaded."""
     names = backend.names(tab)
-    return gr.Dropdown(names, value=names[0], label="Model", interactive=len(names) > 1)
+    if not names:
+        gr.Markdown(
+            f"No {what} model is loaded. Train one (`img2img train --task {task} ...`) and "
+            "start the demo with `img2img demo --model runs/NAME`."
+        )
+        return None
+    model = gr.Dropdown(names, value=names[0], label="Model", interactive=len(names) > 1)
+    return model, gr.Markdown(_summary(backend, names[0]))
 
 
 def _summary(backend: DemoBackend, name: str) -> str:
@@ -217,13 +221,32 @@ def _summary(backend: DemoBackend, name: str) -> str:
     return info.summary if info else ""
 
 
+def _bundled_example(
+    path: Path,
+    model: gr.Dropdown,
+    source: gr.Image,
+    outputs: list[Any],
+    run: Callable[[str, Any], Any],
+) -> None:
+    """A bundled input image (when the file is there) that runs ``run(model, image)`` with
+    the tab's first model as soon as a visitor clicks it."""
+    if path.is_file():
+        gr.Examples(
+            [[model.value, str(path)]],
+            [model, source],
+            outputs,
+            fn=run,
+            run_on_click=True,
+            preprocess=False,
+        )
+
+
 def _translation_tab(backend: DemoBackend) -> None:
-    if not backend.names(TRANSLATE):
-        _no_models_note("image translation", "pix2pix")
+    header = _tab_header(backend, TRANSLATE, "image translation", "pix2pix")
+    if header is None:
         return
-    model = _model_picker(backend, TRANSLATE)
+    model, summary = header
     first = backend.models[model.value]
-    summary = gr.Markdown(first.summary)
     direction = gr.Radio(
         list(first.directions),
         value=(first.directions or (None,))[0],
@@ -249,23 +272,20 @@ def _translation_tab(backend: DemoBackend) -> None:
         [output, status],
         preprocess=False,
     )
-    if TRANSLATE_EXAMPLE.is_file():
-        gr.Examples(
-            [[model.value, str(TRANSLATE_EXAMPLE)]],
-            [model, source],
-            [output, status],
-            fn=lambda name, image: backend.translate(name, None, upload_path(image)),
-            run_on_click=True,
-            preprocess=False,
-        )
+    _bundled_example(
+        TRANSLATE_EXAMPLE,
+        model,
+        source,
+        [output, status],
+        lambda name, image: backend.translate(name, None, upload_path(image)),
+    )
 
 
 def _super_resolution_tab(backend: DemoBackend) -> None:
-    if not backend.names(SUPER_RESOLVE):
-        _no_models_note("super-resolution", "srgan")
+    header = _tab_header(backend, SUPER_RESOLVE, "super-resolution", "srgan")
+    if header is None:
         return
-    model = _model_picker(backend, SUPER_RESOLVE)
-    summary = gr.Markdown(_summary(backend, model.value))
+    model, summary = header
     model.change(lambda name: _summary(backend, name), model, summary)
     source = gr.Image(type="filepath", label="Low-resolution input")
     run = gr.Button("Upscale", variant="primary")
@@ -277,23 +297,14 @@ def _super_resolution_tab(backend: DemoBackend) -> None:
         return backend.super_resolve(name, upload_path(image))
 
     run.click(run_model, [model, source], [comparison, download, status], preprocess=False)
-    if SR_EXAMPLE.is_file():
-        gr.Examples(
-            [[model.value, str(SR_EXAMPLE)]],
-            [model, source],
-            [comparison, download, status],
-            fn=run_model,
-            run_on_click=True,
-            preprocess=False,
-        )
+    _bundled_example(SR_EXAMPLE, model, source, [comparison, download, status], run_model)
 
 
 def _sampling_tab(backend: DemoBackend) -> None:
-    if not backend.names(SAMPLE):
-        _no_models_note("GAN", "gan")
+    header = _tab_header(backend, SAMPLE, "GAN", "gan")
+    if header is None:
         return
-    model = _model_picker(backend, SAMPLE)
-    summary = gr.Markdown(_summary(backend, model.value))
+    model, summary = header
     classes = backend.class_choices(model.value)
     with gr.Row():
         seed = gr.Number(0, precision=0, label="Seed")
