@@ -79,8 +79,9 @@ def fit_pixels(image: Image.Image, max_pixels: int) -> tuple[Image.Image, str]:
 class DemoBackend:
     """What the demo's buttons do, on the models given (see the module docstring).
 
-    ``loader(info, direction, device)`` returns a callable PIL -> PIL (default
-    :func:`img2img.load`); each (model, direction) is loaded once, on first use. Files for
+    ``loader(info, direction, device)`` returns a callable PIL -> PIL with the model's
+    ``config`` (default: a :class:`~img2img.infer.Translator` from :func:`img2img.load`);
+    each (model, direction) is loaded once, on first use. Files for
     download and sample grids go to ``output_dir`` (default: a fresh temporary folder).
     """
 

@@ -162,6 +162,8 @@ def test_build_demo_makes_one_tab_per_task_and_notes_empty_ones(tiny_models):
     assert "No image translation model" not in markdown(demo)
     assert demo.backend.names("translate") == [str(tiny_models["pix2pix"])]
 
+    queued = build_demo([tiny_models["gan"]], device="cpu", concurrency=2, queue_size=5)
+    assert (queued._queue.default_concurrency_limit, queued._queue.max_size) == (2, 5)
     with pytest.raises(FileNotFoundError, match="nope: not a model directory"):
         build_demo(["nope"])
 
