@@ -1,7 +1,8 @@
 """img2img: image-to-image translation with GANs.
 
-Public API: :func:`translate`, :func:`load` and :class:`Translator`. Importing img2img needs
-no GPU, no network and no Gradio; torch and the networks load on first use.
+Public API: :func:`translate`, :func:`load`, :class:`Translator` and :func:`list_models`.
+Importing img2img needs no GPU, no network and no Gradio; torch and the networks load on
+first use.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Translator", "__version__", "load", "translate"]
+__all__ = ["Translator", "__version__", "list_models", "load", "translate"]
 
 if TYPE_CHECKING:
     from img2img.infer import Translator, load, translate
+    from img2img.models import list_models
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +23,8 @@ def __getattr__(name: str) -> Any:
         from img2img import infer
 
         return getattr(infer, name)
+    if name == "list_models":
+        from img2img.models import list_models
+
+        return list_models
     raise AttributeError(f"module 'img2img' has no attribute {name!r}")

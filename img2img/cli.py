@@ -1,4 +1,4 @@
-"""The command line: ``img2img train | translate | sample | eval | export | data``.
+"""The command line: ``img2img train | translate | sample | eval | export | data | demo``.
 
 Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
 so every field is a flag and the defaults live in one place.
@@ -308,6 +308,55 @@ def data_command(argv: list[str]) -> None:
     print(", ".join(f"{name}: {count}" for name, count in counts.items()) + f" -> {args.out}")
 
 
+def demo_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="img2img demo",
+        description="Start the Gradio web demo: a tab each for image translation, "
+        "super-resolution and GAN sampling.",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="MODEL",
+        help="a model directory, .safetensors file (with its .json) or shipped name; repeat "
+        "for several (default: every model shipped in weights/)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="default 127.0.0.1; 0.0.0.0 serves the network"
+    )
+    parser.add_argument("--port", type=int, help="default: the first free port from 7860")
+    parser.add_argument(
+        "--share",
+        choices=("yes", "no"),
+        default="no",
+        help="also serve on a public gradio.live URL (default: no)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        help="inputs with more pixels are downscaled (default: img2img.demo.DEFAULT_MAX_PIXELS, "
+        "1024 x 1024)",
+    )
+    parser.add_argument("--device", default="auto", help="default: a GPU if there is one")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="requests run at once (default: 1)"
+    )
+    args = parser.parse_args(argv)
+
+    from img2img.demo import DEFAULT_MAX_PIXELS, build_demo, launch
+
+    try:
+        demo = build_demo(
+            args.model,
+            max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
+            device=args.device,
+            concurrency=args.concurrency,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+    launch(demo, host=args.host, port=args.port, share=args.share == "yes")
+
+
 COMMANDS = {
     "train": train_command,
     "translate": translate_command,
@@ -315,6 +364,7 @@ COMMANDS = {
     "eval": eval_command,
     "export": export_command,
     "data": data_command,
+    "demo": demo_command,
 }
 
 
@@ -322,13 +372,14 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,sample,eval,export,data} ...\n\n"
+            "usage: img2img {train,translate,sample,eval,export,data,demo} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
             "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
-            "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n\n"
+            "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n"
+            "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
         )

@@ -79,3 +79,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def save_untrained_model(out: Path, task: str, **values) -> Path:
+    """A model directory (config.json + generator.safetensors) of a freshly initialised
+    ``task`` generator built from ``values``: enough to test finding, loading and running."""
+    from img2img.checkpoint import save_model
+    from img2img.config import merge
+    from img2img.tasks import get_task
+
+    recipe = get_task(task)
+    config = merge(recipe.Config, {"task": task, **values})
+    torch.manual_seed(0)
+    save_model(out, config.to_dict(), recipe.build_generator(config))
+    return out
+
+
+# Smallest generators of each kind for API and demo tests (built in milliseconds).
+TINY_CYCLEGAN = {"image_size": 32, "ngf": 4, "ndf": 4, "resnet_blocks": 1, "device": "cpu"}
+TINY_GAN = {"image_size": 28, "channels": 1, "ngf": 8, "ndf": 8, "z_dim": 8, "device": "cpu"}

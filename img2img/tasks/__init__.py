@@ -8,7 +8,8 @@ and on nothing else):
   split does not exist); ``augment`` defaults to True for "train".
 - ``build_generator(config)``: the network ``translate`` runs, rebuilt from a saved config;
   an ``nn.ModuleDict`` maps direction names to networks when a model translates both ways
-  (CycleGAN: "AtoB", "BtoA"), and ``translate(..., direction=...)`` picks one.
+  (CycleGAN: "AtoB", "BtoA"), and ``translate(..., direction=...)`` picks one. Such a task
+  names them in a class attribute ``directions`` (read by ``img2img.list_models``).
 - ``per_image_statistics(config)``: whether batch norm should normalise each image by its own
   statistics at inference (see :func:`img2img.nets.batchnorm.inference_copy`).
 - ``Task(config, total_steps, decay_steps, device)`` with ``step(batch) -> dict[str, float]``,

@@ -143,6 +143,7 @@ class CycleGAN:
     """
 
     Config = CycleGANConfig
+    directions = DIRECTIONS  # a two-way model: build_generator's keys, for list_models()
 
     @staticmethod
     def dataset(

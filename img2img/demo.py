@@ -1,0 +1,383 @@
+"""The Gradio web demo (``img2img demo``): one app with a tab per kind of model.
+
+- **Image translation** (pix2pix, CycleGAN with a direction picker, and any task this module
+  does not know, since every generator maps an image to an image),
+- **Super-resolution** (task ``srgan``): a before/after slider (the input upscaled by bicubic
+  against the model's output) and the full-resolution result as a download,
+- **GAN sampling** (task ``gan``): seed, class label for conditional models, number of
+  samples and a strip of latent interpolations, drawn by ``img2img sample``'s own code.
+
+The UI is a thin layer over :class:`DemoBackend`, whose methods take file paths and numbers
+and return images and a status line, so tests call them without a browser. Every user error
+(no image, not an image, corrupt file, a class the model does not know) becomes a
+``gr.Error``, which Gradio shows as a message in the page; images over ``max_pixels`` are
+downscaled and the status line says so. Requests queue (``demo.queue``), one at a time by
+default: a model already uses every CPU core for one image.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from img2img.images import ImageError, load_image
+from img2img.models import ModelInfo, describe_model, list_models, read_config
+
+# The largest input (output, for super-resolution) the demo computes, in pixels: 1 Mpx runs
+# in seconds on a CPU. Larger images are downscaled to it, keeping their aspect ratio.
+DEFAULT_MAX_PIXELS = 1024 * 1024
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+TRANSLATE_EXAMPLE = EXAMPLES_DIR / "facade_label.png"
+SR_EXAMPLE = EXAMPLES_DIR / "sr_lr.png"
+
+TRANSLATE, SUPER_RESOLVE, SAMPLE = "translate", "super-resolve", "sample"
+TAB_OF_TASK = {"gan": SAMPLE, "srgan": SUPER_RESOLVE}  # any other task: TRANSLATE
+ALL_CLASSES = "all (one class per column)"
+
+Loader = Callable[[ModelInfo, "str | None", str], Any]
+
+
+def upload_path(payload: dict[str, Any] | str | None) -> str | None:
+    """The file behind an image input's raw value. The demo's image events run with
+    ``preprocess=False``: ``gr.Image`` would otherwise open the upload with PIL itself, so a
+    non-image file would fail inside Gradio with an internal message. This way
+    :func:`img2img.images.load_image` reads it and the page says what is wrong with it."""
+    return payload.get("path") if isinstance(payload, dict) else payload
+
+
+def tab_of(info: ModelInfo) -> str:
+    return TAB_OF_TASK.get(info.task, TRANSLATE)
+
+
+def load_translator(info: ModelInfo, direction: str | None, device: str) -> Any:
+    from img2img.infer import load
+
+    return load(info.path, device, direction=direction)
+
+
+def fit_pixels(image: Image.Image, max_pixels: int) -> tuple[Image.Image, str]:
+    """``image`` downscaled (Lanczos, aspect kept) to at most ``max_pixels``, and a note
+    saying so ("" when it already fits)."""
+    width, height = image.size
+    if width * height <= max_pixels:
+        return image, ""
+    factor = math.sqrt(max_pixels / (width * height))
+    size = (max(1, int(width * factor)), max(1, int(height * factor)))
+    note = (
+        f"The input ({width}x{height}) is over this demo's limit of {max_pixels:,} pixels: "
+        f"it was downscaled to {size[0]}x{size[1]}."
+    )
+    return image.resize(size, Image.Resampling.LANCZOS), note
+
+
+class DemoBackend:
+    """What the demo's buttons do, on the models given (see the module docstring).
+
+    ``loader(info, direction, device)`` returns a callable PIL -> PIL with the model's
+    ``config`` (default: a :class:`~img2img.infer.Translator` from :func:`img2img.load`);
+    each (model, direction) is loaded once, on first use. Files for
+    download and sample grids go to ``output_dir`` (default: a fresh temporary folder).
+    """
+
+    def __init__(
+        self,
+        models: Sequence[ModelInfo],
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        device: str = "auto",
+        output_dir: str | Path | None = None,
+        loader: Loader = load_translator,
+    ) -> None:
+        from img2img.train import resolve_device
+
+        if max_pixels < 1:
+            raise ValueError(f"max_pixels={max_pixels}: must be at least 1")
+        self.models = {info.name: info for info in models}
+        self.max_pixels = max_pixels
+        self.device = str(resolve_device(device))
+        self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="img2img-demo-"))
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.loader = loader
+        self._translators: dict[tuple[str, str | None], Any] = {}
+
+    def names(self, tab: str) -> list[str]:
+        return [name for name, info in self.models.items() if tab_of(info) == tab]
+
+    def model(self, name: str | None, tab: str) -> ModelInfo:
+        if name not in self.models or tab_of(self.models[name]) != tab:
+            raise gr.Error(f"Unknown model {name!r}; choose one of: {', '.join(self.names(tab))}")
+        return self.models[name]
+
+    def translator(self, info: ModelInfo, direction: str | None) -> Any:
+        key = (info.name, direction)
+        if key not in self._translators:
+            try:
+                self._translators[key] = self.loader(info, direction, self.device)
+            except (FileNotFoundError, ValueError) as err:
+                raise gr.Error(f"Cannot load model {info.name}: {err}") from None
+        return self._translators[key]
+
+    def request_folder(self) -> Path:
+        """A new folder in ``output_dir`` for one request's files, so that concurrent
+        requests never overwrite each other's downloads."""
+        return Path(tempfile.mkdtemp(dir=self.output_dir, prefix="request-"))
+
+    def read_input(self, path: str | None, max_pixels: int) -> tuple[Image.Image, str]:
+        """The uploaded image as RGB within ``max_pixels``, and a note when it was shrunk."""
+        if not path:
+            raise gr.Error("Upload an image first (or click one of the examples).")
+        try:
+            image = load_image(path)
+        except ImageError as err:
+            raise gr.Error(f"Cannot use {Path(path).name}: {err.reason}") from None
+        return fit_pixels(image, max_pixels)
+
+    def translate(
+        self, name: str, direction: str | None, path: str | None
+    ) -> tuple[Image.Image, str]:
+        """Translation tab: (output image, status line)."""
+        info = self.model(name, TRANSLATE)
+        direction = direction if info.directions else None
+        image, note = self.read_input(path, self.max_pixels)
+        output = self.translator(info, direction)(image)
+        way = f" ({direction})" if direction else ""
+        return output, " ".join(filter(None, [note, f"Translated with {name}{way}."]))
+
+    def super_resolve(
+        self, name: str, path: str | None
+    ) -> tuple[tuple[Image.Image, Image.Image], str, str]:
+        """Super-resolution tab: ((bicubic upscale, model output), PNG file of the output,
+        status). The pixel limit applies to the output, so the input may hold
+        ``max_pixels / scale**2`` pixels."""
+        info = self.model(name, SUPER_RESOLVE)
+        translator = self.translator(info, None)
+        scale = int(getattr(translator.config, "scale", 1))
+        image, note = self.read_input(path, max(1, self.max_pixels // scale**2))
+        output = translator(image)
+        before = image.resize(output.size, Image.Resampling.BICUBIC)
+        download = self.request_folder() / f"{Path(path).stem}_{info.path.stem}_x{scale}.png"
+        output.save(download)
+        status = f"{image.width}x{image.height} -> {output.width}x{output.height} with {name}."
+        return (before, output), str(download), " ".join(filter(None, [note, status]))
+
+    def class_choices(self, name: str | None) -> list[str]:
+        """Label choices of a GAN: the classes of a conditional model, after "all"."""
+        if name not in self.models:
+            return []
+        values = read_config(self.models[name].path)
+        if not values.get("conditional"):
+            return []
+        return [ALL_CLASSES] + [str(label) for label in range(int(values["num_classes"]))]
+
+    def sample(
+        self, name: str, seed: float, label: str | None, count: float, rows: float, steps: float
+    ) -> tuple[str, str | None, str]:
+        """GAN tab: (grid file, interpolation strip file or None, status), written by
+        ``img2img sample``'s :func:`~img2img.tasks.gan.write_sample_files`."""
+        from img2img.tasks.gan import write_sample_files
+
+        info = self.model(name, SAMPLE)
+        chosen = None if label in (None, "", ALL_CLASSES) else int(label)
+        try:
+            files = write_sample_files(
+                info.path,
+                self.request_folder() / "samples.png",
+                n=int(count),
+                label=chosen,
+                seed=int(seed),
+                interpolations=int(rows),
+                steps=int(steps),
+                device=self.device,
+            )
+        except (FileNotFoundError, ValueError) as err:
+            raise gr.Error(f"Cannot sample from {name}: {err}") from None
+        strip = str(files[1]) if len(files) > 1 else None
+        which = "" if chosen is None else f" of class {chosen}"
+        return str(files[0]), strip, f"{int(count)} samples{which} from {name}, seed {int(seed)}."
+
+
+def _tab_header(
+    backend: DemoBackend, tab: str, what: str, task: str
+) -> tuple[gr.Dropdown, gr.Markdown] | None:
+    """A tab's model picker and the picked model's summary; None, after a note saying how to
+    add one, when no model of the tab's kind is loaded."""
+    names = backend.names(tab)
+    if not names:
+        gr.Markdown(
+            f"No {what} model is loaded. Train one (`img2img train --task {task} ...`) and "
+            "start the demo with `img2img demo --model runs/NAME`."
+        )
+        return None
+    model = gr.Dropdown(names, value=names[0], label="Model", interactive=len(names) > 1)
+    return model, gr.Markdown(_summary(backend, names[0]))
+
+
+def _summary(backend: DemoBackend, name: str) -> str:
+    info = backend.models.get(name)
+    return info.summary if info else ""
+
+
+def _bundled_example(
+    path: Path,
+    model: gr.Dropdown,
+    source: gr.Image,
+    outputs: list[Any],
+    run: Callable[[str, Any], Any],
+) -> None:
+    """A bundled input image (when the file is there) that runs ``run(model, image)`` with
+    the tab's first model as soon as a visitor clicks it."""
+    if path.is_file():
+        gr.Examples(
+            [[model.value, str(path)]],
+            [model, source],
+            outputs,
+            fn=run,
+            run_on_click=True,
+            preprocess=False,
+        )
+
+
+def _translation_tab(backend: DemoBackend) -> None:
+    header = _tab_header(backend, TRANSLATE, "image translation", "pix2pix")
+    if header is None:
+        return
+    model, summary = header
+    first = backend.models[model.value]
+    direction = gr.Radio(
+        list(first.directions),
+        value=(first.directions or (None,))[0],
+        label="Direction",
+        visible=bool(first.directions),
+    )
+
+    def picked(name: str) -> tuple[str, Any]:
+        directions = list(backend.models[name].directions) if name in backend.models else []
+        return _summary(backend, name), gr.Radio(
+            directions, value=(directions or [None])[0], visible=bool(directions)
+        )
+
+    model.change(picked, model, [summary, direction])
+    with gr.Row():
+        source = gr.Image(type="filepath", label="Input image", elem_id="translation-input")
+        output = gr.Image(type="pil", format="png", label="Output", elem_id="translation-output")
+    run = gr.Button("Translate", variant="primary")
+    status = gr.Markdown(elem_id="translation-status")
+    run.click(
+        lambda name, way, image: backend.translate(name, way, upload_path(image)),
+        [model, direction, source],
+        [output, status],
+        preprocess=False,
+    )
+    _bundled_example(
+        TRANSLATE_EXAMPLE,
+        model,
+        source,
+        [output, status],
+        lambda name, image: backend.translate(name, None, upload_path(image)),
+    )
+
+
+def _super_resolution_tab(backend: DemoBackend) -> None:
+    header = _tab_header(backend, SUPER_RESOLVE, "super-resolution", "srgan")
+    if header is None:
+        return
+    model, summary = header
+    model.change(lambda name: _summary(backend, name), model, summary)
+    source = gr.Image(type="filepath", label="Low-resolution input")
+    run = gr.Button("Upscale", variant="primary")
+    comparison = gr.ImageSlider(label="Bicubic | model", format="png")
+    download = gr.File(label="Full-resolution result (PNG)")
+    status = gr.Markdown()
+
+    def run_model(name: str, image: dict[str, Any] | None) -> Any:
+        return backend.super_resolve(name, upload_path(image))
+
+    run.click(run_model, [model, source], [comparison, download, status], preprocess=False)
+    _bundled_example(SR_EXAMPLE, model, source, [comparison, download, status], run_model)
+
+
+def _sampling_tab(backend: DemoBackend) -> None:
+    header = _tab_header(backend, SAMPLE, "GAN", "gan")
+    if header is None:
+        return
+    model, summary = header
+    classes = backend.class_choices(model.value)
+    with gr.Row():
+        seed = gr.Number(0, precision=0, label="Seed")
+        label = gr.Dropdown(
+            classes, value=(classes or [None])[0], label="Class", visible=bool(classes)
+        )
+        count = gr.Slider(1, 64, value=16, step=1, label="Samples")
+    with gr.Row():
+        rows = gr.Slider(0, 4, value=2, step=1, label="Interpolation rows (0: none)")
+        steps = gr.Slider(2, 12, value=8, step=1, label="Images per interpolation row")
+
+    def picked(name: str) -> tuple[str, Any]:
+        choices = backend.class_choices(name)
+        return _summary(backend, name), gr.Dropdown(
+            choices, value=(choices or [None])[0], visible=bool(choices)
+        )
+
+    model.change(picked, model, [summary, label])
+    run = gr.Button("Sample", variant="primary")
+    grid = gr.Image(type="filepath", format="png", label="Samples")
+    strip = gr.Image(type="filepath", format="png", label="Latent interpolations (slerp)")
+    status = gr.Markdown()
+    run.click(backend.sample, [model, seed, label, count, rows, steps], [grid, strip, status])
+
+
+def build_demo(
+    models: Sequence[str | Path | ModelInfo] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    device: str = "auto",
+    concurrency: int = 1,
+    queue_size: int = 32,
+    loader: Loader = load_translator,
+) -> gr.Blocks:
+    """The demo app, queued, not launched. ``models``: names or paths as ``translate``
+    takes them, or :class:`ModelInfo` from :func:`img2img.list_models` (default: the shipped
+    models). ``max_pixels``: larger inputs are downscaled. ``concurrency`` requests run at
+    once; up to ``queue_size`` more wait (later ones are turned away with a message)."""
+    infos = [
+        m if isinstance(m, ModelInfo) else describe_model(m)
+        for m in (list_models(runs=None) if models is None else models)
+    ]
+    backend = DemoBackend(infos, max_pixels=max_pixels, device=device, loader=loader)
+    with gr.Blocks(title="img2img demo") as demo:
+        gr.Markdown(
+            "# img2img\nImage-to-image translation with GANs. Inputs over "
+            f"{max_pixels:,} pixels are downscaled."
+        )
+        with gr.Tab("Image translation"):
+            _translation_tab(backend)
+        with gr.Tab("Super-resolution"):
+            _super_resolution_tab(backend)
+        with gr.Tab("GAN sampling"):
+            _sampling_tab(backend)
+    demo.backend = backend  # for callers and tests that drive the functions directly
+    return demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+
+
+def launch(
+    demo: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    share: bool = False,
+    block: bool = True,
+) -> gr.Blocks:
+    """Serve ``demo``; errors show their message in the page (``show_error``). With
+    ``block=False`` it returns once the server is up (call ``demo.close()`` to stop it)."""
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        show_error=True,
+        prevent_thread_lock=not block,
+        quiet=not block,
+    )
+    return demo

@@ -1,0 +1,180 @@
+"""Finding models: shipped ones in ``weights/``, the user's runs, and two-file models.
+
+A model is a training config (JSON with a ``"task"`` field) and generator weights
+(safetensors). It can be named in three ways, tried in this order:
+
+1. a model directory holding ``config.json`` + ``generator.safetensors`` (what training
+   writes at each checkpoint);
+2. ``X.safetensors`` with its config ``X.json`` beside it: a model passed around as two
+   files. The weights file of a model directory (``runs/x/generator_ema.safetensors``) also
+   works: without an ``X.json`` the directory's ``config.json`` is its config;
+3. the name of a model shipped in ``weights/`` (``"facades-label2photo"``).
+
+This module reads JSON and safetensors headers only, so listing models builds no network.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from img2img.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_model_files
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+# Where list_models() looks for the user's models by default: training's usual --out parent.
+RUNS_DIR = Path("runs")
+MODEL_CARD_FILE = "model_card.json"
+WEIGHTS_SUFFIX = ".safetensors"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model :func:`list_models` found. ``name`` is what ``translate(model=...)``,
+    ``load`` and ``img2img demo --model`` accept: the bare name of a shipped model, else the
+    path. ``directions`` names the networks of a two-way model (CycleGAN: ``("AtoB",
+    "BtoA")``, for ``direction=``) and is empty for one-way models. ``summary`` is the model
+    card's one-line description ("" without a card)."""
+
+    name: str
+    path: Path
+    task: str
+    directions: tuple[str, ...] = ()
+    shipped: bool = False
+    summary: str = ""
+
+
+def is_model_dir(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file() and (path / GENERATOR_FILE).is_file()
+
+
+def pair_config(weights: Path) -> Path | None:
+    """The config of a ``.safetensors`` file: ``X.json`` beside ``X.safetensors``, else the
+    ``config.json`` of the model directory it lies in; None when it has neither."""
+    for config in (weights.with_suffix(".json"), weights.parent / CONFIG_FILE):
+        if config.is_file():
+            return config
+    return None
+
+
+def is_model_pair(path: Path) -> bool:
+    return path.suffix == WEIGHTS_SUFFIX and path.is_file() and pair_config(path) is not None
+
+
+def resolve_model(model: str | Path) -> Path:
+    """The model directory or ``.safetensors`` file that ``model`` names (see the module
+    docstring). An unknown name raises FileNotFoundError listing the models available."""
+    path = Path(model)
+    if is_model_dir(path) or is_model_pair(path):
+        return path
+    if path.suffix == WEIGHTS_SUFFIX and path.is_file():
+        raise FileNotFoundError(
+            f"{path}: weights without a config; put the model's config beside it as "
+            f"{path.with_suffix('.json').name} (the config.json its training wrote)"
+        )
+    shipped = WEIGHTS_DIR / str(model)
+    if is_model_dir(shipped):
+        return shipped
+    available = ", ".join(info.name for info in list_models()) or "none"
+    raise FileNotFoundError(
+        f"{model}: not a model directory ({CONFIG_FILE} + {GENERATOR_FILE}), a "
+        f"{WEIGHTS_SUFFIX} file with its .json config, nor a shipped model; available "
+        f"models: {available}"
+    )
+
+
+def weights_path(path: Path) -> Path:
+    """The raw weights file of a resolved model (to key a cache on its modification time)."""
+    return path / GENERATOR_FILE if path.is_dir() else path
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The config of a resolved model as a dict; a file that is not a JSON object naming
+    its task raises ValueError naming the file."""
+    config_path = path / CONFIG_FILE if path.is_dir() else pair_config(path)
+    try:
+        values = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{config_path}: not a readable JSON model config ({err})") from None
+    if not isinstance(values, dict) or not isinstance(values.get("task"), str):
+        raise ValueError(f'{config_path}: a model config needs a "task" field (e.g. "pix2pix")')
+    return values
+
+
+def read_model(model: str | Path, use_ema: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config dict, generator state dict on the CPU) of any model :func:`resolve_model`
+    accepts. A directory's EMA weights are used when it has them and ``use_ema`` is true; a
+    ``.safetensors`` file is exactly the weights it names."""
+    path = resolve_model(model)
+    values = read_config(path)
+    try:
+        weights = load_model_files(path, use_ema)[1] if path.is_dir() else load_file(path)
+    except SafetensorError as err:
+        raise ValueError(f"{path}: unreadable weights, not a safetensors file ({err})") from None
+    return values, weights
+
+
+def list_models(runs: str | Path | None = RUNS_DIR) -> list[ModelInfo]:
+    """The shipped models (``weights/``), then the user's models in ``runs`` (default
+    ``runs/`` under the current directory; None for shipped models only): its model
+    directories and ``X.safetensors`` + ``X.json`` pairs, one level deep, sorted by name.
+    A model whose config cannot be read is skipped with a warning naming it."""
+    folders = [(WEIGHTS_DIR, True)]
+    if runs is not None and Path(runs).resolve() != WEIGHTS_DIR.resolve():
+        folders.append((Path(runs), False))
+    found = []
+    for folder, shipped in folders:
+        for path in _model_paths(folder):
+            try:
+                found.append(_info(path, shipped))
+            except ValueError as err:
+                warnings.warn(f"skipping model {path}: {err}", stacklevel=2)
+    return found
+
+
+def describe_model(model: str | Path) -> ModelInfo:
+    """The :class:`ModelInfo` of one model, named as :func:`resolve_model` accepts."""
+    path = resolve_model(model)
+    shipped = path.parent.resolve() == WEIGHTS_DIR.resolve()
+    return _info(path, shipped)
+
+
+def _model_paths(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.iterdir()) if is_model_dir(p) or is_model_pair(p)]
+
+
+def _info(path: Path, shipped: bool) -> ModelInfo:
+    task = read_config(path)["task"]
+    card = path / MODEL_CARD_FILE
+    summary = _read_card(card).get("summary", "") if card.is_file() else ""
+    return ModelInfo(
+        name=path.name if shipped else str(path),
+        path=path,
+        task=task,
+        directions=task_directions(task),
+        shipped=shipped,
+        summary=str(summary),
+    )
+
+
+def _read_card(card: Path) -> dict[str, Any]:
+    try:
+        values = json.loads(card.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def task_directions(task: str) -> tuple[str, ...]:
+    """Direction names of a two-way task's models (its ``directions`` attribute); () for
+    one-way tasks and for tasks this version does not know."""
+    from img2img.tasks import TASKS
+
+    return tuple(getattr(TASKS.get(task), "directions", ()))
