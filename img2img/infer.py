@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from img2img.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_model_files
 from img2img.config import config_from_dict
 from img2img.images import to_tensor
+from img2img.models import read_model, resolve_model, weights_path
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast, autocast_dtype
 from img2img.tasks import get_task
@@ -37,23 +37,6 @@ for SRResNet, less for the others), and images up to 512 px, like every training
 are translated whole."""
 DEFAULT_TILE_OVERLAP = 64
 """Exact for receptive-field radii up to 16 px (see :mod:`img2img.tiling`), 14% extra work."""
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-
-
-def resolve_model(model: str | Path) -> Path:
-    """A run/model directory, or the name of a model shipped in ``weights/``."""
-    path = Path(model)
-    if (path / CONFIG_FILE).is_file():
-        return path
-    shipped = WEIGHTS_DIR / str(model)
-    if (shipped / CONFIG_FILE).is_file():
-        return shipped
-    available = sorted(p.name for p in WEIGHTS_DIR.glob("*") if (p / GENERATOR_FILE).is_file())
-    raise FileNotFoundError(
-        f"{model}: not a model directory ({CONFIG_FILE} + {GENERATOR_FILE}) nor a shipped "
-        f"model; shipped models: {', '.join(available) or 'none'}"
-    )
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -110,7 +93,7 @@ class Translator:
         has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`;
         ``direction`` picks the network of a two-way model (see :func:`select_direction`);
         ``tile``: tile side in input pixels for large images (0: never tile)."""
-        values, weights = load_model_files(resolve_model(model), use_ema=use_ema)
+        values, weights = read_model(model, use_ema=use_ema)
         task = get_task(values.get("task", ""))
         config = config_from_dict(task.Config, values)
         generator = task.build_generator(config)
@@ -193,5 +176,5 @@ def translate(
     CycleGAN's; one-way models (pix2pix) take none.
     """
     path = resolve_model(model)
-    mtime = (path / GENERATOR_FILE).stat().st_mtime
+    mtime = weights_path(path).stat().st_mtime
     return _cached(str(path), device, mtime, direction)(image)

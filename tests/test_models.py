@@ -14,7 +14,7 @@ from conftest import TINY_CYCLEGAN, TINY_GAN, TINY_PIX2PIX, save_untrained_model
 from PIL import Image
 
 import img2img
-from img2img import infer, models
+from img2img import models
 from img2img.models import (
     WEIGHTS_DIR,
     is_model_dir,
@@ -149,10 +149,6 @@ def test_model_files_that_cannot_work_are_named_with_the_problem(tmp_path: Path)
         read_model(lone)
 
 
-@pytest.mark.skipif(
-    infer.resolve_model is not models.resolve_model,
-    reason="img2img/infer.py does not resolve models through img2img.models yet",
-)
 def test_translate_runs_a_safetensors_json_pair(tiny_model: Path, tmp_path: Path, one_thread):
     shutil.copy(tiny_model / "generator.safetensors", tmp_path / "m.safetensors")
     shutil.copy(tiny_model / "config.json", tmp_path / "m.json")
