@@ -165,7 +165,6 @@ def wrap(module: nn.Module, world: World, sync_bn: bool = False) -> DistributedD
     running statistics) again. With ``sync_bn`` the wrapped network is a :func:`sharing_copy`
     whose batch-norm layers are ``SyncBatchNorm``, so the task's own module keeps plain
     ``BatchNorm`` for sampling and saving."""
-    check_sync_bn(world, sync_bn)
     if sync_bn:
         module = nn.SyncBatchNorm.convert_sync_batchnorm(sharing_copy(module))
     device_ids = [world.device] if world.device.type == "cuda" else None

@@ -21,17 +21,26 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from conftest import TINY_PIX2PIX, cli_flags
 from safetensors.torch import load_file
+from torch import nn
 
 from img2img.checkpoint import GENERATOR_FILE, load_training_state
 from img2img.config import merge
 from img2img.data import ResumableSampler
 from img2img.data.unpaired import split_unpaired
-from img2img.distributed import World, check_device_count, check_sync_bn
+from img2img.distributed import (
+    World,
+    adversaries,
+    check_device_count,
+    check_sync_bn,
+    sharing_copy,
+)
+from img2img.losses import Adversary
 from img2img.tasks.cyclegan import CycleGANConfig
 from img2img.tasks.pix2pix import Pix2PixConfig
 from img2img.train import Trainer
@@ -105,6 +114,43 @@ def test_more_processes_than_gpus_and_sync_bn_on_cpu_are_refused() -> None:
     two_cpu_processes = World(torch.device("cpu"), rank=0, size=2)
     with pytest.raises(ValueError, match="--sync-bn needs CUDA"):
         check_sync_bn(two_cpu_processes, sync_bn=True)
+
+
+class Counting(nn.Module):
+    """Stands in for a DDP wrapper: counts its calls and runs ``module``."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module, self.calls = module, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.module(x)
+
+
+def test_the_discriminator_steps_through_its_wrapper_and_judges_the_generator_bare() -> None:
+    adversary = Adversary(nn.Linear(2, 1), gp_weight=10.0)
+    keys = adversary.state_dict().keys()
+    wrapper = Counting(adversary.discriminator)
+    adversary.distribute(wrapper)
+    real, fake = torch.randn(4, 2), torch.randn(4, 2, requires_grad=True)
+    adversary.update(real, fake)
+    assert wrapper.calls == 3  # real, fake and the gradient penalty's interpolates
+    adversary.loss(fake).backward()
+    assert wrapper.calls == 3 and fake.grad is not None
+    assert adversary.state_dict().keys() == keys  # the wrapper is not part of the state
+
+
+def test_replicas_find_every_adversary_once_and_sync_bn_copies_share_the_weights() -> None:
+    one, two = Adversary(nn.Linear(1, 1)), Adversary(nn.Linear(1, 1))
+    task = SimpleNamespace(first=one, by_domain={"A": one, "B": two}, other=[3, "x"])
+    assert adversaries(task) == [one, two]
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    copy = nn.SyncBatchNorm.convert_sync_batchnorm(sharing_copy(net))
+    assert isinstance(copy[1], nn.SyncBatchNorm) and type(net[1]) is nn.BatchNorm2d
+    assert copy[0].weight is net[0].weight and copy[1].weight is net[1].weight
+    assert copy[1].running_mean is net[1].running_mean
 
 
 def test_two_processes_train_pix2pix_as_one_with_twice_the_batch(
