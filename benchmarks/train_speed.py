@@ -2,17 +2,23 @@
 ResNet-9 + two 70x70 PatchGANs, LSGAN + cycle + identity, batch 1) on this machine.
 
     python benchmarks/train_speed.py [--task pix2pix|cyclegan] [--size 256] [--batch 1]
-        [--iters 5] [--device cpu] [--precision fp32]
+        [--iters 5] [--device cpu] [--precision fp32] [--processes N]
 
 Prints seconds per training iteration, images/s and peak memory for img2img's task and,
 when the shared yardstick (../shared/bench/bench_ref.py, a plain eager implementation of
 the same networks) is present, its figure from the same machine and the ratio. Absolute
 figures differ between machines; the ratio is what to compare.
+
+``--processes N`` instead compares data-parallel training with one process: the task's
+steps in one process (all CPU threads), then in N processes launched by torchrun (gloo on
+the CPU, nccl with ``--device cuda``; the threads split between them), each with ``--batch``
+images, and prints the images/s of both and the speed-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -22,6 +28,7 @@ from pathlib import Path
 import torch
 
 from img2img.config import merge
+from img2img.distributed import Replicas, World, shutdown
 from img2img.precision import PRECISIONS, autocast, setup_task_precision
 from img2img.tasks import get_task
 
@@ -29,22 +36,32 @@ YARDSTICK = Path(__file__).resolve().parents[2] / "shared" / "bench" / "bench_re
 
 
 def time_img2img(
-    name: str, size: int, batch: int, iters: int, device: torch.device, precision: str = "fp32"
+    name: str,
+    size: int,
+    batch: int,
+    iters: int,
+    device: torch.device,
+    precision: str = "fp32",
+    world: World | None = None,
 ) -> float:
+    """Seconds per training iteration (in each process, when ``world`` has several)."""
+    world = world or World(device)
     task_cls = get_task(name)
     config = merge(task_cls.Config, {"image_size": size, "batch_size": batch, "data": "-"})
     torch.manual_seed(0)
     task = task_cls(config, total_steps=1000, decay_steps=500, device=device)
+    replicas = Replicas(task, world)
     dtype = setup_task_precision(task, precision, device)
     keys = ("A", "B") if name == "cyclegan" else ("input", "target")
     data = {key: torch.rand(batch, 3, size, size) * 2 - 1 for key in keys}
 
     def step() -> None:
-        with autocast(device, dtype):
+        with autocast(device, dtype), replicas.active():
             task.step(data)
 
     for _ in range(2):  # warm-up: allocator and kernel selection
         step()
+    world.barrier()
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -78,6 +95,67 @@ def time_yardstick(name: str, size: int, batch: int, iters: int) -> float | None
     return float(result.stdout.split("s_per_iter=")[1].split()[0])
 
 
+def data_parallel_worker(args: argparse.Namespace) -> None:
+    """One of the processes torchrun starts for :func:`compare_data_parallel`."""
+    torch.set_num_threads(args.threads)
+    world = World.from_environment(torch.device(args.device))
+    seconds = time_img2img(
+        args.task, args.size, args.batch, args.iters, world.device, args.precision, world
+    )
+    if world.is_main:
+        print(f"s_per_iter={seconds}")
+    shutdown()
+
+
+def compare_data_parallel(args: argparse.Namespace) -> None:
+    """Images/s of ``args.processes`` processes under torchrun (same batch in each, the CPU
+    threads shared out between them) against one process with all the threads and with
+    one process's share of them (which separates DDP's cost from the threads' scaling)."""
+    cores = os.cpu_count() or 1
+    share = max(1, cores // args.processes)
+    device = torch.device(args.device)
+
+    def one_process(threads: int) -> float:
+        torch.set_num_threads(threads)
+        return min(
+            time_img2img(args.task, args.size, args.batch, args.iters, device, args.precision)
+            for _ in range(args.rounds)
+        )
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", str(args.processes), __file__, "--worker"]
+    command += ["--threads", str(share)]
+    for name in ("task", "size", "batch", "iters", "device", "precision"):
+        command += [f"--{name}", str(getattr(args, name))]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+
+    def many_processes() -> float:
+        output = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        return float(output.stdout.split("s_per_iter=")[1].split()[0])
+
+    rows = [
+        (f"1 process, threads={cores}", 1, one_process(cores)),
+        (f"1 process, threads={share}", 1, one_process(share)),
+        (
+            f"{args.processes} processes (DDP), threads={share} each",
+            args.processes,
+            min(many_processes() for _ in range(args.rounds)),
+        ),
+    ]
+    print(
+        f"{args.task} size={args.size} batch={args.batch} per process, device {args.device}, "
+        f"precision {args.precision}"
+    )
+    baseline = args.batch / rows[0][2]
+    for label, processes, seconds in rows:
+        speed = args.batch * processes / seconds
+        print(
+            f"  {label:<36} {seconds:.3f} s/iteration, {speed:.2f} images/s "
+            f"({speed / baseline:.2f}x)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="pix2pix", choices=("pix2pix", "cyclegan"))
@@ -87,12 +165,24 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="compare data-parallel training in this many processes (torchrun) with one",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument(
         "--rounds",
         type=int,
         default=2,
         help="alternate img2img and yardstick this many times (noise control)",
     )
     args = parser.parse_args()
+    if args.worker:
+        return data_parallel_worker(args)
+    if args.processes > 1:
+        return compare_data_parallel(args)
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
     ours, theirs = [], []

@@ -47,6 +47,7 @@ def train_command(argv: list[str]) -> None:
     if not config.data:
         parser.error("--data is required (a dataset folder)")
 
+    from img2img.distributed import shutdown
     from img2img.train import Trainer
     from img2img.watch import TrainingDiverged
 
@@ -55,6 +56,8 @@ def train_command(argv: list[str]) -> None:
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    finally:
+        shutdown()  # leave the process group torchrun's environment made us join
 
 
 def translate_command(argv: list[str]) -> None:

@@ -54,6 +54,9 @@ class TrainConfig:
         "fp32", "autocast precision (auto: bf16/fp16 where the device is fast at it)", PRECISIONS
     )
     ema: float = option(0.0, "keep an EMA of the generator weights with this decay (0: off)")
+    sync_bn: bool = option(
+        False, "under torchrun on GPUs: batch-norm statistics over all processes' batches"
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -15,10 +15,12 @@ LOSS_PLOT = "losses.png"
 
 
 class LossLog:
-    """Averages per-iteration losses over a window and appends one JSON line per window."""
+    """Averages per-iteration losses over a window and appends one JSON line per window
+    (to ``path``; with ``path=None`` it only averages: a data-parallel process other than
+    rank 0)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | None) -> None:
+        self.path = None if path is None else Path(path)
         self._sums: dict[str, float] = defaultdict(float)
         # Per name: a loss logged only on some iterations (a generator that steps once per
         # k critic steps) is averaged over the iterations that logged it.
@@ -39,11 +41,13 @@ class LossLog:
     def means(self) -> dict[str, float]:
         return {name: total / self._counts[name] for name, total in self._sums.items()}
 
-    def flush(self, **fields: object) -> dict[str, object]:
-        """Write the window's means (plus ``fields`` such as step and lr) and start a new window."""
-        record = {**fields, **self.means()}
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+    def flush(self, means: dict[str, float] | None = None, **fields: object) -> dict[str, object]:
+        """Write the window's means (or ``means``, say averaged over processes), plus
+        ``fields`` such as step and lr, and start a new window."""
+        record = {**fields, **(self.means() if means is None else means)}
+        if self.path is not None:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
         self._sums.clear()
         self._counts.clear()
         self._count = 0
@@ -51,7 +55,7 @@ class LossLog:
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step``: a resumed run repeats those steps, so it rewrites them."""
-        if not self.path.exists():
+        if self.path is None or not self.path.exists():
             return
         kept = [line for line in self.path.read_text().splitlines() if _step(line) <= step]
         self.path.write_text("".join(line + "\n" for line in kept))

@@ -7,6 +7,10 @@ progress bar, loss logs, sample grids, checkpoints and a clean stop on Ctrl-C.
 Resumption is exact: the data order and augmentation are pure functions of (seed, epoch,
 index), and the checkpoint holds every RNG state, so ``--resume`` continues with the
 very batches and random draws the uninterrupted run would have used.
+
+Under torchrun the same loop runs in every process (see :mod:`img2img.distributed`): each
+takes its share of every step's samples, DDP averages the gradients, logged losses are
+averaged over the processes, and only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from img2img.checkpoint import (
 )
 from img2img.config import TrainConfig, format_config
 from img2img.data import ResumableSampler
+from img2img.distributed import Replicas, World
 from img2img.ema import EMA
 from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
@@ -114,17 +119,22 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False) -> None:
         self.config = config
         self.out = Path(config.out)
-        check_writable(self.out)
-        remove_stale_temp_files(self.out)
-        self.device = resolve_device(config.device)
+        self.world = World.from_environment(resolve_device(config.device))
+        self.device = self.world.device
+        if self.world.is_main:
+            check_writable(self.out)
+            remove_stale_temp_files(self.out)
         task_cls = get_task(config.task)
 
         self.dataset: Dataset = task_cls.dataset(config, "train")
-        self.steps_per_epoch = len(self.dataset) // config.batch_size
+        # One step takes batch_size samples in each process.
+        self.samples_per_step = config.batch_size * self.world.size
+        self.steps_per_epoch = len(self.dataset) // self.samples_per_step
         if self.steps_per_epoch == 0:
+            processes = f" x {self.world.size} processes" if self.world.distributed else ""
             raise ValueError(
                 f"{config.data}: {len(self.dataset)} training images is fewer than "
-                f"batch_size={config.batch_size}; lower --batch-size"
+                f"batch_size={config.batch_size}{processes}; lower --batch-size"
             )
         self.total_steps = config.epochs * self.steps_per_epoch
         self.end_step = min(self.total_steps, config.max_steps or self.total_steps)
@@ -136,10 +146,12 @@ class Trainer:
             decay_steps=config.decay_epochs * self.steps_per_epoch,
             device=self.device,
         )
+        self.world.seed(config.seed)  # per-process noise; the weights above are identical
+        self.replicas = Replicas(self.task, self.world, sync_bn=config.sync_bn)
         self.dtype = setup_task_precision(self.task, config.precision, self.device)
         self.ema = EMA(self.task.generator, config.ema) if config.ema else None
         self.step = 0
-        self.log = LossLog(self.out / LOSS_LOG)
+        self.log = LossLog(self.out / LOSS_LOG if self.world.is_main else None)
         if resume and has_training_state(self.out):
             self._load()
         self.sample_batch = self._fixed_sample_batch(task_cls)
@@ -164,13 +176,31 @@ class Trainer:
                 f"start a new --out. Detail: {str(err).splitlines()[0]}"
             ) from None
         if changed:
-            tqdm.write(f"Resuming with changed options: {described}")
+            self._print(f"Resuming with changed options: {described}")
         if self.ema is not None and "ema" in state:
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
-        restore_rng_state(state["rng"])
+        self._restore_rng(state)
         self.log.truncate_after(self.step)
-        tqdm.write(f"Resumed {self.out} at iteration {self.step}.")
+        self._print(f"Resumed {self.out} at iteration {self.step}.")
+
+    def _restore_rng(self, state: dict[str, Any]) -> None:
+        """This process's RNG state: its own from a data-parallel run's ``process_rng``,
+        else the single one (a process the saved run did not have keeps its fresh seed)."""
+        saved_size = int(state.get("world_size", 1))
+        if saved_size != self.world.size:
+            self._print(
+                f"Resuming a run of {saved_size} process(es) with {self.world.size}: an "
+                "iteration now takes a different number of samples, so the data order and "
+                "random draws differ from those of an uninterrupted run."
+            )
+        per_process = state.get("process_rng", [state["rng"]])
+        if self.world.rank < len(per_process):
+            restore_rng_state(per_process[self.world.rank])
+
+    def _print(self, message: str) -> None:
+        if self.world.is_main:
+            tqdm.write(message)
 
     def _fixed_sample_batch(self, task_cls: type[Task]) -> dict[str, Any]:
         """The same evaluation images in every grid, so grids show progress, not new inputs."""
@@ -185,7 +215,12 @@ class Trainer:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
         sampler = ResumableSampler(
-            len(self.dataset), seed=self.config.seed, start_epoch=epoch, start_index=start_index
+            len(self.dataset),
+            seed=self.config.seed,
+            start_epoch=epoch,
+            start_index=start_index,
+            num_replicas=self.world.size,
+            rank=self.world.rank,
         )
         # A private generator: creating a loader iterator would otherwise draw its worker
         # seed from the global RNG, and a resumed run creates one at a different step.
@@ -202,7 +237,11 @@ class Trainer:
         )
 
     def save(self) -> None:
-        """Model files first, then the training state: a state file always has its model."""
+        """Model files first, then the training state: a state file always has its model.
+        Every process must call it (each hands rank 0 its RNG state); rank 0 writes."""
+        rng = self.world.gather(capture_rng_state())
+        if not self.world.is_main:
+            return
         config = self.config.to_dict()
         ema = None if self.ema is None else self.ema.module
         save_model(self.out, config, self.task.generator, ema=ema)
@@ -211,15 +250,20 @@ class Trainer:
             "step": self.step,
             "config": config,
             "task": self.task.state_dict(),
-            "rng": capture_rng_state(),
+            "rng": rng[0],
         }
+        if self.world.distributed:
+            state.update(world_size=self.world.size, process_rng=rng)
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
         save_training_state(self.out, state, keep=self.config.keep_checkpoints)
 
     def write_samples(self) -> None:
         """The task's own ``write_samples(batch, path, step)`` when it has one (plots for 2-D
-        data, say), else a grid of ``task.sample(batch)`` columns; then the loss plot."""
+        data, say), else a grid of ``task.sample(batch)`` columns; then the loss plot.
+        Rank 0 only (sampling runs the task's plain modules, no collective calls)."""
+        if not self.world.is_main:
+            return
         path = self.out / "samples" / f"step_{self.step:07d}.png"
         writer = getattr(self.task, "write_samples", None)
         if writer is not None:
@@ -230,15 +274,21 @@ class Trainer:
 
     def _flush_log(self, bar: tqdm, epoch: int, skipped: int, start: float) -> None:
         """Log the window's mean losses, plus what the task's optional ``monitor() ->
-        (metrics, warnings)`` reports; warnings are printed and shown in the bar."""
-        metrics, warnings = self.task.monitor() if hasattr(self.task, "monitor") else ({}, {})
-        postfix = {k: f"{v:.3g}" for k, v in {**self.log.means(), **metrics}.items()}
+        (metrics, warnings)`` reports; warnings are printed and shown in the bar. Under
+        torchrun the losses are averaged over the processes (so they are those of the whole
+        batch), skipped images summed, and the monitor runs on rank 0."""
+        means = self.world.mean(self.log.means())
+        skipped = self.world.sum(skipped)
+        monitor = getattr(self.task, "monitor", None)
+        metrics, warnings = monitor() if monitor and self.world.is_main else ({}, {})
+        postfix = {k: f"{v:.3g}" for k, v in {**means, **metrics}.items()}
         if warnings:
             postfix["warn"] = ",".join(warnings)
             for name, message in warnings.items():
                 tqdm.write(f"warning ({name}) at iteration {self.step}: {message}")
         bar.set_postfix(postfix)
         self.log.flush(
+            means,
             step=self.step,
             epoch=epoch,
             lr=next(iter(self.task.steppers.values())).lr,
@@ -251,23 +301,32 @@ class Trainer:
     def fit(self) -> Path:
         """Train until ``end_step`` or Ctrl-C; returns the run directory."""
         cfg = self.config
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(_to_yaml(cfg.to_dict()))
-        tqdm.write(
+        if self.world.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(_to_yaml(cfg.to_dict()))
+        processes = f" x {self.world.size} processes" if self.world.distributed else ""
+        self._print(
             f"img2img train --task {cfg.task}: {len(self.dataset)} images, "
             f"{self.steps_per_epoch} iterations/epoch, iterations {self.step}->{self.end_step}, "
-            f"device {self.device}\n{format_config(cfg)}"
+            f"device {self.device}{processes}\n{format_config(cfg)}"
         )
         skipped = 0
         start = time.time()
-        bar = tqdm(total=self.end_step, initial=self.step, dynamic_ncols=True, unit="it")
+        bar = tqdm(
+            total=self.end_step,
+            initial=self.step,
+            dynamic_ncols=True,
+            unit="it",
+            disable=not self.world.is_main,
+        )
+        stopping = False
         with StopRequest() as stop:
-            while self.step < self.end_step and not stop.requested:
+            while self.step < self.end_step and not stopping:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
-                for batch in self._loader(epoch, offset * cfg.batch_size):
+                for batch in self._loader(epoch, offset * self.samples_per_step):
                     skipped += int(batch.pop("skipped", torch.zeros(1)).sum())
                     try:
-                        with autocast(self.device, self.dtype):
+                        with autocast(self.device, self.dtype), self.replicas.active():
                             logs = self.task.step(batch)
                     except TrainingDiverged as err:
                         bar.close()
@@ -289,7 +348,8 @@ class Trainer:
                         self.save()
                     if self.step % cfg.sample_every == 0:
                         self.write_samples()
-                    if self.step >= self.end_step or stop.requested:
+                    stopping = self.world.any(stop.requested)
+                    if self.step >= self.end_step or stopping:
                         break
             # Still inside StopRequest: a second Ctrl-C must not cut the final save short.
             # Save before the last partial log window: a task's monitor() may draw random
@@ -301,7 +361,8 @@ class Trainer:
             self.write_samples()
         if skipped:
             tqdm.write(f"Skipped {skipped} unreadable image(s); see the warnings above.")
-        tqdm.write(f"Saved {self.out} at iteration {self.step}.")
+        self._print(f"Saved {self.out} at iteration {self.step}.")
+        self.world.barrier()  # every process returns once rank 0 has written the last files
         return self.out
 
 

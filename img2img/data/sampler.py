@@ -15,6 +15,13 @@ How a trainer uses it (the batch size must not change across the resume)::
 
 ``set_epoch`` must be called at the start of every epoch (as with torch's
 ``DistributedSampler``); otherwise each epoch repeats the previous order.
+
+For data-parallel training each process builds the sampler with its ``rank`` and the
+``num_replicas`` processes: all share the epoch order, and process r takes every
+``num_replicas``-th sample from position r, as torch's ``DistributedSampler`` does. So the
+batches of one step, taken together, are the ``batch_size * num_replicas`` consecutive samples
+a single process with that batch size would use, and ``start_index`` counts samples of the
+whole epoch order (all processes), which keeps resumption exact.
 """
 
 from __future__ import annotations
@@ -29,9 +36,13 @@ from img2img.data.transforms import make_generator
 
 
 class ResumableSampler(Sampler[int]):
-    """Yields indices 0 .. n-1 in an order fixed by (seed, epoch), from ``start_index`` on.
+    """Yields indices 0 .. n-1 in an order fixed by (seed, epoch), from ``start_index`` on
+    (this process's share of them when ``num_replicas > 1``).
 
-    With ``shuffle=False`` the order is 0, 1, ..., n-1 every epoch.
+    With ``shuffle=False`` the order is 0, 1, ..., n-1 every epoch. With several replicas
+    the order is cut to a multiple of ``num_replicas`` so that every process gets as many
+    samples, hence as many batches: a process with one batch more would wait forever for
+    the others to join its gradient averaging.
     """
 
     def __init__(
@@ -41,12 +52,18 @@ class ResumableSampler(Sampler[int]):
         shuffle: bool = True,
         start_epoch: int = 0,
         start_index: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         if data_source_len <= 0:
             raise ValueError(f"data_source_len must be positive, got {data_source_len}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank={rank} is not one of the {num_replicas} replicas' ranks")
         self.data_source_len = data_source_len
         self.seed = seed
         self.shuffle = shuffle
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.set_epoch(start_epoch, start_index)
 
     def set_epoch(self, epoch: int, start_index: int = 0) -> None:
@@ -65,11 +82,17 @@ class ResumableSampler(Sampler[int]):
         generator = make_generator(self.seed, self.epoch)
         return torch.randperm(self.data_source_len, generator=generator).tolist()
 
+    def _positions(self) -> range:
+        """Positions in the epoch order that this replica yields."""
+        usable = self.data_source_len - self.data_source_len % self.num_replicas
+        return range(self.start_index + self.rank, usable, self.num_replicas)
+
     def __iter__(self) -> Iterator[int]:
-        return iter(self.epoch_order()[self.start_index :])
+        order = self.epoch_order()
+        return iter([order[position] for position in self._positions()])
 
     def __len__(self) -> int:
-        return self.data_source_len - self.start_index
+        return len(self._positions())
 
 
 def resume_position(

@@ -211,6 +211,24 @@ class Adversary(nn.Module):
         self.d_steps = d_steps
         self.d_loss_weight = d_loss_weight
         self.updates = 0
+        self._parallel: nn.Module | None = None  # see distribute()
+
+    def distribute(self, parallel: nn.Module) -> None:
+        """Train data-parallel: ``parallel`` is ``discriminator`` wrapped in
+        ``DistributedDataParallel`` (see :mod:`img2img.distributed`). The discriminator's own
+        step (its loss and penalties) then runs through it, so DDP averages D's gradients
+        over the processes; the generator's turn (:meth:`loss`) runs ``parallel.module``,
+        which shares D's weights, because a frozen forward through DDP would leave its
+        reducer waiting for gradients. Kept outside ``nn.Module``'s registry, so the state
+        dict stays the single-process one."""
+        object.__setattr__(self, "_parallel", parallel)
+
+    def _judge(self, for_generator: bool = False) -> nn.Module:
+        """The discriminator to call: the DDP wrapper (or, on the generator's turn, the
+        module it wraps) once :meth:`distribute` was called, else the plain one."""
+        if self._parallel is None:
+            return self.discriminator
+        return self._parallel.module if for_generator else self._parallel
 
     def d_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
         """The discriminator's loss on a batch, penalties included.
@@ -222,12 +240,13 @@ class Adversary(nn.Module):
         fake = fake.detach()
         if self.r1_weight:
             real = real.detach().requires_grad_(True)
-        real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake)
+        discriminator = self._judge()
+        real_logits = discriminator(real)
+        fake_logits = discriminator(fake)
         loss = self.d_loss_weight * self.objective.d_loss(real_logits, fake_logits)
         logs = {"d_real": real_logits.mean().item(), "d_fake": fake_logits.mean().item()}
         if self.gp_weight:
-            gp = gradient_penalty(self.discriminator, real, fake)
+            gp = gradient_penalty(discriminator, real, fake)
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.item()
         if self.r1_weight:
@@ -259,9 +278,10 @@ class Adversary(nn.Module):
         flags = [p.requires_grad for p in params]
         for p in params:
             p.requires_grad_(False)
+        discriminator = self._judge(for_generator=True)
         try:
-            fake_logits = self.discriminator(fake)
-            real_logits = None if real is None else self.discriminator(real)
+            fake_logits = discriminator(fake)
+            real_logits = None if real is None else discriminator(real)
         finally:
             for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)
