@@ -98,15 +98,14 @@ def evaluate(
 
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
-    common = {"device": device, "batch_size": batch_size, "inception": inception,
-              "use_cache": use_cache, "progress": progress, "samples": samples}  # fmt: skip
+    setup = unpaired.Setup(device, batch_size, inception, use_cache, progress, samples)
     task_name = unpaired.model_task(model)
     if task_name == "gan":
         return unpaired.evaluate_gan(
-            model, data, metrics, generate=generate, real_count=real_count, seed=seed, **common
+            model, data, metrics, setup, generate=generate, real_count=real_count, seed=seed
         )
     if task_name == "cyclegan":
-        return unpaired.evaluate_cyclegan(model, data, metrics, **common)
+        return unpaired.evaluate_cyclegan(model, data, metrics, setup)
     translator = load(model, device)
     config = dataclasses.replace(translator.config, data=str(data))
     task = get_task(config.task)

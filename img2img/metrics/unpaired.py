@@ -21,6 +21,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,26 +62,52 @@ def batches(images: Iterable[Tensor], size: int) -> Iterator[Tensor]:
         yield as_rgb(torch.stack(batch))
 
 
-def real_features(
-    extractor: Any,
-    files: list[Path],
-    images: Callable[[], Iterable[Tensor]],
-    variant: dict[str, Any],
-    batch_size: int,
-    use_cache: bool,
-    progress: bool,
-) -> np.ndarray:
-    """Features of the real images ``images()`` yields, cached under ``files`` (the files
-    they are read from) and ``variant`` (how they are read)."""
-    from img2img.metrics.inception import cached_features
+@dataclass
+class Setup:
+    """How :func:`img2img.metrics.evaluate.evaluate` was asked to measure (its arguments)."""
 
-    def compute() -> np.ndarray:
-        return extractor.extract(
-            batches(images(), batch_size), len(files), progress, f"real {variant['images']}"
-        )
+    device: str
+    batch_size: int
+    inception: str | Path | None
+    use_cache: bool
+    progress: bool
+    samples: int
 
-    key = json.dumps(variant, sort_keys=True)
-    return cached_features(files, extractor, compute, key, use_cache)
+    def extractor(self, metrics: list[str], unavailable: dict[str, str]) -> Any:
+        """The Inception feature extractor when FID or KID is wanted and available; else
+        None, with the reason recorded in ``unavailable``."""
+        from img2img.metrics.inception import InceptionFeatures
+
+        wanted = [name for name in ("fid", "kid") if name in metrics]
+        if not wanted:
+            return None
+        try:
+            return InceptionFeatures(self.inception, self.device)
+        except (FileNotFoundError, ValueError) as reason:
+            unavailable.update(dict.fromkeys(wanted, str(reason)))
+            return None
+
+    def real_features(
+        self,
+        extractor: Any,
+        files: list[Path],
+        images: Callable[[], Iterable[Tensor]],
+        variant: dict[str, Any],
+    ) -> np.ndarray:
+        """Features of the real images ``images()`` yields, cached under ``files`` (the
+        files they are read from) and ``variant`` (how they are read)."""
+        from img2img.metrics.inception import cached_features
+
+        def compute() -> np.ndarray:
+            chunks = batches(images(), self.batch_size)
+            return extractor.extract(chunks, len(files), self.progress, f"real {variant['images']}")
+
+        key = json.dumps(variant, sort_keys=True)
+        return cached_features(files, extractor, compute, key, self.use_cache)
+
+    def fake_features(self, extractor: Any, images: Tensor, desc: str) -> np.ndarray:
+        chunks = batches(images, self.batch_size)
+        return extractor.extract(chunks, len(images), self.progress, desc)
 
 
 def unavailable_paired(metrics: list[str], reason: str) -> dict[str, str]:
@@ -91,22 +118,15 @@ def evaluate_cyclegan(
     model: str | Path,
     data: str | Path,
     metrics: list[str],
-    *,
-    device: str,
-    batch_size: int,
-    inception: str | Path | None,
-    use_cache: bool,
-    progress: bool,
-    samples: int,
+    setup: Setup,
 ) -> Evaluation:
     """FID/KID of each direction's test outputs against the other domain's real test images.
     Metrics are named ``fid_AtoB``, ``kid_AtoB``, ``fid_BtoA``, ``kid_BtoA``."""
     from img2img.infer import load, resolve_model
-    from img2img.metrics.inception import InceptionFeatures
     from img2img.tasks.cyclegan import CycleGAN
 
     start = time.perf_counter()
-    translators = {way: load(model, device, direction=way) for way in ("AtoB", "BtoA")}
+    translators = {way: load(model, setup.device, direction=way) for way in ("AtoB", "BtoA")}
     config = dataclasses.replace(translators["AtoB"].config, data=str(data))
     dataset = CycleGAN.dataset(config, "test", augment=False)
     if dataset is None:
@@ -117,15 +137,9 @@ def evaluate_cyclegan(
     unavailable = unavailable_paired(
         metrics, "unpaired test split: no A image has an aligned B counterpart"
     )
-    wanted = [name for name in ("fid", "kid") if name in metrics]
+    extractor = setup.extractor(metrics, unavailable)
     values: dict[str, Any] = {}
     kept: list[tuple[Tensor, ...]] = []
-    extractor = None
-    if wanted:
-        try:
-            extractor = InceptionFeatures(inception, device)
-        except (FileNotFoundError, ValueError) as reason:
-            unavailable.update(dict.fromkeys(wanted, str(reason)))
 
     def domain_images(domain: str) -> Iterator[Tensor]:
         for index in range(len(dataset.files[domain])):
@@ -134,29 +148,24 @@ def evaluate_cyclegan(
     for way, translator in translators.items():
         source, target = way[0], way[-1]
         outputs = []
-        for batch in batches(domain_images(source), batch_size):
+        for batch in batches(domain_images(source), setup.batch_size):
             outputs.append(quantize(translator.translate_tensor(batch)))
         fake = torch.cat(outputs)
         reals = list(domain_images(target))
         kept += [
             (dataset[i][source], fake[i], reals[i % len(reals)])
-            for i in range(min(math.ceil(samples / 2), len(fake)))
+            for i in range(min(math.ceil(setup.samples / 2), len(fake)))
         ]
         if extractor is None:
             continue
-        real = real_features(
+        real = setup.real_features(
             extractor,
             dataset.files[target],
             lambda reals=reals: reals,
             {"images": f"test {target}", "task": "cyclegan", "size": config.image_size},
-            batch_size,
-            use_cache,
-            progress,
         )
-        fake_features = extractor.extract(
-            fake.split(batch_size), len(fake), progress, f"{way} outputs"
-        )
-        for name, value in distribution_metrics(real, fake_features, wanted).items():
+        fake_features = setup.fake_features(extractor, fake, f"{way} outputs")
+        for name, value in distribution_metrics(real, fake_features, metrics).items():
             values[f"{name}_{way}"] = value
     summary = {
         "model": str(resolve_model(model)),
@@ -178,7 +187,7 @@ def evaluate_cyclegan(
         "seconds": round(time.perf_counter() - start, 1),
         "per_image": [],
     }
-    return Evaluation(summary, kept[:samples])
+    return Evaluation(summary, kept[: setup.samples])
 
 
 def proportional_labels(real_labels: Tensor, n: int, seed: int) -> Tensor:
@@ -195,13 +204,8 @@ def evaluate_gan(
     model: str | Path,
     data: str | Path,
     metrics: list[str],
+    setup: Setup,
     *,
-    device: str,
-    batch_size: int,
-    inception: str | Path | None,
-    use_cache: bool,
-    progress: bool,
-    samples: int,
     generate: int = 0,
     real_count: int = 0,
     seed: int = 0,
@@ -214,7 +218,6 @@ def evaluate_gan(
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
     from img2img.infer import resolve_model
-    from img2img.metrics.inception import InceptionFeatures
     from img2img.tasks.gan import GAN, latent, load_gan
     from img2img.tasks.gan import generate as run_generator
     from img2img.train import resolve_device
@@ -225,7 +228,7 @@ def evaluate_gan(
             f"{data}: FID/KID need images; a 2-D toy model is measured by its mode coverage "
             "(see the GAN lab's plots and `img2img sample`)"
         )
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(setup.device)
     generator, config = load_gan(resolve_model(model), str(torch_device))
     config = dataclasses.replace(config, data=str(data))
     split = "test" if GAN.dataset(config, "test") is not None else "train"
@@ -263,16 +266,10 @@ def evaluate_gan(
         ]
     )
     unavailable = unavailable_paired(metrics, "a GAN has no inputs or targets to compare")
-    wanted = [name for name in ("fid", "kid") if name in metrics]
+    extractor = setup.extractor(metrics, unavailable)
     values: dict[str, Any] = {}
-    extractor = None
-    if wanted:
-        try:
-            extractor = InceptionFeatures(inception, device)
-        except (FileNotFoundError, ValueError) as reason:
-            unavailable.update(dict.fromkeys(wanted, str(reason)))
     if extractor is not None:
-        real = real_features(
+        real = setup.real_features(
             extractor,
             files,
             lambda: (dataset[i]["image"] for i in chosen),
@@ -283,17 +280,12 @@ def evaluate_gan(
                 "channels": config.channels,
                 "subset": None if len(chosen) == len(dataset) else [len(chosen), seed],
             },
-            batch_size,
-            use_cache,
-            progress,
         )
-        fake_features = extractor.extract(
-            batches(fake, batch_size), count, progress, "generated samples"
-        )
-        values = distribution_metrics(real, fake_features, wanted)
+        fake_features = setup.fake_features(extractor, fake, "generated samples")
+        values = distribution_metrics(real, fake_features, metrics)
     seen = split == "train"
     kept = [(as_rgb(fake[k : k + 1])[0], as_rgb(dataset[i]["image"][None])[0]) for k, i in
-            enumerate(chosen[: min(samples, count)])]  # fmt: skip
+            enumerate(chosen[: min(setup.samples, count)])]  # fmt: skip
     subset = f" (a random {len(chosen)} of {len(dataset)})" if len(chosen) < len(dataset) else ""
     summary = {
         "model": str(resolve_model(model)),
