@@ -239,16 +239,17 @@ def save_cached(path: Path, features: np.ndarray) -> None:
 
 def cached_features(
     files: Sequence[Path], extractor: InceptionFeatures, compute: Callable[[], np.ndarray],
-    variant: str = "", use_cache: bool = True,
+    variant: str = "", use_cache: bool = True, count: int | None = None,
 ) -> np.ndarray:  # fmt: skip
     """``compute()``'s features of ``files``, read from the cache when the same files (same
     sizes and mtimes) were seen with the same network and ``variant`` (a string naming how
     the images are derived from the files, e.g. "right half at 256"), else computed and
-    stored."""
+    stored. ``count``: how many images the files hold (default one per file; an MNIST IDX
+    file holds thousands)."""
     if not use_cache:
         return compute()
     path = cache_path(files, extractor, variant)
-    features = load_cached(path, len(files))
+    features = load_cached(path, len(files) if count is None else count)
     if features is None:
         features = compute()
         save_cached(path, features)

@@ -92,18 +92,19 @@ class Setup:
         extractor: Any,
         files: list[Path],
         images: Callable[[], Iterable[Tensor]],
+        count: int,
         variant: dict[str, Any],
     ) -> np.ndarray:
-        """Features of the real images ``images()`` yields, cached under ``files`` (the
-        files they are read from) and ``variant`` (how they are read)."""
+        """Features of the ``count`` real images ``images()`` yields, cached under ``files``
+        (the files they are read from) and ``variant`` (how they are read)."""
         from img2img.metrics.inception import cached_features
 
         def compute() -> np.ndarray:
             chunks = batches(images(), self.batch_size)
-            return extractor.extract(chunks, len(files), self.progress, f"real {variant['images']}")
+            return extractor.extract(chunks, count, self.progress, f"real {variant['images']}")
 
         key = json.dumps(variant, sort_keys=True)
-        return cached_features(files, extractor, compute, key, self.use_cache)
+        return cached_features(files, extractor, compute, key, self.use_cache, count)
 
     def fake_features(self, extractor: Any, images: Tensor, desc: str) -> np.ndarray:
         chunks = batches(images, self.batch_size)
@@ -162,6 +163,7 @@ def evaluate_cyclegan(
             extractor,
             dataset.files[target],
             lambda reals=reals: reals,
+            len(reals),
             {"images": f"test {target}", "task": "cyclegan", "size": config.image_size},
         )
         fake_features = setup.fake_features(extractor, fake, f"{way} outputs")
@@ -273,6 +275,7 @@ def evaluate_gan(
             extractor,
             files,
             lambda: (dataset[i]["image"] for i in chosen),
+            len(chosen),
             {
                 "images": f"{split} split",
                 "task": "gan",

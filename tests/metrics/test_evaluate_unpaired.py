@@ -157,3 +157,18 @@ def test_cyclegan_without_test_domains_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     with pytest.raises(SystemExit, match="no testA/ \\+ testB/"):
         main(["eval", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "data")])
+
+
+def test_gan_real_features_are_cached_for_a_subset(
+    tiny_gan: tuple[Path, Path], pixel_features: PixelFeatures, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, data = tiny_gan
+    options = {"device": "cpu", "progress": False, "generate": 3, "real_count": 4}
+    first = evaluate(model, data, ["fid"], **options).summary
+    seen: list[int] = []
+    count_images = PixelFeatures.__call__
+    monkeypatch.setattr(PixelFeatures, "__call__", lambda self, x: seen.append(len(x)) or
+                        count_images(self, x))  # fmt: skip
+    second = evaluate(model, data, ["fid"], **options).summary
+    assert sum(seen) == 3  # the generated samples only: the 4 real images came from the cache
+    assert second["metrics"] == first["metrics"]
