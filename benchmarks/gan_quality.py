@@ -117,7 +117,7 @@ def main() -> None:
             print(f"{name}: trained for {wall:.0f} s wall", flush=True)
         figures = training_figures(out)
         print(
-            f"{name}: {figures['iterations']} iterations ({figures['epochs']} epochs) in "
+            f"{name}: {figures['iterations']} iterations (into epoch {figures['epochs']}) in "
             f"{figures['train_seconds']:.0f} s, {figures['images_per_second']:.1f} training "
             "images/s",
             flush=True,
