@@ -135,8 +135,10 @@ def eval_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="img2img eval",
         description="Measure a model on the test split of a dataset: FID/KID of its outputs "
-        "against the real targets, PSNR/SSIM/LPIPS against each target. Prints a table and "
-        "writes eval-<data>.json (and .html) to --out.",
+        "against the real targets, PSNR/SSIM/LPIPS against each target (CycleGAN: each "
+        "direction's outputs against the other domain's test images; GAN: generated samples "
+        "against the images of --data). Prints a table and writes eval-<data>.json (and "
+        ".html) to --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model", required=True, help="run directory or shipped model name")
@@ -157,6 +159,19 @@ def eval_command(argv: list[str]) -> None:
     parser.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"))
     parser.add_argument("--lpips-weights", help="torchvision weights file of the LPIPS trunk")
     parser.add_argument("--no-cache", action="store_true", help="recompute real features")
+    parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        help="GAN models: samples generated for FID/KID (0: as many as the real images)",
+    )
+    parser.add_argument(
+        "--real",
+        type=int,
+        default=0,
+        help="GAN models: compare with this many real images, a random subset (0: all)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="GAN models: seed of the latents")
     args = parser.parse_args(argv)
 
     from img2img.metrics.evaluate import (
@@ -172,20 +187,26 @@ def eval_command(argv: list[str]) -> None:
         metrics = parse_metrics(args.metrics)
     except ValueError as err:
         parser.error(str(err))
-    evaluation = evaluate(
-        args.model,
-        args.data,
-        metrics,
-        device=args.device,
-        batch_size=args.batch_size,
-        y_channel=args.y_channel,
-        shave=args.shave,
-        inception=args.inception,
-        lpips_net=args.lpips_net,
-        lpips_weights=args.lpips_weights,
-        use_cache=not args.no_cache,
-        samples=args.samples if args.html else 0,
-    )
+    try:
+        evaluation = evaluate(
+            args.model,
+            args.data,
+            metrics,
+            device=args.device,
+            batch_size=args.batch_size,
+            y_channel=args.y_channel,
+            shave=args.shave,
+            inception=args.inception,
+            lpips_net=args.lpips_net,
+            lpips_weights=args.lpips_weights,
+            use_cache=not args.no_cache,
+            samples=args.samples if args.html else 0,
+            generate=args.generate,
+            real_count=args.real,
+            seed=args.seed,
+        )
+    except (FileNotFoundError, ValueError) as err:  # missing data or model, wrong kind
+        raise SystemExit(f"error: {err}") from None
     print(format_table(evaluation.summary))
     out = Path(args.out) if args.out else default_output_dir(args.model)
     stem = f"eval-{Path(args.data).resolve().name}"

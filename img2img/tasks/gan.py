@@ -416,11 +416,13 @@ class GAN:
 
 def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, GANConfig]:
     """A trained GAN generator (in eval mode, on ``device``) and its config, from a run
-    directory holding ``config.json`` + ``generator.safetensors``."""
+    directory holding ``config.json`` + ``generator.safetensors``, or a shipped model name
+    (``mnist-dcgan``)."""
     from img2img.checkpoint import load_model_files
     from img2img.config import config_from_dict
+    from img2img.models import resolve_model
 
-    values, weights = load_model_files(model)
+    values, weights = load_model_files(resolve_model(model))
     if values.get("task") != "gan":
         raise ValueError(
             f"{model}: a {values.get('task')!r} model, not a GAN; `sample` needs --task gan"

@@ -230,5 +230,5 @@ def test_other_torchscript_inception_conventions(
     assert features[0 if expected > 0 else 1, 0] == pytest.approx(expected)
     state_dict = tmp_path / "pt_inception.pth"
     torch.save({"weight": torch.zeros(1)}, state_dict)
-    with pytest.raises(ValueError, match="not a TorchScript file"):
+    with pytest.raises(ValueError, match=r"pt_inception\.pth: not pytorch-fid's FID Inception"):
         inception.InceptionFeatures(state_dict, device="cpu")

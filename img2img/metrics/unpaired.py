@@ -1,0 +1,319 @@
+"""``img2img eval`` for models without aligned (input, target) test items.
+
+- **CycleGAN** (two-way): each direction translates its test domain and is measured by
+  FID/KID of its outputs against the *other* domain's real test images: A->B outputs vs real
+  B, B->A outputs vs real A. Nothing aligns an A image with a B image, so PSNR/SSIM/LPIPS
+  are reported unavailable.
+- **GAN** from noise: FID/KID of ``generate`` samples (default: as many as there are real
+  images) against the real images of ``--data``: its test split when it has one, else the
+  images the model trained on (the summary says which). A class-conditional model samples
+  labels in the data's class proportions, so a class imbalance in the real set is not
+  counted against it.
+
+Outputs are rounded to 8 bits (as saved images are) before they reach Inception, as in
+:mod:`img2img.metrics.evaluate`; real features are cached per file list and reading mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from img2img.metrics.evaluate import (
+    PAIRED,
+    Evaluation,
+    distribution_metrics,
+    quantize,
+)
+
+
+def model_task(model: str | Path) -> str:
+    """The task name a model directory (or shipped model name) was trained with."""
+    from img2img.checkpoint import CONFIG_FILE
+    from img2img.models import resolve_model
+
+    return json.loads((resolve_model(model) / CONFIG_FILE).read_text()).get("task", "")
+
+
+def as_rgb(images: Tensor) -> Tensor:
+    """(N, 1 or 3, H, W) -> (N, 3, H, W): Inception sees grey images as three equal channels."""
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+def batches(images: Iterable[Tensor], size: int) -> Iterator[Tensor]:
+    """Stack single images (C, H, W) of one size into (size, 3, H, W) batches."""
+    batch: list[Tensor] = []
+    for image in images:
+        batch.append(image)
+        if len(batch) == size:
+            yield as_rgb(torch.stack(batch))
+            batch = []
+    if batch:
+        yield as_rgb(torch.stack(batch))
+
+
+@dataclass
+class Setup:
+    """How :func:`img2img.metrics.evaluate.evaluate` was asked to measure (its arguments)."""
+
+    device: str
+    batch_size: int
+    inception: str | Path | None
+    use_cache: bool
+    progress: bool
+    samples: int
+
+    def extractor(self, metrics: list[str], unavailable: dict[str, str]) -> Any:
+        """The Inception feature extractor when FID or KID is wanted and available; else
+        None, with the reason recorded in ``unavailable``."""
+        from img2img.metrics.inception import InceptionFeatures
+
+        wanted = [name for name in ("fid", "kid") if name in metrics]
+        if not wanted:
+            return None
+        try:
+            return InceptionFeatures(self.inception, self.device)
+        except (FileNotFoundError, ValueError) as reason:
+            unavailable.update(dict.fromkeys(wanted, str(reason)))
+            return None
+
+    def real_features(
+        self,
+        extractor: Any,
+        files: list[Path],
+        images: Callable[[], Iterable[Tensor]],
+        count: int,
+        variant: dict[str, Any],
+    ) -> np.ndarray:
+        """Features of the ``count`` real images ``images()`` yields, cached under ``files``
+        (the files they are read from) and ``variant`` (how they are read)."""
+        from img2img.metrics.inception import cached_features
+
+        def compute() -> np.ndarray:
+            chunks = batches(images(), self.batch_size)
+            return extractor.extract(chunks, count, self.progress, f"real {variant['images']}")
+
+        key = json.dumps(variant, sort_keys=True)
+        return cached_features(files, extractor, compute, key, self.use_cache, count)
+
+    def fake_features(self, extractor: Any, images: Tensor, desc: str) -> np.ndarray:
+        chunks = batches(images, self.batch_size)
+        return extractor.extract(chunks, len(images), self.progress, desc)
+
+
+def unavailable_paired(metrics: list[str], reason: str) -> dict[str, str]:
+    return {name: reason for name in metrics if name in PAIRED}
+
+
+def evaluate_cyclegan(
+    model: str | Path,
+    data: str | Path,
+    metrics: list[str],
+    setup: Setup,
+) -> Evaluation:
+    """FID/KID of each direction's test outputs against the other domain's real test images.
+    Metrics are named ``fid_AtoB``, ``kid_AtoB``, ``fid_BtoA``, ``kid_BtoA``."""
+    from img2img.infer import load
+    from img2img.models import resolve_model
+    from img2img.tasks.cyclegan import CycleGAN
+
+    start = time.perf_counter()
+    translators = {way: load(model, setup.device, direction=way) for way in ("AtoB", "BtoA")}
+    config = dataclasses.replace(translators["AtoB"].config, data=str(data))
+    dataset = CycleGAN.dataset(config, "test", augment=False)
+    if dataset is None:
+        raise FileNotFoundError(
+            f"{data}: no testA/ + testB/ folders (or test/A, test/B); eval measures the "
+            "held-out split of both domains"
+        )
+    unavailable = unavailable_paired(
+        metrics, "unpaired test split: no A image has an aligned B counterpart"
+    )
+    extractor = setup.extractor(metrics, unavailable)
+    values: dict[str, Any] = {}
+    kept: list[tuple[Tensor, ...]] = []
+
+    def domain_images(domain: str) -> Iterator[Tensor]:
+        for index in range(len(dataset.files[domain])):
+            yield dataset[index][domain]
+
+    for way, translator in translators.items():
+        source, target = way[0], way[-1]
+        outputs = []
+        for batch in batches(domain_images(source), setup.batch_size):
+            outputs.append(quantize(translator.translate_tensor(batch)))
+        fake = torch.cat(outputs)
+        reals = list(domain_images(target))
+        kept += [
+            (dataset[i][source], fake[i], reals[i % len(reals)])
+            for i in range(min(math.ceil(setup.samples / 2), len(fake)))
+        ]
+        if extractor is None:
+            continue
+        real = setup.real_features(
+            extractor,
+            dataset.files[target],
+            lambda reals=reals: reals,
+            len(reals),
+            {"images": f"test {target}", "task": "cyclegan", "size": config.image_size},
+        )
+        fake_features = setup.fake_features(extractor, fake, f"{way} outputs")
+        for name, value in distribution_metrics(real, fake_features, metrics).items():
+            values[f"{name}_{way}"] = value
+    summary = {
+        "model": str(resolve_model(model)),
+        "data": str(data),
+        "split": {domain: str(root) for domain, root in dataset.roots.items()},
+        "images": {domain: len(files) for domain, files in dataset.files.items()},
+        "description": (
+            f"A->B outputs of {len(dataset.files['A'])} test A images vs "
+            f"{len(dataset.files['B'])} real test B images, and B->A likewise"
+        ),
+        "task": config.task,
+        "direction": None,
+        "image_size": config.image_size,
+        "columns": ["input", "output", "a real image of the output's domain"],
+        "metrics": values,
+        "unavailable": unavailable,
+        "inception": extractor.identity if extractor else None,
+        "device": str(translators["AtoB"].device),
+        "seconds": round(time.perf_counter() - start, 1),
+        "per_image": [],
+    }
+    return Evaluation(summary, kept[: setup.samples])
+
+
+def proportional_labels(real_labels: Tensor, n: int, seed: int) -> Tensor:
+    """``n`` labels in the real data's class proportions: the real labels in a seeded
+    random order, repeated as often as needed (exact proportions when ``n`` is a multiple
+    of the real count, a random subset's when smaller)."""
+    from img2img.data.transforms import make_generator
+
+    order = torch.randperm(len(real_labels), generator=make_generator(seed, 7))
+    return real_labels[order].repeat(math.ceil(n / len(real_labels)))[:n]
+
+
+def evaluate_gan(
+    model: str | Path,
+    data: str | Path,
+    metrics: list[str],
+    setup: Setup,
+    *,
+    generate: int = 0,
+    real_count: int = 0,
+    seed: int = 0,
+) -> Evaluation:
+    """FID/KID of ``generate`` samples of a GAN (0: as many as the real images) against the
+    real images of ``data`` (``real_count`` > 0: a random subset of that many, chosen by ``seed``;
+    Inception on a CPU is slow). Samples are drawn in batches of the training batch size,
+    with batch norm on batch statistics as in training (:func:`img2img.tasks.gan.generate`)."""
+    from img2img.data.mnist import mnist_split_files
+    from img2img.data.toy import is_toy
+    from img2img.data.transforms import make_generator
+    from img2img.models import resolve_model
+    from img2img.tasks.gan import GAN, latent, load_gan
+    from img2img.tasks.gan import generate as run_generator
+    from img2img.train import resolve_device
+
+    start = time.perf_counter()
+    if is_toy(str(data)):
+        raise ValueError(
+            f"{data}: FID/KID need images; a 2-D toy model is measured by its mode coverage "
+            "(see the GAN lab's plots and `img2img sample`)"
+        )
+    torch_device = resolve_device(setup.device)
+    generator, config = load_gan(resolve_model(model), str(torch_device))
+    config = dataclasses.replace(config, data=str(data))
+    split = "test" if GAN.dataset(config, "test") is not None else "train"
+    dataset = GAN.dataset(config, split)
+    if dataset is None or len(dataset) == 0:
+        raise FileNotFoundError(f"{data}: no images to compare the GAN's samples with")
+    files = getattr(dataset, "files", None) or list(mnist_split_files(config.data, split))
+    chosen = list(range(len(dataset)))
+    if 0 < real_count < len(dataset):
+        order = torch.randperm(len(dataset), generator=make_generator(seed, 8))
+        chosen = sorted(order[:real_count].tolist())
+    count = generate or len(chosen)
+    labels = None
+    if config.conditional:
+        real_labels = torch.as_tensor(dataset.labels)
+        if int(real_labels.max()) >= config.num_classes:
+            raise ValueError(
+                f"{data}: labels up to {int(real_labels.max())}, but the model knows "
+                f"{config.num_classes} classes"
+            )
+        labels = proportional_labels(real_labels, count, seed)
+
+    z = latent(count, config.z_dim, seed)
+    chunk = config.batch_size  # batch statistics: sample at the batch size it trained with
+    fake = torch.cat(
+        [
+            quantize(
+                run_generator(
+                    generator,
+                    z[i : i + chunk].to(torch_device),
+                    None if labels is None else labels[i : i + chunk].to(torch_device),
+                ).cpu()
+            )
+            for i in range(0, count, chunk)
+        ]
+    )
+    unavailable = unavailable_paired(metrics, "a GAN has no inputs or targets to compare")
+    extractor = setup.extractor(metrics, unavailable)
+    values: dict[str, Any] = {}
+    if extractor is not None:
+        real = setup.real_features(
+            extractor,
+            files,
+            lambda: (dataset[i]["image"] for i in chosen),
+            len(chosen),
+            {
+                "images": f"{split} split",
+                "task": "gan",
+                "size": config.image_size,
+                "channels": config.channels,
+                "subset": None if len(chosen) == len(dataset) else [len(chosen), seed],
+            },
+        )
+        fake_features = setup.fake_features(extractor, fake, "generated samples")
+        values = distribution_metrics(real, fake_features, metrics)
+    seen = split == "train"
+    kept = [(as_rgb(fake[k : k + 1])[0], as_rgb(dataset[i]["image"][None])[0]) for k, i in
+            enumerate(chosen[: min(setup.samples, count)])]  # fmt: skip
+    subset = f" (a random {len(chosen)} of {len(dataset)})" if len(chosen) < len(dataset) else ""
+    summary = {
+        "model": str(resolve_model(model)),
+        "data": str(data),
+        "split": split,
+        "images": len(chosen),
+        "generated": count,
+        "description": (
+            f"{count} generated samples vs {len(chosen)} real {split} images{subset}"
+            + (", the images the model trained on" if seen else "")
+        ),
+        "real_images_seen_in_training": seen,
+        "task": config.task,
+        "direction": None,
+        "image_size": config.image_size,
+        "conditional": config.conditional,
+        "labels": "drawn in the real data's class proportions" if config.conditional else None,
+        "seed": seed,
+        "columns": ["generated", "real"],
+        "metrics": values,
+        "unavailable": unavailable,
+        "inception": extractor.identity if extractor else None,
+        "device": str(torch_device),
+        "seconds": round(time.perf_counter() - start, 1),
+        "per_image": [],
+    }
+    return Evaluation(summary, kept)
