@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from img2img.images import quantize
+
 METRICS = ("fid", "kid", "psnr", "ssim", "lpips")
 PAIRED = frozenset({"psnr", "ssim", "lpips"})
 
@@ -52,11 +54,6 @@ def parse_metrics(text: str) -> list[str]:
     if unknown or not names:
         raise ValueError(f"unknown metric(s) {unknown or text!r}; choose from {','.join(METRICS)}")
     return names
-
-
-def quantize(image: Tensor) -> Tensor:
-    """Round [-1, 1] values to the 256 levels of an 8-bit image (what a saved output holds)."""
-    return ((image.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
 
 
 def evaluate(
@@ -91,6 +88,15 @@ def evaluate(
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
     translator = load(model, device)
+    if translator.config.task == "srgan":  # HR test images; LR made by the SR protocol
+        from img2img.metrics.sr import evaluate_sr
+
+        summary, kept = evaluate_sr(
+            translator, data, metrics, model_path=str(resolve_model(model)),
+            inception=inception, lpips_net=lpips_net, lpips_weights=lpips_weights,
+            progress=progress, samples=samples,
+        )  # fmt: skip
+        return Evaluation(summary, kept)
     config = dataclasses.replace(translator.config, data=str(data))
     task = get_task(config.task)
     # A task whose targets are not aligned with its inputs (unpaired translation) sets
@@ -267,7 +273,11 @@ class _FeatureCollector:
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """The summary as a small text table, one metric a line."""
+    """The summary as a small text table, one metric a line (SR: per image, with bicubic)."""
+    if summary.get("task") == "srgan":
+        from img2img.metrics.sr import format_sr_table
+
+        return format_sr_table(summary)
     head = (
         f"{Path(summary['model']).name} on {summary['data']} ({summary['images']} test images"
         f"{', ' + summary['direction'] if summary.get('direction') else ''}, "
