@@ -87,6 +87,13 @@ def translate_command(argv: list[str]) -> None:
         help="which way a two-way model (CycleGAN) translates (default: AtoB); "
         "one-way models (pix2pix) take none",
     )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=512,
+        help="translate images with a side over N px in overlapping N x N tiles, which "
+        "bounds memory (0: always the whole image at once)",
+    )
     args = parser.parse_args(argv)
 
     from img2img.images import ImageError
@@ -99,6 +106,7 @@ def translate_command(argv: list[str]) -> None:
             args.precision,
             use_ema=not args.raw_weights,
             direction=args.direction,
+            tile=args.tile,
         )
     except ValueError as err:  # a direction the model does not have
         parser.error(str(err))

@@ -3,8 +3,13 @@
 Any size works because the generators are fully convolutional: an input is padded (by
 reflection, or by edge replication where the padding exceeds the image) up to the
 network's ``size_multiple`` — 2**depth for a U-Net (256 for UNet-256), 4 for a ResNet
-generator — translated, and cropped back to its own size. Nothing is resized, so no detail
-is lost or invented by interpolation; the padding only affects the border pixels' context.
+generator — translated, and cropped back to its own size (times the network's ``scale`` for
+super-resolution). Nothing is resized, so no detail is lost or invented by interpolation; the
+padding only affects the border pixels' context.
+
+Memory stays bounded on large images: an image with a side over ``tile`` pixels (default
+:data:`DEFAULT_TILE`) is translated in overlapping tiles blended at the seams (see
+:mod:`img2img.tiling`); ``tile=0`` runs the whole image at once.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from img2img.images import to_tensor
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast, autocast_dtype
 from img2img.tasks import get_task
+from img2img.tiling import run_tiled
 from img2img.train import resolve_device
+
+DEFAULT_TILE = 512
+"""Input pixels per tile side: the activations of a 512 x 512 tile fit a laptop (about 1 GB
+for SRResNet, less for the others), and images up to 512 px, like every training set here,
+are translated whole."""
+DEFAULT_TILE_OVERLAP = 64
+"""Exact for receptive-field radii up to 16 px (see :mod:`img2img.tiling`), 14% extra work."""
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -59,11 +72,18 @@ class Translator:
     """A loaded generator that translates images; keep one to run many images.
 
     Call it with a path, PIL image, numpy HWC uint8 array or tensor (CHW/NCHW in [-1, 1]);
-    it returns the same kind (a path input gives a PIL image).
+    it returns the same kind (a path input gives a PIL image). ``tile``/``tile_overlap``:
+    see the module docstring.
     """
 
     def __init__(
-        self, generator: nn.Module, config: Any, device: torch.device, precision: str = "auto"
+        self,
+        generator: nn.Module,
+        config: Any,
+        device: torch.device,
+        precision: str = "auto",
+        tile: int = DEFAULT_TILE,
+        tile_overlap: int = DEFAULT_TILE_OVERLAP,
     ) -> None:
         per_image = get_task(config.task).per_image_statistics(config)
         self.generator = inference_copy(generator, per_image).to(device)
@@ -71,6 +91,10 @@ class Translator:
         self.device = device
         self.dtype = autocast_dtype(precision, device)
         self.multiple = getattr(generator, "size_multiple", 1)
+        self.scale = getattr(generator, "scale", 1)
+        # A tile is at least one network multiple, or padding would dominate it.
+        self.tile = max(tile, self.multiple) if tile > 0 else 0
+        self.tile_overlap = min(tile_overlap, self.tile // 2)
 
     @classmethod
     def from_pretrained(
@@ -80,25 +104,34 @@ class Translator:
         precision: str = "auto",
         use_ema: bool = True,
         direction: str | None = None,
+        tile: int = DEFAULT_TILE,
     ) -> Translator:
         """Load a model directory or shipped name. The EMA weights are used when the model
         has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`;
-        ``direction`` picks the network of a two-way model (see :func:`select_direction`)."""
+        ``direction`` picks the network of a two-way model (see :func:`select_direction`);
+        ``tile``: tile side in input pixels for large images (0: never tile)."""
         values, weights = load_model_files(resolve_model(model), use_ema=use_ema)
         task = get_task(values.get("task", ""))
         config = config_from_dict(task.Config, values)
         generator = task.build_generator(config)
         generator.load_state_dict(weights)
         generator = select_direction(generator, config, direction)
-        return cls(generator, config, resolve_device(device), precision)
+        return cls(generator, config, resolve_device(device), precision, tile)
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """N x 3 x H x W in [-1, 1] -> N x 3 x H x W in [-1, 1]. Each image's result is
-        independent of the others in the batch (see :mod:`img2img.nets.batchnorm`)."""
+        """N x 3 x H x W in [-1, 1] -> N x 3 x sH x sW in [-1, 1] (s: the network's scale, 1
+        but for super-resolution). Each image's result is independent of the others in the
+        batch (see :mod:`img2img.nets.batchnorm`)."""
+        if self.tile == 0:
+            return self._run(x)
+        return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
         padded, (height, width) = pad_to_multiple(x.to(self.device), self.multiple)
         with autocast(self.device, self.dtype):
-            return self.generator(padded)[..., :height, :width].float().cpu()
+            output = self.generator(padded)
+        return output[..., : height * self.scale, : width * self.scale].float().cpu()
 
     def __call__(self, image: Any) -> Any:
         x, restore = to_tensor(image)
@@ -134,11 +167,12 @@ def load(
     precision: str = "auto",
     use_ema: bool = True,
     direction: str | None = None,
+    tile: int = DEFAULT_TILE,
 ) -> Translator:
     """Load a model (run directory or shipped name) for repeated use; see
     :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA") picks the network
-    of a two-way model such as CycleGAN's."""
-    return Translator.from_pretrained(model, device, precision, use_ema, direction)
+    of a two-way model such as CycleGAN's; ``tile`` the tile side for large images."""
+    return Translator.from_pretrained(model, device, precision, use_ema, direction, tile)
 
 
 @functools.lru_cache(maxsize=4)
