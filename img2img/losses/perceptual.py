@@ -65,20 +65,25 @@ def vgg19_weights_path(path: str | os.PathLike | None = None) -> Path:
 
 
 def vgg19_features(layer: str = "relu5_4", weights: str | os.PathLike | None = None) -> nn.Module:
-    """torchvision's VGG19 ``features`` up to ``layer``, with weights from a local file."""
-    from torchvision.models import vgg19
+    """torchvision's VGG19 ``features`` up to ``layer``, with weights from a local file.
+
+    Only the convolutional part is built and read (the file may or may not hold the
+    classifier), so no memory goes to the 120M dense parameters the loss never uses."""
+    from torchvision.models.vgg import cfgs, make_layers
 
     if layer not in VGG19_LAYERS:
         raise ValueError(f"vgg19 layer {layer!r}: choose one of {', '.join(VGG19_LAYERS)}")
     file = vgg19_weights_path(weights)
     state = torch.load(file, map_location="cpu", weights_only=True)
-    network = vgg19(weights=None)
+    prefix = "features."
+    features = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    network = make_layers(cfgs["E"])
     try:
-        network.load_state_dict(state)
+        network.load_state_dict(features)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise ValueError(f"{file}: not torchvision VGG19 weights ({first})") from None
-    return network.features[: VGG19_LAYERS[layer] + 1]
+    return network[: VGG19_LAYERS[layer] + 1]
 
 
 class ImageNetInput(nn.Module):
