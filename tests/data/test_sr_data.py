@@ -76,7 +76,7 @@ def test_grayscale_images_become_rgb(tmp_path: Path) -> None:
 
 def test_bad_options_are_explained(tmp_path: Path) -> None:
     root = make_hr_images(tmp_path / "hr", [(40, 40)])
-    with pytest.raises(ValueError, match="image_size=30 .* not a multiple of scale=4"):
+    with pytest.raises(ValueError, match=r"image_size=30 .* not a multiple of scale=4"):
         SRImageFolder([root], crop_size=30, scale=4)
     with pytest.raises(ValueError, match="jpeg_quality=100"):
         SRImageFolder([root], jpeg_quality=100)

@@ -62,14 +62,14 @@ def test_missing_vgg_weights_say_how_to_provide_them(tmp_path: Path, monkeypatch
     message = str(error.value)
     assert "vgg19-dcbbe5f2.pth" in message and str(tmp_path / "checkpoints") in message
     assert "--perceptual-weights PATH" in message and "--perceptual inception" in message
-    with pytest.raises(PerceptualWeightsMissing, match="nowhere.pth: VGG19 weights file not"):
+    with pytest.raises(PerceptualWeightsMissing, match=r"nowhere\.pth: VGG19 weights file not"):
         PerceptualLoss("vgg19", weights=tmp_path / "nowhere.pth")
 
 
 def test_a_file_that_is_not_vgg19_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.pth"
     torch.save({"features.0.weight": torch.zeros(1)}, path)
-    with pytest.raises(ValueError, match="other.pth: not torchvision VGG19 weights"):
+    with pytest.raises(ValueError, match=r"other\.pth: not torchvision VGG19 weights"):
         PerceptualLoss("vgg19", weights=path)
 
 
