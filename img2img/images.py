@@ -228,6 +228,12 @@ def _tensor_to_tensor(tensor: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor
     return (batch.repeat(1, 3, 1, 1) if gray else batch), back
 
 
+def quantize(image: Tensor) -> Tensor:
+    """Round [-1, 1] values to the 256 levels of an 8-bit image (what a saved image holds),
+    clamping first; the result stays a float tensor in [-1, 1]."""
+    return ((image.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+
+
 def _single_image(tensor: Tensor) -> Tensor:
     """(C, H, W) or (1, C, H, W) -> (C, H, W); anything else is an error."""
     if tensor.ndim == 4 and tensor.shape[0] == 1:

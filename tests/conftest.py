@@ -32,6 +32,19 @@ def make_aligned_pairs(root: Path, count: int, size: int, seed: int = 0) -> Path
     return root
 
 
+def make_hr_images(
+    root: Path, sizes: list[tuple[int, int]], mode: str = "RGB", seed: int = 0
+) -> Path:
+    """Textures for super-resolution: random 8x8 colours upscaled bilinearly to each
+    (width, height), so there is structure at every scale and no two images are alike."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i, size in enumerate(sizes):
+        small = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        small.resize(size, Image.Resampling.BILINEAR).convert(mode).save(root / f"{i:02d}.png")
+    return root
+
+
 @pytest.fixture
 def paired_dataset(tmp_path: Path) -> Path:
     """DIR/train (8 pairs) and DIR/test (2 pairs) of 32x32 halves."""

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from img2img.images import quantize
+
 METRICS = ("fid", "kid", "psnr", "ssim", "lpips")
 PAIRED = frozenset({"psnr", "ssim", "lpips"})
 
@@ -53,11 +55,6 @@ def parse_metrics(text: str) -> list[str]:
     if unknown or not names:
         raise ValueError(f"unknown metric(s) {unknown or text!r}; choose from {','.join(METRICS)}")
     return names
-
-
-def quantize(image: Tensor) -> Tensor:
-    """Round [-1, 1] values to the 256 levels of an 8-bit image (what a saved output holds)."""
-    return ((image.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
 
 
 def evaluate(
@@ -108,6 +105,15 @@ def evaluate(
     if task_name == "cyclegan":
         return unpaired.evaluate_cyclegan(model, data, metrics, setup)
     translator = load(model, device)
+    if translator.config.task == "srgan":  # HR test images; LR made by the SR protocol
+        from img2img.metrics.sr import evaluate_sr
+
+        summary, kept = evaluate_sr(
+            translator, data, metrics, model_path=str(resolve_model(model)),
+            inception=inception, lpips_net=lpips_net, lpips_weights=lpips_weights,
+            progress=progress, samples=samples,
+        )  # fmt: skip
+        return Evaluation(summary, kept)
     config = dataclasses.replace(translator.config, data=str(data))
     task = get_task(config.task)
     # A task whose targets are not aligned with its inputs (unpaired translation) sets
@@ -290,7 +296,12 @@ def distribution_metrics(real: np.ndarray, fake: np.ndarray, metrics: list[str])
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """The summary as a small text table, one metric a line (``fid_AtoB`` is a FID)."""
+    """The summary as a small text table, one metric a line (``fid_AtoB`` is a FID); SR
+    models get their own table: per image, with the bicubic baseline."""
+    if summary.get("task") == "srgan":
+        from img2img.metrics.sr import format_sr_table
+
+        return format_sr_table(summary)
     images = summary.get("description") or f"{summary['images']} test images"
     head = (
         f"{Path(summary['model']).name} on {summary['data']} ({images}"

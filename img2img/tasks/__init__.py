@@ -35,6 +35,7 @@ from img2img.optim import Stepper
 from img2img.tasks.cyclegan import CycleGAN
 from img2img.tasks.gan import GAN
 from img2img.tasks.pix2pix import Pix2Pix
+from img2img.tasks.srgan import SRGAN
 
 
 class Task(Protocol):
@@ -64,7 +65,12 @@ class Task(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-TASKS: dict[str, type[Task]] = {"pix2pix": Pix2Pix, "cyclegan": CycleGAN, "gan": GAN}
+TASKS: dict[str, type[Task]] = {
+    "pix2pix": Pix2Pix,
+    "cyclegan": CycleGAN,
+    "gan": GAN,
+    "srgan": SRGAN,
+}
 
 
 def get_task(name: str) -> type[Task]:

@@ -1,0 +1,167 @@
+"""Super-resolution data: HR images, with LR inputs made from them on the fly.
+
+Training takes a random HR crop and makes its LR input by bicubic downscaling, so any folder
+of photographs is SR training data and every epoch sees new crops. The downscaling kernel
+matters (a model learns to invert exactly the kernel it was trained on):
+
+- training: torch's antialiased bicubic (``F.interpolate(..., mode="bicubic",
+  antialias=True)``, Keys a = -0.5 widened by the scale factor), rounded to 8 bits as a real LR
+  image would be. This is the filter of PIL's ``BICUBIC`` resize (and of MATLAB's
+  ``imresize``, up to PIL's rounding), which evaluation uses (:mod:`img2img.metrics.sr`);
+  a test checks that the two agree to within one 8-bit level.
+- optional degradations for real-world SR, off by default: Gaussian blur of the HR crop
+  before downscaling (``blur_sigma`` in HR pixels), Gaussian noise on the LR image
+  (``noise``, standard deviation in 8-bit levels), and JPEG compression of the LR image
+  (``jpeg_quality``, 1-95; 0 off).
+
+Bad input: an image smaller than the HR crop is skipped with a warning naming it (padding
+would teach the network to invent borders), counted in ``skipped`` like the other datasets'
+unreadable files; grayscale files are read as RGB (:func:`img2img.images.load_image`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from img2img.data.folders import find_images
+from img2img.data.transforms import apply_crop_flip, make_generator, sample_crop_flip
+from img2img.images import ImageError, load_image, pil_to_tensor, quantize, tensor_to_pil
+
+
+def split_folders(data: str) -> list[str]:
+    """``"T91,BSD200"`` -> ``["T91", "BSD200"]``: several HR folders in one ``--data`` value."""
+    folders = [part.strip() for part in data.split(",") if part.strip()]
+    if not folders:
+        raise ValueError("--data is empty: give one HR image folder, or several joined by commas")
+    return folders
+
+
+def bicubic_downscale(hr: Tensor, scale: int) -> Tensor:
+    """(..., 3, H, W) in [-1, 1] -> (..., 3, H / scale, W / scale) by antialiased bicubic,
+    rounded to 8 bits. H and W must be multiples of ``scale``."""
+    batch = hr if hr.ndim == 4 else hr[None]
+    lr = F.interpolate(batch, scale_factor=1 / scale, mode="bicubic", antialias=True)
+    lr = quantize(lr)
+    return lr if hr.ndim == 4 else lr[0]
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """(3, H, W) blurred by a Gaussian of ``sigma`` px (kernel radius 3 sigma, reflect padding)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    padded = F.pad(x[None], (radius,) * 4, mode="reflect")
+    horizontal = kernel.view(1, 1, 1, -1).expand(3, 1, 1, -1)
+    vertical = kernel.view(1, 1, -1, 1).expand(3, 1, -1, 1)
+    return F.conv2d(F.conv2d(padded, horizontal, groups=3), vertical, groups=3)[0]
+
+
+def jpeg(x: Tensor, quality: int) -> Tensor:
+    """(3, H, W) in [-1, 1] through an in-memory JPEG encode/decode at ``quality``."""
+    buffer = io.BytesIO()
+    tensor_to_pil(x).save(buffer, format="JPEG", quality=quality)
+    return pil_to_tensor(Image.open(buffer))
+
+
+class SRImageFolder(Dataset):
+    """HR images from one or more folders; items ``{"input": LR (3, S/scale, S/scale),
+    "target": HR (3, S, S), "path": str, "skipped": int}`` with S = ``crop_size``.
+
+    ``train=True``: a random ``crop_size`` crop (and horizontal flip when ``flip``), drawn
+    from a generator seeded by (seed, epoch, index) like every img2img dataset, so resumed
+    runs see the same crops; degradations draw from the same generator. ``train=False``:
+    the centre crop, no flip, no randomness (the progress grids' fixed images).
+    """
+
+    def __init__(
+        self,
+        roots: Sequence[str | os.PathLike],
+        crop_size: int = 96,
+        scale: int = 4,
+        train: bool = True,
+        flip: bool = True,
+        blur_sigma: float = 0.0,
+        noise: float = 0.0,
+        jpeg_quality: int = 0,
+        seed: int = 0,
+    ) -> None:
+        if crop_size % scale:
+            raise ValueError(
+                f"image_size={crop_size} (the HR crop) is not a multiple of scale={scale}; "
+                f"use e.g. {crop_size - crop_size % scale}"
+            )
+        if not 0 <= jpeg_quality <= 95:
+            raise ValueError(f"jpeg_quality={jpeg_quality}: use 1-95, or 0 for no JPEG")
+        if blur_sigma < 0 or noise < 0:
+            raise ValueError(f"blur_sigma={blur_sigma}, noise={noise}: use values >= 0")
+        self.roots = [Path(root) for root in roots]
+        self.files = [file for root in self.roots for file in find_images(root)]
+        self.crop_size, self.scale = crop_size, scale
+        self.train, self.flip = train, flip
+        self.blur_sigma, self.noise, self.jpeg_quality = blur_sigma, noise, jpeg_quality
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str | int]:
+        count = len(self.files)
+        for skipped in range(count):
+            path = self.files[(index + skipped) % count]
+            try:
+                image = load_image(path)
+                self._check_size(image, path)
+            except ImageError as error:
+                warnings.warn(f"{error}; skipping it", stacklevel=2)
+                continue
+            generator = make_generator(self.seed, self.epoch, index)
+            hr = pil_to_tensor(self._crop(image, generator))
+            return {
+                "input": self._degrade(hr, generator),
+                "target": hr,
+                "path": str(path),
+                "skipped": skipped,
+            }
+        folders = ", ".join(str(root) for root in self.roots)
+        raise ValueError(
+            f"{folders}: none of the {count} images is usable as an HR crop of "
+            f"{self.crop_size} px (each was warned about above)"
+        )
+
+    def _check_size(self, image: Image.Image, path: Path) -> None:
+        if min(image.size) < self.crop_size:
+            raise ImageError(
+                path,
+                f"{image.width}x{image.height} is smaller than the HR crop of {self.crop_size} px",
+            )
+
+    def _crop(self, image: Image.Image, generator: torch.Generator) -> Image.Image:
+        size, crop = (image.height, image.width), (self.crop_size, self.crop_size)
+        if self.train:
+            return apply_crop_flip(image, sample_crop_flip(size, crop, self.flip, generator))
+        top, left = (image.height - self.crop_size) // 2, (image.width - self.crop_size) // 2
+        return image.crop((left, top, left + self.crop_size, top + self.crop_size))
+
+    def _degrade(self, hr: Tensor, generator: torch.Generator) -> Tensor:
+        """HR crop -> LR input: [blur] -> bicubic downscale -> [noise] -> [JPEG]."""
+        x = gaussian_blur(hr, self.blur_sigma) if self.blur_sigma else hr
+        lr = bicubic_downscale(x, self.scale)
+        if self.noise:
+            noise = torch.randn(lr.shape, generator=generator) * (self.noise / 127.5)
+            lr = quantize(lr + noise)
+        return jpeg(lr, self.jpeg_quality) if self.jpeg_quality else lr
