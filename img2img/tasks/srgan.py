@@ -60,6 +60,9 @@ class SRGANConfig(TrainConfig):
     scale: int = option(4, "upscaling factor: 2, 4 or 8")
     blocks: int = option(16, "residual blocks of the SRResNet")
     channels: int = option(64, "SRResNet filters")
+    bicubic_residual: bool = option(
+        False, "add the bicubic upsampling of the input to the output (starts at bicubic)"
+    )
     d_channels: int = option(64, "discriminator filters in its first layer")
     phase: str = option("both", "psnr: pixel loss only; gan: GAN fine-tuning; both", PHASES)
     psnr_steps: int = option(0, "--phase both: iterations of the psnr phase (0: half the run)")
@@ -112,7 +115,12 @@ class SRGAN:
 
     @staticmethod
     def build_generator(config: SRGANConfig) -> SRResNet:
-        return SRResNet(scale=config.scale, blocks=config.blocks, channels=config.channels)
+        return SRResNet(
+            scale=config.scale,
+            blocks=config.blocks,
+            channels=config.channels,
+            bicubic_residual=config.bicubic_residual,
+        )
 
     @staticmethod
     def per_image_statistics(config: SRGANConfig) -> bool:

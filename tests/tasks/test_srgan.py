@@ -119,13 +119,16 @@ def held_out_split(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_a_short_psnr_phase_learns_to_upscale(tmp_path: Path, one_thread) -> None:
     """A few hundred steps of the psnr phase (tiny SRResNet, x4, 32 px crops, L1) on real
-    photos: PSNR on held-out 64 px crops rises from noise level to within 1.5 dB of bicubic.
-    (Overtaking bicubic takes about a thousand such steps: too slow for a test on a CPU.)"""
+    photos beat bicubic on held-out 64 px crops. With ``bicubic_residual`` the untrained
+    network is exactly bicubic, so "beats" means it learned detail bicubic lacks. (The
+    paper's plain network rises from noise and needs about a thousand such steps to get
+    there: too slow for a test on a CPU.)"""
     train_folder, held_folder = held_out_split(tmp_path)
     config = merge(
         SRGANConfig,
         {"data": "-", "scale": 4, "image_size": 32, "batch_size": 16, "blocks": 2,
-         "channels": 16, "phase": "psnr", "pixel_loss": "l1", "lr": 3e-3},
+         "channels": 16, "phase": "psnr", "pixel_loss": "l1", "lr": 1e-3,
+         "bicubic_residual": True},
     )  # fmt: skip
     train = SRImageFolder([train_folder], crop_size=32, scale=4, seed=0)
     pool = []
@@ -154,5 +157,5 @@ def test_a_short_psnr_phase_learns_to_upscale(tmp_path: Path, one_thread) -> Non
     after = held_out_psnr(task)
     upscaled = F.interpolate(held["input"], scale_factor=4, mode="bicubic").clamp(-1, 1)
     bicubic = psnr(upscaled, held["target"], y_channel=True, shave=4).mean().item()
-    assert before < bicubic - 10
-    assert after > bicubic - 1.5, (before, after, bicubic)
+    assert before == pytest.approx(bicubic, abs=1e-3)
+    assert after > bicubic + 0.2, (before, after, bicubic)
