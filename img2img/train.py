@@ -11,6 +11,7 @@ very batches and random draws the uninterrupted run would have used.
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from img2img.checkpoint import (
     check_format,
     has_training_state,
     load_training_state,
+    nonfinite_tensors,
     remove_stale_temp_files,
     restore_rng_state,
     save_model,
@@ -36,8 +38,8 @@ from img2img.data import ResumableSampler
 from img2img.ema import EMA
 from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
-from img2img.tasks import Task, get_task
-from img2img.watch import TrainingDiverged
+from img2img.tasks import Task, get_task, task_modules
+from img2img.watch import BufferGuard, TrainingDiverged
 
 
 def resolve_device(name: str) -> torch.device:
@@ -137,8 +139,12 @@ class Trainer:
             device=self.device,
         )
         self.dtype = setup_task_precision(self.task, config.precision, self.device)
+        for name, stepper in self.task.steppers.items():
+            stepper.name, stepper.skip_nonfinite = name, config.skip_nonfinite
+        self.buffers = BufferGuard(task_modules(self.task)) if config.skip_nonfinite else None
         self.ema = EMA(self.task.generator, config.ema) if config.ema else None
         self.step = 0
+        self.skipped_images = 0
         self.log = LossLog(self.out / LOSS_LOG)
         if resume and has_training_state(self.out):
             self._load()
@@ -168,6 +174,7 @@ class Trainer:
         if self.ema is not None and "ema" in state:
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
+        self.skipped_images = int(state.get("skipped_images", 0))
         restore_rng_state(state["rng"])
         self.log.truncate_after(self.step)
         tqdm.write(f"Resumed {self.out} at iteration {self.step}.")
@@ -202,19 +209,29 @@ class Trainer:
         )
 
     def save(self) -> None:
-        """Model files first, then the training state: a state file always has its model."""
+        """Model files first, then the training state: a state file always has its model.
+        Nothing is written if any weight or optimizer value is NaN or infinite, so the
+        checkpoint on disk stays the last good one."""
         config = self.config.to_dict()
         ema = None if self.ema is None else self.ema.module
-        save_model(self.out, config, self.task.generator, ema=ema)
         state = {
             "format": FORMAT_VERSION,
             "step": self.step,
             "config": config,
             "task": self.task.state_dict(),
             "rng": capture_rng_state(),
+            "skipped_images": self.skipped_images,
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        bad = nonfinite_tensors({"generator": self.task.generator.state_dict(), **state})
+        if bad:
+            raise TrainingDiverged(
+                f"{self.out}: not saving iteration {self.step}: NaN or infinite values in "
+                f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; the checkpoint on "
+                "disk is the last good one"
+            )
+        save_model(self.out, config, self.task.generator, ema=ema)
         save_training_state(self.out, state, keep=self.config.keep_checkpoints)
 
     def write_samples(self) -> None:
@@ -228,10 +245,16 @@ class Trainer:
             save_grid(self.task.sample(self.sample_batch), path)
         plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
 
-    def _flush_log(self, bar: tqdm, epoch: int, skipped: int, start: float) -> None:
+    def skipped_updates(self) -> int:
+        """Updates dropped for a non-finite loss or gradient (``--skip-nonfinite``), so far."""
+        return sum(stepper.skipped for stepper in self.task.steppers.values())
+
+    def _flush_log(self, bar: tqdm, epoch: int, start: float) -> None:
         """Log the window's mean losses, plus what the task's optional ``monitor() ->
         (metrics, warnings)`` reports; warnings are printed and shown in the bar."""
         metrics, warnings = self.task.monitor() if hasattr(self.task, "monitor") else ({}, {})
+        if self.config.skip_nonfinite:
+            metrics = {**metrics, "skipped_updates": self.skipped_updates()}
         postfix = {k: f"{v:.3g}" for k, v in {**self.log.means(), **metrics}.items()}
         if warnings:
             postfix["warn"] = ",".join(warnings)
@@ -242,7 +265,7 @@ class Trainer:
             step=self.step,
             epoch=epoch,
             lr=next(iter(self.task.steppers.values())).lr,
-            skipped_images=skipped,
+            skipped_images=self.skipped_images,
             time=round(time.time() - start, 2),
             **metrics,
             **({"warnings": sorted(warnings)} if warnings else {}),
@@ -258,14 +281,15 @@ class Trainer:
             f"{self.steps_per_epoch} iterations/epoch, iterations {self.step}->{self.end_step}, "
             f"device {self.device}\n{format_config(cfg)}"
         )
-        skipped = 0
         start = time.time()
         bar = tqdm(total=self.end_step, initial=self.step, dynamic_ncols=True, unit="it")
         with StopRequest() as stop:
             while self.step < self.end_step and not stop.requested:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
                 for batch in self._loader(epoch, offset * cfg.batch_size):
-                    skipped += int(batch.pop("skipped", torch.zeros(1)).sum())
+                    self.skipped_images += int(batch.pop("skipped", torch.zeros(1)).sum())
+                    if self.buffers is not None:
+                        self.buffers.snapshot()
                     try:
                         with autocast(self.device, self.dtype):
                             logs = self.task.step(batch)
@@ -276,6 +300,9 @@ class Trainer:
                             f"The last checkpoint in {self.out} (saved every "
                             f"{cfg.save_every} iterations) is kept as the last good one."
                         ) from None
+                    if self.buffers is not None:  # a skipped update's NaN must not linger
+                        self.buffers.repair()
+                        logs = {k: v for k, v in logs.items() if math.isfinite(v)}
                     if self.ema is not None:
                         self.ema.update(self.task.generator)
                     for stepper in self.task.steppers.values():
@@ -284,7 +311,7 @@ class Trainer:
                     self.log.add(logs)
                     bar.update(1)
                     if self.step % cfg.log_every == 0:
-                        self._flush_log(bar, epoch, skipped, start)
+                        self._flush_log(bar, epoch, start)
                     if self.step % cfg.save_every == 0:
                         self.save()
                     if self.step % cfg.sample_every == 0:
@@ -296,11 +323,13 @@ class Trainer:
             # numbers, and the saved RNG state must be the one the next iteration would see.
             self.save()
             if self.log.pending:
-                self._flush_log(bar, epoch, skipped, start)
+                self._flush_log(bar, epoch, start)
             bar.close()
             self.write_samples()
-        if skipped:
-            tqdm.write(f"Skipped {skipped} unreadable image(s); see the warnings above.")
+        if self.skipped_images:
+            tqdm.write(f"Skipped {self.skipped_images} unreadable image(s) in this run so far.")
+        if self.skipped_updates():
+            tqdm.write(f"Skipped {self.skipped_updates()} update(s) with a NaN/inf loss.")
         tqdm.write(f"Saved {self.out} at iteration {self.step}.")
         return self.out
 
