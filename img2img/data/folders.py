@@ -81,8 +81,9 @@ class PairedImageFolder(Dataset):
     Evaluation (``train=False``) resizes straight to ``crop_size``, with no randomness.
 
     A file that cannot be used (undecodable, or an odd width that does not split into
-    equal halves) does not stop the epoch: a warning names it and the next file is used
-    instead; ``"skipped"`` counts the files passed over, for the trainer's log.
+    equal halves) does not stop the epoch: a warning names it and the next usable file
+    takes its place; ``"skipped"`` is 1 for such a stand-in, so summed over an epoch it
+    counts each unusable file once (the trainer logs the total).
     """
 
     def __init__(
@@ -133,7 +134,7 @@ class PairedImageFolder(Dataset):
                 "input": pil_to_tensor(source),
                 "target": pil_to_tensor(target),
                 "path": str(path),
-                "skipped": skipped,
+                "skipped": int(skipped > 0),
             }
         raise ValueError(
             f"{self.root}: none of its {count} images is a usable A|B pair (each was "

@@ -68,7 +68,8 @@ class UnpairedImageFolder(Dataset):
     Grayscale, palette, RGBA and 16-bit files become 8-bit RGB (see
     :func:`img2img.images.load_image`), so the two domains may differ in format. A file
     that cannot be decoded is skipped with a warning naming it and the next file of its
-    domain is used; ``"skipped"`` counts the files passed over.
+    domain is used; ``"skipped"`` counts the item's images that needed such a stand-in
+    (0, 1 or 2), so summed over an epoch each unusable A file counts once.
     """
 
     def __init__(
@@ -112,7 +113,7 @@ class UnpairedImageFolder(Dataset):
             image, path, skipped = self._load(domain, starts[domain])
             item[domain] = pil_to_tensor(self._augment(image, generator))
             item[f"path_{domain}"] = str(path)
-            item["skipped"] += skipped
+            item["skipped"] += int(skipped > 0)
         return item
 
     def _load(self, domain: str, start: int) -> tuple[Image.Image, Path, int]:
