@@ -38,6 +38,7 @@ from img2img.data import ResumableSampler
 from img2img.ema import EMA
 from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
+from img2img.speedups import compile_networks, use_channels_last
 from img2img.tasks import Task, get_task, task_modules
 from img2img.watch import BufferGuard, TrainingDiverged
 
@@ -105,6 +106,36 @@ class StopRequest:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def data_loader(
+    dataset: Dataset, config: TrainConfig, device: torch.device
+) -> tuple[DataLoader, ResumableSampler]:
+    """The training DataLoader and its sampler: ``sampler.set_epoch(epoch, start_index)``
+    before iterating the loader for an epoch.
+
+    ``--num-workers`` worker processes persist for the whole run: a dataset whose items
+    depend on the epoch (it has ``set_epoch``) receives ``(epoch, index)`` keys from the
+    sampler, so workers need no per-epoch message and the order and augmentation stay a
+    pure function of (seed, epoch, index), exactly resumable. Batches are pinned on CUDA.
+    """
+    sampler = ResumableSampler(
+        len(dataset), seed=config.seed, with_epoch=hasattr(dataset, "set_epoch")
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        # A private generator: a loader iterator would otherwise draw its worker seed from
+        # the global RNG, and a resumed run creates one at a different step.
+        generator=torch.Generator().manual_seed(config.seed),
+        worker_init_fn=ignore_sigint,
+        num_workers=config.num_workers,
+        persistent_workers=config.num_workers > 0,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
+    return loader, sampler
+
+
 class Trainer:
     """Runs ``config.task``'s recipe on ``config.data`` and writes everything to ``config.out``.
 
@@ -142,7 +173,11 @@ class Trainer:
         for name, stepper in self.task.steppers.items():
             stepper.name, stepper.skip_nonfinite = name, config.skip_nonfinite
         self.buffers = BufferGuard(task_modules(self.task)) if config.skip_nonfinite else None
+        if config.channels_last:
+            use_channels_last(self.task)
         self.ema = EMA(self.task.generator, config.ema) if config.ema else None
+        if config.compile:  # after the EMA's copy: a copy of a compiled module runs eagerly
+            compile_networks(self.task)
         self.step = 0
         self.skipped_images = 0
         self.log = LossLog(self.out / LOSS_LOG)
@@ -187,26 +222,6 @@ class Trainer:
         count = min(self.config.num_samples, len(dataset))
         items = [dataset[i] for i in range(count)]
         return torch.utils.data.default_collate(items)
-
-    def _loader(self, epoch: int, start_index: int) -> DataLoader:
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-        sampler = ResumableSampler(
-            len(self.dataset), seed=self.config.seed, start_epoch=epoch, start_index=start_index
-        )
-        # A private generator: creating a loader iterator would otherwise draw its worker
-        # seed from the global RNG, and a resumed run creates one at a different step.
-        generator = torch.Generator().manual_seed(self.config.seed + epoch)
-        return DataLoader(
-            self.dataset,
-            batch_size=self.config.batch_size,
-            sampler=sampler,
-            generator=generator,
-            worker_init_fn=ignore_sigint,
-            num_workers=self.config.num_workers,
-            drop_last=True,
-            pin_memory=self.device.type == "cuda",
-        )
 
     def save(self) -> None:
         """Model files first, then the training state: a state file always has its model.
@@ -282,11 +297,13 @@ class Trainer:
             f"device {self.device}\n{format_config(cfg)}"
         )
         start = time.time()
+        loader, sampler = data_loader(self.dataset, cfg, self.device)
         bar = tqdm(total=self.end_step, initial=self.step, dynamic_ncols=True, unit="it")
         with StopRequest() as stop:
             while self.step < self.end_step and not stop.requested:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
-                for batch in self._loader(epoch, offset * cfg.batch_size):
+                sampler.set_epoch(epoch, offset * cfg.batch_size)
+                for batch in loader:
                     self.skipped_images += int(batch.pop("skipped", torch.zeros(1)).sum())
                     if self.buffers is not None:
                         self.buffers.snapshot()

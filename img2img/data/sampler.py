@@ -15,23 +15,41 @@ How a trainer uses it (the batch size must not change across the resume)::
 
 ``set_epoch`` must be called at the start of every epoch (as with torch's
 ``DistributedSampler``); otherwise each epoch repeats the previous order.
+
+With ``with_epoch=True`` the sampler yields ``(epoch, index)`` keys instead, and datasets
+whose items depend on the epoch (:func:`epoch_and_index`) read the epoch from the key. The
+epoch then travels with each index to the DataLoader workers, so the workers can persist
+across epochs (their copy of the dataset is never told ``set_epoch``); the Trainer works so.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TypeAlias
 
 import torch
 from torch.utils.data import Sampler
 
 from img2img.data.transforms import make_generator
 
+# A dataset key: an index, or an (epoch, index) pair from ``ResumableSampler(with_epoch=True)``.
+Key: TypeAlias = int | tuple[int, int]
 
-class ResumableSampler(Sampler[int]):
+
+def epoch_and_index(key: Key, current_epoch: int) -> tuple[int, int]:
+    """``(epoch, index)`` of a dataset key; a plain index belongs to ``current_epoch`` (the
+    one ``set_epoch`` selected)."""
+    if isinstance(key, tuple):
+        return int(key[0]), int(key[1])
+    return current_epoch, int(key)
+
+
+class ResumableSampler(Sampler[Key]):
     """Yields indices 0 .. n-1 in an order fixed by (seed, epoch), from ``start_index`` on.
 
-    With ``shuffle=False`` the order is 0, 1, ..., n-1 every epoch.
+    With ``shuffle=False`` the order is 0, 1, ..., n-1 every epoch; with ``with_epoch`` each
+    index comes as an ``(epoch, index)`` key (see the module docstring).
     """
 
     def __init__(
@@ -41,12 +59,14 @@ class ResumableSampler(Sampler[int]):
         shuffle: bool = True,
         start_epoch: int = 0,
         start_index: int = 0,
+        with_epoch: bool = False,
     ) -> None:
         if data_source_len <= 0:
             raise ValueError(f"data_source_len must be positive, got {data_source_len}")
         self.data_source_len = data_source_len
         self.seed = seed
         self.shuffle = shuffle
+        self.with_epoch = with_epoch
         self.set_epoch(start_epoch, start_index)
 
     def set_epoch(self, epoch: int, start_index: int = 0) -> None:
@@ -65,8 +85,11 @@ class ResumableSampler(Sampler[int]):
         generator = make_generator(self.seed, self.epoch)
         return torch.randperm(self.data_source_len, generator=generator).tolist()
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.epoch_order()[self.start_index :])
+    def __iter__(self) -> Iterator[Key]:
+        indices = self.epoch_order()[self.start_index :]
+        if self.with_epoch:
+            return iter([(self.epoch, index) for index in indices])
+        return iter(indices)
 
     def __len__(self) -> int:
         return self.data_source_len - self.start_index
