@@ -155,7 +155,7 @@ def report_pipeline(args: argparse.Namespace, model_images_per_second: float) ->
         )
     bound = "data-bound" if rate < model_images_per_second else "model-bound"
     print(
-        f"data pipeline ({data.name}, {args.workers} workers, persistent): {rate:.1f} images/s, "
+        f"data pipeline ({data.name}, {args.workers} persistent workers): {rate:.1f} images/s, "
         f"{startup:.2f} s to the first batch; the model takes {model_images_per_second:.2f} "
         f"images/s: {bound}"
     )
