@@ -2,12 +2,18 @@
 ResNet-9 + two 70x70 PatchGANs, LSGAN + cycle + identity, batch 1) on this machine.
 
     python benchmarks/train_speed.py [--task pix2pix|cyclegan] [--size 256] [--batch 1]
-        [--iters 5] [--device cpu] [--precision fp32] [--processes N]
+        [--iters 5] [--device cpu] [--precision fp32] [--processes N] [--channels-last]
+        [--compile] [--workers 2] [--data DIR] [--data-batches 20] [--no-yardstick]
 
 Prints seconds per training iteration, images/s and peak memory for img2img's task and,
 when the shared yardstick (../shared/bench/bench_ref.py, a plain eager implementation of
 the same networks) is present, its figure from the same machine and the ratio. Absolute
 figures differ between machines; the ratio is what to compare.
+
+It also times the data pipeline alone (the Trainer's DataLoader over the task's training
+set: decoding, resizing, cropping, in ``--workers`` processes), in images/s, next to the
+model's images/s: when the pipeline is not well ahead, training waits for data. ``--data``
+defaults to ../shared/data/facades for pix2pix and to generated 256 px JPEGs otherwise.
 
 ``--processes N`` instead compares data-parallel training with one process: the task's
 steps in one process (all CPU threads), then in N processes launched by torchrun (gloo on
@@ -22,17 +28,23 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from img2img.config import merge
 from img2img.distributed import Replicas, World, shutdown
 from img2img.precision import PRECISIONS, autocast, setup_task_precision
+from img2img.speedups import compile_networks, use_channels_last
 from img2img.tasks import get_task
+from img2img.train import data_loader
 
 YARDSTICK = Path(__file__).resolve().parents[2] / "shared" / "bench" / "bench_ref.py"
+FACADES = Path(__file__).resolve().parents[2] / "shared" / "data" / "facades"
 
 
 def time_img2img(
@@ -43,6 +55,8 @@ def time_img2img(
     device: torch.device,
     precision: str = "fp32",
     world: World | None = None,
+    channels_last: bool = False,
+    compile: bool = False,
 ) -> float:
     """Seconds per training iteration (in each process, when ``world`` has several)."""
     world = world or World(device)
@@ -52,6 +66,10 @@ def time_img2img(
     task = task_cls(config, total_steps=1000, decay_steps=500, device=device)
     replicas = Replicas(task, world)
     dtype = setup_task_precision(task, precision, device)
+    if channels_last:
+        use_channels_last(task)
+    if compile:
+        compile_networks(task)
     keys = ("A", "B") if name == "cyclegan" else ("input", "target")
     data = {key: torch.rand(batch, 3, size, size) * 2 - 1 for key in keys}
 
@@ -59,9 +77,12 @@ def time_img2img(
         with autocast(device, dtype), replicas.active():
             task.step(data)
 
-    for _ in range(2):  # warm-up: allocator and kernel selection
+    warm_up = time.perf_counter()
+    for _ in range(2):  # warm-up: allocator, kernel selection, compilation
         step()
     world.barrier()
+    if compile:
+        print(f"compilation and 2 warm-up iterations: {time.perf_counter() - warm_up:.1f} s")
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -70,6 +91,45 @@ def time_img2img(
     if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - start) / iters
+
+
+def synthetic_data(root: Path, name: str, count: int = 64, size: int = 256) -> Path:
+    """``count`` JPEGs (quality 90) of ``size`` px in the layout task ``name`` reads: A|B
+    pairs for pix2pix, trainA/ and trainB/ for CycleGAN. Colour ramps plus noise."""
+    rng = np.random.default_rng(0)
+    folders = [root / "trainA", root / "trainB"] if name == "cyclegan" else [root / "train"]
+    width = size if name == "cyclegan" else 2 * size
+    ramp = np.linspace(0, 255, width)[None, :, None]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        for i in range(count):
+            noise = rng.normal(0, 20, (size, width, 3))
+            pixels = np.clip(ramp * rng.uniform(0.2, 1, 3) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i:03d}.jpg", quality=90)
+    return root
+
+
+def time_pipeline(
+    name: str, data: Path, size: int, batch: int, workers: int, batches: int
+) -> tuple[float, float]:
+    """(seconds to the first batch, images/s after it) of the Trainer's DataLoader alone."""
+    task_cls = get_task(name)
+    values = {"data": str(data), "image_size": size, "batch_size": batch, "num_workers": workers}
+    config = merge(task_cls.Config, values)
+    loader, sampler = data_loader(task_cls.dataset(config, "train"), config, torch.device("cpu"))
+    sampler.set_epoch(0)
+    start = time.perf_counter()
+    iterator = iter(loader)
+    next(iterator)
+    first = time.perf_counter()
+    for _ in range(batches):
+        try:
+            next(iterator)
+        except StopIteration:  # a small data set: go on with the next epoch
+            sampler.set_epoch(sampler.epoch + 1)
+            iterator = iter(loader)
+            next(iterator)
+    return first - start, batches * batch / (time.perf_counter() - first)
 
 
 def time_yardstick(name: str, size: int, batch: int, iters: int) -> float | None:
@@ -156,6 +216,24 @@ def compare_data_parallel(args: argparse.Namespace) -> None:
         )
 
 
+def report_pipeline(args: argparse.Namespace, model_images_per_second: float) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        data = args.data
+        if data is None and args.task == "pix2pix" and FACADES.is_dir():
+            data = FACADES
+        if data is None:
+            data = synthetic_data(Path(scratch), args.task)
+        startup, rate = time_pipeline(
+            args.task, data, args.size, args.batch, args.workers, args.data_batches
+        )
+    bound = "data-bound" if rate < model_images_per_second else "model-bound"
+    print(
+        f"data pipeline ({data.name}, {args.workers} persistent workers): {rate:.1f} images/s, "
+        f"{startup:.2f} s to the first batch; the model takes {model_images_per_second:.2f} "
+        f"images/s: {bound}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="pix2pix", choices=("pix2pix", "cyclegan"))
@@ -164,6 +242,17 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    parser.add_argument("--channels-last", action="store_true", help="channels-last weights")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    parser.add_argument("--data", type=Path, help="data set for the pipeline timing")
+    parser.add_argument("--data-batches", type=int, default=20, help="batches timed (0: none)")
+    parser.add_argument(
+        "--yardstick",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the plain eager yardstick (CPU only)",
+    )
     parser.add_argument(
         "--processes",
         type=int,
@@ -185,20 +274,24 @@ def main() -> None:
         return compare_data_parallel(args)
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
+    levers = {"channels_last": args.channels_last, "compile": args.compile}
     ours, theirs = [], []
     for _ in range(args.rounds):
         ours.append(
-            time_img2img(args.task, args.size, args.batch, args.iters, device, args.precision)
+            time_img2img(
+                args.task, args.size, args.batch, args.iters, device, args.precision, **levers
+            )
         )
-        if device.type == "cpu":
+        if device.type == "cpu" and args.yardstick:
             reference = time_yardstick(args.task, args.size, args.batch, args.iters)
             if reference is not None:
                 theirs.append(reference)
     best = min(ours)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    chosen = "".join(f" {name.replace('_', '-')}" for name, on in levers.items() if on)
     print(
-        f"img2img {args.task} size={args.size} batch={args.batch} precision={args.precision}: "
-        f"{best:.3f} s/iteration, "
+        f"img2img {args.task} size={args.size} batch={args.batch} precision={args.precision}"
+        f"{chosen}: {best:.3f} s/iteration, "
         f"{args.batch / best:.2f} images/s, peak RSS {peak_mib:.0f} MiB"
         + (
             f", peak CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
@@ -211,6 +304,8 @@ def main() -> None:
             f"yardstick (plain eager) : {min(theirs):.3f} s/iteration; "
             f"img2img / yardstick = {best / min(theirs):.2f} (below 1 is faster)"
         )
+    if args.data_batches:
+        report_pipeline(args, args.batch / best)
 
 
 if __name__ == "__main__":

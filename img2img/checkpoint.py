@@ -58,6 +58,25 @@ def remove_stale_temp_files(directory: str | Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def nonfinite_tensors(tree: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the floating-point tensors in a nested state (dicts, lists, tuples)
+    holding NaN or infinity: what must never be written as a checkpoint."""
+    if isinstance(tree, torch.Tensor):
+        bad = tree.is_floating_point() and not bool(torch.isfinite(tree).all())
+        return [prefix] if bad else []
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, (list, tuple)):
+        items = enumerate(tree)
+    else:
+        return []
+    return [
+        name
+        for key, value in items
+        for name in nonfinite_tensors(value, f"{prefix}.{key}" if prefix else str(key))
+    ]
+
+
 def save_weights(path: Path, module: nn.Module) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp))

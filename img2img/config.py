@@ -25,9 +25,12 @@ from img2img.precision import PRECISIONS
 C = TypeVar("C", bound="TrainConfig")
 
 
-def option(default: Any, help: str, choices: tuple | None = None) -> Any:
-    """A dataclass field with the help text (and allowed values) its CLI flag shows."""
-    return field(default=default, metadata={"help": help, "choices": choices})
+def option(
+    default: Any, help: str, choices: tuple | None = None, aliases: tuple[str, ...] = ()
+) -> Any:
+    """A dataclass field with the help text (and allowed values) its CLI flag shows;
+    ``aliases`` are extra flag names for it (``("--workers",)``)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "aliases": aliases})
 
 
 @dataclass
@@ -48,7 +51,9 @@ class TrainConfig:
     log_every: int = option(10, "append mean losses to losses.jsonl every N iterations")
     num_samples: int = option(4, "rows in each sample grid")
     seed: int = option(0, "seed for weights, data order and augmentation")
-    num_workers: int = option(2, "data-loading worker processes")
+    num_workers: int = option(
+        2, "data-loading worker processes (kept for the whole run)", aliases=("--workers",)
+    )
     device: str = option("auto", "cpu, cuda, cuda:1, ... (auto: cuda when available)")
     precision: str = option(
         "fp32", "autocast precision (auto: bf16/fp16 where the device is fast at it)", PRECISIONS
@@ -57,6 +62,11 @@ class TrainConfig:
     sync_bn: bool = option(
         False, "under torchrun on GPUs: batch-norm statistics over all processes' batches"
     )
+    skip_nonfinite: bool = option(
+        False, "skip (and count) an update whose loss or gradients are NaN/inf instead of stopping"
+    )
+    channels_last: bool = option(False, "channels-last memory format for the networks")
+    compile: bool = option(False, "torch.compile the networks (slow start, maybe faster steps)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,14 +121,14 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[TrainConfig]
     namespace holds only what the user typed; precedence is applied in :func:`merge`."""
     group = parser.add_argument_group(f"{cls.__name__} options")
     for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
         help_text = f"{f.metadata.get('help', '')} (default: {f.default!r})"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if isinstance(f.default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            group.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
         else:
             choices = f.metadata.get("choices")
-            group.add_argument(flag, type=type(f.default), choices=choices, **kwargs)
+            group.add_argument(*flags, type=type(f.default), choices=choices, **kwargs)
 
 
 def merge(cls: type[C], *layers: dict[str, Any]) -> C:

@@ -10,9 +10,10 @@ type for files that cannot be read.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -40,15 +41,22 @@ class ImageError(ValueError):
 
 
 # The largest image decoded, in pixels: PIL's own decompression-bomb threshold (~89.5 Mpx,
-# e.g. 9459 x 9459). Raise it here, or pass ``max_pixels``, for larger legitimate images.
+# e.g. 9459 x 9459). Raise it here, or pass ``max_pixels``, for larger legitimate images;
+# it replaces PIL's limit (see :func:`_open`), so this one number decides.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+# What load_image decodes, whatever the extension says: the formats of IMAGE_EXTENSIONS plus
+# GIF (first frame) and PPM/PGM. PIL's other plugins widen the attack surface for nothing
+# (EPS content in a ".png" would be handed to Ghostscript).
+READ_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "WEBP", "TIFF", "GIF", "PPM")
+
+_PIL_LIMIT_LOCK = threading.Lock()
 
 
 def _too_large(width: int, height: int, limit: int) -> str:
-    size = f"{width}x{height} pixels is" if width else "it is"
     return (
-        f"{size} over the limit of {limit:,} pixels; downscale it, or raise "
-        "img2img.images.MAX_PIXELS if it is legitimate"
+        f"{width}x{height} pixels is over the limit of {limit:,} pixels; downscale it, or "
+        "raise img2img.images.MAX_PIXELS if it is legitimate"
     )
 
 
@@ -61,11 +69,13 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.
     """Read an image file as an 8-bit RGB PIL image, upright as a viewer shows it.
 
     Grayscale, palette, CMYK and 16-bit files are converted (16-bit values scaled so
-    that 65535 -> 255), the EXIF orientation is applied, and transparency is composited
-    over white (see :func:`to_rgb`). Every failure raises :class:`ImageError` naming the
-    file: missing, not an image, truncated or corrupt, or larger than ``max_pixels``
-    (default :data:`MAX_PIXELS`), which is checked from the header, before decoding, so a
-    hostile or mistaken file cannot exhaust memory.
+    that 65535 -> 255), the EXIF orientation is applied, transparency is composited
+    over white (see :func:`to_rgb`), and an animated or multi-page file gives its first
+    frame. The format is read from the content (a PNG named ``.jpg`` is fine), among
+    :data:`READ_FORMATS`. Every failure raises :class:`ImageError` naming the file:
+    missing, unreadable, empty, not an image, truncated or corrupt, or larger than
+    ``max_pixels`` (default :data:`MAX_PIXELS`), which is checked from the header, before
+    decoding, so a hostile or mistaken file cannot exhaust memory.
     """
     limit = MAX_PIXELS if max_pixels is None else max_pixels
     path = Path(path)
@@ -73,27 +83,47 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.
         reason = "is a folder, not an image file" if path.is_dir() else "no such file"
         raise ImageError(path, reason)
     try:
-        with Image.open(path) as opened:
-            if opened.width * opened.height > limit:
-                raise ImageError(path, _too_large(opened.width, opened.height, limit))
-            # Image.open only parses the header; load() decodes the pixels, so a
-            # truncated or corrupt file fails here instead of somewhere in training.
-            opened.load()
-            return to_rgb(ImageOps.exif_transpose(opened))
-    except UnidentifiedImageError:
-        raise ImageError(
-            path, "not an image file PIL can read (wrong extension, or a text/HTML file?)"
-        ) from None
-    except Image.DecompressionBombError:
-        raise ImageError(path, _too_large(0, 0, limit)) from None
-    except (OSError, SyntaxError, EOFError) as exc:
-        raise ImageError(
-            path,
-            f"cannot decode image ({exc}); the file is truncated or corrupt: "
-            "re-export it or remove it",
-        ) from None
-    except ValueError as exc:
-        raise ImageError(path, str(exc)) from None
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ImageError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    with handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise ImageError(path, "the file is empty (0 bytes)")
+        try:
+            with _open(handle) as opened:
+                if opened.width * opened.height > limit:
+                    raise ImageError(path, _too_large(opened.width, opened.height, limit))
+                # Image.open only parses the header; load() decodes the pixels, so a
+                # truncated or corrupt file fails here instead of somewhere in training.
+                opened.load()
+                return to_rgb(ImageOps.exif_transpose(opened))
+        except UnidentifiedImageError:
+            raise ImageError(
+                path,
+                f"not an image in a format img2img reads ({', '.join(READ_FORMATS)}); "
+                "a wrong extension on a text or HTML file?",
+            ) from None
+        except (OSError, SyntaxError, EOFError) as exc:
+            raise ImageError(
+                path,
+                f"cannot decode image ({exc}); the file is truncated or corrupt: "
+                "re-export it or remove it",
+            ) from None
+        except ValueError as exc:
+            raise ImageError(path, str(exc)) from None
+
+
+def _open(handle: BinaryIO) -> Image.Image:
+    """``Image.open`` among :data:`READ_FORMATS` with PIL's decompression-bomb check off
+    (it warns above its limit and refuses twice that): :func:`load_image` applies
+    :data:`MAX_PIXELS` itself, so a raised limit is not silently capped by PIL's. The
+    switch is process-wide, hence the lock; it covers the header parse only."""
+    with _PIL_LIMIT_LOCK:
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(handle, formats=READ_FORMATS)
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

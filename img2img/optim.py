@@ -1,8 +1,8 @@
 """Optimizers, learning-rate schedules and the one function that turns a loss into an update.
 
 Every parameter update in img2img — generator, discriminator, critic — goes through
-:class:`Stepper.step`, so mixed precision, gradient scaling and gradient clipping are
-added in one place and every task and every Adversary gets them.
+:class:`Stepper.step`, so mixed precision, gradient scaling, gradient clipping and the
+non-finite loss check are added in one place and every task and every Adversary gets them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
+
+from img2img.watch import TrainingDiverged
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -55,6 +57,12 @@ class Stepper:
 
     For fp16 training the Trainer gives each Stepper a gradient scaler (``use_grad_scaler``):
     fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
+
+    A NaN or infinite loss never reaches the weights: by default ``step`` raises
+    :class:`~img2img.watch.TrainingDiverged` naming the Stepper (``name``, set by the
+    Trainer) and the value; with ``skip_nonfinite`` the update is dropped instead, as is
+    one whose gradients came out non-finite, and ``skipped`` counts them (it is part of
+    the state dict, so the count survives a resume).
     """
 
     def __init__(
@@ -65,6 +73,9 @@ class Stepper:
     ) -> None:
         self.optimizer = optimizer
         self.scaler: torch.amp.GradScaler | None = None
+        self.name = "loss"
+        self.skip_nonfinite = False
+        self.skipped = 0
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: linear_decay_factor(step, total_steps, decay_steps)
         )
@@ -95,15 +106,42 @@ class Stepper:
         self.scaler = torch.amp.GradScaler(device_type)
 
     def step(self, loss: torch.Tensor) -> None:
-        """Zero the gradients, backpropagate ``loss`` and update the parameters."""
+        """Zero the gradients, backpropagate ``loss`` and update the parameters (or raise,
+        or skip, for a non-finite loss: see the class docstring)."""
         self.optimizer.zero_grad(set_to_none=True)
+        if not self._usable(loss.detach()):
+            return
         if self.scaler is None:
             loss.backward()
+            if self.skip_nonfinite and not self._gradients_finite():
+                self.optimizer.zero_grad(set_to_none=True)
+                self.skipped += 1
+                return
             self.optimizer.step()
             return
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)  # skips the update if the scaled grads overflowed
         self.scaler.update()
+
+    def _usable(self, loss: torch.Tensor) -> bool:
+        """Whether ``loss`` may be backpropagated: True if finite; False (counted) if not
+        and skipping is on; otherwise :class:`TrainingDiverged`. Checked before backward,
+        so a skipped loss costs no backward pass and leaves no gradient behind."""
+        if torch.isfinite(loss).all():
+            return True
+        if not self.skip_nonfinite:
+            raise TrainingDiverged(
+                f"the {self.name} loss is {loss.item()}; lower the learning rate (--lr), check "
+                "the data for NaN values, or pass --skip-nonfinite to skip such updates"
+            )
+        self.skipped += 1
+        return False
+
+    def _gradients_finite(self) -> bool:
+        """One fused norm over every gradient: NaN or inf anywhere makes it non-finite.
+        (The fp16 path needs no such check: its GradScaler already skips those steps.)"""
+        grads = [p.grad for p in self.params if p.grad is not None]
+        return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
 
     def schedule_step(self) -> None:
         with warnings.catch_warnings():
@@ -114,7 +152,11 @@ class Stepper:
             self.scheduler.step()
 
     def state_dict(self) -> dict:
-        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "skipped": self.skipped,
+        }
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
         return state
@@ -122,5 +164,6 @@ class Stepper:
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.skipped = int(state.get("skipped", 0))
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])

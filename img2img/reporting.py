@@ -83,7 +83,7 @@ def plot_losses(log_path: Path, out_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     records = read_loss_log(log_path)
-    skip = {"step", "epoch", "lr", "time", "skipped_images"}
+    skip = {"step", "epoch", "lr", "time", "skipped_images", "skipped_updates"}
     names = sorted(
         {name for r in records for name, value in r.items() if isinstance(value, (int, float))}
         - skip

@@ -15,6 +15,7 @@ averaged over the processes, and only rank 0 writes files.
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from img2img.checkpoint import (
     check_format,
     has_training_state,
     load_training_state,
+    nonfinite_tensors,
     remove_stale_temp_files,
     restore_rng_state,
     save_model,
@@ -41,8 +43,9 @@ from img2img.distributed import Replicas, World
 from img2img.ema import EMA
 from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
-from img2img.tasks import Task, get_task
-from img2img.watch import TrainingDiverged
+from img2img.speedups import compile_networks, use_channels_last
+from img2img.tasks import Task, get_task, task_modules
+from img2img.watch import BufferGuard, TrainingDiverged
 
 
 def resolve_device(name: str) -> torch.device:
@@ -108,6 +111,36 @@ class StopRequest:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def data_loader(
+    dataset: Dataset, config: TrainConfig, device: torch.device, world: World | None = None
+) -> tuple[DataLoader, ResumableSampler]:
+    """The training DataLoader and its sampler: ``sampler.set_epoch(epoch, start_index)``
+    before iterating the loader for an epoch.
+
+    ``--num-workers`` worker processes persist for the whole run: a dataset whose items
+    depend on the epoch (it has ``set_epoch``) receives ``(epoch, index)`` keys from the
+    sampler, so workers need no per-epoch message and the order and augmentation stay a
+    pure function of (seed, epoch, index), exactly resumable. Batches are pinned on CUDA.
+    """
+    sampler = ResumableSampler(
+        len(dataset), seed=config.seed, with_epoch=hasattr(dataset, "set_epoch")
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        # A private generator: a loader iterator would otherwise draw its worker seed from
+        # the global RNG, and a resumed run creates one at a different step.
+        generator=torch.Generator().manual_seed(config.seed),
+        worker_init_fn=ignore_sigint,
+        num_workers=config.num_workers,
+        persistent_workers=config.num_workers > 0,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
+    return loader, sampler
+
+
 class Trainer:
     """Runs ``config.task``'s recipe on ``config.data`` and writes everything to ``config.out``.
 
@@ -149,8 +182,16 @@ class Trainer:
         self.world.seed(config.seed)  # per-process noise; the weights above are identical
         self.replicas = Replicas(self.task, self.world, sync_bn=config.sync_bn)
         self.dtype = setup_task_precision(self.task, config.precision, self.device)
+        for name, stepper in self.task.steppers.items():
+            stepper.name, stepper.skip_nonfinite = name, config.skip_nonfinite
+        self.buffers = BufferGuard(task_modules(self.task)) if config.skip_nonfinite else None
+        if config.channels_last:
+            use_channels_last(self.task)
         self.ema = EMA(self.task.generator, config.ema) if config.ema else None
+        if config.compile:  # after the EMA's copy: a copy of a compiled module runs eagerly
+            compile_networks(self.task)
         self.step = 0
+        self.skipped_images = 0  # this process's; saved as the sum over processes
         self.log = LossLog(self.out / LOSS_LOG if self.world.is_main else None)
         if resume and has_training_state(self.out):
             self._load()
@@ -180,6 +221,8 @@ class Trainer:
         if self.ema is not None and "ema" in state:
             self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
+        # The saved count is every process's: rank 0 carries it on, the others restart at 0.
+        self.skipped_images = int(state.get("skipped_images", 0)) if self.world.is_main else 0
         self._restore_rng(state)
         self.log.truncate_after(self.step)
         self._print(f"Resumed {self.out} at iteration {self.step}.")
@@ -211,51 +254,37 @@ class Trainer:
         items = [dataset[i] for i in range(count)]
         return torch.utils.data.default_collate(items)
 
-    def _loader(self, epoch: int, start_index: int) -> DataLoader:
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-        sampler = ResumableSampler(
-            len(self.dataset),
-            seed=self.config.seed,
-            start_epoch=epoch,
-            start_index=start_index,
-            num_replicas=self.world.size,
-            rank=self.world.rank,
-        )
-        # A private generator: creating a loader iterator would otherwise draw its worker
-        # seed from the global RNG, and a resumed run creates one at a different step.
-        generator = torch.Generator().manual_seed(self.config.seed + epoch)
-        return DataLoader(
-            self.dataset,
-            batch_size=self.config.batch_size,
-            sampler=sampler,
-            generator=generator,
-            worker_init_fn=ignore_sigint,
-            num_workers=self.config.num_workers,
-            drop_last=True,
-            pin_memory=self.device.type == "cuda",
-        )
-
     def save(self) -> None:
         """Model files first, then the training state: a state file always has its model.
-        Every process must call it (each hands rank 0 its RNG state); rank 0 writes."""
+        Nothing is written if any weight or optimizer value is NaN or infinite, so the
+        checkpoint on disk stays the last good one. Every process must call it (each hands
+        rank 0 its RNG state and skipped-image count); rank 0 writes."""
         rng = self.world.gather(capture_rng_state())
+        skipped_images = self.world.sum(self.skipped_images)
         if not self.world.is_main:
             return
         config = self.config.to_dict()
         ema = None if self.ema is None else self.ema.module
-        save_model(self.out, config, self.task.generator, ema=ema)
         state = {
             "format": FORMAT_VERSION,
             "step": self.step,
             "config": config,
             "task": self.task.state_dict(),
             "rng": rng[0],
+            "skipped_images": skipped_images,
         }
         if self.world.distributed:
             state.update(world_size=self.world.size, process_rng=rng)
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        bad = nonfinite_tensors({"generator": self.task.generator.state_dict(), **state})
+        if bad:
+            raise TrainingDiverged(
+                f"{self.out}: not saving iteration {self.step}: NaN or infinite values in "
+                f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; the checkpoint on "
+                "disk is the last good one"
+            )
+        save_model(self.out, config, self.task.generator, ema=ema)
         save_training_state(self.out, state, keep=self.config.keep_checkpoints)
 
     def write_samples(self) -> None:
@@ -272,15 +301,21 @@ class Trainer:
             save_grid(self.task.sample(self.sample_batch), path)
         plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
 
-    def _flush_log(self, bar: tqdm, epoch: int, skipped: int, start: float) -> None:
+    def skipped_updates(self) -> int:
+        """Updates dropped for a non-finite loss or gradient (``--skip-nonfinite``), so far."""
+        return sum(stepper.skipped for stepper in self.task.steppers.values())
+
+    def _flush_log(self, bar: tqdm, epoch: int, start: float) -> None:
         """Log the window's mean losses, plus what the task's optional ``monitor() ->
         (metrics, warnings)`` reports; warnings are printed and shown in the bar. Under
         torchrun the losses are averaged over the processes (so they are those of the whole
-        batch), skipped images summed, and the monitor runs on rank 0."""
+        batch), skipped images and updates summed, and the monitor runs on rank 0."""
         means = self.world.mean(self.log.means())
-        skipped = self.world.sum(skipped)
+        skipped = self.world.sum(self.skipped_images)
         monitor = getattr(self.task, "monitor", None)
         metrics, warnings = monitor() if monitor and self.world.is_main else ({}, {})
+        if self.config.skip_nonfinite:
+            metrics = {**metrics, "skipped_updates": self.world.sum(self.skipped_updates())}
         postfix = {k: f"{v:.3g}" for k, v in {**means, **metrics}.items()}
         if warnings:
             postfix["warn"] = ",".join(warnings)
@@ -310,8 +345,8 @@ class Trainer:
             f"{self.steps_per_epoch} iterations/epoch, iterations {self.step}->{self.end_step}, "
             f"device {self.device}{processes}\n{format_config(cfg)}"
         )
-        skipped = 0
         start = time.time()
+        loader, sampler = data_loader(self.dataset, cfg, self.device, self.world)
         bar = tqdm(
             total=self.end_step,
             initial=self.step,
@@ -323,8 +358,11 @@ class Trainer:
         with StopRequest() as stop:
             while self.step < self.end_step and not stopping:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
-                for batch in self._loader(epoch, offset * self.samples_per_step):
-                    skipped += int(batch.pop("skipped", torch.zeros(1)).sum())
+                sampler.set_epoch(epoch, offset * self.samples_per_step)
+                for batch in loader:
+                    self.skipped_images += int(batch.pop("skipped", torch.zeros(1)).sum())
+                    if self.buffers is not None:
+                        self.buffers.snapshot()
                     try:
                         with autocast(self.device, self.dtype), self.replicas.active():
                             logs = self.task.step(batch)
@@ -335,6 +373,9 @@ class Trainer:
                             f"The last checkpoint in {self.out} (saved every "
                             f"{cfg.save_every} iterations) is kept as the last good one."
                         ) from None
+                    if self.buffers is not None:  # a skipped update's NaN must not linger
+                        self.buffers.repair()
+                        logs = {k: v for k, v in logs.items() if math.isfinite(v)}
                     if self.ema is not None:
                         self.ema.update(self.task.generator)
                     for stepper in self.task.steppers.values():
@@ -343,7 +384,7 @@ class Trainer:
                     self.log.add(logs)
                     bar.update(1)
                     if self.step % cfg.log_every == 0:
-                        self._flush_log(bar, epoch, skipped, start)
+                        self._flush_log(bar, epoch, start)
                     if self.step % cfg.save_every == 0:
                         self.save()
                     if self.step % cfg.sample_every == 0:
@@ -356,11 +397,15 @@ class Trainer:
             # numbers, and the saved RNG state must be the one the next iteration would see.
             self.save()
             if self.log.pending:
-                self._flush_log(bar, epoch, skipped, start)
+                self._flush_log(bar, epoch, start)
             bar.close()
             self.write_samples()
-        if skipped:
-            tqdm.write(f"Skipped {skipped} unreadable image(s); see the warnings above.")
+        skipped_images = self.world.sum(self.skipped_images)
+        skipped_updates = self.world.sum(self.skipped_updates())
+        if skipped_images:
+            self._print(f"Skipped {skipped_images} unreadable image(s) in this run so far.")
+        if skipped_updates:
+            self._print(f"Skipped {skipped_updates} update(s) with a NaN/inf loss.")
         self._print(f"Saved {self.out} at iteration {self.step}.")
         self.world.barrier()  # every process returns once rank 0 has written the last files
         return self.out

@@ -33,7 +33,8 @@ class ImageFolder(Dataset):
     Items are ``{"image": (channels, S, S) in [-1, 1], "label": int, "skipped": int}``. The
     label is the index of the image's class folder in :func:`class_names` when ``root`` is a
     class-folder dataset, else 0. ``channels=1`` converts to luma. An unreadable file is
-    skipped with a warning naming it (the next file is used; ``skipped`` counts them).
+    skipped with a warning naming it (the next file is used; ``skipped`` is 1 for such a
+    stand-in, so an epoch's sum counts each unreadable file once).
     """
 
     def __init__(self, root: str | os.PathLike, image_size: int = 64, channels: int = 3) -> None:
@@ -71,6 +72,6 @@ class ImageFolder(Dataset):
             return {
                 "image": x[:1] if self.channels == 1 else x,
                 "label": self.labels[i],
-                "skipped": skipped,
+                "skipped": int(skipped > 0),
             }
         raise ValueError(f"{self.root}: none of its {count} images can be read (see the warnings)")

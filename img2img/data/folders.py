@@ -10,6 +10,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
 from img2img.images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, pil_to_tensor
 
@@ -75,14 +76,16 @@ class PairedImageFolder(Dataset):
     ``load_size`` squared (PIL bicubic), then the same random ``crop_size`` crop and the
     same random horizontal flip (if ``flip``) applied to both. The randomness of item
     ``index`` is drawn from a generator seeded by (seed, epoch, index), never the global
-    RNG, so an item is the same whatever the worker count and after a resume; call
-    :meth:`set_epoch` before each epoch. DataLoader workers receive the epoch when they
-    start, so keep ``persistent_workers=False`` (the default).
+    RNG, so an item is the same whatever the worker count and after a resume. The epoch
+    comes with the key, ``dataset[(epoch, index)]`` (what ``ResumableSampler(with_epoch=True)``
+    yields, so persistent DataLoader workers see every epoch), or from :meth:`set_epoch`
+    for a plain ``dataset[index]``.
     Evaluation (``train=False``) resizes straight to ``crop_size``, with no randomness.
 
     A file that cannot be used (undecodable, or an odd width that does not split into
-    equal halves) does not stop the epoch: a warning names it and the next file is used
-    instead; ``"skipped"`` counts the files passed over, for the trainer's log.
+    equal halves) does not stop the epoch: a warning names it and the next usable file
+    takes its place; ``"skipped"`` is 1 for such a stand-in, so summed over an epoch it
+    counts each unusable file once (the trainer logs the total).
     """
 
     def __init__(
@@ -115,7 +118,8 @@ class PairedImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> dict[str, Tensor | str | int]:
+    def __getitem__(self, key: Key) -> dict[str, Tensor | str | int]:
+        epoch, index = epoch_and_index(key, self.epoch)
         count = len(self.files)
         if not -count <= index < count:
             raise IndexError(f"index {index} out of range for {count} images in {self.root}")
@@ -128,12 +132,12 @@ class PairedImageFolder(Dataset):
                 warnings.warn(f"{error}; skipping it", stacklevel=2)
                 continue
             source, target = (a, b) if self.direction == "AtoB" else (b, a)
-            source, target = self._augment(source, target, index)
+            source, target = self._augment(source, target, epoch, index)
             return {
                 "input": pil_to_tensor(source),
                 "target": pil_to_tensor(target),
                 "path": str(path),
-                "skipped": skipped,
+                "skipped": int(skipped > 0),
             }
         raise ValueError(
             f"{self.root}: none of its {count} images is a usable A|B pair (each was "
@@ -141,14 +145,14 @@ class PairedImageFolder(Dataset):
         )
 
     def _augment(
-        self, source: Image.Image, target: Image.Image, index: int
+        self, source: Image.Image, target: Image.Image, epoch: int, index: int
     ) -> tuple[Image.Image, Image.Image]:
         if not self.train:
             size = (self.crop_size, self.crop_size)
             return resize(source, size), resize(target, size)
         size = (self.load_size, self.load_size)
         source, target = resize(source, size), resize(target, size)
-        generator = make_generator(self.seed, self.epoch, index)
+        generator = make_generator(self.seed, epoch, index)
         params = sample_crop_flip(size, (self.crop_size, self.crop_size), self.flip, generator)
         return apply_crop_flip(source, params), apply_crop_flip(target, params)
 

@@ -22,26 +22,44 @@ For data-parallel training each process builds the sampler with its ``rank`` and
 batches of one step, taken together, are the ``batch_size * num_replicas`` consecutive samples
 a single process with that batch size would use, and ``start_index`` counts samples of the
 whole epoch order (all processes), which keeps resumption exact.
+
+With ``with_epoch=True`` the sampler yields ``(epoch, index)`` keys instead, and datasets
+whose items depend on the epoch (:func:`epoch_and_index`) read the epoch from the key. The
+epoch then travels with each index to the DataLoader workers, so the workers can persist
+across epochs (their copy of the dataset is never told ``set_epoch``); the Trainer works so.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TypeAlias
 
 import torch
 from torch.utils.data import Sampler
 
 from img2img.data.transforms import make_generator
 
+# A dataset key: an index, or an (epoch, index) pair from ``ResumableSampler(with_epoch=True)``.
+Key: TypeAlias = int | tuple[int, int]
 
-class ResumableSampler(Sampler[int]):
+
+def epoch_and_index(key: Key, current_epoch: int) -> tuple[int, int]:
+    """``(epoch, index)`` of a dataset key; a plain index belongs to ``current_epoch`` (the
+    one ``set_epoch`` selected)."""
+    if isinstance(key, tuple):
+        return int(key[0]), int(key[1])
+    return current_epoch, int(key)
+
+
+class ResumableSampler(Sampler[Key]):
     """Yields indices 0 .. n-1 in an order fixed by (seed, epoch), from ``start_index`` on
     (this process's share of them when ``num_replicas > 1``).
 
-    With ``shuffle=False`` the order is 0, 1, ..., n-1 every epoch. With several replicas
-    the order is cut to a multiple of ``num_replicas`` so that every process gets as many
-    samples, hence as many batches: a process with one batch more would wait forever for
+    With ``shuffle=False`` the order is 0, 1, ..., n-1 every epoch; with ``with_epoch`` each
+    index comes as an ``(epoch, index)`` key (see the module docstring). With several
+    replicas the order is cut to a multiple of ``num_replicas`` so that every process gets as
+    many samples, hence as many batches: a process with one batch more would wait forever for
     the others to join its gradient averaging.
     """
 
@@ -54,6 +72,7 @@ class ResumableSampler(Sampler[int]):
         start_index: int = 0,
         num_replicas: int = 1,
         rank: int = 0,
+        with_epoch: bool = False,
     ) -> None:
         if data_source_len <= 0:
             raise ValueError(f"data_source_len must be positive, got {data_source_len}")
@@ -64,6 +83,7 @@ class ResumableSampler(Sampler[int]):
         self.shuffle = shuffle
         self.num_replicas = num_replicas
         self.rank = rank
+        self.with_epoch = with_epoch
         self.set_epoch(start_epoch, start_index)
 
     def set_epoch(self, epoch: int, start_index: int = 0) -> None:
@@ -87,9 +107,12 @@ class ResumableSampler(Sampler[int]):
         usable = self.data_source_len - self.data_source_len % self.num_replicas
         return range(self.start_index + self.rank, usable, self.num_replicas)
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[Key]:
         order = self.epoch_order()
-        return iter([order[position] for position in self._positions()])
+        indices = [order[position] for position in self._positions()]
+        if self.with_epoch:
+            return iter([(self.epoch, index) for index in indices])
+        return iter(indices)
 
     def __len__(self) -> int:
         return len(self._positions())

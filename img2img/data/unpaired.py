@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from img2img.data.folders import check_augmentation, find_images, resolve_split, split_aligned
+from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
 from img2img.images import ImageError, load_image, pil_to_tensor
 
@@ -61,14 +62,16 @@ class UnpairedImageFolder(Dataset):
     whatever its own size, then takes a random ``crop_size`` crop and a random horizontal
     flip (if ``flip``), drawn separately for A and B. Every random draw of item ``index``
     (the B index, then A's crop and flip, then B's) comes from a generator seeded by
-    (seed, epoch, index), never the global RNG; call :meth:`set_epoch` before each epoch.
+    (seed, epoch, index), never the global RNG; the epoch comes with the key
+    (``dataset[(epoch, index)]``) or from :meth:`set_epoch`, as in :class:`PairedImageFolder`.
     Evaluation (``train=False``) pairs A image ``i`` with B image ``i mod len(B)`` and
     resizes both straight to ``crop_size``, with no randomness.
 
     Grayscale, palette, RGBA and 16-bit files become 8-bit RGB (see
     :func:`img2img.images.load_image`), so the two domains may differ in format. A file
     that cannot be decoded is skipped with a warning naming it and the next file of its
-    domain is used; ``"skipped"`` counts the files passed over.
+    domain is used; ``"skipped"`` counts the item's images that needed such a stand-in
+    (0, 1 or 2), so summed over an epoch each unusable A file counts once.
     """
 
     def __init__(
@@ -98,12 +101,13 @@ class UnpairedImageFolder(Dataset):
     def __len__(self) -> int:
         return max(len(files) for files in self.files.values())
 
-    def __getitem__(self, index: int) -> dict[str, Tensor | str | int]:
+    def __getitem__(self, key: Key) -> dict[str, Tensor | str | int]:
+        epoch, index = epoch_and_index(key, self.epoch)
         count = len(self)
         if not -count <= index < count:
             raise IndexError(f"index {index} out of range for {count} items")
         index %= count
-        generator = make_generator(self.seed, self.epoch, index) if self.train else None
+        generator = make_generator(self.seed, epoch, index) if self.train else None
         starts = {"A": index, "B": index}
         if generator is not None:
             starts["B"] = int(torch.randint(len(self.files["B"]), (1,), generator=generator))
@@ -112,7 +116,7 @@ class UnpairedImageFolder(Dataset):
             image, path, skipped = self._load(domain, starts[domain])
             item[domain] = pil_to_tensor(self._augment(image, generator))
             item[f"path_{domain}"] = str(path)
-            item["skipped"] += skipped
+            item["skipped"] += int(skipped > 0)
         return item
 
     def _load(self, domain: str, start: int) -> tuple[Image.Image, Path, int]:

@@ -17,6 +17,9 @@ and on nothing else):
   ``steppers`` (name -> Stepper, for the LR schedule tick) and ``state_dict()`` /
   ``load_state_dict()``.
 
+The Trainer finds a task's networks among its attributes (:func:`task_modules`): the
+generator and the Adversaries, held as modules or dicts of modules.
+
 Optional hooks the Trainer uses when a task has them: ``write_samples(batch, path, step)``
 (instead of the default grid of ``sample`` columns) and ``monitor() -> (metrics, warnings)``
 (extra figures for the log and failure-mode warnings, see :mod:`img2img.watch`).
@@ -71,6 +74,18 @@ TASKS: dict[str, type[Task]] = {
     "gan": GAN,
     "srgan": SRGAN,
 }
+
+
+def task_modules(task: Task) -> list[nn.Module]:
+    """Every module a task holds as an attribute or in a dict attribute (the generator, an
+    Adversary, CycleGAN's dict of Adversaries), once each: what the Trainer converts,
+    compiles or guards for every task alike, with no per-task list to keep up to date."""
+    found: dict[int, nn.Module] = {}
+    for value in vars(task).values():
+        for item in value.values() if isinstance(value, dict) else [value]:
+            if isinstance(item, nn.Module):
+                found.setdefault(id(item), item)
+    return list(found.values())
 
 
 def get_task(name: str) -> type[Task]:

@@ -319,14 +319,14 @@ class GAN:
         with torch.set_grad_enabled(reuse):
             fake = self.generator(self._noise(len(real)), labels)
         logs = self.adversary.update(self.d_input(real, labels), self.d_input(fake, labels))
-        check_losses(logs)
+        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
         self.saturation.observe(logs["d_loss"])
         if self.adversary.generator_turn():
             if not reuse:
                 fake = self.generator(self._noise(len(real)), labels)
             g_loss = self.adversary.loss(self.d_input(fake, labels))
             logs["g_loss"] = g_loss.item()
-            check_losses(logs)
+            check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
             self.g_stepper.step(g_loss)
         return logs
 

@@ -24,6 +24,8 @@ class ImagePool:
     returned with probability 1/2, otherwise a uniformly chosen stored image is returned in
     its place and the new image takes its slot. ``size=0`` returns the batch unchanged.
     Returned and stored images are detached: the pool feeds the discriminator only.
+    An image holding NaN or infinity is returned but never stored, so one bad iteration
+    skipped under ``--skip-nonfinite`` does not poison the discriminator's later batches.
     """
 
     def __init__(self, size: int) -> None:
@@ -41,7 +43,9 @@ class ImagePool:
         out = []
         for image in images.detach():
             image = image.clone()  # a slice would keep the whole batch alive
-            if len(self.images) < self.size:
+            if not bool(torch.isfinite(image).all()):
+                out.append(image)
+            elif len(self.images) < self.size:
                 self.images.append(image)
                 out.append(image)
             elif bool(torch.rand(()) < 0.5):

@@ -235,7 +235,7 @@ def test_truncated_jpeg_names_file_and_reason(tmp_path):
 def test_text_file_with_image_extension(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("this is not a picture\n")
-    with pytest.raises(ImageError, match=r"notes\.png: not an image file"):
+    with pytest.raises(ImageError, match=r"notes\.png: not an image in a format img2img reads"):
         load_image(path)
 
 

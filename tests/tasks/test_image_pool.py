@@ -88,3 +88,12 @@ def test_bad_sizes_are_refused() -> None:
         ImagePool(-1)
     with pytest.raises(ValueError, match="--pool-size"):
         ImagePool(3).load_state_dict(ImagePool(5).state_dict())
+
+
+def test_a_nonfinite_image_is_returned_but_never_stored() -> None:
+    pool = ImagePool(5)
+    batch = images(3)
+    batch[1, 0, 0, 0] = float("nan")
+    out = pool.query(batch)
+    assert ids(out[[0, 2]]) == [0, 2] and torch.isnan(out[1]).any()
+    assert len(pool) == 2 and all(torch.isfinite(image).all() for image in pool.images)

@@ -1,0 +1,88 @@
+"""Make the README's result pictures from the shipped models (``docs/results/*.png``).
+
+    python docs/make_results.py [--data ../shared/data]
+
+Every picture is the toolkit's own output on held-out data: the facades test split (label
+map | pix2pix | CycleGAN | real photo), Set5 at x4 (PIL-bicubic LR, as ``img2img eval``
+makes it, shown nearest-upscaled | bicubic | the SR models | HR), and GAN samples. A model
+missing from ``weights/`` is left out of its picture.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from img2img.images import load_image, to_tensor
+from img2img.infer import load
+from img2img.models import WEIGHTS_DIR
+from img2img.reporting import save_grid
+from img2img.tasks.gan import write_sample_files
+
+OUT = Path(__file__).resolve().parent / "results"
+FACADES = ("1.jpg", "27.jpg", "63.jpg")
+SET5 = ("butterfly", "bird")
+
+
+def shipped(name: str) -> bool:
+    return (WEIGHTS_DIR / name / "config.json").is_file()
+
+
+def facades_figure(data: Path) -> None:
+    photos, labels = [], []
+    for name in FACADES:
+        pair = to_tensor(load_image(data / "facades" / "test" / name))[0]
+        photos.append(pair[..., : pair.shape[-1] // 2])
+        labels.append(pair[..., pair.shape[-1] // 2 :])
+    label, photo = torch.cat(labels), torch.cat(photos)
+    columns = [label]
+    if shipped("facades-label2photo"):
+        columns.append(load("facades-label2photo", "cpu").translate_tensor(label))
+    if shipped("facades-label2photo-cyclegan"):
+        cyclegan = load("facades-label2photo-cyclegan", "cpu", direction="AtoB")
+        columns.append(cyclegan.translate_tensor(label))
+    save_grid([*columns, photo], OUT / "facades.png")
+
+
+def sr_figure(data: Path) -> None:
+    rows = []
+    for name in SET5:
+        path = next((data / "sr" / "Set5").glob(f"{name}*"))
+        hr = load_image(path).convert("RGB")
+        size = (hr.width // 4 * 4, hr.height // 4 * 4)
+        hr = hr.crop((0, 0, *size))
+        lr = hr.resize((size[0] // 4, size[1] // 4), Image.BICUBIC)
+        x = to_tensor(lr)[0]
+        row = [
+            F.interpolate(x, scale_factor=4, mode="nearest"),
+            to_tensor(lr.resize(size, Image.BICUBIC))[0],
+        ]
+        row += [load(m, "cpu").translate_tensor(x) for m in ("sr-x4", "srgan-x4") if shipped(m)]
+        rows.append([*row, to_tensor(hr)[0]])
+    side = min(min(t.shape[-2:]) for row in rows for t in row)
+    columns = [torch.cat([row[k][..., :side, :side] for row in rows]) for k in range(len(rows[0]))]
+    save_grid([c.clamp(-1, 1) for c in columns], OUT / "sr.png")
+
+
+def gan_figures() -> None:
+    for name in ("mnist-dcgan", "cifar10-gan"):
+        if shipped(name):
+            write_sample_files(name, OUT / f"{name}.png", n=40, interpolations=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).parents[2] / "shared/data")
+    args = parser.parse_args()
+    facades_figure(args.data)
+    sr_figure(args.data)
+    gan_figures()
+    print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.png')))} to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
