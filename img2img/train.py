@@ -121,9 +121,15 @@ def data_loader(
     depend on the epoch (it has ``set_epoch``) receives ``(epoch, index)`` keys from the
     sampler, so workers need no per-epoch message and the order and augmentation stay a
     pure function of (seed, epoch, index), exactly resumable. Batches are pinned on CUDA.
+    Under torchrun (``world``) each process takes its share of every epoch (see
+    :class:`ResumableSampler`).
     """
     sampler = ResumableSampler(
-        len(dataset), seed=config.seed, with_epoch=hasattr(dataset, "set_epoch")
+        len(dataset),
+        seed=config.seed,
+        with_epoch=hasattr(dataset, "set_epoch"),
+        num_replicas=world.size if world else 1,
+        rank=world.rank if world else 0,
     )
     loader = DataLoader(
         dataset,
