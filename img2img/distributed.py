@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from img2img.losses import Adversary
+from img2img.tasks import task_members
 
 
 def check_device_count(local_processes: int, device_count: int) -> None:
@@ -172,16 +173,8 @@ def wrap(module: nn.Module, world: World, sync_bn: bool = False) -> DistributedD
 
 
 def adversaries(task: Any) -> list[Adversary]:
-    """Every Adversary a task holds, as an attribute or inside a dict, list or tuple
-    attribute (each once, however many places hold it)."""
-    found: dict[int, Adversary] = {}
-    for value in vars(task).values():
-        if isinstance(value, dict):
-            value = list(value.values())
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(item, Adversary):
-                found[id(item)] = item
-    return list(found.values())
+    """Every Adversary a task holds (see :func:`img2img.tasks.task_members`)."""
+    return task_members(task, Adversary)
 
 
 class Replicas:

@@ -27,7 +27,7 @@ Optional hooks the Trainer uses when a task has them: ``write_samples(batch, pat
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -68,6 +68,8 @@ class Task(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+T = TypeVar("T")
+
 TASKS: dict[str, type[Task]] = {
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
@@ -76,16 +78,24 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
-def task_modules(task: Task) -> list[nn.Module]:
-    """Every module a task holds as an attribute or in a dict attribute (the generator, an
-    Adversary, CycleGAN's dict of Adversaries), once each: what the Trainer converts,
-    compiles or guards for every task alike, with no per-task list to keep up to date."""
-    found: dict[int, nn.Module] = {}
+def task_members(task: Any, kind: type[T]) -> list[T]:
+    """Every ``kind`` object a task holds as an attribute or inside a dict, list or tuple
+    attribute, once each (however many places hold it): how the Trainer finds a task's
+    networks (to convert, compile, guard or distribute them) and its Adversaries, for every
+    task alike, with no per-task list to keep up to date."""
+    found: dict[int, T] = {}
     for value in vars(task).values():
-        for item in value.values() if isinstance(value, dict) else [value]:
-            if isinstance(item, nn.Module):
+        if isinstance(value, dict):
+            value = list(value.values())
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, kind):
                 found.setdefault(id(item), item)
     return list(found.values())
+
+
+def task_modules(task: Any) -> list[nn.Module]:
+    """Every module a task holds (the generator, an Adversary, CycleGAN's dict of them)."""
+    return task_members(task, nn.Module)
 
 
 def get_task(name: str) -> type[Task]:
