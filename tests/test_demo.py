@@ -89,7 +89,7 @@ def test_bad_uploads_raise_a_message_for_the_page_naming_the_file(backend, tiny_
     truncated.write_bytes(write_image(tmp_path / "whole.png", 32, 32).read_bytes()[:200])
     cases = {
         None: "Upload an image first",
-        str(text): "Cannot use notes.png: not an image file",
+        str(text): "Cannot use notes.png: not an image in a format img2img reads",
         str(truncated): "Cannot use cut.png: cannot decode image",
     }
     for path, message in cases.items():

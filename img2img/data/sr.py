@@ -34,6 +34,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from img2img.data.folders import find_images
+from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import apply_crop_flip, make_generator, sample_crop_flip
 from img2img.images import ImageError, load_image, pil_to_tensor, quantize, tensor_to_pil
 
@@ -119,7 +120,8 @@ class SRImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> dict[str, Tensor | str | int]:
+    def __getitem__(self, key: Key) -> dict[str, Tensor | str | int]:
+        epoch, index = epoch_and_index(key, self.epoch)
         count = len(self.files)
         for skipped in range(count):
             path = self.files[(index + skipped) % count]
@@ -129,13 +131,13 @@ class SRImageFolder(Dataset):
             except ImageError as error:
                 warnings.warn(f"{error}; skipping it", stacklevel=2)
                 continue
-            generator = make_generator(self.seed, self.epoch, index)
+            generator = make_generator(self.seed, epoch, index)
             hr = pil_to_tensor(self._crop(image, generator))
             return {
                 "input": self._degrade(hr, generator),
                 "target": hr,
                 "path": str(path),
-                "skipped": skipped,
+                "skipped": int(skipped > 0),  # this item's own file: each bad file counts once
             }
         folders = ", ".join(str(root) for root in self.roots)
         raise ValueError(
