@@ -1,4 +1,4 @@
-"""Make the README's result pictures from the shipped models (``docs/results/*.png``).
+"""Make the README's result pictures from the shipped models (``docs/results/``).
 
     python docs/make_results.py [--data ../shared/data]
 
@@ -45,7 +45,7 @@ def facades_figure(data: Path) -> None:
     if shipped("facades-label2photo-cyclegan"):
         cyclegan = load("facades-label2photo-cyclegan", "cpu", direction="AtoB")
         columns.append(cyclegan.translate_tensor(label))
-    save_grid([*columns, photo], OUT / "facades.png")
+    save_grid([*columns, photo], OUT / "facades.jpg")
 
 
 def sr_figure(data: Path) -> None:
@@ -65,7 +65,7 @@ def sr_figure(data: Path) -> None:
         rows.append([*row, to_tensor(hr)[0]])
     side = min(min(t.shape[-2:]) for row in rows for t in row)
     columns = [torch.cat([row[k][..., :side, :side] for row in rows]) for k in range(len(rows[0]))]
-    save_grid([c.clamp(-1, 1) for c in columns], OUT / "sr.png")
+    save_grid([c.clamp(-1, 1) for c in columns], OUT / "sr.jpg")
 
 
 def gan_figures() -> None:
@@ -81,7 +81,7 @@ def main() -> None:
     facades_figure(args.data)
     sr_figure(args.data)
     gan_figures()
-    print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.png')))} to {OUT}")
+    print(f"wrote {', '.join(sorted(p.name for p in OUT.iterdir()))} to {OUT}")
 
 
 if __name__ == "__main__":

@@ -61,9 +61,9 @@ def test_upload_a_label_map_and_get_a_translation(demo_url: str, tmp_path: Path)
         # A text file named .png: a message in the page, and the app keeps working.
         upload.set_input_files(not_an_image)
         translate.click()
-        sync_api.expect(page.get_by_text("Cannot use notes.png: not an image in a format img2img reads")).to_be_visible(
-            timeout=30_000
-        )
+        sync_api.expect(
+            page.get_by_text("Cannot use notes.png: not an image in a format img2img reads")
+        ).to_be_visible(timeout=30_000)
 
         upload.set_input_files(label_map)
         page.locator("#translation-input img").wait_for(timeout=30_000)
