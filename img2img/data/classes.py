@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from img2img.data.folders import find_images
+from img2img.data.folders import find_images, read_first_usable
 from img2img.data.transforms import resize
-from img2img.images import ImageError, load_image, pil_to_tensor
+from img2img.images import load_image, pil_to_tensor
 
 
 def class_names(root: str | os.PathLike) -> list[str]:
@@ -60,18 +59,16 @@ class ImageFolder(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Tensor | int]:
         count = len(self.files)
-        for skipped in range(count):
-            i = (index + skipped) % count
-            try:
-                image = load_image(self.files[i])
-            except ImageError as error:
-                warnings.warn(f"{error}; skipping it", stacklevel=2)
-                continue
-            image = resize(image, (self.image_size, self.image_size))
-            x = pil_to_tensor(image.convert("L") if self.channels == 1 else image)
-            return {
-                "image": x[:1] if self.channels == 1 else x,
-                "label": self.labels[i],
-                "skipped": int(skipped > 0),
-            }
-        raise ValueError(f"{self.root}: none of its {count} images can be read (see the warnings)")
+        image, _, skipped = read_first_usable(
+            self.files,
+            index,
+            load_image,
+            f"{self.root}: none of its {count} images can be read (see the warnings)",
+        )
+        image = resize(image, (self.image_size, self.image_size))
+        x = pil_to_tensor(image.convert("L") if self.channels == 1 else image)
+        return {
+            "image": x[:1] if self.channels == 1 else x,
+            "label": self.labels[(index + skipped) % count],
+            "skipped": int(skipped > 0),
+        }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image
 from torch import Tensor
@@ -63,6 +65,27 @@ def resolve_split(root: str | os.PathLike, split: str) -> Path | None:
     if split == "test":
         return next((root / name for name in ("test", "val") if (root / name).is_dir()), None)
     raise ValueError(f"split={split!r}: choose 'train' or 'test'")
+
+
+T = TypeVar("T")
+
+
+def read_first_usable(
+    files: list[Path], start: int, read: Callable[[Path], T], none_usable: str
+) -> tuple[T, Path, int]:
+    """``read(files[start])``, or, while ``read`` raises ImageError (each warned about, the
+    message naming the file), the next file's, wrapping round: a damaged file costs a
+    training run one substitute item, never a crash. Returns what ``read`` returned, the
+    file it read and how many files were skipped to get there (an item counts 1 when its
+    own file was bad, so each bad file counts once per epoch). ValueError(``none_usable``)
+    when no file reads."""
+    for skipped in range(len(files)):
+        path = files[(start + skipped) % len(files)]
+        try:
+            return read(path), path, skipped
+        except ImageError as error:
+            warnings.warn(f"{error}; skipping it", stacklevel=3)
+    raise ValueError(none_usable)
 
 
 class PairedImageFolder(Dataset):
@@ -124,25 +147,21 @@ class PairedImageFolder(Dataset):
         if not -count <= index < count:
             raise IndexError(f"index {index} out of range for {count} images in {self.root}")
         index %= count
-        for skipped in range(count):
-            path = self.files[(index + skipped) % count]
-            try:
-                a, b = split_aligned(load_image(path), path)
-            except ImageError as error:
-                warnings.warn(f"{error}; skipping it", stacklevel=2)
-                continue
-            source, target = (a, b) if self.direction == "AtoB" else (b, a)
-            source, target = self._augment(source, target, epoch, index)
-            return {
-                "input": pil_to_tensor(source),
-                "target": pil_to_tensor(target),
-                "path": str(path),
-                "skipped": int(skipped > 0),
-            }
-        raise ValueError(
+        (a, b), path, skipped = read_first_usable(
+            self.files,
+            index,
+            lambda path: split_aligned(load_image(path), path),
             f"{self.root}: none of its {count} images is a usable A|B pair (each was "
-            "warned about above); check that the folder holds pix2pix-style aligned images"
+            "warned about above); check that the folder holds pix2pix-style aligned images",
         )
+        source, target = (a, b) if self.direction == "AtoB" else (b, a)
+        source, target = self._augment(source, target, epoch, index)
+        return {
+            "input": pil_to_tensor(source),
+            "target": pil_to_tensor(target),
+            "path": str(path),
+            "skipped": int(skipped > 0),
+        }
 
     def _augment(
         self, source: Image.Image, target: Image.Image, epoch: int, index: int

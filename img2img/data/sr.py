@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from img2img.data.folders import find_images
+from img2img.data.folders import find_images, read_first_usable
 from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import apply_crop_flip, make_generator, sample_crop_flip
 from img2img.images import ImageError, load_image, pil_to_tensor, quantize, tensor_to_pil
@@ -122,28 +121,27 @@ class SRImageFolder(Dataset):
 
     def __getitem__(self, key: Key) -> dict[str, Tensor | str | int]:
         epoch, index = epoch_and_index(key, self.epoch)
-        count = len(self.files)
-        for skipped in range(count):
-            path = self.files[(index + skipped) % count]
-            try:
-                image = load_image(path)
-                self._check_size(image, path)
-            except ImageError as error:
-                warnings.warn(f"{error}; skipping it", stacklevel=2)
-                continue
-            generator = make_generator(self.seed, epoch, index)
-            hr = pil_to_tensor(self._crop(image, generator))
-            return {
-                "input": self._degrade(hr, generator),
-                "target": hr,
-                "path": str(path),
-                "skipped": int(skipped > 0),  # this item's own file: each bad file counts once
-            }
         folders = ", ".join(str(root) for root in self.roots)
-        raise ValueError(
-            f"{folders}: none of the {count} images is usable as an HR crop of "
-            f"{self.crop_size} px (each was warned about above)"
+        image, path, skipped = read_first_usable(
+            self.files,
+            index,
+            self._read,
+            f"{folders}: none of the {len(self.files)} images is usable as an HR crop of "
+            f"{self.crop_size} px (each was warned about above)",
         )
+        generator = make_generator(self.seed, epoch, index)
+        hr = pil_to_tensor(self._crop(image, generator))
+        return {
+            "input": self._degrade(hr, generator),
+            "target": hr,
+            "path": str(path),
+            "skipped": int(skipped > 0),  # this item's own file: each bad file counts once
+        }
+
+    def _read(self, path: Path) -> Image.Image:
+        image = load_image(path)
+        self._check_size(image, path)
+        return image
 
     def _check_size(self, image: Image.Image, path: Path) -> None:
         if min(image.size) < self.crop_size:

@@ -15,7 +15,13 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from img2img.data.folders import check_augmentation, find_images, resolve_split, split_aligned
+from img2img.data.folders import (
+    check_augmentation,
+    find_images,
+    read_first_usable,
+    resolve_split,
+    split_aligned,
+)
 from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
 from img2img.images import ImageError, load_image, pil_to_tensor
@@ -122,15 +128,12 @@ class UnpairedImageFolder(Dataset):
     def _load(self, domain: str, start: int) -> tuple[Image.Image, Path, int]:
         """The first decodable image of ``domain`` from position ``start`` on (wrapping)."""
         files = self.files[domain]
-        for skipped in range(len(files)):
-            path = files[(start + skipped) % len(files)]
-            try:
-                return load_image(path), path, skipped
-            except ImageError as error:
-                warnings.warn(f"{error}; skipping it", stacklevel=3)
-        raise ValueError(
+        return read_first_usable(
+            files,
+            start,
+            load_image,
             f"{self.roots[domain]}: none of its {len(files)} images can be read (each was "
-            "warned about above)"
+            "warned about above)",
         )
 
     def _augment(self, image: Image.Image, generator: torch.Generator | None) -> Image.Image:
