@@ -22,6 +22,8 @@ from torch import Tensor, nn
 from img2img.config import merge
 from img2img.optim import Stepper
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 LR = 0.5
 CPU = torch.device("cpu")
 TOLERANCE = 1e-4  # relative error of an update; float32 noise is ~1e-6 here
