@@ -38,7 +38,7 @@ def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
     """A uint8 RGB image with values in [20, 200] (room for the offset), smooth and varied."""
     rng = np.random.default_rng(seed)
     small = Image.fromarray(rng.integers(20, 201, (6, 6, 3), dtype=np.uint8))
-    return np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
+    return np.array(small.resize((width, height), Image.Resampling.BILINEAR))
 
 
 def test_eval_shaves_scale_pixels_and_measures_psnr_on_matlab_y(tmp_path: Path) -> None:
