@@ -92,20 +92,26 @@ def test_upload_a_label_map_and_get_a_translation(demo_url: str, tmp_path: Path)
     result = np.asarray(Image.open(io.BytesIO(shown)).convert("RGB"), dtype=float)
     source = np.asarray(Image.open(LABEL_MAP).convert("RGB"), dtype=float)
     assert result.shape == source.shape == (256, 256, 3)
-    # The page shows the shipped model's translation: what `translate` gives for the same
-    # file, and far from what an untrained generator of the same config would show.
-    trained, untrained = (
-        np.asarray(translate_file(str(LABEL_MAP), model, device="cpu").convert("RGB"), dtype=float)
-        for model in (MODEL, untrained_model(tmp_path / "untrained"))
-    )
-    assert np.abs(trained - untrained).mean() > 20  # the comparison below can tell them apart
-    assert np.abs(result - trained).mean() < 2  # 8-bit levels (image encoding in the page)
-    assert np.abs(result - untrained).mean() > 10 * max(np.abs(result - trained).mean(), 1)
+
+    # The page shows the shipped model's translation (what `translate` gives for the same
+    # file), and that translation is far from what untrained generators of the same config
+    # produce: farther from each of three than they are from one another, so an untrained
+    # weights file (a fourth such generator) would fail here.
+    def translated(model) -> np.ndarray:
+        image = translate_file(str(LABEL_MAP), model, device="cpu").convert("RGB")
+        return np.asarray(image, dtype=float)
+
+    untrained = [translated(untrained_model(tmp_path / f"untrained{s}", s)) for s in range(3)]
+    assert np.abs(result - translated(MODEL)).mean() < 2  # 8-bit levels (page encoding)
+    spread = max(np.abs(a - b).mean() for i, a in enumerate(untrained) for b in untrained[:i])
+    distances = [np.abs(result - other).mean() for other in untrained]
+    assert min(distances) > 1.5 * spread, (distances, spread)  # about 46 vs 1.5 x 24 shipped
     assert (tmp_path / "demo.png").stat().st_size > 10_000
 
 
-def untrained_model(out: Path) -> Path:
-    """A model directory with the shipped model's config and freshly initialised weights."""
+def untrained_model(out: Path, seed: int) -> Path:
+    """A model directory with the shipped model's config and weights initialised as a
+    training run starting from ``seed`` would have them."""
     import torch
 
     from img2img.checkpoint import load_model_files, save_model
@@ -116,7 +122,7 @@ def untrained_model(out: Path) -> Path:
     values, _ = load_model_files(WEIGHTS_DIR / MODEL)
     recipe = get_task(values["task"])
     config = merge(recipe.Config, {**values, "device": "cpu"})
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     task = recipe(config, total_steps=1, decay_steps=0, device=torch.device("cpu"))
     save_model(out, config.to_dict(), task.generator)
     return out
