@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -23,7 +23,7 @@ COMMAND = [
 ]
 
 
-def start(data: Path, out: Path) -> subprocess.Popen:
+def start(data: Path, out: Path, **popen) -> subprocess.Popen:
     args = ["--resume", str(out)] if has_training_state(out) else []
     command = [
         sys.executable,
@@ -37,7 +37,26 @@ def start(data: Path, out: Path) -> subprocess.Popen:
         *COMMAND,
         *args,
     ]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, text=True, **popen)
+
+
+def saved_step(out: Path) -> int:
+    """The iteration of the newest complete training state on disk (0 before the first)."""
+    return load_training_state(out)["step"] if has_training_state(out) else 0
+
+
+def state_files(out: Path) -> dict[str, int]:
+    """Name -> modification time of each training-state file."""
+    return {path.name: path.stat().st_mtime_ns for path in out.glob("trainer_state*.pt")}
+
+
+def wrote_a_state(out: Path, before: dict[str, int]) -> bool:
+    """Whether a complete state file was written since ``before`` (:func:`state_files`): a
+    rotation renames files (their times stay), an atomic write puts a new file in place."""
+    try:
+        return (out / "trainer_state.pt").stat().st_mtime_ns not in before.values()
+    except FileNotFoundError:
+        return False
 
 
 def kill_when(process: subprocess.Popen, ready, timeout: float = 60.0) -> None:
@@ -53,26 +72,33 @@ def test_sigkill_at_random_moments_never_loses_a_completed_checkpoint(
 ) -> None:
     out = tmp_path / "run"
     rng = random.Random(0)
-    completed, killed_mid_write = 0, 0
+    killed_mid_write = 0
     for attempt in range(6):
-        process = start(paired_dataset, out)
+        completed = saved_step(out)
+        before = state_files(out)
+        process = start(paired_dataset, out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
         if attempt % 2 == 0:  # the moment a checkpoint file is being written
-            kill_when(process, lambda: has_training_state(out) and any(out.glob(".*.tmp")))
-        else:  # a random moment after the run is under way
-            kill_when(process, lambda: has_training_state(out))
+            kill_when(process, lambda b=before: wrote_a_state(out, b) and any(out.glob(".*.tmp")))
+        else:  # a random moment after this process has saved a checkpoint of its own
+            kill_when(process, lambda b=before: wrote_a_state(out, b))
             time.sleep(rng.uniform(0.0, 0.3))
-        output = process.stdout.read()
-        resumed = re.search(r"Resumed .* at iteration (\d+)", output)
-        if resumed:
-            assert int(resumed.group(1)) >= completed, "resumed before the last checkpoint"
         killed_mid_write += bool(list(out.glob(".*.tmp")))
         for path in out.glob("trainer_state*.pt"):  # every state on disk is complete
             torch.load(path, weights_only=True)
-        completed = max(completed, load_training_state(out)["step"])
+        # Progress comes from the files: this process resumed from the last completed
+        # checkpoint (a restart from 0 would have written iteration 1, 2, ...) and the
+        # newest state on disk is at least as far as before, and further once it saved.
+        now = saved_step(out)
+        assert now >= completed, f"attempt {attempt}: state went back from {completed} to {now}"
+        assert now > completed, f"attempt {attempt}: no checkpoint beyond {completed} was kept"
     assert killed_mid_write >= 1, "no kill landed inside a checkpoint write"
 
-    process = start(paired_dataset, out)
+    process = start(paired_dataset, out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = process.communicate(timeout=300)[0]
     assert process.returncode == 0, output[-2000:]
-    assert load_training_state(out)["step"] == FINAL_STEP
+    assert saved_step(out) == FINAL_STEP
     assert not list(out.glob(".*.tmp")), "stale temporary files are cleaned up on resume"
+    # One log record per iteration: every resume continued where its checkpoint ended.
+    steps = [json.loads(line)["step"] for line in (out / "losses.jsonl").open()]
+    assert steps == list(range(1, FINAL_STEP + 1))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -22,7 +23,7 @@ from img2img.data import (
 from img2img.data.transforms import CropFlip, apply_crop_flip, make_generator, sample_crop_flip
 from img2img.images import pil_to_tensor
 
-FACADES = Path("/work/shared/data/facades")
+FACADES = SHARED_DATA / "facades"
 HALF = 16  # each half of a generated aligned image is HALF x HALF
 LOAD, CROP = 20, 12
 

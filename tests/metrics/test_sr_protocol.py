@@ -1,0 +1,102 @@
+"""The SR evaluation protocol on generated images (no real data needed): ``scale`` pixels
+shaved at each border, PSNR on MATLAB's Y channel, and PSNR/SSIM that agree with skimage."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from img2img.metrics import psnr, ssim
+from img2img.metrics.sr import evaluate_sr
+
+SCALE = 4
+OFFSET = 8  # 8-bit levels added to the green channel inside the border
+
+
+class OutputOf:
+    """A stand-in for a loaded SR model: returns a fixed image for any LR input, so the test
+    decides exactly where the output differs from the HR image."""
+
+    def __init__(self, output: np.ndarray) -> None:
+        self.output = torch.from_numpy(output).permute(2, 0, 1)[None].float() / 127.5 - 1
+        self.config = SimpleNamespace(task="srgan", scale=SCALE, image_size=96)
+        self.device = torch.device("cpu")
+        self.lr_shapes: list[tuple[int, ...]] = []
+
+    def translate_tensor(self, lr: torch.Tensor) -> torch.Tensor:
+        self.lr_shapes.append(tuple(lr.shape))
+        return self.output.clone()
+
+
+def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
+    """A uint8 RGB image with values in [20, 200] (room for the offset), smooth and varied."""
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(20, 201, (6, 6, 3), dtype=np.uint8))
+    return np.array(small.resize((width, height), Image.Resampling.BILINEAR))
+
+
+def test_eval_shaves_scale_pixels_and_measures_psnr_on_matlab_y(tmp_path: Path) -> None:
+    hr = smooth_image(40, 48, seed=0)
+    (tmp_path / "hr").mkdir()
+    Image.fromarray(hr).save(tmp_path / "hr" / "img.png")
+    output = hr.astype(np.int64)
+    output[SCALE:-SCALE, SCALE:-SCALE, 1] += OFFSET  # inside: green up by 8 levels
+    output[:SCALE] = 255 - output[:SCALE]  # the border rows and columns: nonsense
+    output[:, -SCALE:] = 0
+    model = OutputOf(output.astype(np.uint8))
+
+    summary, _ = evaluate_sr(
+        model, tmp_path / "hr", ["psnr", "ssim"], model_path="stand-in", progress=False
+    )
+    assert model.lr_shapes == [(1, 3, 40 // SCALE, 48 // SCALE)]
+    assert summary["scale"] == SCALE and summary["protocol"]["shave"] == SCALE
+    # By hand, pixels in [0, 1]: Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255, so green
+    # up by 8/255 moves Y by 128.553 * 8 / 255^2 everywhere inside the border.
+    delta_y = 128.553 * OFFSET / 255**2
+    assert summary["metrics"]["psnr_y"] == pytest.approx(10 * math.log10(1 / delta_y**2), abs=1e-6)
+    # RGB: one channel of three off by 8/255.
+    mse_rgb = (OFFSET / 255) ** 2 / 3
+    assert summary["metrics"]["psnr_rgb"] == pytest.approx(10 * math.log10(1 / mse_rgb), abs=1e-6)
+    # Without the shave the nonsense border would dominate: the protocol's numbers differ.
+    hr_t = torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 127.5 - 1
+    unshaved = psnr(model.output, hr_t, y_channel=True).item()
+    assert unshaved < summary["metrics"]["psnr_y"] - 10
+    assert summary["metrics"]["ssim_y"] < 1
+
+
+def unit_hwc(x: torch.Tensor) -> np.ndarray:
+    return ((x.double() + 1) / 2)[0].permute(1, 2, 0).numpy()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_psnr_and_ssim_agree_with_skimage_on_generated_images(seed: int) -> None:
+    metrics = pytest.importorskip("skimage.metrics")
+    color = pytest.importorskip("skimage.color")
+    clean = smooth_image(48, 56, seed)
+    rng = np.random.default_rng(seed + 10)
+    noisy = np.clip(clean + rng.normal(0, 12, clean.shape), 0, 255).astype(np.uint8)
+    a, b = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 127.5 - 1 for x in (noisy, clean))
+    x, y = unit_hwc(a), unit_hwc(b)
+    reference = metrics.structural_similarity(
+        x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        data_range=1.0, channel_axis=-1,
+    )  # fmt: skip
+    assert ssim(a, b).item() == pytest.approx(reference, abs=1e-6)
+    assert psnr(a, b).item() == pytest.approx(
+        metrics.peak_signal_noise_ratio(y, x, data_range=1.0), abs=1e-6
+    )
+    # skimage's rgb2ycbcr is MATLAB's (Y in [16, 235]); shave 4 px as the SR protocol does.
+    y_x = color.rgb2ycbcr(x)[SCALE:-SCALE, SCALE:-SCALE, 0] / 255
+    y_y = color.rgb2ycbcr(y)[SCALE:-SCALE, SCALE:-SCALE, 0] / 255
+    reference_y = metrics.structural_similarity(
+        y_x, y_y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+    )
+    assert ssim(a, b, y_channel=True, shave=SCALE).item() == pytest.approx(reference_y, abs=1e-6)
+    psnr_y = metrics.peak_signal_noise_ratio(y_y, y_x, data_range=1.0)
+    assert psnr(a, b, y_channel=True, shave=SCALE).item() == pytest.approx(psnr_y, abs=1e-6)

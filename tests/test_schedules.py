@@ -1,0 +1,88 @@
+"""The learning-rate schedule of pix2pix/CycleGAN: constant, then linear decay to zero, applied
+by the Trainer to every optimizer, and resumed exactly inside the decay window."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_pix2pix
+
+from img2img.checkpoint import load_model_files, load_training_state
+from img2img.optim import linear_decay_factor
+from img2img.train import Trainer
+
+# 8 training pairs at batch 2: 4 iterations per epoch; 4 epochs, the last 2 decaying.
+EPOCHS, DECAY_EPOCHS, PER_EPOCH = 4, 2, 4
+TOTAL, DECAY = EPOCHS * PER_EPOCH, DECAY_EPOCHS * PER_EPOCH
+BASE_LR = 2e-4
+
+
+def hand_factor(step: int) -> float:
+    """The papers' rule: lr constant for the first TOTAL - DECAY iterations, then
+    1 - (step - start) / DECAY, reaching 0 at TOTAL."""
+    start = TOTAL - DECAY
+    return 1.0 if step <= start else 1.0 - (step - start) / DECAY
+
+
+def test_linear_decay_factor_at_its_boundaries() -> None:
+    # total 200, decay 100 (pix2pix's epochs): 1 up to step 100, 0.5 at 150, 0.01 at 199.
+    assert linear_decay_factor(0, 200, 100) == 1.0
+    assert linear_decay_factor(99, 200, 100) == 1.0
+    assert linear_decay_factor(100, 200, 100) == 1.0
+    assert linear_decay_factor(101, 200, 100) == pytest.approx(0.99)
+    assert linear_decay_factor(150, 200, 100) == pytest.approx(0.5)
+    assert linear_decay_factor(199, 200, 100) == pytest.approx(0.01)
+    assert linear_decay_factor(200, 200, 100) == 0.0
+    assert linear_decay_factor(250, 200, 100) == 0.0  # never negative
+    assert linear_decay_factor(150, 200, 0) == 1.0  # no decay window: constant
+
+
+def config(data: Path, out: Path, max_steps: int):
+    return tiny_pix2pix(
+        data,
+        out,
+        epochs=EPOCHS,
+        decay_epochs=DECAY_EPOCHS,
+        max_steps=max_steps,
+        log_every=1,
+        save_every=100,
+        sample_every=1000,
+        num_samples=1,
+    )
+
+
+def logged_lr(run: Path) -> dict[int, float]:
+    return {r["step"]: r["lr"] for r in map(json.loads, (run / "losses.jsonl").open())}
+
+
+def test_trainer_decays_every_optimizer_and_resumes_inside_the_decay_window(
+    paired_dataset: Path, tmp_path: Path, one_thread
+) -> None:
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    trainer = Trainer(config(paired_dataset, straight, max_steps=11))
+    assert trainer.total_steps == TOTAL
+    trainer.fit()
+    # The log records the LR after each iteration's schedule tick: 1 up to step 8, then
+    # 7/8, 6/8, 5/8 of the base rate.
+    lrs = logged_lr(straight)
+    assert sorted(lrs) == list(range(1, 12))
+    for step, lr in lrs.items():
+        assert lr == pytest.approx(BASE_LR * hand_factor(step), rel=1e-9), step
+    assert lrs[11] == pytest.approx(BASE_LR * 5 / 8)
+    for name, stepper in trainer.task.steppers.items():  # the discriminator's too
+        assert stepper.lr == pytest.approx(BASE_LR * 5 / 8), name
+
+    Trainer(config(paired_dataset, resumed, max_steps=9)).fit()  # stops inside the decay
+    Trainer(config(paired_dataset, resumed, max_steps=11), resume=True).fit()
+    assert logged_lr(resumed) == pytest.approx(lrs)
+    _, expected = load_model_files(straight)
+    _, actual = load_model_files(resumed)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=1e-6, msg=name)
+    d_expected = load_training_state(straight)["task"]["adversary"]
+    d_actual = load_training_state(resumed)["task"]["adversary"]
+    for name in [name for name in d_expected if name.startswith("discriminator.")]:
+        torch.testing.assert_close(d_actual[name], d_expected[name], rtol=0, atol=1e-6, msg=name)
