@@ -123,6 +123,14 @@ class Stepper:
         self.scaler.step(self.optimizer)  # skips the update if the scaled grads overflowed
         self.scaler.update()
 
+    def back_off(self) -> None:
+        """Take no step and lower the fp16 loss scale by the scaler's backoff factor: for an
+        overflow that happened outside ``step``'s backward (a gradient penalty's inner
+        gradient, see :func:`img2img.losses.adversarial.input_gradient`), handled the way
+        GradScaler handles overflowing gradients."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.update(self.scaler.get_scale() * self.scaler.get_backoff_factor())
+
     def _usable(self, loss: torch.Tensor) -> bool:
         """Whether ``loss`` may be backpropagated: True if finite; False (counted) if not
         and skipping is on; otherwise :class:`TrainingDiverged`. Checked before backward,

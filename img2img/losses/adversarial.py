@@ -17,6 +17,7 @@ the task, so every objective keeps the textbook form and the halving lives in on
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -121,38 +122,72 @@ def _per_sample(logits: Tensor) -> Tensor:
     return logits.reshape(len(logits), -1).mean(dim=1)
 
 
+def input_gradient(
+    outputs: Tensor, inputs: Tensor, grad_scaler: torch.amp.GradScaler | None = None
+) -> Tensor:
+    """The gradient of ``_per_sample(outputs).sum()`` with respect to ``inputs``, graph kept
+    (``create_graph=True``) so a penalty on it trains the discriminator.
+
+    Under fp16 autocast the backward through the discriminator runs in half precision,
+    where gradients below ~6e-8 underflow to zero. With ``grad_scaler`` (the Stepper's), the
+    outputs are multiplied by its scale before differentiating and the gradient divided by
+    it afterwards, PyTorch's AMP recipe for gradient penalties. A scale too large for the
+    half-precision backward gives a non-finite gradient: :meth:`Adversary.update` treats
+    that as an overflow and lowers the scale (see :meth:`Stepper.back_off`).
+    """
+    total = _per_sample(outputs).sum()
+    if grad_scaler is None:
+        return torch.autograd.grad(total, inputs, create_graph=True)[0]
+    (grad,) = torch.autograd.grad(grad_scaler.scale(total), inputs, create_graph=True)
+    return grad / grad_scaler.get_scale()
+
+
 def gradient_penalty(
-    discriminator: Callable[[Tensor], Tensor],
+    discriminator: Callable[..., Tensor],
     real: Tensor,
     fake: Tensor,
     center: float = 1.0,
+    condition: Any = None,
+    grad_scaler: torch.amp.GradScaler | None = None,
 ) -> Tensor:
     """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - center)^2] (Gulrajani et al. 2017).
 
     ``x_hat`` mixes each real/fake pair with its own uniform weight, so the penalty covers
     the straight lines along which the optimal critic has unit gradient. ``real`` and
     ``fake`` are ``(N, ...)`` tensors of equal shape; ``fake`` is detached here. The graph
-    is kept (``create_graph=True``) so the penalty trains the discriminator. ``center=0``
-    gives the zero-centred variant (Thanh-Tung et al. 2019). Returns a scalar >= 0; the
-    paper's weight is 10.
+    is kept so the penalty trains the discriminator. ``center=0`` gives the zero-centred
+    variant (Thanh-Tung et al. 2019). ``condition`` (e.g. class labels) is passed to the
+    discriminator as a second argument and is not differentiated: the constraint is on the
+    critic as a function of the image. ``grad_scaler``: see :func:`input_gradient`.
+    Returns a scalar >= 0; the paper's weight is 10.
     """
     alpha = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(_per_sample(discriminator(x_hat)).sum(), x_hat, create_graph=True)
+    grad = input_gradient(judge(discriminator, x_hat, condition), x_hat, grad_scaler)
     # The epsilon keeps the backward of sqrt finite where a gradient is exactly zero.
     norm = (grad.reshape(len(grad), -1).pow(2).sum(dim=1) + 1e-12).sqrt()
     return (norm - center).pow(2).mean()
 
 
-def r1_penalty(real_logits: Tensor, real_inputs: Tensor) -> Tensor:
+def r1_penalty(
+    real_logits: Tensor, real_inputs: Tensor, grad_scaler: torch.amp.GradScaler | None = None
+) -> Tensor:
     """R1 penalty 0.5 * E||grad_x D(x)||^2 on real data (Mescheder et al. 2018).
 
     ``real_logits = D(real_inputs)`` must have been computed with ``real_inputs`` requiring
     grad. The 0.5 is the paper's gamma/2 with gamma factored out, so a weight of ``gamma``
-    reproduces its regulariser (StyleGAN2 uses the same scaling). Returns a scalar >= 0.
+    reproduces its regulariser (StyleGAN2 uses the same scaling). ``grad_scaler``: see
+    :func:`input_gradient`. Returns a scalar >= 0.
     """
-    (grad,) = torch.autograd.grad(_per_sample(real_logits).sum(), real_inputs, create_graph=True)
+    grad = input_gradient(real_logits, real_inputs, grad_scaler)
     return 0.5 * grad.reshape(len(grad), -1).pow(2).sum(dim=1).mean()
+
+
+def judge(discriminator: Callable[..., Tensor], x: Tensor, condition: Any = None) -> Tensor:
+    """``discriminator(x)``, or ``discriminator(x, condition)`` when a condition is given:
+    conditioning arguments (class labels, a time step, a level of detail) reach the
+    discriminator unchanged and are never part of what the penalties differentiate."""
+    return discriminator(x) if condition is None else discriminator(x, condition)
 
 
 @torch.no_grad()
@@ -172,11 +207,12 @@ class Adversary(nn.Module):
         if adversary.generator_turn():
             g_loss = adversary.loss(fake) + other_losses
 
-    The discriminator sees exactly the tensors it is given; a conditional GAN concatenates
-    condition and image itself. The D loss is
-    ``d_loss_weight * objective.d_loss + gp_weight * gp + r1_weight * r1``: the weight
-    scales the objective only (0.5 gives pix2pix/CycleGAN parity), penalties keep the
-    weights their papers quote.
+    The discriminator sees exactly the tensors it is given (pix2pix concatenates condition
+    and image itself); ``condition=`` arguments of :meth:`update` and :meth:`loss` (class
+    labels, ...) reach it as a second argument that the penalties do not differentiate.
+    The D loss is ``d_loss_weight * objective.d_loss + gp_weight * gp + r1_weight * r1``:
+    the weight scales the objective only (0.5 gives pix2pix/CycleGAN parity), penalties
+    keep the weights their papers quote.
 
     ``state_dict()`` holds the discriminator's weights plus, as the module's extra state,
     the optimizer/scheduler state and the update counter, so a resumed run continues the
@@ -230,49 +266,68 @@ class Adversary(nn.Module):
             return self.discriminator
         return self._parallel.module if for_generator else self._parallel
 
-    def d_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def d_loss(
+        self, real: Tensor, fake: Tensor, condition: Any = None
+    ) -> tuple[Tensor, dict[str, float]]:
         """The discriminator's loss on a batch, penalties included.
 
         ``real`` and ``fake`` are discriminator inputs ``(N, ...)``; ``fake`` is detached so
-        the generator gets no gradient. Returns the scalar loss and logs: ``d_loss`` (the
-        total), ``d_real`` / ``d_fake`` (mean logits) and ``gp`` / ``r1`` when weighted in.
+        the generator gets no gradient. ``condition`` (optional, e.g. class labels ``(N,)``
+        shared by the real and fake rows) is passed to the discriminator as its second
+        argument. Returns the scalar loss and logs: ``d_loss`` (the total), ``d_real`` /
+        ``d_fake`` (mean logits) and ``gp`` / ``r1`` when weighted in.
         """
         fake = fake.detach()
         if self.r1_weight:
             real = real.detach().requires_grad_(True)
         discriminator = self._judge()
-        real_logits = discriminator(real)
-        fake_logits = discriminator(fake)
+        scaler = self.stepper.scaler
+        real_logits = judge(discriminator, real, condition)
+        fake_logits = judge(discriminator, fake, condition)
         loss = self.d_loss_weight * self.objective.d_loss(real_logits, fake_logits)
         logs = {"d_real": real_logits.mean().item(), "d_fake": fake_logits.mean().item()}
         if self.gp_weight:
-            gp = gradient_penalty(discriminator, real, fake)
+            gp = gradient_penalty(
+                discriminator, real, fake, condition=condition, grad_scaler=scaler
+            )
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.item()
         if self.r1_weight:
-            r1 = r1_penalty(real_logits, real)
+            r1 = r1_penalty(real_logits, real, grad_scaler=scaler)
             loss = loss + self.r1_weight * r1
             logs["r1"] = r1.item()
         logs["d_loss"] = loss.item()
         return loss, logs
 
-    def update(self, real: Tensor, fake: Tensor) -> dict[str, float]:
-        """One discriminator step on ``(real, fake)``, then weight clipping if configured.
-        Advances the counter behind :meth:`generator_turn`. Returns :meth:`d_loss`'s logs."""
-        loss, logs = self.d_loss(real, fake)
-        self.stepper.step(loss)
+    def update(self, real: Tensor, fake: Tensor, condition: Any = None) -> dict[str, float]:
+        """One discriminator step on ``(real, fake)`` (and ``condition``, see :meth:`d_loss`),
+        then weight clipping if configured. Advances the counter behind
+        :meth:`generator_turn`. Returns :meth:`d_loss`'s logs.
+
+        Under fp16 a penalty whose scaled input gradient overflowed is not a divergence but a
+        loss scale too large for half precision: the step is skipped and the scale lowered,
+        as GradScaler does when the ordinary gradients overflow.
+        """
+        loss, logs = self.d_loss(real, fake, condition)
+        if self.stepper.scaler is not None and not all(
+            math.isfinite(logs.get(name, 0.0)) for name in ("gp", "r1")
+        ):
+            self.stepper.back_off()
+        else:
+            self.stepper.step(loss)
         if self.clip is not None:
             clip_weights_(self.discriminator, self.clip)
         self.updates += 1
         return logs
 
-    def loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+    def loss(self, fake: Tensor, real: Tensor | None = None, condition: Any = None) -> Tensor:
         """The generator's adversarial term: a scalar whose gradient reaches ``fake``.
 
         The discriminator's parameters are frozen for this forward pass only, so
         ``backward`` neither fills their ``.grad`` nor spends time on them; autograd
         decides what to track when the graph is built, so restoring the flags right after
-        is safe. ``real`` (optional) feeds objectives that compare against real logits.
+        is safe. ``real`` (optional) feeds objectives that compare against real logits;
+        ``condition`` is passed to the discriminator as in :meth:`d_loss`.
         """
         params = list(self.discriminator.parameters())
         flags = [p.requires_grad for p in params]
@@ -280,8 +335,8 @@ class Adversary(nn.Module):
             p.requires_grad_(False)
         discriminator = self._judge(for_generator=True)
         try:
-            fake_logits = discriminator(fake)
-            real_logits = None if real is None else discriminator(real)
+            fake_logits = judge(discriminator, fake, condition)
+            real_logits = None if real is None else judge(discriminator, real, condition)
         finally:
             for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)

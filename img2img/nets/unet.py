@@ -75,8 +75,13 @@ class UNet(nn.Module):
         num_downs: number of stride-2 stages; use ``unet_depth_for(image_size)`` to reach
             a 1x1 bottleneck as in the paper.
         norm: one of ``NORMS`` ("batch" in the paper).
-        dropout: dropout rate on the three decoder stages after the bottleneck stage; in
-            pix2pix it is the only source of noise and stays on at test time.
+        dropout: dropout rate on the three decoder stages after the bottleneck stage, after
+            their normalisation (the paper's "CD512" stages: Convolution-BatchNorm-Dropout,
+            then ReLU; ReLU and dropout commute, so the reference code's order, ReLU first
+            in the next stage, is the same function). The paper keeps dropout on at test
+            time as its only noise source; img2img's inference runs the network in eval
+            mode, so dropout is off there and the output is deterministic (see
+            :mod:`img2img.nets.batchnorm` for the normalisation at inference).
     """
 
     def __init__(

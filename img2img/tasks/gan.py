@@ -42,7 +42,6 @@ from img2img.nets.dcgan import (
     CONDITIONINGS,
     DCGANDiscriminator,
     DCGANGenerator,
-    with_label_maps,
 )
 from img2img.nets.mlp import MLPDiscriminator, MLPGenerator
 from img2img.optim import Stepper
@@ -302,12 +301,6 @@ class GAN:
         self.saturation = SaturationWatch(config.watch_patience if watches else 0)
         self.real_diversity = 0.0
 
-    def d_input(self, x: Tensor, labels: Tensor | None) -> Tensor:
-        """What the discriminator sees: the sample, with label channels when conditional."""
-        if labels is None:
-            return x
-        return with_label_maps(x, labels, self.config.num_classes)
-
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.generator.train()
         real = batch["image"].to(self.device, non_blocking=True)
@@ -318,13 +311,13 @@ class GAN:
         reuse = self.adversary.d_steps == 1
         with torch.set_grad_enabled(reuse):
             fake = self.generator(self._noise(len(real)), labels)
-        logs = self.adversary.update(self.d_input(real, labels), self.d_input(fake, labels))
+        logs = self.adversary.update(real, fake, condition=labels)
         check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
         self.saturation.observe(logs["d_loss"])
         if self.adversary.generator_turn():
             if not reuse:
                 fake = self.generator(self._noise(len(real)), labels)
-            g_loss = self.adversary.loss(self.d_input(fake, labels))
+            g_loss = self.adversary.loss(fake, condition=labels)
             logs["g_loss"] = g_loss.item()
             check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
             self.g_stepper.step(g_loss)

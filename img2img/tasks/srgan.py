@@ -14,11 +14,12 @@ Two phases, as in the paper:
    adversarial weight 1e-3, which trades PSNR for texture.
 
 ``--phase both`` runs phase 1 for ``psnr_steps`` iterations (0: half the run) and phase 2
-for the rest, inside one run: the switch is a function of the task's iteration counter,
-which is part of its state, so a run resumed on either side of the switch continues
-exactly. ``--phase gan --init-from runs/sr_psnr`` starts phase 2 from a separate phase-1
-model. The discriminator exists (and is saved) in every phase, so a checkpoint's layout
-does not depend on the phase.
+for the rest, inside one run: the switch is a function of the task's iteration counter.
+Both the counter and the switch point are part of its state, so a run resumed on either
+side of the switch continues exactly, and resuming with a larger ``--max-steps`` extends
+the GAN phase instead of moving the switch. ``--phase gan --init-from runs/sr_psnr``
+starts phase 2 from a separate phase-1 model. The discriminator exists (and is saved) in
+every phase, so a checkpoint's layout does not depend on the phase.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ class SRGANConfig(TrainConfig):
     image_size: int = option(96, "HR training crop in pixels (a multiple of --scale)")
     batch_size: int = option(16, "images per optimisation step")
     epochs: int = option(1000, "total epochs (one epoch = one crop from every HR image)")
-    decay_epochs: int = option(0, "final epochs of linear LR decay (0: constant, as the paper)")
+    decay_epochs: int = option(
+        0,
+        "final epochs of linear LR decay (0: constant; the paper instead lowers the rate "
+        "tenfold for the second half of its GAN phase)",
+    )
     scale: int = option(4, "upscaling factor: 2, 4 or 8")
     blocks: int = option(16, "residual blocks of the SRResNet")
     channels: int = option(64, "SRResNet filters")
@@ -194,6 +199,7 @@ class SRGAN:
             "g_stepper": self.g_stepper.state_dict(),
             "adversary": self.adversary.state_dict(),
             "iteration": self.iteration,
+            "psnr_steps": self.psnr_steps,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -201,6 +207,10 @@ class SRGAN:
         self.g_stepper.load_state_dict(state["g_stepper"])
         self.adversary.load_state_dict(state["adversary"])
         self.iteration = int(state["iteration"])
+        # The switch was fixed when the run started: recomputing it from a resumed run's
+        # --max-steps could send a run already in its GAN phase back to the pixel loss.
+        # (States written before it was saved recompute it.)
+        self.psnr_steps = int(state.get("psnr_steps", self.psnr_steps))
 
 
 def psnr_phase_length(config: SRGANConfig, total_steps: int) -> int:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from img2img.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout, with_label_maps
+from img2img.nets.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout
 from img2img.nets.mlp import MLPDiscriminator, MLPGenerator
 
 
@@ -22,7 +22,7 @@ def test_dcgan_shapes(size: int, classes: int, conditioning: str) -> None:
     x = g(torch.randn(2, 8), labels)
     assert x.shape == (2, 1, size, size)
     assert x.abs().max() <= 1
-    logits = d(with_label_maps(x, labels, classes) if classes else x)
+    logits = d(x, labels)
     assert logits.shape == (2,)
 
 
@@ -41,9 +41,7 @@ def test_projection_discriminator_depends_on_the_label() -> None:
     torch.manual_seed(0)
     d = DCGANDiscriminator(image_size=28, channels=1, ndf=4, num_classes=10, norm="none")
     x = torch.randn(1, 1, 28, 28)
-    assert d(with_label_maps(x, torch.tensor([1]), 10)) != d(
-        with_label_maps(x, torch.tensor([2]), 10)
-    )
+    assert d(x, torch.tensor([1])) != d(x, torch.tensor([2]))
 
 
 def test_spectral_norm_wraps_discriminator_layers() -> None:

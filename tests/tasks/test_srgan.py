@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,17 @@ def test_resume_across_the_phase_switch_is_exact(hr_folder: Path, tmp_path: Path
                 assert torch.equal(value, resumed["task"][part][key]), (part, key)
     log = (tmp_path / "straight" / "losses.jsonl").read_text().splitlines()
     assert "d_loss" not in log[1] and "d_loss" in log[2]  # the GAN phase starts at step 3
+
+
+def test_resuming_with_more_steps_keeps_the_phase_switch(hr_folder: Path, tmp_path: Path) -> None:
+    """Half of 4 steps is 2: the switch stays there when the run is resumed to 12 steps
+    (recomputed, half of 12 would send steps 5 and 6 back to the pixel loss)."""
+    run = tmp_path / "run"
+    Trainer(tiny(hr_folder, run, phase="both", max_steps=4)).fit()
+    Trainer(tiny(hr_folder, run, phase="both", max_steps=12), resume=True).fit()
+    assert load_training_state(run)["task"]["psnr_steps"] == 2
+    log = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log if "d_loss" in record] == list(range(3, 13))
 
 
 def test_gan_phase_starts_from_a_psnr_model(hr_folder: Path, tmp_path: Path) -> None:

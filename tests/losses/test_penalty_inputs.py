@@ -1,0 +1,105 @@
+"""What the gradient penalties differentiate: the image alone (not a condition), and under
+fp16 a gradient that neither underflows nor, when the loss scale overflows, stops the run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from img2img.losses.adversarial import Adversary, gradient_penalty
+from img2img.nets.dcgan import DCGANDiscriminator, with_label_maps
+from img2img.optim import Stepper, make_optimizer
+
+
+def _interpolates(real: torch.Tensor, fake: torch.Tensor, seed: int) -> torch.Tensor:
+    """The x_hat gradient_penalty draws after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    alpha = torch.rand(len(real), 1, 1, 1)
+    return (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+
+
+def test_gradient_penalty_of_a_concat_conditioned_critic_constrains_the_image_gradient():
+    torch.manual_seed(0)
+    critic = DCGANDiscriminator(
+        image_size=28, channels=1, ndf=8, norm="none", num_classes=10, conditioning="concat"
+    )
+    real, fake = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1
+    labels = torch.tensor([0, 3, 5, 9])
+    torch.manual_seed(1)
+    _, logs = Adversary(critic, "wgan", gp_weight=10.0).d_loss(real, fake, condition=labels)
+
+    x_hat = _interpolates(real, fake, seed=1)
+    (image_grad,) = torch.autograd.grad(critic(x_hat, labels).sum(), x_hat)
+    expected = ((image_grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    assert logs["gp"] == pytest.approx(expected.item(), rel=1e-5)
+
+    # The label channels carry a large gradient of their own (the fault this guards
+    # against penalised it too): the two penalties differ by far more than the tolerance.
+    maps = with_label_maps(x_hat.detach(), labels, 10).requires_grad_(True)
+    (full_grad,) = torch.autograd.grad(critic.head(critic.features(maps)).sum(), maps)
+    label_norm = full_grad[:, 1:].flatten(1).norm(dim=1)
+    assert (label_norm > image_grad.flatten(1).norm(dim=1)).all()
+
+
+def test_condition_reaches_the_discriminator_in_every_call():
+    seen = []
+
+    class Recorder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+
+        def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+            seen.append(condition)
+            return (x.flatten(1) * self.w).sum(1) * condition
+
+    labels = torch.tensor([1.0, 2.0])
+    adversary = Adversary(Recorder(), "wgan", gp_weight=1.0, r1_weight=1.0)
+    adversary.update(torch.ones(2, 3), torch.zeros(2, 3), condition=labels)
+    adversary.loss(torch.zeros(2, 3), condition=labels)
+    assert len(seen) == 4 and all(c is labels for c in seen)  # real, fake, x_hat, G's turn
+
+
+def _tiny_critic(scale: float) -> nn.Module:
+    torch.manual_seed(0)
+    critic = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(8, 1, 3, padding=1)
+    )
+    with torch.no_grad():
+        critic[2].weight.mul_(scale)
+    return critic
+
+
+def test_fp16_penalty_gradient_is_scaled_so_small_gradients_do_not_underflow():
+    critic = _tiny_critic(1e-5)  # input gradients ~1e-8: below fp16's smallest subnormal
+    real, fake = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)
+    torch.manual_seed(1)
+    reference = gradient_penalty(critic, real, fake, center=0).item()
+    with torch.autocast("cpu", dtype=torch.float16):
+        torch.manual_seed(1)
+        unscaled = gradient_penalty(critic, real, fake, center=0).item()
+        torch.manual_seed(1)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+        scaled = gradient_penalty(critic, real, fake, center=0, grad_scaler=scaler).item()
+    assert scaled == pytest.approx(reference, rel=1e-2)
+    assert unscaled == pytest.approx(1e-12)  # all underflowed: only the sqrt's epsilon left
+
+
+def test_fp16_penalty_overflow_lowers_the_scale_and_skips_the_step():
+    critic = _tiny_critic(1.0)
+    stepper = Stepper(make_optimizer(critic.parameters(), kind="sgd", lr=0.1))
+    stepper.use_grad_scaler("cpu")
+    adversary = Adversary(critic, "wgan", stepper=stepper, gp_weight=10.0)
+    real, fake = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)
+    before = [p.detach().clone() for p in critic.parameters()]
+    with torch.autocast("cpu", dtype=torch.float16):
+        # GradScaler starts at 2**16, above fp16's largest value (65504): the scaled
+        # d(sum of outputs)/d(output) overflows at once.
+        adversary.update(real, fake)
+        assert stepper.scaler.get_scale() == 2.0**15
+        assert all(torch.equal(a, b) for a, b in zip(before, critic.parameters(), strict=True))
+        logs = adversary.update(real, fake)
+    assert torch.isfinite(torch.tensor(logs["gp"]))
+    assert not all(torch.equal(a, b) for a, b in zip(before, critic.parameters(), strict=True))
+    assert adversary.updates == 2  # the skipped step still counts for the k-step rhythm
