@@ -93,7 +93,7 @@ class DemoBackend:
         output_dir: str | Path | None = None,
         loader: Loader = load_translator,
     ) -> None:
-        from img2img.train import resolve_device
+        from img2img.devices import resolve_device
 
         if max_pixels < 1:
             raise ValueError(f"max_pixels={max_pixels}: must be at least 1")

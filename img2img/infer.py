@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from img2img.config import config_from_dict
+from img2img.devices import resolve_device
 from img2img.images import to_tensor
 from img2img.models import read_model, resolve_model, weights_path
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast, autocast_dtype
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
-from img2img.train import resolve_device
 
 DEFAULT_TILE = 512
 """Input pixels per tile side: the activations of a 512 x 512 tile fit a laptop (about 1 GB

@@ -136,7 +136,7 @@ class InceptionFeatures:
     """Callable: (N, 3, H, W) images (float [-1, 1] or uint8) -> float32 numpy (N, 2048)."""
 
     def __init__(self, inception: str | os.PathLike | None = None, device: str = "auto") -> None:
-        from img2img.train import resolve_device
+        from img2img.devices import resolve_device
 
         self.device = resolve_device(device)
         self.path = Path(inception) if inception else default_inception_path()

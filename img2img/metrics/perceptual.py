@@ -96,7 +96,7 @@ def lpips(
 
     ``a``, ``b``: (N, 3, H, W) or (3, H, W) in [-1, 1]. Returns float32 (N,) on the CPU.
     Raises :class:`LPIPSUnavailable` when the trunk weights are not on disk."""
-    from img2img.train import resolve_device
+    from img2img.devices import resolve_device
 
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")

@@ -220,10 +220,10 @@ def evaluate_gan(
     from img2img.data.mnist import mnist_split_files
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
+    from img2img.devices import resolve_device
     from img2img.models import resolve_model
     from img2img.tasks.gan import GAN, latent, load_gan
     from img2img.tasks.gan import generate as run_generator
-    from img2img.train import resolve_device
 
     start = time.perf_counter()
     if is_toy(str(data)):
