@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from img2img.metrics.inception import Images, image_features
+from img2img.metrics.inception_features import Images, image_features
 
 
 class KID(NamedTuple):
@@ -132,7 +132,7 @@ def fid(
 
     ``real``, ``fake``: a folder of images (its features are cached), a list of image files,
     or a tensor (N, 3, H, W) float in [-1, 1] or uint8. Images of any size are resized to
-    299x299 (see :mod:`img2img.metrics.inception`). FID is biased upwards for small sets:
+    299x299 (see :mod:`img2img.metrics.inception_features`). FID is biased upwards for small sets:
     compare numbers only at equal set sizes (the papers use 10k-50k images).
     """
     options = {"batch_size": batch_size, "device": device, "inception": inception}

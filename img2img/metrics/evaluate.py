@@ -188,7 +188,7 @@ def _lpips_or_reason(
 ) -> torch.nn.Module | None:
     if "lpips" not in metrics:
         return None
-    from img2img.metrics.perceptual import LPIPSUnavailable, load_lpips
+    from img2img.backbones.lpips import LPIPSUnavailable, load_lpips
 
     try:
         return load_lpips(net, str(weights) if weights else None, str(device))
@@ -228,10 +228,10 @@ class _FeatureCollector:
         wanted = [name for name in ("fid", "kid") if name in metrics]
         if not wanted:
             return None
-        from img2img.metrics import inception as inception_module
+        from img2img.metrics import inception_features
 
         try:
-            extractor = inception_module.InceptionFeatures(inception, device)
+            extractor = inception_features.InceptionFeatures(inception, device)
         except (FileNotFoundError, ValueError) as reason:
             unavailable.update(dict.fromkeys(wanted, str(reason)))
             return None
@@ -247,8 +247,8 @@ class _FeatureCollector:
                 },
                 sort_keys=True,
             )
-            cache_file = inception_module.cache_path(files, extractor, variant)
-            real = inception_module.load_cached(cache_file, len(files))
+            cache_file = inception_features.cache_path(files, extractor, variant)
+            real = inception_features.load_cached(cache_file, len(files))
         return cls(extractor, cache_file, real, batch_size)
 
     def add(self, output: Tensor, target: Tensor | None) -> None:
@@ -268,7 +268,7 @@ class _FeatureCollector:
         self.pending = ([], [])
 
     def finish(self, metrics: list[str]) -> dict[str, Any]:
-        from img2img.metrics.inception import save_cached
+        from img2img.metrics.inception_features import save_cached
 
         self.flush()
         fake = np.concatenate(self.fake_chunks)

@@ -76,7 +76,7 @@ class Setup:
     def extractor(self, metrics: list[str], unavailable: dict[str, str]) -> Any:
         """The Inception feature extractor when FID or KID is wanted and available; else
         None, with the reason recorded in ``unavailable``."""
-        from img2img.metrics.inception import InceptionFeatures
+        from img2img.metrics.inception_features import InceptionFeatures
 
         wanted = [name for name in ("fid", "kid") if name in metrics]
         if not wanted:
@@ -97,7 +97,7 @@ class Setup:
     ) -> np.ndarray:
         """Features of the ``count`` real images ``images()`` yields, cached under ``files``
         (the files they are read from) and ``variant`` (how they are read)."""
-        from img2img.metrics.inception import cached_features
+        from img2img.metrics.inception_features import cached_features
 
         def compute() -> np.ndarray:
             chunks = batches(images(), self.batch_size)
