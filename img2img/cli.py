@@ -276,7 +276,8 @@ def sample_command(argv: list[str]) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
-    from img2img.tasks.gan import evaluate_parzen, write_sample_files
+    from img2img.metrics.parzen import evaluate_parzen
+    from img2img.sampling import write_sample_files
 
     if args.parzen:
         result = evaluate_parzen(

@@ -26,8 +26,9 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from img2img.catalog import ModelInfo, describe_model, list_models
 from img2img.images import ImageError, load_image
-from img2img.models import ModelInfo, describe_model, list_models, read_config
+from img2img.saved_models import read_config
 
 # The largest input (output, for super-resolution) the demo computes, in pixels: 1 Mpx runs
 # in seconds on a CPU. Larger images are downscaled to it, keeping their aspect ratio.
@@ -178,8 +179,8 @@ class DemoBackend:
         self, name: str, seed: float, label: str | None, count: float, rows: float, steps: float
     ) -> tuple[str, str | None, str]:
         """GAN tab: (grid file, interpolation strip file or None, status), written by
-        ``img2img sample``'s :func:`~img2img.tasks.gan.write_sample_files`."""
-        from img2img.tasks.gan import write_sample_files
+        ``img2img sample``'s :func:`~img2img.sampling.write_sample_files`."""
+        from img2img.sampling import write_sample_files
 
         info = self.model(name, SAMPLE)
         chosen = None if label in (None, "", ALL_CLASSES) else int(label)

@@ -36,7 +36,7 @@ def free_port() -> int:
 @pytest.fixture
 def demo_url():
     from img2img.demo import build_demo, launch
-    from img2img.models import WEIGHTS_DIR
+    from img2img.saved_models import WEIGHTS_DIR
 
     if not (WEIGHTS_DIR / MODEL).is_dir():
         pytest.skip(f"shipped model {MODEL} not found in {WEIGHTS_DIR}")

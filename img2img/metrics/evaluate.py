@@ -91,7 +91,7 @@ def evaluate(
     from img2img.infer import load
     from img2img.metrics import unpaired
     from img2img.metrics.pixel import psnr, ssim
-    from img2img.models import resolve_model
+    from img2img.saved_models import resolve_model
     from img2img.tasks import get_task
 
     start = time.perf_counter()
@@ -329,7 +329,7 @@ def format_table(summary: dict[str, Any]) -> str:
 def default_output_dir(model: str | Path) -> Path:
     """Where eval writes: the run directory itself, or ``runs/eval/<name>`` for a model
     shipped in ``weights/`` (which an evaluation should not modify)."""
-    from img2img.models import WEIGHTS_DIR, resolve_model
+    from img2img.saved_models import WEIGHTS_DIR, resolve_model
 
     path = resolve_model(model).resolve()
     if path.parent == WEIGHTS_DIR.resolve():

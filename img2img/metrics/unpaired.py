@@ -40,7 +40,7 @@ from img2img.metrics.evaluate import (
 def model_task(model: str | Path) -> str:
     """The task name a model directory (or shipped model name) was trained with."""
     from img2img.checkpoint import CONFIG_FILE
-    from img2img.models import resolve_model
+    from img2img.saved_models import resolve_model
 
     return json.loads((resolve_model(model) / CONFIG_FILE).read_text()).get("task", "")
 
@@ -124,7 +124,7 @@ def evaluate_cyclegan(
     """FID/KID of each direction's test outputs against the other domain's real test images.
     Metrics are named ``fid_AtoB``, ``kid_AtoB``, ``fid_BtoA``, ``kid_BtoA``."""
     from img2img.infer import load
-    from img2img.models import resolve_model
+    from img2img.saved_models import resolve_model
     from img2img.tasks.cyclegan import CycleGAN
 
     start = time.perf_counter()
@@ -221,8 +221,9 @@ def evaluate_gan(
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
     from img2img.devices import resolve_device
-    from img2img.models import resolve_model
-    from img2img.tasks.gan import GAN, latent, load_gan
+    from img2img.sampling import load_gan
+    from img2img.saved_models import resolve_model
+    from img2img.tasks.gan import GAN, latent
     from img2img.tasks.gan import generate as run_generator
 
     start = time.perf_counter()

@@ -25,8 +25,9 @@ from img2img.metrics import inception_features
 from img2img.metrics.distances import fid_from_features, kid_from_features
 from img2img.metrics.evaluate import evaluate, quantize
 from img2img.metrics.unpaired import proportional_labels
+from img2img.sampling import load_gan
 from img2img.tasks.cyclegan import CycleGAN, CycleGANConfig
-from img2img.tasks.gan import GAN, GANConfig, generate, latent, load_gan
+from img2img.tasks.gan import GAN, GANConfig, generate, latent
 
 
 class PixelFeatures(inception_features.InceptionFeatures):

@@ -14,15 +14,8 @@ from PIL import Image
 from img2img.checkpoint import load_training_state
 from img2img.cli import main
 from img2img.config import merge
-from img2img.tasks.gan import (
-    GAN,
-    GAN_OBJECTIVES,
-    GANConfig,
-    interpolation_latents,
-    load_gan,
-    sample_labels,
-    slerp,
-)
+from img2img.sampling import interpolation_latents, load_gan, sample_labels, slerp
+from img2img.tasks.gan import GAN, GAN_OBJECTIVES, GANConfig
 from img2img.train import Trainer
 from img2img.watch import SaturationWatch, TrainingDiverged, check_losses
 from tests.data.test_gan_data import make_mnist
