@@ -23,7 +23,7 @@ negative when the two sets come from one distribution.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -160,3 +160,14 @@ def kid(
     return kid_from_features(
         image_features(real, **options), image_features(fake, **options), subsets, subset_size
     )
+
+
+def distribution_metrics(real: np.ndarray, fake: np.ndarray, metrics: list[str]) -> dict[str, Any]:
+    """FID and/or KID (as named in ``metrics``) of Inception features ``fake`` vs ``real``."""
+    values: dict[str, Any] = {}
+    if "fid" in metrics:
+        values["fid"] = fid_from_features(real, fake)
+    if "kid" in metrics:
+        result = kid_from_features(real, fake)
+        values["kid"] = {"mean": result.mean, "std": result.std}
+    return values

@@ -143,6 +143,8 @@ class CycleGAN:
     """
 
     Config = CycleGANConfig
+    evaluation = "two-way"
+    demo_tab = "translate"
     directions = DIRECTIONS  # a two-way model: build_generator's keys, for list_models()
 
     @staticmethod

@@ -205,6 +205,8 @@ class GAN:
     """The GAN recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = GANConfig
+    evaluation = "samples"
+    demo_tab = "sample"
 
     @staticmethod
     def dataset(config: GANConfig, split: str, augment: bool | None = None) -> Dataset | None:

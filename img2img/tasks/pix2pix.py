@@ -58,6 +58,8 @@ class Pix2Pix:
     """The pix2pix recipe over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
     Config = Pix2PixConfig
+    evaluation = "aligned"
+    demo_tab = "translate"
 
     @staticmethod
     def dataset(

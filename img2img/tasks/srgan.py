@@ -94,6 +94,8 @@ class SRGAN:
     """SRResNet / SRGAN over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
     Config = SRGANConfig
+    evaluation = "super-resolution"
+    demo_tab = "super-resolve"
 
     @staticmethod
     def dataset(

@@ -15,7 +15,8 @@ from img2img.checkpoint import save_model
 from img2img.cli import main
 from img2img.infer import load
 from img2img.metrics import inception_features, psnr, ssim
-from img2img.metrics.evaluate import default_output_dir, evaluate, parse_metrics
+from img2img.metrics.evaluate import evaluate, parse_metrics
+from img2img.metrics.reports import default_output_dir
 from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
 
 
@@ -115,6 +116,6 @@ def test_missing_test_split_is_a_clear_error(tiny_model: Path, tmp_path: Path) -
 def test_unpaired_task_reports_paired_metrics_unavailable(
     tiny_model: Path, paired_dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Pix2Pix, "paired", False, raising=False)
+    monkeypatch.setattr(Pix2Pix, "evaluation", "unaligned")
     summary = evaluate(tiny_model, paired_dataset, ["psnr"], device="cpu", progress=False).summary
     assert summary["metrics"] == {} and "unpaired" in summary["unavailable"]["psnr"]

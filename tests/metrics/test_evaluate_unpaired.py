@@ -19,11 +19,11 @@ from PIL import Image
 
 from img2img.checkpoint import save_model
 from img2img.cli import main
-from img2img.images import pil_to_tensor
+from img2img.images import pil_to_tensor, quantize
 from img2img.infer import load
 from img2img.metrics import inception_features
 from img2img.metrics.distances import fid_from_features, kid_from_features
-from img2img.metrics.evaluate import evaluate, quantize
+from img2img.metrics.evaluate import evaluate
 from img2img.metrics.unpaired import proportional_labels
 from img2img.sampling import load_gan
 from img2img.tasks.cyclegan import CycleGAN, CycleGANConfig
