@@ -36,7 +36,7 @@ from img2img.data.classes import ImageFolder, class_names
 from img2img.data.mnist import MNIST, is_mnist_folder, mnist_split_files
 from img2img.data.toy import ToyDataset, get_mixture, is_toy, mode_coverage
 from img2img.data.transforms import make_generator
-from img2img.losses import Adversary
+from img2img.losses import Adversary, objective_option
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import batch_statistics
 from img2img.nets.blocks import NORMS
@@ -49,8 +49,6 @@ from img2img.nets.dcgan import (
 from img2img.nets.mlp import MLPDiscriminator, MLPGenerator
 from img2img.optim import Stepper
 from img2img.watch import SaturationWatch, check_losses, mean_pairwise_distance
-
-GAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge")
 
 # Each objective's paper settings, applied when it is chosen to every field the user
 # (flags, YAML) leaves unset. Fields not listed keep the DCGAN defaults of GANConfig.
@@ -113,7 +111,7 @@ class GANConfig(TrainConfig):
     mlp_layers: int = option(3, "MLP hidden layers")
     g_norm: str = option("batch", "generator normalisation", NORMS)
     d_norm: str = option("batch", "discriminator normalisation", NORMS)
-    objective: str = option("nonsaturating", "adversarial objective", GAN_OBJECTIVES)
+    objective: str = objective_option("nonsaturating")
     d_steps: int = option(1, "discriminator steps per generator step (Algorithm 1's k)")
     gp_weight: float = option(0.0, "gradient-penalty weight (wgan-gp: 10)")
     clip: float = option(0.0, "clip critic weights to [-clip, clip] (wgan: 0.01; 0: off)")
@@ -251,7 +249,7 @@ class GAN:
         self.g_stepper = stepper(self.generator)
         self.adversary = Adversary(
             discriminator,
-            objective="wgan" if config.objective == "wgan-gp" else config.objective,
+            objective=config.objective,
             stepper=stepper(discriminator),
             gp_weight=config.gp_weight,
             clip=config.clip or None,
@@ -266,8 +264,10 @@ class GAN:
             else None
         )
         # "D loss ~ 0" means a perfect discriminator only for the bounded-below objectives.
-        watches = config.objective in ("minimax", "nonsaturating", "lsgan", "hinge")
-        self.saturation = SaturationWatch(config.watch_patience if watches else 0)
+        objective = self.adversary.objective
+        self.saturation = SaturationWatch(
+            config.watch_patience if objective.bounded_below else 0, objective.saturation
+        )
         self.real_diversity = 0.0
 
     def d_input(self, x: Tensor, labels: Tensor | None) -> Tensor:
@@ -351,7 +351,7 @@ class GAN:
             path=path,
             title=f"iteration {step}: {coverage['modes']:.0f}/{len(self.mixture.modes)} modes, "
             f"{coverage['high_quality']:.0%} high quality",
-            probabilities=self.config.objective in ("minimax", "nonsaturating"),
+            probabilities=self.adversary.objective.probabilities,
         )
 
     @torch.no_grad()

@@ -35,7 +35,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
 from img2img.data.sr import SRImageFolder, split_folders
-from img2img.losses import OBJECTIVES, Adversary
+from img2img.losses import Adversary, objective_option
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
 from img2img.optim import Stepper
@@ -80,7 +80,7 @@ class SRGANConfig(TrainConfig):
     perceptual_weight: float = option(1.0, "weight of the perceptual loss in the gan phase")
     adversarial_weight: float = option(1e-3, "weight of the adversarial loss in the gan phase")
     gan_pixel_weight: float = option(0.0, "weight of the pixel loss in the gan phase")
-    gan_mode: str = option("vanilla", "adversarial objective", tuple(OBJECTIVES))
+    objective: str = objective_option("vanilla")
     lr: float = option(1e-4, "Adam learning rate (both networks)")
     beta1: float = option(0.9, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
@@ -147,7 +147,7 @@ class SRGAN:
             )
 
         self.g_stepper = stepper(self.generator)
-        self.adversary = Adversary(discriminator, config.gan_mode, stepper(discriminator))
+        self.adversary = Adversary(discriminator, config.objective, stepper(discriminator))
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.pixel_loss = PIXEL_LOSSES[config.pixel_loss]
         # Built at the start even when the GAN phase comes later: a missing weights file
