@@ -321,6 +321,18 @@ class Adversary(nn.Module):
         WGAN uses k = 5). With ``d_steps=3`` the pattern over six updates is F F T F F T."""
         return self.updates > 0 and self.updates % self.d_steps == 0
 
+    @torch.no_grad()
+    def scores(self, x: Tensor) -> Tensor:
+        """The discriminator's raw outputs for ``x``, for plots and probes (the GAN lab's
+        decision surface): in eval mode and without gradients, so no state changes (batch
+        norm's running averages, the update counter); its mode is restored after."""
+        was_training = self.discriminator.training
+        self.discriminator.eval()
+        try:
+            return self.discriminator(x)
+        finally:
+            self.discriminator.train(was_training)
+
     def get_extra_state(self) -> dict[str, Any]:
         return {"stepper": self.stepper.state_dict(), "updates": self.updates}
 

@@ -48,7 +48,7 @@ from img2img.nets.dcgan import (
 )
 from img2img.nets.mlp import MLPDiscriminator, MLPGenerator
 from img2img.optim import Stepper
-from img2img.watch import SaturationWatch, check_losses, mean_pairwise_distance
+from img2img.watch import GANWatch, check_losses
 
 # Each objective's paper settings, applied when it is chosen to every field the user
 # (flags, YAML) leaves unset. Fields not listed keep the DCGAN defaults of GANConfig.
@@ -263,12 +263,13 @@ class GAN:
             if config.conditional
             else None
         )
-        # "D loss ~ 0" means a perfect discriminator only for the bounded-below objectives.
         objective = self.adversary.objective
-        self.saturation = SaturationWatch(
-            config.watch_patience if objective.bounded_below else 0, objective.saturation
+        self.watch = GANWatch(
+            objective.bounded_below,
+            objective.saturation,
+            config.watch_patience,
+            config.collapse_ratio,
         )
-        self.real_diversity = 0.0
 
     def d_input(self, x: Tensor, labels: Tensor | None) -> Tensor:
         """What the discriminator sees: the sample, with label channels when conditional."""
@@ -280,15 +281,13 @@ class GAN:
         self.generator.train()
         real = batch["image"].to(self.device, non_blocking=True)
         labels = batch["label"].to(self.device) if self.conditional else None
-        if not self.real_diversity:  # the yardstick of the mode-collapse watch
-            self.real_diversity = mean_pairwise_distance(real)
         # With k > 1 critic steps, most iterations need no graph through G.
         reuse = self.adversary.d_steps == 1
         with torch.set_grad_enabled(reuse):
             fake = self.generator(self._noise(len(real)), labels)
         logs = self.adversary.update(self.d_input(real, labels), self.d_input(fake, labels))
         check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-        self.saturation.observe(logs["d_loss"])
+        self.watch.observe(real, logs["d_loss"])
         if self.adversary.generator_turn():
             if not reuse:
                 fake = self.generator(self._noise(len(real)), labels)
@@ -306,28 +305,12 @@ class GAN:
         return [generate(self.generator, self.z_fixed, self.labels_fixed)]
 
     def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
-        """Metrics and failure-mode warnings on the fixed z (see :mod:`img2img.watch`)."""
+        """Metrics and failure-mode warnings on the fixed z (see :mod:`img2img.watch`), and
+        the mode coverage of 2-D mixtures."""
         fake = generate(self.generator, self.z_fixed, self.labels_fixed)
-        metrics: dict[str, float] = {}
-        warnings: dict[str, str] = {}
+        metrics, warnings = self.watch.report(fake, self.adversary.updates)
         if self.mixture is not None:
-            metrics.update(mode_coverage(fake, self.mixture))
-        if self.real_diversity:
-            diversity = mean_pairwise_distance(fake[:64]) / self.real_diversity
-            metrics["diversity"] = round(diversity, 4)
-            # A freshly initialised G maps every z to nearly the same output: not a collapse.
-            warmed_up = self.adversary.updates >= self.config.watch_patience
-            if diversity < self.config.collapse_ratio and warmed_up:
-                warnings["mode_collapse"] = (
-                    f"samples are {diversity:.2f}x as diverse as real data (mean pairwise "
-                    "distance): the generator may have collapsed to a few modes"
-                )
-        if self.saturation.saturated:
-            warnings["d_saturated"] = (
-                f"discriminator loss below {self.saturation.threshold} for "
-                f"{self.saturation.run} iterations: it wins outright and the generator's "
-                "gradients vanish (try --objective wgan-gp, or hinge with --spectral-norm)"
-            )
+            metrics = {**mode_coverage(fake, self.mixture), **metrics}
         return metrics, warnings
 
     def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
@@ -347,36 +330,23 @@ class GAN:
         plot_points(
             real=batch["image"],
             fake=fake.cpu(),
-            critic=self._critic_values,
+            critic=lambda points: self.adversary.scores(points.to(self.device)).cpu(),
             path=path,
             title=f"iteration {step}: {coverage['modes']:.0f}/{len(self.mixture.modes)} modes, "
             f"{coverage['high_quality']:.0%} high quality",
             probabilities=self.adversary.objective.probabilities,
         )
 
-    @torch.no_grad()
-    def _critic_values(self, points: Tensor) -> Tensor:
-        """D's raw output at ``points`` (n, 2), in eval mode so no state changes."""
-        d = self.adversary.discriminator
-        was_training = d.training
-        d.eval()
-        try:
-            return d(points.to(self.device)).cpu()
-        finally:
-            d.train(was_training)
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "generator": self.generator.state_dict(),
             "g_stepper": self.g_stepper.state_dict(),
             "adversary": self.adversary.state_dict(),
-            "real_diversity": self.real_diversity,
-            "saturated_run": self.saturation.run,
+            **self.watch.state_dict(),  # "real_diversity", "saturated_run"
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
         self.g_stepper.load_state_dict(state["g_stepper"])
         self.adversary.load_state_dict(state["adversary"])
-        self.real_diversity = float(state["real_diversity"])
-        self.saturation.run = int(state["saturated_run"])
+        self.watch.load_state_dict(state)

@@ -384,3 +384,12 @@ def test_objectives_know_their_own_facts():
     # A discriminator that separates perfectly drives a bounded-below loss under saturation.
     perfect = OBJECTIVES["hinge"].d_loss(torch.full((4,), 5.0), torch.full((4,), -5.0))
     assert perfect.item() < OBJECTIVES["hinge"].saturation
+
+
+def test_scores_leave_the_discriminator_as_it_was():
+    d = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    adversary = Adversary(d, "hinge")
+    stats = d[1].running_mean.clone()
+    scores = adversary.scores(torch.randn(8, 2))
+    assert scores.shape == (8, 1) and not scores.requires_grad
+    assert d.training and torch.equal(d[1].running_mean, stats) and adversary.updates == 0

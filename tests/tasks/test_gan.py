@@ -187,7 +187,7 @@ def test_watch_flags_a_saturated_discriminator_and_collapse(mnist: Path, tmp_pat
     with torch.no_grad():  # every z to the same image: total collapse
         task.generator.body[-2].weight.zero_()
         task.generator.body[-2].bias.fill_(0.3)
-    task.saturation.run = 5
+    task.watch.saturation.run = 5
     metrics, warnings = task.monitor()
     assert metrics["diversity"] < 0.01
     assert set(warnings) == {"mode_collapse", "d_saturated"}
