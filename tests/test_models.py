@@ -153,3 +153,20 @@ def test_translate_runs_a_safetensors_json_pair(tiny_model: Path, tmp_path: Path
     assert np.array_equal(
         np.asarray(img2img.translate(image, model=tmp_path / "m.safetensors")), expected
     )
+
+
+def test_a_gan_saved_as_two_files_samples_and_other_tasks_are_refused(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    """Sampling reads models through the one loader, so every saved form works."""
+    from img2img.sampling import load_gan, write_sample_files
+
+    model = save_untrained_model(tmp_path / "gan", "gan", **TINY_GAN)
+    shutil.copy(model / "generator.safetensors", tmp_path / "digits.safetensors")
+    shutil.copy(model / "config.json", tmp_path / "digits.json")
+    generator, config = load_gan(tmp_path / "digits.safetensors")
+    assert config.z_dim == TINY_GAN["z_dim"] and not generator.training
+    written = write_sample_files(tmp_path / "digits.safetensors", tmp_path / "s.png", n=4)
+    assert [p.name for p in written] == ["s.png", "s_slerp.png"]
+    with pytest.raises(ValueError, match="not a GAN"):
+        load_gan(tiny_model)
