@@ -126,3 +126,18 @@ def test_every_task_takes_objective_and_reads_the_old_name_gan_mode() -> None:
     assert layered.objective == "wgan-gp"
     with pytest.raises(ValueError, match="old name of objective"):
         config_from_dict(TASKS["pix2pix"].Config, {"gan_mode": "lsgan", "objective": "hinge"})
+
+
+def test_resuming_a_run_saved_as_gan_mode_compares_it_with_objective(
+    paired_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint written before the rename: its gan_mode is the objective it ran with."""
+    from img2img.checkpoint import save_training_state
+
+    run = tmp_path / "run"
+    Trainer(tiny(paired_dataset, run, max_steps=1)).fit()
+    state = load_training_state(run)
+    state["config"]["gan_mode"] = state["config"].pop("objective")
+    save_training_state(run, state, keep=1)
+    Trainer(tiny(paired_dataset, run, max_steps=2, objective="lsgan"), resume=True)
+    assert "objective: 'vanilla' -> 'lsgan'" in capsys.readouterr().out
