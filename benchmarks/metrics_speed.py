@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from img2img.metrics.distances import fid_from_features, kid_from_features
-from img2img.metrics.inception import InceptionFeatures
+from img2img.metrics.inception_features import InceptionFeatures
 
 CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-test"
 

@@ -56,7 +56,8 @@ def last_step(run: Path) -> int:
 
 
 def evaluate_run(run: Path, data: Path) -> dict:
-    from img2img.metrics.evaluate import evaluate, format_table
+    from img2img.metrics.evaluate import evaluate
+    from img2img.metrics.reports import format_table
 
     summary = evaluate(run, data, ["psnr", "ssim", "fid", "kid"], progress=False).summary
     print(format_table(summary), flush=True)

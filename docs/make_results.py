@@ -19,9 +19,9 @@ from PIL import Image
 
 from img2img.images import load_image, to_tensor
 from img2img.infer import load
-from img2img.models import WEIGHTS_DIR
 from img2img.reporting import save_grid
-from img2img.tasks.gan import write_sample_files
+from img2img.sampling import write_sample_files
+from img2img.saved_models import WEIGHTS_DIR
 
 OUT = Path(__file__).resolve().parent / "results"
 FACADES = ("1.jpg", "27.jpg", "63.jpg")

@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 __all__ = ["Translator", "__version__", "list_models", "load", "translate"]
 
 if TYPE_CHECKING:
+    from img2img.catalog import list_models
     from img2img.infer import Translator, load, translate
-    from img2img.models import list_models
 
 
 def __getattr__(name: str) -> Any:
@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(infer, name)
     if name == "list_models":
-        from img2img.models import list_models
+        from img2img.catalog import list_models
 
         return list_models
     raise AttributeError(f"module 'img2img' has no attribute {name!r}")

@@ -174,14 +174,8 @@ def eval_command(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=0, help="GAN models: seed of the latents")
     args = parser.parse_args(argv)
 
-    from img2img.metrics.evaluate import (
-        default_output_dir,
-        evaluate,
-        format_table,
-        parse_metrics,
-        write_html,
-        write_json,
-    )
+    from img2img.metrics.evaluate import evaluate, parse_metrics
+    from img2img.metrics.reports import default_output_dir, format_table, write_html, write_json
 
     try:
         metrics = parse_metrics(args.metrics)
@@ -276,7 +270,8 @@ def sample_command(argv: list[str]) -> None:
 
 
 def _sample(args: argparse.Namespace) -> None:
-    from img2img.tasks.gan import evaluate_parzen, write_sample_files
+    from img2img.metrics.parzen import evaluate_parzen
+    from img2img.sampling import write_sample_files
 
     if args.parzen:
         result = evaluate_parzen(

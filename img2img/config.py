@@ -26,11 +26,18 @@ C = TypeVar("C", bound="TrainConfig")
 
 
 def option(
-    default: Any, help: str, choices: tuple | None = None, aliases: tuple[str, ...] = ()
+    default: Any,
+    help: str,
+    choices: tuple | None = None,
+    aliases: tuple[str, ...] = (),
+    old_names: tuple[str, ...] = (),
 ) -> Any:
     """A dataclass field with the help text (and allowed values) its CLI flag shows;
-    ``aliases`` are extra flag names for it (``("--workers",)``)."""
-    return field(default=default, metadata={"help": help, "choices": choices, "aliases": aliases})
+    ``aliases`` are extra flag names for it (``("--workers",)``). ``old_names`` are names
+    the field had before a rename: each is also a flag, and a YAML file or a saved
+    ``config.json`` that uses it still sets the field (:func:`rename_old_names`)."""
+    metadata = {"help": help, "choices": choices, "aliases": aliases, "old_names": old_names}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -72,8 +79,29 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def rename_old_names(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every key that is a field's old name (``option(old_names=...)``)
+    under the field's name, so configs written before a rename keep loading; a dict that
+    gives both names different values is ambiguous and raises ValueError."""
+    renamed = dict(values)
+    for f in dataclasses.fields(cls):
+        for old in f.metadata.get("old_names", ()):
+            if old not in renamed:
+                continue
+            value = renamed.pop(old)
+            if f.name in renamed and renamed[f.name] != value:
+                raise ValueError(
+                    f"{old}={value!r} and {f.name}={renamed[f.name]!r}: {old} is the old name "
+                    f"of {f.name}; give one"
+                )
+            renamed[f.name] = value
+    return renamed
+
+
 def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
-    """Build ``cls`` from a dict, rejecting unknown keys with the list of valid ones."""
+    """Build ``cls`` from a dict (old option names accepted, see :func:`rename_old_names`),
+    rejecting unknown keys with the list of valid ones."""
+    values = rename_old_names(cls, values)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -121,7 +149,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[TrainConfig]
     namespace holds only what the user typed; precedence is applied in :func:`merge`."""
     group = parser.add_argument_group(f"{cls.__name__} options")
     for f in dataclasses.fields(cls):
-        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
+        old_flags = ["--" + old.replace("_", "-") for old in f.metadata.get("old_names", ())]
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ()), *old_flags]
         help_text = f"{f.metadata.get('help', '')} (default: {f.default!r})"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if isinstance(f.default, bool):
@@ -139,8 +168,8 @@ def merge(cls: type[C], *layers: dict[str, Any]) -> C:
     defaults and the layers, so they fill only the fields no layer set.
     """
     values: dict[str, Any] = {}
-    for layer in layers:
-        values.update(layer)
+    for layer in layers:  # renamed per layer: a later layer's old name overrides an earlier
+        values.update(rename_old_names(cls, layer))
     presets = getattr(cls, "presets", None)
     if presets is not None:
         values = {**presets(values), **values}

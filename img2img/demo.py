@@ -26,8 +26,10 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from img2img.catalog import ModelInfo, describe_model, list_models
 from img2img.images import ImageError, load_image
-from img2img.models import ModelInfo, describe_model, list_models, read_config
+from img2img.saved_models import read_config
+from img2img.tasks import TASKS
 
 # The largest input (output, for super-resolution) the demo computes, in pixels: 1 Mpx runs
 # in seconds on a CPU. Larger images are downscaled to it, keeping their aspect ratio.
@@ -36,8 +38,8 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 TRANSLATE_EXAMPLE = EXAMPLES_DIR / "facade_label.png"
 SR_EXAMPLE = EXAMPLES_DIR / "sr_lr.png"
 
+# The tabs, named by the task classes' ``demo_tab``.
 TRANSLATE, SUPER_RESOLVE, SAMPLE = "translate", "super-resolve", "sample"
-TAB_OF_TASK = {"gan": SAMPLE, "srgan": SUPER_RESOLVE}  # any other task: TRANSLATE
 ALL_CLASSES = "all (one class per column)"
 
 Loader = Callable[[ModelInfo, "str | None", str], Any]
@@ -52,7 +54,10 @@ def upload_path(payload: dict[str, Any] | str | None) -> str | None:
 
 
 def tab_of(info: ModelInfo) -> str:
-    return TAB_OF_TASK.get(info.task, TRANSLATE)
+    """The tab of a model: its task class's ``demo_tab``; a task this version does not know
+    translates (every generator maps an image to an image)."""
+    task = TASKS.get(info.task)
+    return task.demo_tab if task is not None else TRANSLATE
 
 
 def load_translator(info: ModelInfo, direction: str | None, device: str) -> Any:
@@ -93,7 +98,7 @@ class DemoBackend:
         output_dir: str | Path | None = None,
         loader: Loader = load_translator,
     ) -> None:
-        from img2img.train import resolve_device
+        from img2img.devices import resolve_device
 
         if max_pixels < 1:
             raise ValueError(f"max_pixels={max_pixels}: must be at least 1")
@@ -178,8 +183,8 @@ class DemoBackend:
         self, name: str, seed: float, label: str | None, count: float, rows: float, steps: float
     ) -> tuple[str, str | None, str]:
         """GAN tab: (grid file, interpolation strip file or None, status), written by
-        ``img2img sample``'s :func:`~img2img.tasks.gan.write_sample_files`."""
-        from img2img.tasks.gan import write_sample_files
+        ``img2img sample``'s :func:`~img2img.sampling.write_sample_files`."""
+        from img2img.sampling import write_sample_files
 
         info = self.model(name, SAMPLE)
         chosen = None if label in (None, "", ALL_CLASSES) else int(label)

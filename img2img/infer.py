@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from img2img.config import config_from_dict
+from img2img.devices import resolve_device
 from img2img.images import to_tensor
-from img2img.models import read_model, resolve_model, weights_path
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast, autocast_dtype
+from img2img.saved_models import read_model, resolve_model, weights_path
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
-from img2img.train import resolve_device
 
 DEFAULT_TILE = 512
 """Input pixels per tile side: the activations of a 512 x 512 tile fit a laptop (about 1 GB
@@ -49,6 +49,23 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
         return x, (height, width)
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (height, width)
+
+
+def load_generator(
+    model: str | Path, use_ema: bool = True, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, Any]:
+    """Rebuild a saved model's generator: (network in eval mode on ``device``, its task's
+    config). ``model`` is anything :func:`img2img.saved_models.resolve_model` accepts (run
+    directory, ``X.safetensors`` + ``X.json``, shipped name); the EMA weights are used when
+    a directory has them and ``use_ema`` is true. The one way every caller (``translate``,
+    ``sample``, ``eval``, the demo) turns files back into a network, so each form of saved
+    model works everywhere."""
+    values, weights = read_model(model, use_ema=use_ema)
+    task = get_task(values.get("task", ""))
+    config = config_from_dict(task.Config, values)
+    generator = task.build_generator(config)
+    generator.load_state_dict(weights)
+    return generator.to(device).eval(), config
 
 
 class Translator:
@@ -93,11 +110,7 @@ class Translator:
         has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`;
         ``direction`` picks the network of a two-way model (see :func:`select_direction`);
         ``tile``: tile side in input pixels for large images (0: never tile)."""
-        values, weights = read_model(model, use_ema=use_ema)
-        task = get_task(values.get("task", ""))
-        config = config_from_dict(task.Config, values)
-        generator = task.build_generator(config)
-        generator.load_state_dict(weights)
+        generator, config = load_generator(model, use_ema)
         generator = select_direction(generator, config, direction)
         return cls(generator, config, resolve_device(device), precision, tile)
 

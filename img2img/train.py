@@ -37,8 +37,9 @@ from img2img.checkpoint import (
     save_model,
     save_training_state,
 )
-from img2img.config import TrainConfig, format_config
+from img2img.config import TrainConfig, format_config, rename_old_names
 from img2img.data import ResumableSampler
+from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
 from img2img.ema import EMA
 from img2img.precision import autocast, setup_task_precision
@@ -46,15 +47,6 @@ from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_gr
 from img2img.speedups import compile_networks, use_channels_last
 from img2img.tasks import Task, get_task, task_modules
 from img2img.watch import BufferGuard, TrainingDiverged
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name!r} but CUDA is not available here; use --device cpu")
-    return device
 
 
 def check_writable(directory: Path) -> None:
@@ -206,7 +198,9 @@ class Trainer:
     def _load(self) -> None:
         state = load_training_state(self.out)
         check_format(state, self.out)
-        saved, current = state["config"], self.config.to_dict()
+        # Under today's option names, so a renamed option compares with its old value.
+        saved = rename_old_names(type(self.config), state["config"])
+        current = self.config.to_dict()
         changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
         described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
         if "task" in changed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -89,3 +90,59 @@ class SaturationWatch:
     @property
     def saturated(self) -> bool:
         return self.patience > 0 and self.run >= self.patience
+
+
+class GANWatch:
+    """The failure-mode watches of one generator against one discriminator, for any recipe:
+    feed it each iteration (:meth:`observe`), ask it at each log flush (:meth:`report`).
+
+    ``bounded_below`` and ``saturation`` are the objective's facts
+    (:class:`img2img.losses.Objective`): "D loss ~ 0" means a perfect discriminator only
+    for a bounded-below objective, so no saturation is watched otherwise. ``patience``:
+    iterations of a saturated D before the warning, and updates before the collapse watch
+    starts (a freshly initialised G maps every z to nearly the same output: not a collapse).
+    ``collapse_ratio``: warn when the samples' diversity falls below this times real data's.
+    """
+
+    def __init__(
+        self, bounded_below: bool, saturation: float, patience: int, collapse_ratio: float
+    ) -> None:
+        self.saturation = SaturationWatch(patience if bounded_below else 0, saturation)
+        self.patience = patience
+        self.collapse_ratio = collapse_ratio
+        self.real_diversity = 0.0
+
+    def observe(self, real: Tensor, d_loss: float) -> None:
+        """One iteration: its real batch (the first is the diversity yardstick) and D loss."""
+        if not self.real_diversity:
+            self.real_diversity = mean_pairwise_distance(real)
+        self.saturation.observe(d_loss)
+
+    def report(self, fake: Tensor, updates: int) -> tuple[dict[str, float], dict[str, str]]:
+        """(metrics, warnings) for samples ``fake`` (the first 64 count) after ``updates``
+        discriminator updates: ``diversity`` relative to real data, and the warnings
+        ``mode_collapse`` and ``d_saturated`` when they apply."""
+        metrics: dict[str, float] = {}
+        warnings: dict[str, str] = {}
+        if self.real_diversity:
+            diversity = mean_pairwise_distance(fake[:64]) / self.real_diversity
+            metrics["diversity"] = round(diversity, 4)
+            if diversity < self.collapse_ratio and updates >= self.patience:
+                warnings["mode_collapse"] = (
+                    f"samples are {diversity:.2f}x as diverse as real data (mean pairwise "
+                    "distance): the generator may have collapsed to a few modes"
+                )
+        if self.saturation.saturated:
+            warnings["d_saturated"] = (
+                f"discriminator loss below {self.saturation.threshold} for "
+                f"{self.saturation.run} iterations: it wins outright and the generator's "
+                "gradients vanish (try --objective wgan-gp, or hinge with --spectral-norm)"
+            )
+        return metrics, warnings
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"real_diversity": self.real_diversity, "saturated_run": self.saturation.run}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.real_diversity = float(state["real_diversity"])
+        self.saturation.run = int(state["saturated_run"])

@@ -54,15 +54,15 @@ def test_yaml_config_and_flags_resolve_and_are_saved(paired_dataset: Path, tmp_p
         "2",
     )
     saved = json.loads((out / "config.json").read_text())
-    assert saved["ngf"] == 4 and saved["gan_mode"] == "lsgan"  # from YAML
+    assert saved["ngf"] == 4 and saved["objective"] == "lsgan"  # YAML's old name gan_mode
     assert saved["norm"] == "instance" and saved["batch_size"] == 2  # from flags
-    assert "gan_mode" in result.stdout + result.stderr  # resolved config printed at start
+    assert "objective" in result.stdout + result.stderr  # resolved config printed at start
     assert yaml.safe_load((out / "config.yaml").read_text())["norm"] == "instance"
 
 
 def test_bad_option_values_name_the_option(paired_dataset: Path, tmp_path: Path) -> None:
-    result = run_cli("train", "--data", str(paired_dataset), "--gan-mode", "nope", check=False)
-    assert result.returncode != 0 and "gan-mode" in result.stderr
+    result = run_cli("train", "--data", str(paired_dataset), "--objective", "nope", check=False)
+    assert result.returncode != 0 and "--objective/--gan-mode" in result.stderr
     config_file = tmp_path / "c.yaml"
     config_file.write_text("ngff: 3\n")
     result = run_cli(

@@ -16,8 +16,8 @@ gr = pytest.importorskip("gradio")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 import img2img  # noqa: E402
+from img2img.catalog import describe_model  # noqa: E402
 from img2img.demo import ALL_CLASSES, DemoBackend, build_demo, fit_pixels  # noqa: E402
-from img2img.models import describe_model  # noqa: E402
 
 
 def write_image(path: Path, width: int, height: int) -> Path:

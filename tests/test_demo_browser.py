@@ -48,7 +48,7 @@ def free_port() -> int:
 @pytest.fixture
 def demo_url():
     from img2img.demo import build_demo, launch
-    from img2img.models import WEIGHTS_DIR
+    from img2img.saved_models import WEIGHTS_DIR
 
     if not (WEIGHTS_DIR / MODEL).is_dir():
         pytest.skip(f"shipped model {MODEL} not found in {WEIGHTS_DIR}")
@@ -116,7 +116,7 @@ def untrained_model(out: Path, seed: int) -> Path:
 
     from img2img.checkpoint import load_model_files, save_model
     from img2img.config import merge
-    from img2img.models import WEIGHTS_DIR
+    from img2img.saved_models import WEIGHTS_DIR
     from img2img.tasks import get_task
 
     values, _ = load_model_files(WEIGHTS_DIR / MODEL)

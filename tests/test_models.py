@@ -14,14 +14,9 @@ from conftest import TINY_CYCLEGAN, TINY_GAN, TINY_PIX2PIX, save_untrained_model
 from PIL import Image
 
 import img2img
-from img2img import models
-from img2img.models import (
-    WEIGHTS_DIR,
-    is_model_dir,
-    list_models,
-    read_model,
-    resolve_model,
-)
+from img2img import saved_models
+from img2img.catalog import list_models
+from img2img.saved_models import WEIGHTS_DIR, is_model_dir, read_model, resolve_model
 
 SHIPPED = sorted(p.name for p in WEIGHTS_DIR.iterdir() if is_model_dir(p))
 
@@ -36,10 +31,11 @@ def test_every_shipped_model_loads_and_runs_on_a_small_input(name: str, one_thre
     """Found at test time, so each model added to weights/ is covered. Image models give an
     image of the input's size times their scale; GANs draw images of their size."""
     info = next(m for m in list_models(runs=None) if m.name == name)
-    card = json.loads((WEIGHTS_DIR / name / models.MODEL_CARD_FILE).read_text())
+    card = json.loads((WEIGHTS_DIR / name / saved_models.MODEL_CARD_FILE).read_text())
     assert card["task"] == info.task and info.shipped
     if info.task == "gan":
-        from img2img.tasks.gan import generate, latent, load_gan, sample_labels
+        from img2img.sampling import load_gan, sample_labels
+        from img2img.tasks.gan import generate, latent
 
         generator, config = load_gan(info.path)
         fake = generate(generator, latent(2, config.z_dim, 0), sample_labels(config, 2, None))
@@ -84,7 +80,7 @@ def test_translate_round_trips_each_input_kind(tiny_model: Path, tmp_path: Path,
 
 
 def test_unknown_model_name_lists_the_available_models(tmp_path: Path, monkeypatch):
-    """translate names the shipped models; img2img.models also the user's runs/."""
+    """translate names the shipped models; img2img.catalog also the user's runs/."""
     save_untrained_model(tmp_path / "runs" / "mine", "pix2pix", **TINY_PIX2PIX)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError) as caught:
@@ -157,3 +153,20 @@ def test_translate_runs_a_safetensors_json_pair(tiny_model: Path, tmp_path: Path
     assert np.array_equal(
         np.asarray(img2img.translate(image, model=tmp_path / "m.safetensors")), expected
     )
+
+
+def test_a_gan_saved_as_two_files_samples_and_other_tasks_are_refused(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    """Sampling reads models through the one loader, so every saved form works."""
+    from img2img.sampling import load_gan, write_sample_files
+
+    model = save_untrained_model(tmp_path / "gan", "gan", **TINY_GAN)
+    shutil.copy(model / "generator.safetensors", tmp_path / "digits.safetensors")
+    shutil.copy(model / "config.json", tmp_path / "digits.json")
+    generator, config = load_gan(tmp_path / "digits.safetensors")
+    assert config.z_dim == TINY_GAN["z_dim"] and not generator.training
+    written = write_sample_files(tmp_path / "digits.safetensors", tmp_path / "s.png", n=4)
+    assert [p.name for p in written] == ["s.png", "s_slerp.png"]
+    with pytest.raises(ValueError, match="not a GAN"):
+        load_gan(tiny_model)

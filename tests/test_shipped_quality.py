@@ -29,7 +29,7 @@ from img2img.checkpoint import load_model_files, save_model
 from img2img.config import merge
 from img2img.images import pil_to_tensor
 from img2img.infer import load
-from img2img.models import WEIGHTS_DIR
+from img2img.saved_models import WEIGHTS_DIR
 from img2img.tasks import get_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")

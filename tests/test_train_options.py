@@ -1,7 +1,8 @@
-"""Trainer options that apply to every task: mixed precision and the generator EMA."""
+"""Options that apply to every task: mixed precision, the generator EMA, the objective."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,12 @@ from conftest import tiny_pix2pix
 from safetensors.torch import load_file
 
 from img2img.checkpoint import EMA_FILE, GENERATOR_FILE, load_training_state
-from img2img.config import merge
+from img2img.config import config_from_dict, merge
 from img2img.ema import EMA
 from img2img.infer import load
+from img2img.losses import OBJECTIVES
 from img2img.precision import autocast_dtype
+from img2img.tasks import TASKS
 from img2img.tasks.pix2pix import Pix2PixConfig
 from img2img.train import Trainer
 
@@ -110,3 +113,31 @@ def test_a_newer_checkpoint_format_is_refused_clearly(paired_dataset: Path, tmp_
     torch.save(state, run / "trainer_state.pt")
     with pytest.raises(ValueError, match="format 99 is newer"):
         Trainer(tiny(paired_dataset, run, max_steps=2), resume=True)
+
+
+def test_every_task_takes_objective_and_reads_the_old_name_gan_mode() -> None:
+    """One option name and vocabulary for all tasks; configs saved as gan_mode still load."""
+    for task in TASKS.values():
+        field = {f.name: f for f in dataclasses.fields(task.Config)}["objective"]
+        assert field.metadata["choices"] == tuple(OBJECTIVES)
+        assert config_from_dict(task.Config, {"gan_mode": "hinge"}).objective == "hinge"
+    # Layers rename before they merge: a later layer's old name overrides an earlier new one.
+    layered = merge(TASKS["pix2pix"].Config, {"objective": "lsgan"}, {"gan_mode": "wgan-gp"})
+    assert layered.objective == "wgan-gp"
+    with pytest.raises(ValueError, match="old name of objective"):
+        config_from_dict(TASKS["pix2pix"].Config, {"gan_mode": "lsgan", "objective": "hinge"})
+
+
+def test_resuming_a_run_saved_as_gan_mode_compares_it_with_objective(
+    paired_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint written before the rename: its gan_mode is the objective it ran with."""
+    from img2img.checkpoint import save_training_state
+
+    run = tmp_path / "run"
+    Trainer(tiny(paired_dataset, run, max_steps=1)).fit()
+    state = load_training_state(run)
+    state["config"]["gan_mode"] = state["config"].pop("objective")
+    save_training_state(run, state, keep=1)
+    Trainer(tiny(paired_dataset, run, max_steps=2, objective="lsgan"), resume=True)
+    assert "objective: 'vanilla' -> 'lsgan'" in capsys.readouterr().out

@@ -7,6 +7,7 @@ from img2img.losses.adversarial import (
     clip_weights_,
     get_objective,
     gradient_penalty,
+    objective_option,
     r1_penalty,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "clip_weights_",
     "get_objective",
     "gradient_penalty",
+    "objective_option",
     "r1_penalty",
 ]

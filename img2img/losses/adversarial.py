@@ -26,22 +26,39 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from img2img.config import option
 from img2img.optim import Stepper, make_optimizer
 
 
 @dataclass(frozen=True)
 class Objective:
-    """A GAN objective: the discriminator's loss and the generator's adversarial term.
+    """A GAN objective: the discriminator's loss and the generator's adversarial term, and
+    the facts about them that tasks and watches need, so none keeps lists of names.
 
     ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits, real_logits=None)`` take
     logits of any shape and return scalars to *minimise*. ``real_logits`` in ``g_loss`` is
     there for objectives that compare real and fake (relativistic GANs); the ones below
     ignore it.
+
+    - ``bounded_below``: the D loss has a floor (0) that a discriminator separating real
+      from fake outright approaches; WGAN's critic loss has none.
+    - ``saturation``: for a bounded-below objective, the D loss under which the
+      discriminator wins outright and the generator's gradients vanish (0.01: about 99.5%
+      confidence under the cross-entropy objectives; :class:`img2img.watch.SaturationWatch`).
+    - ``probabilities``: the logits are log-odds, so ``sigmoid`` of D's output is its
+      probability that the input is real (the cross-entropy objectives); otherwise D's
+      output is a score.
+    - ``needs_lipschitz``: the objective is only meaningful for a Lipschitz critic, which
+      weight clipping or a gradient penalty must enforce (Arjovsky et al. 2017).
     """
 
     name: str
     d_loss: Callable[[Tensor, Tensor], Tensor]
     g_loss: Callable[..., Tensor]
+    bounded_below: bool = False
+    saturation: float = 0.01
+    probabilities: bool = False
+    needs_lipschitz: bool = False
 
 
 # -log sigmoid(x) = softplus(-x) and -log(1 - sigmoid(x)) = softplus(x): the softplus forms
@@ -90,16 +107,27 @@ def _critic_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Te
     return -fake_logits.mean()
 
 
-_NONSATURATING = Objective("nonsaturating", _bce_d_loss, _nonsaturating_g_loss)
+_CROSS_ENTROPY = {"bounded_below": True, "probabilities": True}
+_NONSATURATING = Objective("nonsaturating", _bce_d_loss, _nonsaturating_g_loss, **_CROSS_ENTROPY)
 
+# One vocabulary for every task's --objective.
 OBJECTIVES: dict[str, Objective] = {
-    "minimax": Objective("minimax", _bce_d_loss, _minimax_g_loss),
+    "minimax": Objective("minimax", _bce_d_loss, _minimax_g_loss, **_CROSS_ENTROPY),
     "nonsaturating": _NONSATURATING,
     "vanilla": _NONSATURATING,  # the pix2pix/CycleGAN name for the same thing
-    "lsgan": Objective("lsgan", _lsgan_d_loss, _lsgan_g_loss),
-    "wgan": Objective("wgan", _wgan_d_loss, _critic_g_loss),
-    "hinge": Objective("hinge", _hinge_d_loss, _critic_g_loss),
+    "lsgan": Objective("lsgan", _lsgan_d_loss, _lsgan_g_loss, bounded_below=True),
+    "wgan": Objective("wgan", _wgan_d_loss, _critic_g_loss, needs_lipschitz=True),
+    # The same losses; the name asks for the gradient penalty as the Lipschitz constraint
+    # (Gulrajani et al. 2017), which a task's presets turn into its gp_weight.
+    "wgan-gp": Objective("wgan-gp", _wgan_d_loss, _critic_g_loss, needs_lipschitz=True),
+    "hinge": Objective("hinge", _hinge_d_loss, _critic_g_loss, bounded_below=True),
 }
+
+
+def objective_option(default: str) -> Any:
+    """The ``objective`` field every task's config declares: the same name and choices
+    everywhere (:data:`OBJECTIVES`), ``--gan-mode`` and a saved ``gan_mode`` still read."""
+    return option(default, "adversarial objective", tuple(OBJECTIVES), old_names=("gan_mode",))
 
 
 def get_objective(name: str) -> Objective:
@@ -347,6 +375,18 @@ class Adversary(nn.Module):
         :meth:`update` (k critic steps per generator step, Algorithm 1 of Goodfellow et al.;
         WGAN uses k = 5). With ``d_steps=3`` the pattern over six updates is F F T F F T."""
         return self.updates > 0 and self.updates % self.d_steps == 0
+
+    @torch.no_grad()
+    def scores(self, x: Tensor) -> Tensor:
+        """The discriminator's raw outputs for ``x``, for plots and probes (the GAN lab's
+        decision surface): in eval mode and without gradients, so no state changes (batch
+        norm's running averages, the update counter); its mode is restored after."""
+        was_training = self.discriminator.training
+        self.discriminator.eval()
+        try:
+            return self.discriminator(x)
+        finally:
+            self.discriminator.train(was_training)
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"stepper": self.stepper.state_dict(), "updates": self.updates}

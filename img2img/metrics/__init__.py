@@ -1,9 +1,9 @@
 """Image quality metrics that work offline.
 
 - :func:`psnr`, :func:`ssim` (:mod:`img2img.metrics.pixel`): full-reference, RGB or Y channel.
-- :func:`fid`, :func:`kid` (:mod:`img2img.metrics.inception`, :mod:`img2img.metrics.distances`):
-  distribution distances over the TF Inception-v3 pool3 features.
-- :func:`lpips` (:mod:`img2img.metrics.perceptual`): learned perceptual distance, when the
+- :func:`fid`, :func:`kid` (:mod:`img2img.metrics.distances`): distribution distances over
+  the TF Inception-v3 pool3 features (:mod:`img2img.metrics.inception_features`).
+- :func:`lpips` (:mod:`img2img.metrics.lpips_distance`): learned perceptual distance, when the
   trunk weights are on disk.
 - :func:`evaluate` (:mod:`img2img.metrics.evaluate`): a model on a test folder, all of the above.
 
@@ -22,7 +22,7 @@ __all__ = ["evaluate", "fid", "kid", "lpips", "psnr", "ssim"]
 _LAZY = {
     "fid": "img2img.metrics.distances",
     "kid": "img2img.metrics.distances",
-    "lpips": "img2img.metrics.perceptual",
+    "lpips": "img2img.metrics.lpips_distance",
     "evaluate": "img2img.metrics.evaluate",
 }
 

@@ -23,11 +23,11 @@ negative when the two sets come from one distribution.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from img2img.metrics.inception import Images, image_features
+from img2img.metrics.inception_features import Images, image_features
 
 
 class KID(NamedTuple):
@@ -132,7 +132,7 @@ def fid(
 
     ``real``, ``fake``: a folder of images (its features are cached), a list of image files,
     or a tensor (N, 3, H, W) float in [-1, 1] or uint8. Images of any size are resized to
-    299x299 (see :mod:`img2img.metrics.inception`). FID is biased upwards for small sets:
+    299x299 (see :mod:`img2img.metrics.inception_features`). FID is biased upwards for small sets:
     compare numbers only at equal set sizes (the papers use 10k-50k images).
     """
     options = {"batch_size": batch_size, "device": device, "inception": inception}
@@ -160,3 +160,14 @@ def kid(
     return kid_from_features(
         image_features(real, **options), image_features(fake, **options), subsets, subset_size
     )
+
+
+def distribution_metrics(real: np.ndarray, fake: np.ndarray, metrics: list[str]) -> dict[str, Any]:
+    """FID and/or KID (as named in ``metrics``) of Inception features ``fake`` vs ``real``."""
+    values: dict[str, Any] = {}
+    if "fid" in metrics:
+        values["fid"] = fid_from_features(real, fake)
+    if "kid" in metrics:
+        result = kid_from_features(real, fake)
+        values["kid"] = {"mean": result.mean, "std": result.std}
+    return values

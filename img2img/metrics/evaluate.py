@@ -4,7 +4,8 @@ The model translates every test input (batch norm and padding exactly as ``trans
 does), each output is rounded to 8 bits as a saved image would be, and then:
 
 - paired metrics against the item's target (PSNR, SSIM, LPIPS), averaged over images, for
-  tasks whose targets are aligned with their inputs (a task class may say ``paired = False``);
+  tasks whose targets are aligned with their inputs (task ``evaluation = "aligned"``; an
+  ``"unaligned"`` task gets only the distribution metrics);
 - FID and KID of all outputs against the target domain's real images of the same split
   (the dataset's targets, read at the model's image size). Their Inception features are
   cached like a real folder's (keyed by the files, sizes, mtimes, and how they are read),
@@ -16,36 +17,27 @@ Inception network) is reported as unavailable with the reason, never skipped sil
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import html
-import io
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
+from img2img.devices import resolve_device
 from img2img.images import quantize
-
-METRICS = ("fid", "kid", "psnr", "ssim", "lpips")
-PAIRED = frozenset({"psnr", "ssim", "lpips"})
-
-
-@dataclass
-class Evaluation:
-    """What :func:`evaluate` measured. ``summary`` is JSON-ready: ``metrics`` maps a name to
-    a number (``kid`` to ``{"mean", "std"}``), ``unavailable`` a name to the reason, and
-    ``per_image`` lists each test file's paired metrics. ``samples`` holds rows of images,
-    (3, H, W) in [-1, 1], for the HTML report: (input, output, target), or the columns
-    ``summary["columns"]`` names (models without aligned targets, :mod:`.unpaired`)."""
-
-    summary: dict[str, Any]
-    samples: list[tuple[Tensor, ...]] = field(default_factory=list)
+from img2img.infer import Translator, load_generator, select_direction
+from img2img.metrics.distances import distribution_metrics
+from img2img.metrics.pixel import psnr, ssim
+from img2img.metrics.reports import METRICS, PAIRED, Evaluation
+from img2img.metrics.sr import evaluate_sr
+from img2img.metrics.unpaired import Setup, evaluate_cyclegan, evaluate_gan
+from img2img.saved_models import resolve_model
+from img2img.tasks import get_task
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -78,48 +70,72 @@ def evaluate(
 ) -> Evaluation:
     """Translate the test split of ``data`` with ``model`` and measure ``metrics``.
 
-    ``model``: a run directory or shipped model name. ``data``: a dataset folder of the
-    model's task with a ``test/`` (or ``val/``) split. ``y_channel`` / ``shave``: compute
-    PSNR/SSIM on the luma with that many border pixels dropped (the SR convention).
-    ``samples``: how many (input, output, target) triples to keep for a report.
-    CycleGAN and GAN models are measured by :mod:`img2img.metrics.unpaired`; for a GAN,
-    ``generate`` samples (0: as many as the real images) drawn with latents from ``seed``,
-    against ``real_count`` real images (0: all; else a random subset chosen by ``seed``).
+    ``model``: anything :func:`img2img.saved_models.resolve_model` accepts. ``data``: a
+    dataset folder of the model's task with a ``test/`` (or ``val/``) split. ``y_channel`` /
+    ``shave``: compute PSNR/SSIM on the luma with that many border pixels dropped (the SR
+    convention). ``samples``: how many (input, output, target) triples to keep for a report.
+    The model's task class names its protocol (``evaluation``): aligned translation here,
+    CycleGAN and GAN models in :mod:`img2img.metrics.unpaired`, super-resolution in
+    :mod:`img2img.metrics.sr`. For a GAN, ``generate`` samples (0: as many as the real
+    images) are drawn with latents from ``seed``, against ``real_count`` real images (0: all;
+    else a random subset chosen by ``seed``). The model is resolved, and its config and
+    weights read, once.
     """
-    from tqdm import tqdm
-
-    from img2img.infer import load
-    from img2img.metrics import unpaired
-    from img2img.metrics.pixel import psnr, ssim
-    from img2img.models import resolve_model
-    from img2img.tasks import get_task
-
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
-    setup = unpaired.Setup(device, batch_size, inception, use_cache, progress, samples)
-    task_name = unpaired.model_task(model)
-    if task_name == "gan":
-        return unpaired.evaluate_gan(
-            model, data, metrics, setup, generate=generate, real_count=real_count, seed=seed
-        )
-    if task_name == "cyclegan":
-        return unpaired.evaluate_cyclegan(model, data, metrics, setup)
-    translator = load(model, device)
-    if translator.config.task == "srgan":  # HR test images; LR made by the SR protocol
-        from img2img.metrics.sr import evaluate_sr
-
+    path = resolve_model(model)
+    torch_device = resolve_device(device)
+    generator, config = load_generator(path, device=torch_device)
+    protocol = get_task(config.task).evaluation
+    setup = Setup(device, batch_size, inception, use_cache, progress, samples)
+    if protocol == "samples":
+        return evaluate_gan(
+            path, generator, config, data, metrics, setup,
+            generate=generate, real_count=real_count, seed=seed,
+        )  # fmt: skip
+    if protocol == "two-way":
+        translators = {
+            way: Translator(select_direction(generator, config, way), config, torch_device)
+            for way in generator
+        }
+        return evaluate_cyclegan(path, translators, config, data, metrics, setup)
+    translator = Translator(select_direction(generator, config, None), config, torch_device)
+    if protocol == "super-resolution":  # HR test images; LR made by the SR protocol
         summary, kept = evaluate_sr(
-            translator, data, metrics, model_path=str(resolve_model(model)),
+            translator, data, metrics, model_path=str(path),
             inception=inception, lpips_net=lpips_net, lpips_weights=lpips_weights,
             progress=progress, samples=samples,
         )  # fmt: skip
         return Evaluation(summary, kept)
+    if protocol not in ("aligned", "unaligned"):
+        raise ValueError(f"{path}: no evaluation protocol {protocol!r} for a {config.task} model")
+    return evaluate_translation(
+        path, translator, data, metrics, setup, aligned=protocol == "aligned",
+        y_channel=y_channel, shave=shave, lpips_net=lpips_net, lpips_weights=lpips_weights,
+        start=start,
+    )  # fmt: skip
+
+
+def evaluate_translation(
+    path: Path,
+    translator: Translator,
+    data: str | Path,
+    metrics: list[str],
+    setup: Setup,
+    *,
+    aligned: bool,
+    y_channel: bool,
+    shave: int,
+    lpips_net: str,
+    lpips_weights: str | Path | None,
+    start: float,
+) -> Evaluation:
+    """The translation protocol (see the module docstring): outputs of the test inputs,
+    against their targets. ``aligned=False`` is for a task whose targets are not aligned
+    with its inputs: they still serve as the real images for FID/KID, and the paired
+    metrics are reported unavailable."""
     config = dataclasses.replace(translator.config, data=str(data))
-    task = get_task(config.task)
-    # A task whose targets are not aligned with its inputs (unpaired translation) sets
-    # ``paired = False``: its targets still serve as the real images for FID/KID.
-    paired = getattr(task, "paired", True)
-    dataset = task.dataset(config, "test")
+    dataset = get_task(config.task).dataset(config, "test")
     if dataset is None:
         raise FileNotFoundError(
             f"{data}: no test/ or val/ folder; eval measures the held-out split, so put the "
@@ -130,8 +146,10 @@ def evaluate(
         metrics, lpips_net, lpips_weights, translator.device, unavailable
     )
     features = _FeatureCollector.create(
-        metrics, dataset, config, inception, device, batch_size, use_cache, unavailable
-    )
+        metrics, dataset, config, setup.inception, setup.device, setup.batch_size,
+        setup.use_cache, unavailable,
+    )  # fmt: skip
+    samples, progress = setup.samples, setup.progress
 
     per_image, kept = [], []
     for index in tqdm(range(len(dataset)), desc="eval", unit="img", disable=not progress):
@@ -142,7 +160,7 @@ def evaluate(
             features.add(output, None if target is None else target[None])
         if len(kept) < samples:
             kept.append((source[0], output[0], target if target is not None else output[0]))
-        if target is None or not paired:
+        if target is None or not aligned:
             continue
         row: dict[str, Any] = {"path": str(item.get("path", index))}
         if "psnr" in metrics:
@@ -165,7 +183,7 @@ def evaluate(
     if features:
         values.update(features.finish(metrics))
     summary = {
-        "model": str(resolve_model(model)),
+        "model": str(path),
         "data": str(data),
         "split": str(getattr(dataset, "root", "test")),
         "images": len(dataset),
@@ -188,7 +206,7 @@ def _lpips_or_reason(
 ) -> torch.nn.Module | None:
     if "lpips" not in metrics:
         return None
-    from img2img.metrics.perceptual import LPIPSUnavailable, load_lpips
+    from img2img.backbones.lpips import LPIPSUnavailable, load_lpips
 
     try:
         return load_lpips(net, str(weights) if weights else None, str(device))
@@ -228,10 +246,10 @@ class _FeatureCollector:
         wanted = [name for name in ("fid", "kid") if name in metrics]
         if not wanted:
             return None
-        from img2img.metrics import inception as inception_module
+        from img2img.metrics import inception_features
 
         try:
-            extractor = inception_module.InceptionFeatures(inception, device)
+            extractor = inception_features.InceptionFeatures(inception, device)
         except (FileNotFoundError, ValueError) as reason:
             unavailable.update(dict.fromkeys(wanted, str(reason)))
             return None
@@ -247,8 +265,8 @@ class _FeatureCollector:
                 },
                 sort_keys=True,
             )
-            cache_file = inception_module.cache_path(files, extractor, variant)
-            real = inception_module.load_cached(cache_file, len(files))
+            cache_file = inception_features.cache_path(files, extractor, variant)
+            real = inception_features.load_cached(cache_file, len(files))
         return cls(extractor, cache_file, real, batch_size)
 
     def add(self, output: Tensor, target: Tensor | None) -> None:
@@ -268,7 +286,7 @@ class _FeatureCollector:
         self.pending = ([], [])
 
     def finish(self, metrics: list[str]) -> dict[str, Any]:
-        from img2img.metrics.inception import save_cached
+        from img2img.metrics.inception_features import save_cached
 
         self.flush()
         fake = np.concatenate(self.fake_chunks)
@@ -282,100 +300,3 @@ class _FeatureCollector:
         return distribution_metrics(real, fake, metrics)
 
 
-def distribution_metrics(real: np.ndarray, fake: np.ndarray, metrics: list[str]) -> dict[str, Any]:
-    """FID and/or KID (as named in ``metrics``) of Inception features ``fake`` vs ``real``."""
-    from img2img.metrics.distances import fid_from_features, kid_from_features
-
-    values: dict[str, Any] = {}
-    if "fid" in metrics:
-        values["fid"] = fid_from_features(real, fake)
-    if "kid" in metrics:
-        result = kid_from_features(real, fake)
-        values["kid"] = {"mean": result.mean, "std": result.std}
-    return values
-
-
-def format_table(summary: dict[str, Any]) -> str:
-    """The summary as a small text table, one metric a line (``fid_AtoB`` is a FID); SR
-    models get their own table: per image, with the bicubic baseline."""
-    if summary.get("task") == "srgan":
-        from img2img.metrics.sr import format_sr_table
-
-        return format_sr_table(summary)
-    images = summary.get("description") or f"{summary['images']} test images"
-    head = (
-        f"{Path(summary['model']).name} on {summary['data']} ({images}"
-        f"{', ' + summary['direction'] if summary.get('direction') else ''}, "
-        f"{summary['image_size']} px)"
-    )
-    width = max([8, *(len(name) + 1 for name in summary["metrics"])])
-    lines = [head, f"{'metric':<{width}} value"]
-    for name, value in summary["metrics"].items():
-        kind = name.split("_")[0]
-        if kind == "kid":
-            text = f"{value['mean']:.4f} +- {value['std']:.4f}"
-        elif kind == "psnr":
-            text = f"{value:.2f} dB"
-        elif kind in ("ssim", "lpips"):
-            text = f"{value:.4f}"
-        else:
-            text = f"{value:.2f}"
-        lines.append(f"{name:<{width}} {text}")
-    for name, reason in summary["unavailable"].items():
-        lines.append(f"{name:<{width}} unavailable: {reason}")
-    return "\n".join(lines)
-
-
-def default_output_dir(model: str | Path) -> Path:
-    """Where eval writes: the run directory itself, or ``runs/eval/<name>`` for a model
-    shipped in ``weights/`` (which an evaluation should not modify)."""
-    from img2img.models import WEIGHTS_DIR, resolve_model
-
-    path = resolve_model(model).resolve()
-    if path.parent == WEIGHTS_DIR.resolve():
-        return Path("runs") / "eval" / path.name
-    return path
-
-
-def write_json(evaluation: Evaluation, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(evaluation.summary, indent=2) + "\n")
-    return path
-
-
-def _png_data_uri(image: Tensor) -> str:
-    from img2img.images import tensor_to_pil
-
-    buffer = io.BytesIO()
-    tensor_to_pil(image.clamp(-1, 1)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def write_html(evaluation: Evaluation, path: Path) -> Path:
-    """A single self-contained HTML file: the metric table and input | output | target rows
-    (or the columns ``summary["columns"]`` names; images embedded as PNG data URIs) with
-    each row's paired metrics."""
-    summary = evaluation.summary
-    columns = summary.get("columns", ["input", "output", "target"])
-    rows = []
-    for k, images in enumerate(evaluation.samples):
-        stats = summary["per_image"][k] if k < len(summary["per_image"]) else {}
-        caption = ", ".join(f"{n} {v:.3f}" for n, v in stats.items() if n != "path")
-        cells = "".join(f'<td><img src="{_png_data_uri(x)}"></td>' for x in images)
-        rows.append(
-            f"<tr>{cells}<td>{html.escape(Path(stats.get('path', '')).name)}<br>"
-            f"{html.escape(caption)}</td></tr>"
-        )
-    table = html.escape(format_table(summary))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "<!doctype html><meta charset=utf-8><title>img2img eval</title>"
-        "<style>body{font-family:sans-serif}img{width:256px}td{vertical-align:top}</style>"
-        f"<h1>{html.escape(Path(summary['model']).name)}</h1><pre>{table}</pre>"
-        "<table><tr>"
-        + "".join(f"<th>{html.escape(name)}</th>" for name in columns)
-        + "<th></th></tr>"
-        + "".join(rows)
-        + "</table>\n"
-    )
-    return path

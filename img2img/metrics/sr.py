@@ -147,7 +147,7 @@ def _lpips_or_reason(
 ) -> torch.nn.Module | None:
     if "lpips" not in metrics:
         return None
-    from img2img.metrics.perceptual import LPIPSUnavailable, load_lpips
+    from img2img.backbones.lpips import LPIPSUnavailable, load_lpips
 
     try:
         return load_lpips(net, str(weights) if weights else None, "cpu")
@@ -169,7 +169,7 @@ def _distribution_metrics(
     if not wanted:
         return
     from img2img.metrics.distances import fid_from_features, kid_from_features
-    from img2img.metrics.inception import InceptionFeatures
+    from img2img.metrics.inception_features import InceptionFeatures
 
     try:
         extractor = InceptionFeatures(inception, "cpu")

@@ -29,20 +29,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from img2img.metrics.evaluate import (
-    PAIRED,
-    Evaluation,
-    distribution_metrics,
-    quantize,
-)
-
-
-def model_task(model: str | Path) -> str:
-    """The task name a model directory (or shipped model name) was trained with."""
-    from img2img.checkpoint import CONFIG_FILE
-    from img2img.models import resolve_model
-
-    return json.loads((resolve_model(model) / CONFIG_FILE).read_text()).get("task", "")
+from img2img.devices import resolve_device
+from img2img.images import quantize
+from img2img.metrics.distances import distribution_metrics
+from img2img.metrics.reports import PAIRED, Evaluation
+from img2img.tasks import get_task
 
 
 def as_rgb(images: Tensor) -> Tensor:
@@ -76,7 +67,7 @@ class Setup:
     def extractor(self, metrics: list[str], unavailable: dict[str, str]) -> Any:
         """The Inception feature extractor when FID or KID is wanted and available; else
         None, with the reason recorded in ``unavailable``."""
-        from img2img.metrics.inception import InceptionFeatures
+        from img2img.metrics.inception_features import InceptionFeatures
 
         wanted = [name for name in ("fid", "kid") if name in metrics]
         if not wanted:
@@ -97,7 +88,7 @@ class Setup:
     ) -> np.ndarray:
         """Features of the ``count`` real images ``images()`` yields, cached under ``files``
         (the files they are read from) and ``variant`` (how they are read)."""
-        from img2img.metrics.inception import cached_features
+        from img2img.metrics.inception_features import cached_features
 
         def compute() -> np.ndarray:
             chunks = batches(images(), self.batch_size)
@@ -116,21 +107,20 @@ def unavailable_paired(metrics: list[str], reason: str) -> dict[str, str]:
 
 
 def evaluate_cyclegan(
-    model: str | Path,
+    path: Path,
+    translators: dict[str, Any],
+    config: Any,
     data: str | Path,
     metrics: list[str],
     setup: Setup,
 ) -> Evaluation:
-    """FID/KID of each direction's test outputs against the other domain's real test images.
-    Metrics are named ``fid_AtoB``, ``kid_AtoB``, ``fid_BtoA``, ``kid_BtoA``."""
-    from img2img.infer import load
-    from img2img.models import resolve_model
-    from img2img.tasks.cyclegan import CycleGAN
-
+    """FID/KID of each direction's test outputs against the other domain's real test images,
+    for the model at ``path`` loaded as ``translators`` ("AtoB", "BtoA" ->
+    :class:`~img2img.infer.Translator`) with its ``config``. Metrics are named
+    ``fid_AtoB``, ``kid_AtoB``, ``fid_BtoA``, ``kid_BtoA``."""
     start = time.perf_counter()
-    translators = {way: load(model, setup.device, direction=way) for way in ("AtoB", "BtoA")}
-    config = dataclasses.replace(translators["AtoB"].config, data=str(data))
-    dataset = CycleGAN.dataset(config, "test", augment=False)
+    config = dataclasses.replace(config, data=str(data))
+    dataset = get_task(config.task).dataset(config, "test", augment=False)
     if dataset is None:
         raise FileNotFoundError(
             f"{data}: no testA/ + testB/ folders (or test/A, test/B); eval measures the "
@@ -171,7 +161,7 @@ def evaluate_cyclegan(
         for name, value in distribution_metrics(real, fake_features, metrics).items():
             values[f"{name}_{way}"] = value
     summary = {
-        "model": str(resolve_model(model)),
+        "model": str(path),
         "data": str(data),
         "split": {domain: str(root) for domain, root in dataset.roots.items()},
         "images": {domain: len(files) for domain, files in dataset.files.items()},
@@ -204,7 +194,9 @@ def proportional_labels(real_labels: Tensor, n: int, seed: int) -> Tensor:
 
 
 def evaluate_gan(
-    model: str | Path,
+    path: Path,
+    generator: torch.nn.Module,
+    config: Any,
     data: str | Path,
     metrics: list[str],
     setup: Setup,
@@ -215,15 +207,14 @@ def evaluate_gan(
 ) -> Evaluation:
     """FID/KID of ``generate`` samples of a GAN (0: as many as the real images) against the
     real images of ``data`` (``real_count`` > 0: a random subset of that many, chosen by ``seed``;
-    Inception on a CPU is slow). Samples are drawn in batches of the training batch size,
+    Inception on a CPU is slow); ``generator`` (eval mode, on its device) and ``config`` are
+    the model at ``path``. Samples are drawn in batches of the training batch size,
     with batch norm on batch statistics as in training (:func:`img2img.tasks.gan.generate`)."""
     from img2img.data.mnist import mnist_split_files
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
-    from img2img.models import resolve_model
-    from img2img.tasks.gan import GAN, latent, load_gan
     from img2img.tasks.gan import generate as run_generator
-    from img2img.train import resolve_device
+    from img2img.tasks.gan import latent
 
     start = time.perf_counter()
     if is_toy(str(data)):
@@ -232,10 +223,10 @@ def evaluate_gan(
             "(see the GAN lab's plots and `img2img sample`)"
         )
     torch_device = resolve_device(setup.device)
-    generator, config = load_gan(resolve_model(model), str(torch_device))
     config = dataclasses.replace(config, data=str(data))
-    split = "test" if GAN.dataset(config, "test") is not None else "train"
-    dataset = GAN.dataset(config, split)
+    task = get_task(config.task)
+    split = "test" if task.dataset(config, "test") is not None else "train"
+    dataset = task.dataset(config, split)
     if dataset is None or len(dataset) == 0:
         raise FileNotFoundError(f"{data}: no images to compare the GAN's samples with")
     files = getattr(dataset, "files", None) or list(mnist_split_files(config.data, split))
@@ -292,7 +283,7 @@ def evaluate_gan(
             enumerate(chosen[: min(setup.samples, count)])]  # fmt: skip
     subset = f" (a random {len(chosen)} of {len(dataset)})" if len(chosen) < len(dataset) else ""
     summary = {
-        "model": str(resolve_model(model)),
+        "model": str(path),
         "data": str(data),
         "split": split,
         "images": len(chosen),

@@ -8,11 +8,17 @@ train mode (with dropout on, and batch statistics mixing images when several are
 We reproduce the training-time behaviour exactly, deterministically and per image: each
 BatchNorm layer becomes an instance normalisation with the trained affine parameters, and
 dropout is off. Being an ordinary module, the result batches and exports (ONNX) as is.
+
+GANs from noise are the opposite case: trained with batches of 64, their samples look right
+with batch statistics, which :func:`batch_statistics` applies without touching the running
+averages.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -48,3 +54,24 @@ def _replace_batch_norms(module: nn.Module) -> None:
             setattr(module, name, PerImageNorm(child))
         else:
             _replace_batch_norms(child)
+
+
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
+    """Within the context ``module`` is in eval mode except that its batch-norm layers
+    normalise by the current batch's statistics, as in training, without updating their
+    running averages (a BN layer in train mode that tracks no running stats does exactly
+    that). Modes and flags are restored on exit."""
+    was_training = module.training
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracked = [m.track_running_stats for m in norms]
+    module.eval()
+    for m in norms:
+        m.train()
+        m.track_running_stats = False
+    try:
+        yield module
+    finally:
+        for m, flag in zip(norms, tracked, strict=True):
+            m.track_running_stats = flag
+        module.train(was_training)

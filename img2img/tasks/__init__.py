@@ -12,6 +12,9 @@ and on nothing else):
   names them in a class attribute ``directions`` (read by ``img2img.list_models``).
 - ``per_image_statistics(config)``: whether batch norm should normalise each image by its own
   statistics at inference (see :func:`img2img.nets.batchnorm.inference_copy`).
+- ``evaluation``: the protocol ``img2img eval`` measures its models by (:data:`EVALUATIONS`),
+  and ``demo_tab``: the demo tab that runs them (:data:`DEMO_TABS`), so no caller keeps a
+  list of task names.
 - ``Task(config, total_steps, decay_steps, device)`` with ``step(batch) -> dict[str, float]``,
   ``sample(batch) -> list[Tensor]`` (the columns of a progress grid), ``generator``,
   ``steppers`` (name -> Stepper, for the LR schedule tick) and ``state_dict()`` /
@@ -20,13 +23,14 @@ and on nothing else):
 The Trainer finds a task's networks among its attributes (:func:`task_modules`): the
 generator and the Adversaries, held as modules or dicts of modules.
 
-Optional hooks the Trainer uses when a task has them: ``write_samples(batch, path, step)``
-(instead of the default grid of ``sample`` columns) and ``monitor() -> (metrics, warnings)``
-(extra figures for the log and failure-mode warnings, see :mod:`img2img.watch`).
+Optional members, looked up with ``getattr`` where they are used and listed in
+:class:`TaskHooks`: ``write_samples`` and ``monitor`` (the Trainer), ``directions`` (two-way
+models), and the config class's ``presets`` (:func:`img2img.config.merge`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import torch
@@ -40,9 +44,22 @@ from img2img.tasks.gan import GAN
 from img2img.tasks.pix2pix import Pix2Pix
 from img2img.tasks.srgan import SRGAN
 
+# How ``img2img eval`` measures a task's models (see :mod:`img2img.metrics.evaluate`):
+# "aligned": outputs of the test inputs against their aligned targets (PSNR, SSIM, LPIPS,
+# FID, KID); "unaligned": the targets only as the real images of FID/KID; "two-way": each
+# direction against the other domain; "super-resolution": LR made from HR test images,
+# with the bicubic baseline; "samples": images drawn from noise against real images.
+EVALUATIONS = ("aligned", "unaligned", "two-way", "super-resolution", "samples")
+# The web demo's tabs (:mod:`img2img.demo`).
+DEMO_TABS = ("translate", "super-resolve", "sample")
+
 
 class Task(Protocol):
+    """The members every task class has (see the module docstring)."""
+
     Config: type[TrainConfig]
+    evaluation: str
+    demo_tab: str
     generator: nn.Module
     steppers: dict[str, Stepper]
 
@@ -66,6 +83,29 @@ class Task(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class TaskHooks(Protocol):
+    """Optional members of a task; whoever uses one looks it up with ``getattr`` and has a
+    default for tasks without it.
+
+    - ``write_samples(batch, path, step)``: write the progress image at ``path`` (the
+      Trainer's default is a grid of the ``sample(batch)`` columns); the GAN writes a
+      fixed-z grid, or a scatter plot over D's decision surface for 2-D data.
+    - ``monitor() -> (metrics, warnings)``: called at each log flush; metrics join the log
+      and the progress bar, warnings (name -> message) are printed and logged
+      (:mod:`img2img.watch`).
+    - ``directions``: class attribute of a two-way task, the keys of its generator's
+      ``ModuleDict`` (CycleGAN: ``("AtoB", "BtoA")``), read by :mod:`img2img.catalog`.
+    - ``Config.presets(values) -> dict``: defaults that depend on other options, placed by
+      :func:`img2img.config.merge` between the dataclass defaults and the user's layers.
+    """
+
+    directions: tuple[str, ...]
+
+    def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None: ...
+
+    def monitor(self) -> tuple[dict[str, float], dict[str, str]]: ...
 
 
 T = TypeVar("T")

@@ -32,7 +32,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import UnpairedImageFolder, resolve_unpaired
 from img2img.data.transforms import load_size_for
-from img2img.losses import OBJECTIVES, Adversary
+from img2img.losses import Adversary, objective_option
 from img2img.nets import (
     DISCRIMINATORS,
     ResNetGenerator,
@@ -56,7 +56,7 @@ DUALGAN = {
     "generator": "unet",
     "norm": "batch",
     "dropout": 0.5,
-    "gan_mode": "wgan",
+    "objective": "wgan",
     "clip": 0.01,
     "d_steps": 2,
     "d_loss_weight": 1.0,
@@ -101,7 +101,7 @@ class CycleGANConfig(TrainConfig):
     norm: str = option("instance", "normalisation layers (generators and discriminators)", NORMS)
     dropout: float = option(0.0, "generator dropout")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminators")
-    gan_mode: str = option("lsgan", "adversarial objective", tuple(OBJECTIVES))
+    objective: str = objective_option("lsgan")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (0: off)")
     d_steps: int = option(1, "discriminator steps per generator step")
     d_loss_weight: float = option(0.5, "scale of the discriminator objective (CycleGAN halves it)")
@@ -143,6 +143,8 @@ class CycleGAN:
     """
 
     Config = CycleGANConfig
+    evaluation = "two-way"
+    demo_tab = "translate"
     directions = DIRECTIONS  # a two-way model: build_generator's keys, for list_models()
 
     @staticmethod
@@ -197,7 +199,7 @@ class CycleGAN:
             init_weights(discriminator, kind=config.init, gain=config.init_gain)
             return Adversary(
                 discriminator,
-                objective=config.gan_mode,
+                objective=config.objective,
                 stepper=stepper(discriminator),
                 clip=config.clip or None,
                 d_steps=config.d_steps,

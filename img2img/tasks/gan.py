@@ -14,13 +14,14 @@ them can still be overridden by a flag (see :data:`OBJECTIVE_PRESETS`).
 Data: an MNIST folder (IDX files), a folder of class sub-folders (labels from the folder
 names), a flat folder of images, or ``toy:ring8`` / ``toy:grid25`` (2-D mixtures; small MLPs,
 plots of the discriminator's decision surface and mode-coverage figures: the GAN lab).
+
+Drawing from a trained model (``img2img sample``) is :mod:`img2img.sampling`; its Parzen
+evaluation :func:`img2img.metrics.parzen.evaluate_parzen`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,9 @@ from img2img.data.classes import ImageFolder, class_names
 from img2img.data.mnist import MNIST, is_mnist_folder, mnist_split_files
 from img2img.data.toy import ToyDataset, get_mixture, is_toy, mode_coverage
 from img2img.data.transforms import make_generator
-from img2img.losses import Adversary
+from img2img.losses import Adversary, objective_option
 from img2img.nets import init_weights
+from img2img.nets.batchnorm import batch_statistics
 from img2img.nets.blocks import NORMS
 from img2img.nets.dcgan import (
     CONDITIONINGS,
@@ -45,9 +47,7 @@ from img2img.nets.dcgan import (
 )
 from img2img.nets.mlp import MLPDiscriminator, MLPGenerator
 from img2img.optim import Stepper
-from img2img.watch import SaturationWatch, check_losses, mean_pairwise_distance
-
-GAN_OBJECTIVES = ("minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge")
+from img2img.watch import GANWatch, check_losses
 
 # Each objective's paper settings, applied when it is chosen to every field the user
 # (flags, YAML) leaves unset. Fields not listed keep the DCGAN defaults of GANConfig.
@@ -110,7 +110,7 @@ class GANConfig(TrainConfig):
     mlp_layers: int = option(3, "MLP hidden layers")
     g_norm: str = option("batch", "generator normalisation", NORMS)
     d_norm: str = option("batch", "discriminator normalisation", NORMS)
-    objective: str = option("nonsaturating", "adversarial objective", GAN_OBJECTIVES)
+    objective: str = objective_option("nonsaturating")
     d_steps: int = option(1, "discriminator steps per generator step (Algorithm 1's k)")
     gp_weight: float = option(0.0, "gradient-penalty weight (wgan-gp: 10)")
     clip: float = option(0.0, "clip critic weights to [-clip, clip] (wgan: 0.01; 0: off)")
@@ -185,42 +185,6 @@ def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
     return g, d
 
 
-def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
-    """Spherical interpolation between latent vectors ``a`` and ``b`` (..., D) at ``t`` in
-    [0, 1] (White 2016): it follows the great circle, so intermediate points keep a norm
-    typical of Gaussian samples instead of shrinking towards the origin as a straight line
-    does. Falls back to linear interpolation for (nearly) parallel vectors."""
-    t = torch.as_tensor(t, dtype=a.dtype, device=a.device)
-    a_unit = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    b_unit = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    omega = (a_unit * b_unit).sum(-1, keepdim=True).clamp(-1, 1).acos()
-    sin = omega.sin()
-    linear = (1 - t) * a + t * b
-    spherical = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / sin.clamp_min(1e-12)
-    return torch.where(sin.abs() < 1e-6, linear, spherical)
-
-
-@contextmanager
-def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
-    """Within the context ``module`` is in eval mode except that its batch-norm layers
-    normalise by the current batch's statistics, as in training, without updating their
-    running averages (a BN layer in train mode that tracks no running stats does exactly
-    that). Modes and flags are restored on exit."""
-    was_training = module.training
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    tracked = [m.track_running_stats for m in norms]
-    module.eval()
-    for m in norms:
-        m.train()
-        m.track_running_stats = False
-    try:
-        yield module
-    finally:
-        for m, flag in zip(norms, tracked, strict=True):
-            m.track_running_stats = flag
-        module.train(was_training)
-
-
 @torch.no_grad()
 def generate(generator: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
     """Run ``generator`` on ``z`` (N, z_dim) without touching its training state: batch norm
@@ -238,6 +202,8 @@ class GAN:
     """The GAN recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = GANConfig
+    evaluation = "samples"
+    demo_tab = "sample"
 
     @staticmethod
     def dataset(config: GANConfig, split: str, augment: bool | None = None) -> Dataset | None:
@@ -282,7 +248,7 @@ class GAN:
         self.g_stepper = stepper(self.generator)
         self.adversary = Adversary(
             discriminator,
-            objective="wgan" if config.objective == "wgan-gp" else config.objective,
+            objective=config.objective,
             stepper=stepper(discriminator),
             gp_weight=config.gp_weight,
             clip=config.clip or None,
@@ -296,24 +262,25 @@ class GAN:
             if config.conditional
             else None
         )
-        # "D loss ~ 0" means a perfect discriminator only for the bounded-below objectives.
-        watches = config.objective in ("minimax", "nonsaturating", "lsgan", "hinge")
-        self.saturation = SaturationWatch(config.watch_patience if watches else 0)
-        self.real_diversity = 0.0
+        objective = self.adversary.objective
+        self.watch = GANWatch(
+            objective.bounded_below,
+            objective.saturation,
+            config.watch_patience,
+            config.collapse_ratio,
+        )
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.generator.train()
         real = batch["image"].to(self.device, non_blocking=True)
         labels = batch["label"].to(self.device) if self.conditional else None
-        if not self.real_diversity:  # the yardstick of the mode-collapse watch
-            self.real_diversity = mean_pairwise_distance(real)
         # With k > 1 critic steps, most iterations need no graph through G.
         reuse = self.adversary.d_steps == 1
         with torch.set_grad_enabled(reuse):
             fake = self.generator(self._noise(len(real)), labels)
         logs = self.adversary.update(real, fake, condition=labels)
         check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-        self.saturation.observe(logs["d_loss"])
+        self.watch.observe(real, logs["d_loss"])
         if self.adversary.generator_turn():
             if not reuse:
                 fake = self.generator(self._noise(len(real)), labels)
@@ -331,28 +298,12 @@ class GAN:
         return [generate(self.generator, self.z_fixed, self.labels_fixed)]
 
     def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
-        """Metrics and failure-mode warnings on the fixed z (see :mod:`img2img.watch`)."""
+        """Metrics and failure-mode warnings on the fixed z (see :mod:`img2img.watch`), and
+        the mode coverage of 2-D mixtures."""
         fake = generate(self.generator, self.z_fixed, self.labels_fixed)
-        metrics: dict[str, float] = {}
-        warnings: dict[str, str] = {}
+        metrics, warnings = self.watch.report(fake, self.adversary.updates)
         if self.mixture is not None:
-            metrics.update(mode_coverage(fake, self.mixture))
-        if self.real_diversity:
-            diversity = mean_pairwise_distance(fake[:64]) / self.real_diversity
-            metrics["diversity"] = round(diversity, 4)
-            # A freshly initialised G maps every z to nearly the same output: not a collapse.
-            warmed_up = self.adversary.updates >= self.config.watch_patience
-            if diversity < self.config.collapse_ratio and warmed_up:
-                warnings["mode_collapse"] = (
-                    f"samples are {diversity:.2f}x as diverse as real data (mean pairwise "
-                    "distance): the generator may have collapsed to a few modes"
-                )
-        if self.saturation.saturated:
-            warnings["d_saturated"] = (
-                f"discriminator loss below {self.saturation.threshold} for "
-                f"{self.saturation.run} iterations: it wins outright and the generator's "
-                "gradients vanish (try --objective wgan-gp, or hinge with --spectral-norm)"
-            )
+            metrics = {**mode_coverage(fake, self.mixture), **metrics}
         return metrics, warnings
 
     def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
@@ -372,163 +323,23 @@ class GAN:
         plot_points(
             real=batch["image"],
             fake=fake.cpu(),
-            critic=self._critic_values,
+            critic=lambda points: self.adversary.scores(points.to(self.device)).cpu(),
             path=path,
             title=f"iteration {step}: {coverage['modes']:.0f}/{len(self.mixture.modes)} modes, "
             f"{coverage['high_quality']:.0%} high quality",
-            probabilities=self.config.objective in ("minimax", "nonsaturating"),
+            probabilities=self.adversary.objective.probabilities,
         )
-
-    @torch.no_grad()
-    def _critic_values(self, points: Tensor) -> Tensor:
-        """D's raw output at ``points`` (n, 2), in eval mode so no state changes."""
-        d = self.adversary.discriminator
-        was_training = d.training
-        d.eval()
-        try:
-            return d(points.to(self.device)).cpu()
-        finally:
-            d.train(was_training)
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "generator": self.generator.state_dict(),
             "g_stepper": self.g_stepper.state_dict(),
             "adversary": self.adversary.state_dict(),
-            "real_diversity": self.real_diversity,
-            "saturated_run": self.saturation.run,
+            **self.watch.state_dict(),  # "real_diversity", "saturated_run"
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
         self.g_stepper.load_state_dict(state["g_stepper"])
         self.adversary.load_state_dict(state["adversary"])
-        self.real_diversity = float(state["real_diversity"])
-        self.saturation.run = int(state["saturated_run"])
-
-
-def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, GANConfig]:
-    """A trained GAN generator (in eval mode, on ``device``) and its config, from a run
-    directory holding ``config.json`` + ``generator.safetensors``, or a shipped model name
-    (``mnist-dcgan``)."""
-    from img2img.checkpoint import load_model_files
-    from img2img.config import config_from_dict
-    from img2img.models import resolve_model
-
-    values, weights = load_model_files(resolve_model(model))
-    if values.get("task") != "gan":
-        raise ValueError(
-            f"{model}: a {values.get('task')!r} model, not a GAN; `sample` needs --task gan"
-        )
-    config = config_from_dict(GANConfig, values)
-    generator = build_networks(config)[0]
-    generator.load_state_dict(weights)
-    return generator.to(device).eval(), config
-
-
-def sample_labels(config: GANConfig, n: int, label: int | None) -> Tensor | None:
-    """Labels for ``n`` samples: all ``label``, or cycling through the classes; None when the
-    model is unconditional (where asking for a label is an error)."""
-    if not config.conditional:
-        if label is not None:
-            raise ValueError("--label needs a class-conditional model (trained with --conditional)")
-        return None
-    if label is not None and not 0 <= label < config.num_classes:
-        raise ValueError(f"--label {label}: the model knows classes 0..{config.num_classes - 1}")
-    return torch.full((n,), label) if label is not None else torch.arange(n) % config.num_classes
-
-
-def interpolation_latents(z_dim: int, rows: int, steps: int, seed: int) -> Tensor:
-    """``rows`` slerp paths of ``steps`` points each between random pairs of latents:
-    (rows * steps, z_dim), row-major (each row one path)."""
-    ends = latent(2 * rows, z_dim, seed + 1).reshape(rows, 2, z_dim)
-    t = torch.linspace(0, 1, steps)[None, :, None]
-    return slerp(ends[:, :1], ends[:, 1:], t).reshape(rows * steps, z_dim)
-
-
-def write_sample_files(
-    model: str | Path,
-    output: Path,
-    n: int = 64,
-    label: int | None = None,
-    seed: int = 0,
-    interpolations: int = 4,
-    steps: int = 10,
-    device: str = "cpu",
-) -> list[Path]:
-    """``img2img sample``: a grid of ``n`` samples at ``output`` and, when
-    ``interpolations`` > 0, a strip of slerp paths at ``<output stem>_slerp<suffix>``
-    (one row per path). 2-D models get a scatter plot instead. Returns the files written.
-    """
-    from torchvision.utils import save_image
-
-    generator, config = load_gan(model, device)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    labels = sample_labels(config, n, label)
-    z = latent(n, config.z_dim, seed)
-    fake = generate(generator, z.to(device), None if labels is None else labels.to(device)).cpu()
-    if config.net == "mlp":
-        from img2img.reporting import plot_points
-
-        real = get_mixture(config.data).sample(n, make_generator(seed, 3))[0]
-        plot_points(real, fake, None, output, title=f"{n} samples from {model}")
-        return [output]
-    columns = config.num_classes if labels is not None and label is None else math.isqrt(n - 1) + 1
-    save_image(fake * 0.5 + 0.5, output, nrow=columns, padding=2)
-    written = [output]
-    if interpolations > 0:
-        path_z = interpolation_latents(config.z_dim, interpolations, steps, seed)
-        path_labels = sample_labels(config, len(path_z), label)
-        if path_labels is not None and label is None:  # one class per row
-            path_labels = torch.arange(interpolations).repeat_interleave(steps) % config.num_classes
-        strip = generate(
-            generator,
-            path_z.to(device),
-            None if path_labels is None else path_labels.to(device),
-        ).cpu()
-        strip_path = output.with_name(f"{output.stem}_slerp{output.suffix}")
-        save_image(strip * 0.5 + 0.5, strip_path, nrow=steps, padding=2)
-        written.append(strip_path)
-    return written
-
-
-def evaluate_parzen(
-    model: str | Path,
-    samples: int = 10_000,
-    held_out: int = 2_000,
-    seed: int = 0,
-    device: str = "cpu",
-) -> dict[str, float]:
-    """Parzen-window log likelihood (nats) of held-out images under ``samples`` generated
-    ones, images in [0, 1] as in Goodfellow et al. (2014); sigma is chosen on a separate
-    validation split. Held-out data is the test split when the data set has one, else the
-    training images, and ``"seen"`` in the result is True (the model trained on them).
-    Returns ``{"log_likelihood", "stderr", "sigma", "seen"}``."""
-    from img2img.metrics.parzen import parzen_estimate
-
-    generator, config = load_gan(model, device)
-    test_split = GAN.dataset(config, "test")
-    dataset = test_split or GAN.dataset(config, "train")
-    count = min(held_out, len(dataset) // 2)
-    indices = torch.randperm(len(dataset), generator=make_generator(seed, 5))[: 2 * count]
-    real = torch.stack([dataset[int(i)]["image"] for i in indices]) * 0.5 + 0.5
-    labels = sample_labels(config, samples, None)
-    fake = (
-        torch.cat(
-            [
-                generate(
-                    generator,
-                    z.to(device),
-                    None if labels is None else labels[i : i + 500].to(device),
-                )
-                for i, z in zip(
-                    range(0, samples, 500),
-                    latent(samples, config.z_dim, seed).split(500),
-                    strict=True,
-                )
-            ]
-        ).cpu()
-        * 0.5
-        + 0.5
-    )
-    return {**parzen_estimate(real[:count], real[count:], fake), "seen": test_split is None}
+        self.watch.load_state_dict(state)

@@ -20,7 +20,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.transforms import load_size_for
-from img2img.losses import OBJECTIVES, Adversary
+from img2img.losses import Adversary, objective_option
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
@@ -44,7 +44,7 @@ class Pix2PixConfig(TrainConfig):
     d_layers: int = option(3, "PatchGAN strided layers: 3 -> 70x70 patches, 0 -> 1x1 PixelGAN")
     norm: str = option("batch", "normalisation layers", NORMS)
     dropout: float = option(0.5, "generator dropout (the paper's only noise source)")
-    gan_mode: str = option("vanilla", "adversarial objective", tuple(OBJECTIVES))
+    objective: str = objective_option("vanilla")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminator")
     lambda_l1: float = option(100.0, "weight of the L1 reconstruction loss")
     lr: float = option(2e-4, "Adam learning rate (both networks)")
@@ -58,6 +58,8 @@ class Pix2Pix:
     """The pix2pix recipe over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
     Config = Pix2PixConfig
+    evaluation = "aligned"
+    demo_tab = "translate"
 
     @staticmethod
     def dataset(
@@ -120,7 +122,7 @@ class Pix2Pix:
         # The paper halves D's objective "to slow down the rate at which D learns relative to G".
         self.adversary = Adversary(
             discriminator,
-            objective=config.gan_mode,
+            objective=config.objective,
             stepper=stepper(discriminator),
             d_loss_weight=0.5,
         )

@@ -33,14 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from img2img.checkpoint import load_model_files
 from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
 from img2img.data.sr import SRImageFolder, split_folders
-from img2img.losses import OBJECTIVES, Adversary
+from img2img.losses import Adversary, objective_option
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
 from img2img.optim import Stepper
+from img2img.saved_models import read_model
 
 PHASES = ("psnr", "gan", "both")
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
@@ -71,7 +71,9 @@ class SRGANConfig(TrainConfig):
     d_channels: int = option(64, "discriminator filters in its first layer")
     phase: str = option("both", "psnr: pixel loss only; gan: GAN fine-tuning; both", PHASES)
     psnr_steps: int = option(0, "--phase both: iterations of the psnr phase (0: half the run)")
-    init_from: str = option("", "start the generator from this model directory (a psnr run)")
+    init_from: str = option(
+        "", "start the generator from this model (a psnr run: directory, .safetensors, name)"
+    )
     pixel_loss: str = option("mse", "pixel loss of the psnr phase", tuple(PIXEL_LOSSES))
     perceptual: str = option(
         "inception", "perceptual loss backbone (the paper: vgg19; needs its weights)", BACKBONES
@@ -83,7 +85,7 @@ class SRGANConfig(TrainConfig):
     perceptual_weight: float = option(1.0, "weight of the perceptual loss in the gan phase")
     adversarial_weight: float = option(1e-3, "weight of the adversarial loss in the gan phase")
     gan_pixel_weight: float = option(0.0, "weight of the pixel loss in the gan phase")
-    gan_mode: str = option("vanilla", "adversarial objective", tuple(OBJECTIVES))
+    objective: str = objective_option("vanilla")
     lr: float = option(1e-4, "Adam learning rate (both networks)")
     beta1: float = option(0.9, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
@@ -97,6 +99,8 @@ class SRGAN:
     """SRResNet / SRGAN over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
     Config = SRGANConfig
+    evaluation = "super-resolution"
+    demo_tab = "super-resolve"
 
     @staticmethod
     def dataset(
@@ -138,7 +142,7 @@ class SRGAN:
         self.device = device
         self.generator = self.build_generator(config).to(device)
         if config.init_from:
-            load_generator(self.generator, config.init_from)
+            copy_generator_weights(self.generator, config.init_from)
         discriminator = SRGANDiscriminator(channels=config.d_channels).to(device)
 
         def stepper(net: nn.Module) -> Stepper:
@@ -148,7 +152,7 @@ class SRGAN:
             )
 
         self.g_stepper = stepper(self.generator)
-        self.adversary = Adversary(discriminator, config.gan_mode, stepper(discriminator))
+        self.adversary = Adversary(discriminator, config.objective, stepper(discriminator))
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.pixel_loss = PIXEL_LOSSES[config.pixel_loss]
         # Built at the start even when the GAN phase comes later: a missing weights file
@@ -231,15 +235,18 @@ def batch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> float:
     return 10 * math.log10(4 / max(mse, 1e-12))
 
 
-def load_generator(generator: nn.Module, directory: str | Path) -> None:
-    """Copy a saved model's generator weights (EMA ones if it has them) into ``generator``."""
-    values, weights = load_model_files(directory)
+def copy_generator_weights(generator: nn.Module, model: str | Path) -> None:
+    """Copy a saved model's generator weights (EMA ones if it has them) into ``generator``,
+    the network this run built from its own config; ``model`` is named as
+    :func:`img2img.saved_models.resolve_model` accepts (run directory, two-file model,
+    shipped name)."""
+    values, weights = read_model(model)
     try:
         generator.load_state_dict(weights)
     except RuntimeError as err:
         shape = {k: values.get(k) for k in ("scale", "blocks", "channels")}
         raise ValueError(
-            f"--init-from {directory}: its generator ({values.get('task')}, {shape}) does not "
+            f"--init-from {model}: its generator ({values.get('task')}, {shape}) does not "
             f"fit this run's network; use the same --scale, --blocks and --channels. "
             f"Detail: {str(err).splitlines()[0]}"
         ) from None

@@ -47,6 +47,7 @@ EXPECTED = {  # name: (d_loss, g_loss) on REAL, FAKE
     "lsgan": (2.5 + 4.625, 8.125),
     # mean(fake) - mean(real) = -1.25 - 0.5 ; -mean(fake)
     "wgan": (-1.75, 1.25),
+    "wgan-gp": (-1.75, 1.25),  # the same losses; the name asks for the gradient penalty
     # (relu(-1) + relu(2))/2 + (relu(1.5) + relu(-2))/2 ; -mean(fake)
     "hinge": (1.0 + 0.75, 1.25),
 }
@@ -372,3 +373,23 @@ def test_state_dict_round_trip_resumes_exactly():
     # Identical Adam moments give identical weights after the same steps.
     for a, b in zip(source.parameters(), resumed.parameters(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_objectives_know_their_own_facts():
+    """Tasks and watches ask the objective, not a list of names."""
+    for name, objective in OBJECTIVES.items():
+        critic = name in ("wgan", "wgan-gp")
+        assert objective.bounded_below is not critic and objective.needs_lipschitz is critic
+        assert objective.probabilities is (name in ("minimax", "nonsaturating", "vanilla"))
+    # A discriminator that separates perfectly drives a bounded-below loss under saturation.
+    perfect = OBJECTIVES["hinge"].d_loss(torch.full((4,), 5.0), torch.full((4,), -5.0))
+    assert perfect.item() < OBJECTIVES["hinge"].saturation
+
+
+def test_scores_leave_the_discriminator_as_it_was():
+    d = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    adversary = Adversary(d, "hinge")
+    stats = d[1].running_mean.clone()
+    scores = adversary.scores(torch.randn(8, 2))
+    assert scores.shape == (8, 1) and not scores.requires_grad
+    assert d.training and torch.equal(d[1].running_mean, stats) and adversary.updates == 0

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torchvision.models.vgg import cfgs, make_layers
 
-from img2img.losses.perceptual import PerceptualLoss, PerceptualWeightsMissing
+from img2img.backbones.vgg import PerceptualWeightsMissing
+from img2img.losses.perceptual import PerceptualLoss
 
 
 @pytest.fixture(scope="module")

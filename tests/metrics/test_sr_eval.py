@@ -11,7 +11,8 @@ from PIL import Image
 
 from img2img.checkpoint import save_model
 from img2img.config import merge
-from img2img.metrics.evaluate import evaluate, format_table
+from img2img.metrics.evaluate import evaluate
+from img2img.metrics.reports import format_table
 from img2img.metrics.sr import bicubic_pair, modcrop
 from img2img.tasks.srgan import SRGAN, SRGANConfig
 

@@ -209,7 +209,7 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
 
 def test_defaults_are_the_papers() -> None:
     config = CycleGANConfig()
-    assert (config.generator, config.norm, config.gan_mode) == ("resnet", "instance", "lsgan")
+    assert (config.generator, config.norm, config.objective) == ("resnet", "instance", "lsgan")
     assert (config.lambda_a, config.lambda_b, config.lambda_identity) == (10.0, 10.0, 0.5)
     assert (config.pool_size, config.optimizer, config.lr, config.beta1) == (50, "adam", 2e-4, 0.5)
     assert (config.epochs, config.decay_epochs, config.d_layers) == (200, 100, 3)
@@ -245,7 +245,7 @@ def test_dualgan_preset_trains_and_flags_override_it(tmp_path: Path) -> None:
         ]
     )
     saved = json.loads((out / "config.json").read_text())
-    assert (saved["generator"], saved["gan_mode"], saved["optimizer"]) == (
+    assert (saved["generator"], saved["objective"], saved["optimizer"]) == (
         "unet",
         "wgan",
         "rmsprop",

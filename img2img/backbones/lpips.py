@@ -1,4 +1,4 @@
-"""LPIPS (Zhang et al., 2018) through the ``lpips`` package, offline.
+"""The LPIPS network (Zhang et al., 2018) from the ``lpips`` package, its trunk from a local file.
 
 LPIPS is a distance between deep features of an ImageNet classifier (AlexNet by default,
 or VGG-16) weighted by small learned linear heads. The ``lpips`` wheel ships the heads
@@ -82,26 +82,3 @@ def load_trunk(trunk: nn.Module, state: dict[str, Tensor], file: Path) -> None:
             module.load_state_dict(own)
         except RuntimeError as exc:
             raise LPIPSUnavailable(f"{file}: does not fit the {index} layer ({exc})") from None
-
-
-def lpips(
-    a: Tensor,
-    b: Tensor,
-    *,
-    net: str = "alex",
-    trunk_weights: str | os.PathLike | None = None,
-    device: str = "auto",
-) -> Tensor:
-    """LPIPS distance per image (lower is closer; 0 for identical images).
-
-    ``a``, ``b``: (N, 3, H, W) or (3, H, W) in [-1, 1]. Returns float32 (N,) on the CPU.
-    Raises :class:`LPIPSUnavailable` when the trunk weights are not on disk."""
-    from img2img.train import resolve_device
-
-    if a.shape != b.shape:
-        raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
-    target = resolve_device(device)
-    model = load_lpips(net, str(trunk_weights) if trunk_weights else None, str(target))
-    a, b = (x[None] if x.ndim == 3 else x for x in (a, b))
-    with torch.inference_mode():
-        return model(a.float().to(target), b.float().to(target)).flatten().float().cpu()

