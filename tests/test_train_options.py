@@ -14,9 +14,9 @@ from img2img.checkpoint import EMA_FILE, GENERATOR_FILE, load_training_state
 from img2img.config import config_from_dict, merge
 from img2img.ema import EMA
 from img2img.infer import load
-from img2img.losses import OBJECTIVES
+from img2img.losses import OBJECTIVES, Adversary
 from img2img.precision import autocast_dtype
-from img2img.tasks import TASKS
+from img2img.tasks import TASKS, task_members
 from img2img.tasks.pix2pix import Pix2PixConfig
 from img2img.train import Trainer
 
@@ -141,3 +141,24 @@ def test_resuming_a_run_saved_as_gan_mode_compares_it_with_objective(
     save_training_state(run, state, keep=1)
     Trainer(tiny(paired_dataset, run, max_steps=2, objective="lsgan"), resume=True)
     assert "objective: 'vanilla' -> 'lsgan'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_a_wasserstein_objective_brings_its_critic_constraint_in_every_task(name: str) -> None:
+    """--objective wgan clips at 0.01 and wgan-gp penalises at 10 unless told otherwise, the
+    values reach the task's Adversaries, and an unconstrained critic is refused."""
+    config_class = TASKS[name].Config
+    small = {"channels": 8, "d_channels": 8, "blocks": 1, "phase": "psnr"}
+    base = {"device": "cpu", **(small if name == "srgan" else {"ngf": 4, "ndf": 4})}
+    plain = merge(config_class, {**base, "objective": "lsgan"})
+    assert (plain.clip, plain.gp_weight) == (0.0, 0.0)
+    assert merge(config_class, {**base, "objective": "wgan"}).clip == 0.01
+    penalised = merge(config_class, {**base, "objective": "wgan-gp"})
+    assert penalised.gp_weight == 10.0
+    assert merge(config_class, {**base, "objective": "wgan-gp", "gp_weight": 1.0}).gp_weight == 1.0
+    task = TASKS[name](penalised, total_steps=1, decay_steps=0, device=torch.device("cpu"))
+    adversaries = task_members(task, Adversary)
+    assert adversaries and all(a.gp_weight == 10.0 for a in adversaries)
+    unconstrained = merge(config_class, {**base, "objective": "wgan", "clip": 0.0})
+    with pytest.raises(ValueError, match="needs a Lipschitz critic"):
+        TASKS[name](unconstrained, total_steps=1, decay_steps=0, device=torch.device("cpu"))

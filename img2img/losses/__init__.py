@@ -8,6 +8,7 @@ from img2img.losses.adversarial import (
     get_objective,
     gradient_penalty,
     objective_option,
+    objective_presets,
     r1_penalty,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "get_objective",
     "gradient_penalty",
     "objective_option",
+    "objective_presets",
     "r1_penalty",
 ]

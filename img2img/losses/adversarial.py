@@ -19,12 +19,13 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from img2img.config import option
 from img2img.optim import Stepper, make_optimizer
@@ -49,7 +50,11 @@ class Objective:
       probability that the input is real (the cross-entropy objectives); otherwise D's
       output is a score.
     - ``needs_lipschitz``: the objective is only meaningful for a Lipschitz critic, which
-      weight clipping or a gradient penalty must enforce (Arjovsky et al. 2017).
+      weight clipping, a gradient penalty or spectral normalisation must enforce (Arjovsky
+      et al. 2017); an :class:`Adversary` refuses such an objective without one.
+    - ``constraint``: the Adversary options its paper constrains the critic with, which a
+      task's presets fill in when its user set none (``wgan``: clipping at 0.01;
+      ``wgan-gp``: a gradient penalty of 10).
     """
 
     name: str
@@ -59,6 +64,7 @@ class Objective:
     saturation: float = 0.01
     probabilities: bool = False
     needs_lipschitz: bool = False
+    constraint: dict[str, float] = field(default_factory=dict)
 
 
 # -log sigmoid(x) = softplus(-x) and -log(1 - sigmoid(x)) = softplus(x): the softplus forms
@@ -116,10 +122,19 @@ OBJECTIVES: dict[str, Objective] = {
     "nonsaturating": _NONSATURATING,
     "vanilla": _NONSATURATING,  # the pix2pix/CycleGAN name for the same thing
     "lsgan": Objective("lsgan", _lsgan_d_loss, _lsgan_g_loss, bounded_below=True),
-    "wgan": Objective("wgan", _wgan_d_loss, _critic_g_loss, needs_lipschitz=True),
-    # The same losses; the name asks for the gradient penalty as the Lipschitz constraint
-    # (Gulrajani et al. 2017), which a task's presets turn into its gp_weight.
-    "wgan-gp": Objective("wgan-gp", _wgan_d_loss, _critic_g_loss, needs_lipschitz=True),
+    # Arjovsky et al. 2017: weights clipped to [-0.01, 0.01].
+    "wgan": Objective(
+        "wgan", _wgan_d_loss, _critic_g_loss, needs_lipschitz=True, constraint={"clip": 0.01}
+    ),
+    # The same losses with the gradient penalty as the Lipschitz constraint (Gulrajani et al.
+    # 2017, lambda = 10).
+    "wgan-gp": Objective(
+        "wgan-gp",
+        _wgan_d_loss,
+        _critic_g_loss,
+        needs_lipschitz=True,
+        constraint={"gp_weight": 10.0},
+    ),
     "hinge": Objective("hinge", _hinge_d_loss, _critic_g_loss, bounded_below=True),
 }
 
@@ -128,6 +143,13 @@ def objective_option(default: str) -> Any:
     """The ``objective`` field every task's config declares: the same name and choices
     everywhere (:data:`OBJECTIVES`), ``--gan-mode`` and a saved ``gan_mode`` still read."""
     return option(default, "adversarial objective", tuple(OBJECTIVES), old_names=("gan_mode",))
+
+
+def objective_presets(values: dict[str, Any], default: str) -> dict[str, float]:
+    """For a task config's ``presets(values)``: the chosen objective's ``constraint`` (its
+    paper's clipping or gradient penalty), so ``--objective wgan`` alone trains a
+    constrained critic; ``default`` is the config's default objective."""
+    return dict(get_objective(values.get("objective", default)).constraint)
 
 
 def get_objective(name: str) -> Objective:
@@ -218,6 +240,12 @@ def judge(discriminator: Callable[..., Tensor], x: Tensor, condition: Any = None
     return discriminator(x) if condition is None else discriminator(x, condition)
 
 
+def has_spectral_norm(module: nn.Module) -> bool:
+    """Whether any layer of ``module`` has its weight spectrally normalised (the
+    parametrization :func:`img2img.nets.blocks.apply_spectral_norm` installs)."""
+    return any(parametrize.is_parametrized(m, "weight") for m in module.modules())
+
+
 @torch.no_grad()
 def clip_weights_(module: nn.Module, c: float) -> None:
     """Clamp every parameter of ``module`` to ``[-c, c]`` in place: the original WGAN's crude
@@ -263,8 +291,16 @@ class Adversary(nn.Module):
             raise ValueError(f"d_steps must be >= 1 (D steps per generator step), got {d_steps}")
         if clip is not None and clip <= 0:
             raise ValueError(f"clip must be positive or None, got {clip}")
-        self.discriminator = discriminator
         self.objective = get_objective(objective) if isinstance(objective, str) else objective
+        constrained = clip or gp_weight or r1_weight or has_spectral_norm(discriminator)
+        if self.objective.needs_lipschitz and not constrained:
+            # An unconstrained critic's loss has no floor: its outputs grow without bound.
+            raise ValueError(
+                f"the {self.objective.name} objective needs a Lipschitz critic: give it a "
+                "gradient penalty (--gp-weight 10, or --objective wgan-gp), weight clipping "
+                "(--clip 0.01) or spectral normalisation (--spectral-norm)"
+            )
+        self.discriminator = discriminator
         # Adam 2e-4, betas (0.5, 0.999): the DCGAN settings that pix2pix and CycleGAN inherit.
         if stepper is None:
             stepper = Stepper(make_optimizer(discriminator.parameters()))

@@ -298,5 +298,3 @@ class _FeatureCollector:
             if self.cache_file is not None:
                 save_cached(self.cache_file, real)
         return distribution_metrics(real, fake, metrics)
-
-

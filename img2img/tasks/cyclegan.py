@@ -32,7 +32,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import UnpairedImageFolder, resolve_unpaired
 from img2img.data.transforms import load_size_for
-from img2img.losses import Adversary, objective_option
+from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import (
     DISCRIMINATORS,
     ResNetGenerator,
@@ -77,8 +77,10 @@ class CycleGANConfig(TrainConfig):
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
         """DualGAN's values when ``--preset dualgan`` is chosen (see :func:`config.merge`:
-        they replace defaults only, so any option given as well overrides them)."""
-        return DUALGAN if values.get("preset") == "dualgan" else {}
+        they replace defaults only, so any option given as well overrides them), and a
+        Wasserstein objective's critic constraint."""
+        dualgan = DUALGAN if values.get("preset") == "dualgan" else {}
+        return {**objective_presets({**dualgan, **values}, "lsgan"), **dualgan}
 
     task: str = option("cyclegan", "which recipe to train")
     preset: str = option(
@@ -102,6 +104,7 @@ class CycleGANConfig(TrainConfig):
     dropout: float = option(0.0, "generator dropout")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminators")
     objective: str = objective_option("lsgan")
+    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (0: off)")
     d_steps: int = option(1, "discriminator steps per generator step")
     d_loss_weight: float = option(0.5, "scale of the discriminator objective (CycleGAN halves it)")
@@ -201,6 +204,7 @@ class CycleGAN:
                 discriminator,
                 objective=config.objective,
                 stepper=stepper(discriminator),
+                gp_weight=config.gp_weight,
                 clip=config.clip or None,
                 d_steps=config.d_steps,
                 d_loss_weight=config.d_loss_weight,

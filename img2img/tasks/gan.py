@@ -36,7 +36,7 @@ from img2img.data.classes import ImageFolder, class_names
 from img2img.data.mnist import MNIST, is_mnist_folder, mnist_split_files
 from img2img.data.toy import ToyDataset, get_mixture, is_toy, mode_coverage
 from img2img.data.transforms import make_generator
-from img2img.losses import Adversary, objective_option
+from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import batch_statistics
 from img2img.nets.blocks import NORMS
@@ -50,23 +50,18 @@ from img2img.optim import Stepper
 from img2img.watch import GANWatch, check_losses
 
 # Each objective's paper settings, applied when it is chosen to every field the user
-# (flags, YAML) leaves unset. Fields not listed keep the DCGAN defaults of GANConfig.
+# (flags, YAML) leaves unset. Fields not listed keep the DCGAN defaults of GANConfig; the
+# critic's constraint (wgan: clipping at 0.01, wgan-gp: a penalty of 10) is the objective's
+# own ``constraint``, added by ``GANConfig.presets``.
 OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {
     "minimax": {},
     "nonsaturating": {},
     "lsgan": {},
     # Arjovsky et al. 2017, Algorithm 1: c = 0.01, RMSProp lr 5e-5, n_critic = 5.
-    "wgan": {"clip": 0.01, "optimizer": "rmsprop", "lr": 5e-5, "d_steps": 5},
+    "wgan": {"optimizer": "rmsprop", "lr": 5e-5, "d_steps": 5},
     # Gulrajani et al. 2017, Algorithm 1: lambda = 10, Adam 1e-4 (0, 0.9), n_critic = 5, and
     # no batch norm in the critic (the penalty is per sample; batch norm couples samples).
-    "wgan-gp": {
-        "gp_weight": 10.0,
-        "lr": 1e-4,
-        "beta1": 0.0,
-        "beta2": 0.9,
-        "d_steps": 5,
-        "d_norm": "none",
-    },
+    "wgan-gp": {"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "d_steps": 5, "d_norm": "none"},
     # Miyato et al. 2018 (SNGAN) with the hinge loss: spectral norm instead of batch norm.
     "hinge": {"spectral_norm": True, "d_norm": "none"},
 }
@@ -142,6 +137,7 @@ class GANConfig(TrainConfig):
         elif data and (names := class_names(data)):
             found.update(num_classes=len(names))
         objective = values.get("objective", "nonsaturating")
+        found.update(objective_presets(values, "nonsaturating"))
         found.update(OBJECTIVE_PRESETS.get(objective, {}))
         if is_toy(data):
             found.update(TOY_OBJECTIVE_PRESETS.get(objective, {}))

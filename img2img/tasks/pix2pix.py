@@ -20,7 +20,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.transforms import load_size_for
-from img2img.losses import Adversary, objective_option
+from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
@@ -30,6 +30,11 @@ from img2img.optim import Stepper
 @dataclass
 class Pix2PixConfig(TrainConfig):
     """Defaults are the paper's facades setup (Isola et al., 2017, and its reference code)."""
+
+    @staticmethod
+    def presets(values: dict[str, Any]) -> dict[str, Any]:
+        """A Wasserstein objective brings its critic constraint (see :func:`merge`)."""
+        return objective_presets(values, "vanilla")
 
     task: str = option("pix2pix", "which recipe to train")
     direction: str = option(
@@ -45,6 +50,8 @@ class Pix2PixConfig(TrainConfig):
     norm: str = option("batch", "normalisation layers", NORMS)
     dropout: float = option(0.5, "generator dropout (the paper's only noise source)")
     objective: str = objective_option("vanilla")
+    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
+    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminator")
     lambda_l1: float = option(100.0, "weight of the L1 reconstruction loss")
     lr: float = option(2e-4, "Adam learning rate (both networks)")
@@ -124,6 +131,8 @@ class Pix2Pix:
             discriminator,
             objective=config.objective,
             stepper=stepper(discriminator),
+            gp_weight=config.gp_weight,
+            clip=config.clip or None,
             d_loss_weight=0.5,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}

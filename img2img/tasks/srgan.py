@@ -36,7 +36,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
 from img2img.data.sr import SRImageFolder, split_folders
-from img2img.losses import Adversary, objective_option
+from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
 from img2img.optim import Stepper
@@ -49,6 +49,11 @@ PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 @dataclass
 class SRGANConfig(TrainConfig):
     """Defaults are the paper's: x4, 96 px HR crops, batch 16, Adam 1e-4, 16 blocks of 64."""
+
+    @staticmethod
+    def presets(values: dict[str, Any]) -> dict[str, Any]:
+        """A Wasserstein objective brings its critic constraint (see :func:`merge`)."""
+        return objective_presets(values, "vanilla")
 
     task: str = option("srgan", "which recipe to train")
     data: str = option(
@@ -86,6 +91,8 @@ class SRGANConfig(TrainConfig):
     adversarial_weight: float = option(1e-3, "weight of the adversarial loss in the gan phase")
     gan_pixel_weight: float = option(0.0, "weight of the pixel loss in the gan phase")
     objective: str = objective_option("vanilla")
+    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
+    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     lr: float = option(1e-4, "Adam learning rate (both networks)")
     beta1: float = option(0.9, "Adam beta1")
     beta2: float = option(0.999, "Adam beta2")
@@ -152,7 +159,13 @@ class SRGAN:
             )
 
         self.g_stepper = stepper(self.generator)
-        self.adversary = Adversary(discriminator, config.objective, stepper(discriminator))
+        self.adversary = Adversary(
+            discriminator,
+            config.objective,
+            stepper(discriminator),
+            gp_weight=config.gp_weight,
+            clip=config.clip or None,
+        )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.pixel_loss = PIXEL_LOSSES[config.pixel_loss]
         # Built at the start even when the GAN phase comes later: a missing weights file

@@ -20,6 +20,7 @@ from img2img.losses import (
     gradient_penalty,
     r1_penalty,
 )
+from img2img.nets.blocks import apply_spectral_norm
 from img2img.optim import Stepper, make_optimizer
 
 REAL = [2.0, -1.0]
@@ -260,9 +261,14 @@ def _adversary(objective: str = "nonsaturating", **kwargs) -> Adversary:
     return Adversary(_tiny_discriminator(), objective=objective, **kwargs)
 
 
+def _loose_constraint(name: str) -> dict[str, float]:
+    """A critic must be constrained; clipping at 1 leaves these small weights as they are."""
+    return {"clip": 1.0} if OBJECTIVES[name].needs_lipschitz else {}
+
+
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_update_decreases_d_loss(name):
-    adversary = _adversary(name)
+    adversary = _adversary(name, **_loose_constraint(name))
     real, fake = _batch()
     first = adversary.update(real, fake)
     for _ in range(9):
@@ -274,7 +280,7 @@ def test_update_decreases_d_loss(name):
 
 @pytest.mark.parametrize("name", sorted(OBJECTIVES))
 def test_loss_reaches_fake_but_not_discriminator(name):
-    adversary = _adversary(name)
+    adversary = _adversary(name, **_loose_constraint(name))
     real, fake = _batch()
     fake.requires_grad_(True)
     adversary.loss(fake, real=real).backward()
@@ -393,3 +399,14 @@ def test_scores_leave_the_discriminator_as_it_was():
     scores = adversary.scores(torch.randn(8, 2))
     assert scores.shape == (8, 1) and not scores.requires_grad
     assert d.training and torch.equal(d[1].running_mean, stats) and adversary.updates == 0
+
+
+@pytest.mark.parametrize("name", ["wgan", "wgan-gp"])
+def test_a_wasserstein_critic_without_a_constraint_is_refused(name):
+    with pytest.raises(ValueError, match=r"needs a Lipschitz critic.*--gp-weight.*--clip"):
+        _adversary(name)
+    for constraint in ({"clip": 0.01}, {"gp_weight": 10.0}, {"r1_weight": 1.0}):
+        assert _adversary(name, **constraint).objective.needs_lipschitz
+    spectral = apply_spectral_norm(_tiny_discriminator())
+    Adversary(spectral, objective=name)  # spectral normalisation is a constraint too
+    assert not any(OBJECTIVES[other].needs_lipschitz for other in ("lsgan", "hinge", "vanilla"))
