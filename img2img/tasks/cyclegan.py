@@ -43,8 +43,9 @@ from img2img.nets import (
 )
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
-from img2img.optim import OPTIMIZERS, Stepper
+from img2img.optim import OPTIMIZERS
 from img2img.tasks.image_pool import ImagePool
+from img2img.tasks.parts import StateFromParts, stepper_factory
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -138,7 +139,7 @@ def one_generator(config: CycleGANConfig) -> nn.Module:
     )
 
 
-class CycleGAN:
+class CycleGAN(StateFromParts):
     """The CycleGAN/DualGAN recipe over the shared parts (see :mod:`img2img.tasks`).
 
     ``generator`` is an ``nn.ModuleDict`` {"AtoB": G_AB, "BtoA": G_BA}: a checkpoint holds
@@ -183,12 +184,7 @@ class CycleGAN:
         self.generator = self.build_generator(config).to(device)
         init_weights(self.generator, kind=config.init, gain=config.init_gain)
 
-        def stepper(*nets: nn.Module) -> Stepper:
-            params = [p for net in nets for p in net.parameters()]
-            betas = (config.beta1, config.beta2)
-            return Stepper.build(
-                params, config.optimizer, config.lr, betas, total_steps, decay_steps
-            )
+        stepper = stepper_factory(config, total_steps, decay_steps)
 
         def adversary() -> Adversary:
             discriminator = build_discriminator(
@@ -260,20 +256,10 @@ class CycleGAN:
         rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
         return [torch.cat([real_a, real_b]), torch.cat([fake_b, fake_a]), torch.cat([rec_a, rec_b])]
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_parts(self) -> dict[str, Any]:
         return {
-            "generator": self.generator.state_dict(),
-            "g_stepper": self.g_stepper.state_dict(),
-            **{
-                f"adversary_{d}": adversary.state_dict()
-                for d, adversary in self.adversaries.items()
-            },
-            **{f"pool_{d}": pool.state_dict() for d, pool in self.pools.items()},
+            "generator": self.generator,
+            "g_stepper": self.g_stepper,
+            **{f"adversary_{d}": adversary for d, adversary in self.adversaries.items()},
+            **{f"pool_{d}": pool for d, pool in self.pools.items()},
         }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.g_stepper.load_state_dict(state["g_stepper"])
-        for domain in ("A", "B"):
-            self.adversaries[domain].load_state_dict(state[f"adversary_{domain}"])
-            self.pools[domain].load_state_dict(state[f"pool_{domain}"])

@@ -46,7 +46,7 @@ from img2img.nets.dcgan import (
     DCGANGenerator,
 )
 from img2img.nets.mlp import MLPDiscriminator, MLPGenerator
-from img2img.optim import Stepper
+from img2img.tasks.parts import StateFromParts, stepper_factory
 from img2img.watch import GANWatch, check_losses
 
 # Each objective's paper settings, applied when it is chosen to every field the user
@@ -194,7 +194,7 @@ def latent(n: int, z_dim: int, seed: int) -> Tensor:
     return torch.randn(n, z_dim, generator=make_generator(seed, 11))
 
 
-class GAN:
+class GAN(StateFromParts):
     """The GAN recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = GANConfig
@@ -235,12 +235,7 @@ class GAN:
             for net in (self.generator, discriminator):
                 init_weights(net, kind=config.init, gain=config.init_gain)
 
-        def stepper(net: nn.Module) -> Stepper:
-            betas = (config.beta1, config.beta2)
-            return Stepper.build(
-                net.parameters(), config.optimizer, config.lr, betas, total_steps, decay_steps
-            )
-
+        stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)
         self.adversary = Adversary(
             discriminator,
@@ -326,16 +321,16 @@ class GAN:
             probabilities=self.adversary.objective.probabilities,
         )
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_parts(self) -> dict[str, Any]:
         return {
-            "generator": self.generator.state_dict(),
-            "g_stepper": self.g_stepper.state_dict(),
-            "adversary": self.adversary.state_dict(),
-            **self.watch.state_dict(),  # "real_diversity", "saturated_run"
+            "generator": self.generator,
+            "g_stepper": self.g_stepper,
+            "adversary": self.adversary,
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), **self.watch.state_dict()}  # + real_diversity, ...
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.g_stepper.load_state_dict(state["g_stepper"])
-        self.adversary.load_state_dict(state["adversary"])
+        super().load_state_dict(state)
         self.watch.load_state_dict(state)

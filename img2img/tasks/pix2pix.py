@@ -24,7 +24,7 @@ from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
-from img2img.optim import Stepper
+from img2img.tasks.parts import StateFromParts, stepper_factory
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Pix2PixConfig(TrainConfig):
     init_gain: float = option(0.02, "std (normal) or gain of the weight init")
 
 
-class Pix2Pix:
+class Pix2Pix(StateFromParts):
     """The pix2pix recipe over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
     Config = Pix2PixConfig
@@ -119,12 +119,7 @@ class Pix2Pix:
         for net in (self.generator, discriminator):
             init_weights(net, kind=config.init, gain=config.init_gain)
 
-        def stepper(net: nn.Module) -> Stepper:
-            betas = (config.beta1, config.beta2)
-            return Stepper.build(
-                net.parameters(), "adam", config.lr, betas, total_steps, decay_steps
-            )
-
+        stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)
         # The paper halves D's objective "to slow down the rate at which D learns relative to G".
         self.adversary = Adversary(
@@ -154,14 +149,9 @@ class Pix2Pix:
         network = inference_copy(self.generator, self.per_image_statistics(self.config))
         return [a, network(a), batch["target"].to(self.device)]
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_parts(self) -> dict[str, Any]:
         return {
-            "generator": self.generator.state_dict(),
-            "g_stepper": self.g_stepper.state_dict(),
-            "adversary": self.adversary.state_dict(),
+            "generator": self.generator,
+            "g_stepper": self.g_stepper,
+            "adversary": self.adversary,
         }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.g_stepper.load_state_dict(state["g_stepper"])
-        self.adversary.load_state_dict(state["adversary"])

@@ -39,8 +39,8 @@ from img2img.data.sr import SRImageFolder, split_folders
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
-from img2img.optim import Stepper
 from img2img.saved_models import read_model
+from img2img.tasks.parts import StateFromParts, stepper_factory
 
 PHASES = ("psnr", "gan", "both")
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
@@ -102,7 +102,7 @@ class SRGANConfig(TrainConfig):
     jpeg_quality: int = option(0, "degradation: JPEG quality of the LR input (0: off)")
 
 
-class SRGAN:
+class SRGAN(StateFromParts):
     """SRResNet / SRGAN over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
     Config = SRGANConfig
@@ -152,12 +152,7 @@ class SRGAN:
             copy_generator_weights(self.generator, config.init_from)
         discriminator = SRGANDiscriminator(channels=config.d_channels).to(device)
 
-        def stepper(net: nn.Module) -> Stepper:
-            betas = (config.beta1, config.beta2)
-            return Stepper.build(
-                net.parameters(), "adam", config.lr, betas, total_steps, decay_steps
-            )
-
+        stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)
         self.adversary = Adversary(
             discriminator,
@@ -210,19 +205,18 @@ class SRGAN:
         bicubic = F.interpolate(lr, size=sr.shape[-2:], mode="bicubic", align_corners=False)
         return [bicubic.clamp(-1, 1), sr, batch["target"].to(self.device)]
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_parts(self) -> dict[str, Any]:
         return {
-            "generator": self.generator.state_dict(),
-            "g_stepper": self.g_stepper.state_dict(),
-            "adversary": self.adversary.state_dict(),
-            "iteration": self.iteration,
-            "psnr_steps": self.psnr_steps,
+            "generator": self.generator,
+            "g_stepper": self.g_stepper,
+            "adversary": self.adversary,
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "iteration": self.iteration, "psnr_steps": self.psnr_steps}
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.g_stepper.load_state_dict(state["g_stepper"])
-        self.adversary.load_state_dict(state["adversary"])
+        super().load_state_dict(state)
         self.iteration = int(state["iteration"])
         # The switch was fixed when the run started: recomputing it from a resumed run's
         # --max-steps could send a run already in its GAN phase back to the pixel loss.

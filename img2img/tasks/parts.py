@@ -1,0 +1,46 @@
+"""What every recipe builds and saves the same way, written once.
+
+- :func:`stepper_factory`: a Stepper per network (or group of networks) with the config's
+  optimizer, learning rate and betas, and the run's linear LR decay.
+- :class:`StateFromParts`: ``state_dict()`` / ``load_state_dict()`` of a recipe made from its
+  parts' own (generator, optimizers, Adversaries, image pools), so a recipe lists its parts
+  once, under the keys its checkpoints use, instead of writing both methods by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from img2img.optim import Stepper
+
+
+def stepper_factory(config: Any, total_steps: int, decay_steps: int) -> Callable[..., Stepper]:
+    """``stepper(*networks)``: one Stepper over all their parameters (CycleGAN's two
+    generators take one step on one loss). The optimizer is ``config.optimizer`` where the
+    task offers a choice, else Adam (the papers' choice for pix2pix and SRGAN)."""
+    kind = getattr(config, "optimizer", "adam")
+    betas = (config.beta1, config.beta2)
+
+    def stepper(*networks: nn.Module) -> Stepper:
+        params = [p for network in networks for p in network.parameters()]
+        return Stepper.build(params, kind, config.lr, betas, total_steps, decay_steps)
+
+    return stepper
+
+
+class StateFromParts:
+    """A recipe's training state as the state dicts of the parts :meth:`state_parts` names."""
+
+    def state_parts(self) -> dict[str, Any]:
+        """Checkpoint key -> object with ``state_dict()`` / ``load_state_dict()``."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: part.state_dict() for name, part in self.state_parts().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, part in self.state_parts().items():
+            part.load_state_dict(state[name])
