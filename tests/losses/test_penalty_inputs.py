@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from img2img.losses.adversarial import Adversary, gradient_penalty
+from img2img.losses.adversarial import Adversary, gradient_penalty, r1_penalty
 from img2img.nets.dcgan import DCGANDiscriminator, with_label_maps
 from img2img.optim import Stepper, make_optimizer
 
@@ -76,14 +76,26 @@ def test_fp16_penalty_gradient_is_scaled_so_small_gradients_do_not_underflow():
     real, fake = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)
     torch.manual_seed(1)
     reference = gradient_penalty(critic, real, fake, center=0).item()
+    reference_r1 = r1_penalty(critic(real.requires_grad_(True)), real).item()
     with torch.autocast("cpu", dtype=torch.float16):
         torch.manual_seed(1)
         unscaled = gradient_penalty(critic, real, fake, center=0).item()
+        unscaled_r1 = r1_penalty(critic(real), real).item()
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**15)
         torch.manual_seed(1)
-        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
-        scaled = gradient_penalty(critic, real, fake, center=0, grad_scaler=scaler).item()
-    assert scaled == pytest.approx(reference, rel=1e-2)
-    assert unscaled == pytest.approx(1e-12)  # all underflowed: only the sqrt's epsilon left
+        scaled = gradient_penalty(critic, real, fake, center=0, grad_scaler=scaler)
+        scaled_r1 = r1_penalty(critic(real), real, grad_scaler=scaler)
+    # The zero-centred penalty is |grad|^2 + 1e-12 (the sqrt's epsilon): here |grad|^2 is
+    # 2.2e-14, so a 1% tolerance tells a scaled gradient (0.1% off) from none (2% off).
+    assert scaled.item() == pytest.approx(reference, rel=1e-2, abs=0)
+    # Every input gradient underflowed: only the epsilon is left (float32-rounded).
+    assert unscaled == pytest.approx(1e-12, rel=1e-6, abs=0)
+    # R1 has no epsilon: unscaled it is exactly 0; scaled it is within the few per cent that
+    # the half-precision forward through these tiny weights changes the function.
+    assert scaled_r1.item() == pytest.approx(reference_r1, rel=0.1, abs=0)
+    assert unscaled_r1 == 0.0
+    # The scaled gradient keeps its graph, so the penalties can train the critic.
+    assert scaled.requires_grad and scaled_r1.requires_grad
 
 
 def test_fp16_penalty_overflow_lowers_the_scale_and_skips_the_step():
