@@ -40,6 +40,20 @@ class ImageError(ValueError):
         super().__init__(f"{path}: {reason}")
 
 
+class ImageTooLarge(ImageError):
+    """An image over a pixel limit, refused from its header: ``width`` x ``height`` is more
+    than ``limit`` pixels. Its own type so that a caller such as the web demo can word the
+    advice for its users (the default reason tells a developer which limit to raise)."""
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, limit: int) -> None:
+        self.width, self.height, self.limit = width, height, limit
+        super().__init__(
+            path,
+            f"{width}x{height} pixels is over the limit of {limit:,} pixels; downscale it, or "
+            "raise img2img.images.MAX_PIXELS if it is legitimate",
+        )
+
+
 # The largest image decoded, in pixels: PIL's own decompression-bomb threshold (~89.5 Mpx,
 # e.g. 9459 x 9459). Raise it here, or pass ``max_pixels``, for larger legitimate images;
 # it replaces PIL's limit (see :func:`_open`), so this one number decides.
@@ -51,13 +65,6 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 READ_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "WEBP", "TIFF", "GIF", "PPM")
 
 _PIL_LIMIT_LOCK = threading.Lock()
-
-
-def _too_large(width: int, height: int, limit: int) -> str:
-    return (
-        f"{width}x{height} pixels is over the limit of {limit:,} pixels; downscale it, or "
-        "raise img2img.images.MAX_PIXELS if it is legitimate"
-    )
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -92,11 +99,13 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.
         try:
             with _open(handle) as opened:
                 if opened.width * opened.height > limit:
-                    raise ImageError(path, _too_large(opened.width, opened.height, limit))
+                    raise ImageTooLarge(path, opened.width, opened.height, limit)
                 # Image.open only parses the header; load() decodes the pixels, so a
                 # truncated or corrupt file fails here instead of somewhere in training.
                 opened.load()
                 return to_rgb(ImageOps.exif_transpose(opened))
+        except ImageError:
+            raise  # already names the file; the ValueError clause below would name it twice
         except UnidentifiedImageError:
             raise ImageError(
                 path,

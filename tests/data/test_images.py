@@ -10,6 +10,7 @@ from PIL import Image
 from img2img.images import (
     IMAGE_EXTENSIONS,
     ImageError,
+    ImageTooLarge,
     is_image_file,
     load_image,
     pil_to_tensor,
@@ -271,8 +272,11 @@ def _png_header_only(path, width: int, height: int) -> None:
 def test_huge_images_are_refused_before_decoding(tmp_path) -> None:
     bomb = tmp_path / "bomb.png"
     _png_header_only(bomb, 100_000, 100_000)
-    with pytest.raises(ImageError, match=r"bomb\.png: .*over the limit"):
+    with pytest.raises(ImageTooLarge, match=r"bomb\.png: .*over the limit") as caught:
         load_image(bomb)
+    assert str(caught.value).count(str(bomb)) == 1  # named once, not wrapped twice
+    assert caught.value.reason.startswith("100000x100000 pixels is over the limit")
+    assert (caught.value.width, caught.value.height) == (100_000, 100_000)
     small = tmp_path / "small.png"
     Image.new("RGB", (20, 20)).save(small)
     with pytest.raises(ImageError, match=r"20x20 pixels is over the limit of 100 pixels"):
