@@ -17,7 +17,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 import img2img  # noqa: E402
 from img2img.catalog import describe_model  # noqa: E402
-from img2img.demo import ALL_CLASSES, DemoBackend, build_demo, fit_pixels  # noqa: E402
+from img2img.demo import (  # noqa: E402
+    ALL_CLASSES,
+    MIN_SIDE,
+    DemoBackend,
+    build_demo,
+    fit_pixels,
+    in_page,
+    upload_path,
+)
 
 
 def write_image(path: Path, width: int, height: int) -> Path:
@@ -99,6 +107,94 @@ def test_bad_uploads_raise_a_message_for_the_page_naming_the_file(backend, tiny_
         backend.translate("nope", None, str(text))
 
 
+def test_an_over_size_upload_gets_a_visitor_message_without_server_paths(
+    backend, tiny_models, tmp_path, monkeypatch
+):
+    from img2img import images
+
+    large = write_image(tmp_path / "large.png", 20, 20)
+    monkeypatch.setattr(images, "MAX_PIXELS", 100)
+    with pytest.raises(gr.Error) as caught:
+        backend.translate(str(tiny_models["pix2pix"]), None, str(large))
+    assert caught.value.message == (
+        "Cannot use large.png: 20x20 pixels is more than this demo reads (100 pixels); "
+        "downscale it and upload it again."
+    )
+
+
+def test_inputs_below_the_minimum_size_are_refused(backend, tiny_models, tmp_path):
+    name = str(tiny_models["pix2pix"])
+    tiny = write_image(tmp_path / "dot.png", 1, 1)
+    with pytest.raises(gr.Error, match=f"dot.png: 1x1 pixels is too small; .* {MIN_SIDE} pixels"):
+        backend.translate(name, None, str(tiny))
+    thin = write_image(tmp_path / "thin.png", 40, MIN_SIDE - 1)
+    with pytest.raises(gr.Error, match="too small"):
+        backend.translate(name, None, str(thin))
+    assert backend.translate(name, None, str(write_image(tmp_path / "ok.png", MIN_SIDE, 40)))
+
+
+def test_every_input_is_validated_with_a_visitor_message(backend, tiny_models, tmp_path, caplog):
+    """What an API client may send instead of the page's values: each is refused with a
+    message for a visitor (no Python or pydantic text), logged as one line."""
+    p2p, cycle = str(tiny_models["pix2pix"]), str(tiny_models["cyclegan"])
+    gan, cgan = str(tiny_models["gan"]), str(tiny_models["cgan"])
+    image = str(write_image(tmp_path / "in.png", 32, 32))
+    refused = {
+        "Unknown model \\['a'\\]; choose one of": lambda: backend.translate(["a"], None, image),
+        "Unknown model 3;": lambda: backend.sample(3, 0, None, 1, 0, 2),
+        f"Unknown model '{p2p}'": lambda: backend.sample(p2p, 0, None, 1, 0, 2),
+        "Unknown direction 'sideways'; choose one of: AtoB, BtoA": lambda: backend.translate(
+            cycle, "sideways", image
+        ),
+        "The image must be an uploaded file": lambda: upload_path("/etc/hostname"),
+        "The image must be an uploaded file ": lambda: upload_path({"url": 5}),
+        "The seed must be a whole number from 0 to 4,294,967,295; got -1": lambda: backend.sample(
+            gan, -1, None, 1, 0, 2
+        ),
+        "The seed .* got nan": lambda: backend.sample(gan, float("nan"), None, 1, 0, 2),
+        "The seed .* got 1.5": lambda: backend.sample(gan, 1.5, None, 1, 0, 2),
+        "The seed .* got '3'": lambda: backend.sample(gan, "3", None, 1, 0, 2),
+        "number of samples must be a whole number from 1 to 64; got 0": lambda: backend.sample(
+            gan, 0, None, 0, 0, 2
+        ),
+        "number of samples .* got 1e\\+300": lambda: backend.sample(gan, 0, None, 1e300, 0, 2),
+        "interpolation rows .* from 0 to 4; got 5": lambda: backend.sample(gan, 0, None, 1, 5, 2),
+        "images per row .* from 2 to 12; got True": lambda: backend.sample(
+            gan, 0, None, 1, 1, True
+        ),
+        "Unknown class '3'; choose one of: 0, 1, 2": lambda: backend.sample(cgan, 0, "3", 1, 0, 2),
+        "Unknown class \\[1\\]": lambda: backend.sample(cgan, 0, [1], 1, 0, 2),
+        "is not class-conditional: it takes no class": lambda: backend.sample(gan, 0, "1", 1, 0, 2),
+    }
+    for message, call in refused.items():
+        caplog.clear()
+        with pytest.raises(gr.Error, match=message) as caught:
+            call()
+        assert not caught.value.print_exception  # no traceback in the server log
+        assert [r.getMessage() for r in caplog.records] == [f"refused: {caught.value.message}"]
+    assert upload_path(None) is None and upload_path({"path": image}) == image
+    assert backend.sample(cgan, 0, ALL_CLASSES, 1, 0, 2)[2].startswith("1 sample from")
+
+
+def test_a_refused_run_in_the_page_empties_the_outputs_and_says_why(caplog):
+    def refused(*_):
+        raise gr.Error("Upload an image first.")
+
+    def broken(*_):
+        raise RuntimeError("a bug")
+
+    assert in_page(lambda x: ("image", f"done {x}"), 2)(1) == ("image", "done 1")
+    with pytest.warns(UserWarning, match="Upload an image first"):  # the toast, off a server
+        assert in_page(refused, 3)("a", "b") == (None, None, "Error: Upload an image first.")
+    caplog.clear()
+    with pytest.warns(UserWarning):
+        assert in_page(broken, 2)() == (
+            None,
+            "Error: The server failed on this request; its log says why.",
+        )
+    assert "RuntimeError: a bug" in caplog.text  # an unexpected failure keeps its traceback
+
+
 class DoublingTranslator:
     """A stand-in x2 super-resolution model: nearest-neighbour upscaling."""
 
@@ -112,20 +208,20 @@ def test_super_resolution_tab_compares_with_bicubic_and_saves_the_full_result(tm
     model = save_untrained_model(tmp_path / "sr", "pix2pix", **TINY_PIX2PIX)
     sr = replace(describe_model(model), task="srgan")  # an SR tab entry; the loader is a stub
     backend = DemoBackend(
-        [sr], max_pixels=4 * 16 * 16, device="cpu", loader=lambda *_: DoublingTranslator()
+        [sr], max_pixels=4 * 32 * 32, device="cpu", loader=lambda *_: DoublingTranslator()
     )
     (before, after), download, status = backend.super_resolve(
-        sr.name, str(write_image(tmp_path / "lr.png", 12, 10))
+        sr.name, str(write_image(tmp_path / "lr.png", 20, 16))
     )
-    assert after.size == before.size == (24, 20)
+    assert after.size == before.size == (40, 32)
     assert np.array_equal(np.asarray(Image.open(download)), np.asarray(after))
     assert Path(download).name == "lr_sr_x2.png"
-    assert status == f"12x10 -> 24x20 with {sr.name}."
-    # The limit is on the output: a 32 x 32 input (64 x 64 out) shrinks to 16 x 16.
+    assert status == f"20x16 -> 40x32 with {sr.name}."
+    # The limit is on the output: a 64 x 64 input (128 x 128 out) shrinks to 32 x 32.
     (_, after), _, status = backend.super_resolve(
-        sr.name, str(write_image(tmp_path / "big.png", 32, 32))
+        sr.name, str(write_image(tmp_path / "big.png", 64, 64))
     )
-    assert after.size == (32, 32) and "downscaled to 16x16" in status
+    assert after.size == (64, 64) and "downscaled to 32x32" in status
 
 
 def test_gan_tab_samples_reproducibly_by_seed_and_class(backend, tiny_models):
@@ -138,14 +234,19 @@ def test_gan_tab_samples_reproducibly_by_seed_and_class(backend, tiny_models):
     other = backend.sample(cgan, 4, "2", 4, 2, 5)[0]
     pixels = [np.asarray(Image.open(p)) for p in (grid, again, other)]
     assert np.array_equal(pixels[0], pixels[1]) and not np.array_equal(pixels[0], pixels[2])
-    assert status == f"4 samples of class 2 from {cgan}, seed 3."
-    # Two rows of five 28 px images with torchvision's 2 px padding.
-    assert Image.open(strip).size == (5 * 30 + 2, 2 * 30 + 2)
+    assert (
+        status
+        == f"4 samples of class 2 from {cgan}, seed 3. Enlarged for display (nearest neighbour)."
+    )
+    # Two rows of five 28 px images with torchvision's 2 px padding, enlarged 4x for the page
+    # (the smallest whole factor reaching 512 px) by repeating each pixel.
+    shown = np.asarray(Image.open(strip))
+    assert shown.shape[:2] == (4 * (2 * 30 + 2), 4 * (5 * 30 + 2))
+    assert np.array_equal(shown, shown[::4, ::4].repeat(4, axis=0).repeat(4, axis=1))
 
-    grid, strip, _ = backend.sample(gan, 0, None, 9, 0, 5)
-    assert Image.open(grid).size == (3 * 30 + 2, 3 * 30 + 2) and strip is None
-    with pytest.raises(gr.Error, match="needs a class-conditional model"):
-        backend.sample(gan, 0, "1", 4, 0, 5)
+    grid, strip, status = backend.sample(gan, 0, None, 1, 0, 5)
+    assert Image.open(grid).size == (19 * 28, 19 * 28) and strip is None  # one 28 px image
+    assert status == f"1 sample from {gan}, seed 0. Enlarged for display (nearest neighbour)."
 
 
 def test_build_demo_makes_one_tab_per_task_and_notes_empty_ones(tiny_models):
