@@ -39,6 +39,11 @@ from img2img.tasks import TASKS
 # The largest input (output, for super-resolution) the demo computes, in pixels: 1 Mpx runs
 # in seconds on a CPU. Larger images are downscaled to it, keeping their aspect ratio.
 DEFAULT_MAX_PIXELS = 1024 * 1024
+# An upload may decode to at most this many times the demo's pixel limit (4096 x 4096 for
+# the default), so a request's memory is bounded by the demo's limit, not by the library's
+# MAX_PIXELS (89 Mpx: gigabytes once decoded). JPEGs over it decode at a reduced scale
+# (``load_image(reduce_to=...)``); other files over it are refused from their header.
+DECODE_FACTOR = 16
 # The smallest side accepted: a generator's output for fewer pixels is too small to see.
 MIN_SIDE = 16
 # What the sampling tab accepts (its sliders' ranges) and the seeds it takes: the sampler's
@@ -207,7 +212,9 @@ class DemoBackend:
             raise refuse("Upload an image first (or click one of the examples).")
         name = Path(path).name
         try:
-            image = load_image(path)
+            image = load_image(
+                path, max_pixels=DECODE_FACTOR * self.max_pixels, reduce_to=max_pixels
+            )
         except ImageTooLarge as err:
             raise refuse(
                 f"Cannot use {name}: {err.width}x{err.height} pixels is more than this demo "

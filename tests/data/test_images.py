@@ -282,3 +282,17 @@ def test_huge_images_are_refused_before_decoding(tmp_path) -> None:
     with pytest.raises(ImageError, match=r"20x20 pixels is over the limit of 100 pixels"):
         load_image(small, max_pixels=100)
     assert load_image(small).size == (20, 20)
+
+
+def test_reduce_to_decodes_a_large_jpeg_at_a_reduced_scale(tmp_path) -> None:
+    photo, drawing = tmp_path / "photo.jpg", tmp_path / "drawing.png"
+    Image.new("RGB", (400, 300), (200, 30, 30)).save(photo)
+    Image.new("RGB", (400, 300)).save(drawing)
+    # The smallest of 1/2, 1/4, 1/8 holding the pixels asked for: 1/8 (50 x 38) holds 1,000,
+    # 1/4 (100 x 75) is needed for 7,500.
+    assert load_image(photo, reduce_to=1_000).size == (50, 38)
+    assert load_image(photo, max_pixels=10_000, reduce_to=7_500).size == (100, 75)
+    assert load_image(photo, reduce_to=200_000).size == (400, 300)
+    assert load_image(drawing, reduce_to=1_000).size == (400, 300)  # PNG: no reduced decode
+    with pytest.raises(ImageTooLarge, match="400x300 pixels is over the limit of 7,499"):
+        load_image(photo, max_pixels=7_499, reduce_to=7_500)  # names the file's own size
