@@ -23,7 +23,10 @@ from __future__ import annotations
 import logging
 import math
 import reprlib
+import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,12 @@ DEFAULT_MAX_PIXELS = 1024 * 1024
 # MAX_PIXELS (89 Mpx: gigabytes once decoded). JPEGs over it decode at a reduced scale
 # (``load_image(reduce_to=...)``); other files over it are refused from their header.
 DECODE_FACTOR = 16
+# Gradio refuses larger uploads before the demo sees them: a file within the decode budget
+# (16 Mpx for the default limit) is smaller in any real photo or drawing.
+MAX_UPLOAD_BYTES = 25 * 2**20
+# Gradio's cache (uploads, and the results it serves): every 10 minutes, files older than
+# an hour are deleted; a visitor's result stays downloadable for that hour.
+CACHE_CLEANUP = (600, 3600)
 # The smallest side accepted: a generator's output for fewer pixels is too small to see.
 MIN_SIDE = 16
 # What the sampling tab accepts (its sliders' ranges) and the seeds it takes: the sampler's
@@ -162,7 +171,10 @@ class DemoBackend:
     ``loader(info, direction, device)`` returns a callable PIL -> PIL with the model's
     ``config`` (default: a :class:`~img2img.infer.Translator` from :func:`img2img.load`);
     each (model, direction) is loaded once, on first use. Files for
-    download and sample grids go to ``output_dir`` (default: a fresh temporary folder).
+    download and sample grids go to a new folder per request in ``output_dir`` (default: a
+    temporary folder, removed when the backend is garbage-collected or Python exits); the
+    newest ``keep_requests`` folders are kept, none older than ``keep_seconds``, so a
+    server left running does not fill its disk. Gradio serves a copy from its own cache.
     """
 
     def __init__(
@@ -172,6 +184,8 @@ class DemoBackend:
         device: str = "auto",
         output_dir: str | Path | None = None,
         loader: Loader = load_translator,
+        keep_requests: int = 64,
+        keep_seconds: float = 3600,
     ) -> None:
         from img2img.devices import resolve_device
 
@@ -180,8 +194,13 @@ class DemoBackend:
         self.models = {info.name: info for info in models}
         self.max_pixels = max_pixels
         self.device = str(resolve_device(device))
-        self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="img2img-demo-"))
+        if output_dir is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="img2img-demo-")
+            output_dir = self._temporary.name
+        self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.keep_requests, self.keep_seconds = keep_requests, keep_seconds
+        self._folders_lock = threading.Lock()
         self.loader = loader
         self._translators: dict[tuple[str, str | None], Any] = {}
 
@@ -202,8 +221,17 @@ class DemoBackend:
 
     def request_folder(self) -> Path:
         """A new folder in ``output_dir`` for one request's files, so that concurrent
-        requests never overwrite each other's downloads."""
-        return Path(tempfile.mkdtemp(dir=self.output_dir, prefix="request-"))
+        requests never overwrite each other's downloads; older requests' folders beyond
+        ``keep_requests`` or ``keep_seconds`` are deleted first."""
+        with self._folders_lock:  # concurrent requests must not delete each other's folder
+            folders = sorted(
+                self.output_dir.glob("request-*"), key=lambda f: f.stat().st_mtime, reverse=True
+            )
+            too_old = time.time() - self.keep_seconds
+            for rank, folder in enumerate(folders, start=1):
+                if rank >= self.keep_requests or folder.stat().st_mtime < too_old:
+                    shutil.rmtree(folder, ignore_errors=True)
+            return Path(tempfile.mkdtemp(dir=self.output_dir, prefix="request-"))
 
     def read_input(self, path: str | None, max_pixels: int) -> tuple[Image.Image, str]:
         """The uploaded image as RGB within ``max_pixels``, and a note when it was shrunk.
@@ -489,7 +517,7 @@ def build_demo(
         for m in (list_models(runs=None) if models is None else models)
     ]
     backend = DemoBackend(infos, max_pixels=max_pixels, device=device, loader=loader)
-    with gr.Blocks(title="img2img demo") as demo:
+    with gr.Blocks(title="img2img demo", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(
             "# img2img\nImage-to-image translation with GANs. Inputs over "
             f"{max_pixels:,} pixels are downscaled."
@@ -510,14 +538,17 @@ def launch(
     port: int | None = None,
     share: bool = False,
     block: bool = True,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ) -> gr.Blocks:
-    """Serve ``demo``; errors show their message in the page (``show_error``). With
-    ``block=False`` it returns once the server is up (call ``demo.close()`` to stop it)."""
+    """Serve ``demo``; errors show their message in the page (``show_error``), and uploads
+    over ``max_upload_bytes`` are refused. With ``block=False`` it returns once the server
+    is up (call ``demo.close()`` to stop it)."""
     demo.launch(
         server_name=host,
         server_port=port,
         share=share,
         show_error=True,
+        max_file_size=max_upload_bytes,
         prevent_thread_lock=not block,
         quiet=not block,
     )

@@ -3,6 +3,7 @@ the pixel limit, and clear messages for bad uploads."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -327,3 +328,37 @@ def test_demo_command_reports_an_unknown_model(capsys):
         main(["demo", "--model", "nope"])
     assert caught.value.code == 2
     assert "nope: not a model directory" in capsys.readouterr().err
+
+
+def test_request_folders_are_bounded_in_number_and_age(tmp_path):
+    import time
+
+    backend = DemoBackend([], device="cpu", output_dir=tmp_path, keep_requests=3)
+    now, folders = time.time(), []
+    for age in (50, 40, 30, 20, 10):  # seconds ago, oldest first
+        folders.append(backend.request_folder())
+        os.utime(folders[-1], (now - age, now - age))
+    newest = backend.request_folder()
+    assert set(tmp_path.iterdir()) == {folders[-2], folders[-1], newest}
+
+    backend.keep_requests = 10
+    os.utime(folders[-2], (now - 3601, now - 3601))  # over keep_seconds (an hour)
+    again = backend.request_folder()
+    assert set(tmp_path.iterdir()) == {folders[-1], newest, again}
+
+
+def test_the_default_output_folder_is_removed_with_the_backend():
+    import gc
+
+    backend = DemoBackend([], device="cpu")
+    folder = backend.output_dir
+    (backend.request_folder() / "result.png").write_bytes(b"png")
+    del backend
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_the_app_cleans_gradios_cache(tiny_models):
+    from img2img.demo import CACHE_CLEANUP
+
+    assert build_demo([tiny_models["pix2pix"]], device="cpu").delete_cache == CACHE_CLEANUP
