@@ -29,9 +29,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
+from gradio.data_classes import FileData
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from img2img.catalog import ModelInfo, describe_model, list_models
@@ -47,6 +49,9 @@ DEFAULT_MAX_PIXELS = 1024 * 1024
 # MAX_PIXELS (89 Mpx: gigabytes once decoded). JPEGs over it decode at a reduced scale
 # (``load_image(reduce_to=...)``); other files over it are refused from their header.
 DECODE_FACTOR = 16
+# The concurrency group of every event that runs a model, so that ``concurrency`` bounds
+# them all together (Gradio's default is a limit per event, one per button and endpoint).
+COMPUTE = "model"
 # Gradio refuses larger uploads before the demo sees them: a file within the decode budget
 # (16 Mpx for the default limit) is smaller in any real photo or drawing.
 MAX_UPLOAD_BYTES = 25 * 2**20
@@ -55,9 +60,19 @@ MAX_UPLOAD_BYTES = 25 * 2**20
 CACHE_CLEANUP = (600, 3600)
 # The smallest side accepted: a generator's output for fewer pixels is too small to see.
 MIN_SIDE = 16
-# What the sampling tab accepts (its sliders' ranges) and the seeds it takes: the sampler's
-# generators need non-negative keys, and 2**32 seeds are plenty for a demo.
-SAMPLE_COUNTS, INTERPOLATION_ROWS, INTERPOLATION_STEPS = (1, 64), (0, 4), (2, 12)
+
+
+class Range(NamedTuple):
+    """Whole numbers a sampling setting accepts, and its default (slider and API)."""
+
+    low: int
+    high: int
+    default: int
+
+
+# What the sampling tab accepts and the seeds it takes: the sampler's generators need
+# non-negative keys, and 2**32 seeds are plenty for a demo.
+SAMPLES, ROWS, STEPS = Range(1, 64, 16), Range(0, 4, 2), Range(2, 12, 8)
 MAX_SEED = 2**32 - 1
 # GAN samples are small (often 32 px): the page shows them upscaled by a whole factor with
 # nearest-neighbour, so each generated pixel is a visible block, to at least this width.
@@ -115,12 +130,14 @@ def upload_path(payload: Any) -> str | None:
     of the upload in its cache) or None. The demo's image events run with
     ``preprocess=False``: ``gr.Image`` would otherwise open the upload with PIL itself, so a
     non-image file would fail inside Gradio with an internal message. This way
-    :func:`img2img.images.load_image` reads it and the page says what is wrong with it. A
-    bare string is refused: from a client it would be a path on the server."""
+    :func:`img2img.images.load_image` reads it and the page says what is wrong with it.
+    Only files in Gradio's upload folder are read: a client can send any path in that dict
+    (or a bare string), and the demo must not translate the server's other files."""
     if payload is None:
         return None
     path = payload.get("path") if isinstance(payload, dict) else None
-    if not isinstance(path, str):
+    uploads = Path(get_upload_folder()).resolve()
+    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(uploads):
         raise refuse("The image must be an uploaded file (with gradio_client: handle_file(path)).")
     return path
 
@@ -260,9 +277,13 @@ class DemoBackend:
     def translate(
         self, name: str, direction: str | None, path: str | None
     ) -> tuple[Image.Image, str]:
-        """Translation tab: (output image, status line)."""
+        """Translation tab: (output image, status line). ``direction``: of a two-way model
+        (default: its first); ignored for a one-way model."""
         info = self.model(name, TRANSLATE)
-        direction = one_of(direction, info.directions, "direction") if info.directions else None
+        if info.directions:
+            direction = one_of(direction or info.directions[0], info.directions, "direction")
+        else:
+            direction = None
         image, note = self.read_input(path, self.max_pixels)
         output = self.translator(info, direction)(image)
         way = f" ({direction})" if direction else ""
@@ -305,9 +326,9 @@ class DemoBackend:
 
         info = self.model(name, SAMPLE)
         seed = whole_number(seed, "The seed", 0, MAX_SEED)
-        count = whole_number(count, "The number of samples", *SAMPLE_COUNTS)
-        rows = whole_number(rows, "The number of interpolation rows", *INTERPOLATION_ROWS)
-        steps = whole_number(steps, "The number of images per row", *INTERPOLATION_STEPS)
+        count = whole_number(count, "The number of samples", SAMPLES.low, SAMPLES.high)
+        rows = whole_number(rows, "The number of interpolation rows", ROWS.low, ROWS.high)
+        steps = whole_number(steps, "The number of images per row", STEPS.low, STEPS.high)
         chosen = None
         if label not in (None, "", ALL_CLASSES):
             classes = self.class_choices(name)[1:]
@@ -388,16 +409,20 @@ def _bundled_example(
     run: Callable[[str, Any], Any],
 ) -> None:
     """A bundled input image (when the file is there) that runs ``run(model, image)`` with
-    the tab's first model as soon as a visitor clicks it."""
+    the tab's first model as soon as a visitor clicks it. The run is chained here rather
+    than by ``run_on_click``, which would make it an undocumented public endpoint outside
+    the demo's concurrency group."""
     if path.is_file():
-        gr.Examples(
-            [[model.value, str(path)]],
+        examples = gr.Examples(
+            [[model.value, str(path)]], [model, source], api_visibility="private"
+        )
+        examples.load_input_event.then(
+            in_page(run, len(outputs)),
             [model, source],
             outputs,
-            fn=in_page(run, len(outputs)),
-            run_on_click=True,
             preprocess=False,
             api_visibility="private",
+            concurrency_id=COMPUTE,
         )
 
 
@@ -433,6 +458,7 @@ def _translation_tab(backend: DemoBackend) -> None:
         outputs,
         preprocess=False,
         api_visibility="private",
+        concurrency_id=COMPUTE,
     )
     _bundled_example(
         TRANSLATE_EXAMPLE,
@@ -460,7 +486,12 @@ def _super_resolution_tab(backend: DemoBackend) -> None:
         return backend.super_resolve(name, upload_path(image))
 
     run.click(
-        in_page(run_model, 3), [model, source], outputs, preprocess=False, api_visibility="private"
+        in_page(run_model, 3),
+        [model, source],
+        outputs,
+        preprocess=False,
+        api_visibility="private",
+        concurrency_id=COMPUTE,
     )
     _bundled_example(SR_EXAMPLE, model, source, outputs, run_model)
 
@@ -476,10 +507,10 @@ def _sampling_tab(backend: DemoBackend) -> None:
         label = gr.Dropdown(
             classes, value=(classes or [None])[0], label="Class", visible=bool(classes)
         )
-        count = gr.Slider(*SAMPLE_COUNTS, value=16, step=1, label="Samples")
+        count = gr.Slider(*SAMPLES, step=1, label="Samples")
     with gr.Row():
-        rows = gr.Slider(*INTERPOLATION_ROWS, value=2, step=1, label="Interpolation rows (0: none)")
-        steps = gr.Slider(*INTERPOLATION_STEPS, value=8, step=1, label="Images per row")
+        rows = gr.Slider(*ROWS, step=1, label="Interpolation rows (0: none)")
+        steps = gr.Slider(*STEPS, step=1, label="Images per row")
 
     def picked(name: str) -> tuple[str, Any]:
         choices = backend.class_choices(name)
@@ -497,7 +528,63 @@ def _sampling_tab(backend: DemoBackend) -> None:
         [model, seed, label, count, rows, steps],
         [grid, strip, status],
         api_visibility="private",
+        concurrency_id=COMPUTE,
     )
+
+
+def _public_api(backend: DemoBackend) -> None:
+    """The endpoints for programs (``gradio_client``, ``/gradio_api/...``): ``translate``,
+    ``super_resolve`` and ``sample``, each for the tabs that have a model, callable on its
+    own (no session state, every input checked), documented by its type hints and
+    docstring. The page's own handlers are private: they return a refusal as a status line,
+    while here it is an error, as a program expects."""
+
+    translators = backend.names(TRANSLATE)
+    if translators:
+
+        def translate(
+            image: FileData, model: str = translators[0], direction: str | None = None
+        ) -> tuple[FileData, str]:
+            """Translate an image (PNG out) with an image-translation model; returns the
+            output and a status line. ``model``: one of the models of the page's first tab;
+            ``direction``: AtoB or BtoA for a two-way model (default: the first it has)."""
+            output, status = backend.translate(model, direction, upload_path(image))
+            path = backend.request_folder() / "output.png"
+            output.save(path)
+            return FileData(path=str(path)), status
+
+        gr.api(translate, api_name="translate", concurrency_id=COMPUTE)
+
+    upscalers = backend.names(SUPER_RESOLVE)
+    if upscalers:
+
+        def super_resolve(image: FileData, model: str = upscalers[0]) -> tuple[FileData, str]:
+            """Upscale an image with a super-resolution model; returns the full-resolution
+            PNG and a status line (the pixel limit applies to the output)."""
+            _, download, status = backend.super_resolve(model, upload_path(image))
+            return FileData(path=download), status
+
+        gr.api(super_resolve, api_name="super_resolve", concurrency_id=COMPUTE)
+
+    samplers = backend.names(SAMPLE)
+    if samplers:
+
+        def sample(
+            model: str = samplers[0],
+            seed: int = 0,
+            label: str | None = None,
+            count: int = SAMPLES.default,
+            rows: int = ROWS.default,
+            steps: int = STEPS.default,
+        ) -> tuple[FileData, FileData | None, str]:
+            """Draw ``count`` samples from a GAN (a grid, enlarged for display) and ``rows``
+            latent interpolations of ``steps`` images (None when rows is 0), with a status
+            line. ``label``: a class of a conditional model ("0", "1", ...), or None for one
+            class per column."""
+            grid, strip, status = backend.sample(model, seed, label, count, rows, steps)
+            return FileData(path=grid), strip and FileData(path=strip), status
+
+        gr.api(sample, api_name="sample", concurrency_id=COMPUTE)
 
 
 def build_demo(
@@ -528,6 +615,7 @@ def build_demo(
             _super_resolution_tab(backend)
         with gr.Tab("GAN sampling"):
             _sampling_tab(backend)
+        _public_api(backend)
     demo.backend = backend  # for callers and tests that drive the functions directly
     return demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
 
@@ -541,14 +629,16 @@ def launch(
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ) -> gr.Blocks:
     """Serve ``demo``; errors show their message in the page (``show_error``), and uploads
-    over ``max_upload_bytes`` are refused. With ``block=False`` it returns once the server
-    is up (call ``demo.close()`` to stop it)."""
+    over ``max_upload_bytes`` are refused. The backend's output folder is served: the API
+    returns its files as they are (the page's outputs go through Gradio's cache). With
+    ``block=False`` it returns once the server is up (call ``demo.close()`` to stop it)."""
     demo.launch(
         server_name=host,
         server_port=port,
         share=share,
         show_error=True,
         max_file_size=max_upload_bytes,
+        allowed_paths=[str(demo.backend.output_dir)],
         prevent_thread_lock=not block,
         quiet=not block,
     )
