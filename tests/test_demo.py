@@ -366,3 +366,17 @@ def test_the_app_cleans_gradios_cache(tiny_models):
     from img2img.demo import CACHE_CLEANUP
 
     assert build_demo([tiny_models["pix2pix"]], device="cpu").delete_cache == CACHE_CLEANUP
+
+
+def test_demo_command_bounds_concurrency_and_the_queue(tiny_models, monkeypatch, capsys):
+    from img2img import demo
+    from img2img.cli import main
+
+    built = {}
+    monkeypatch.setattr(demo, "launch", lambda app, **_: built.setdefault("app", app))
+    main(["demo", "--model", str(tiny_models["gan"]), "--device", "cpu", "--queue-size", "3"])
+    queue = built["app"]._queue
+    assert (queue.default_concurrency_limit, queue.max_size) == (1, 3)
+    with pytest.raises(SystemExit):
+        main(["demo", "--concurrency", "0"])
+    assert "'0': must be a whole number of at least 1" in capsys.readouterr().err
