@@ -24,6 +24,7 @@ import logging
 import math
 import reprlib
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -631,7 +632,12 @@ def launch(
     """Serve ``demo``; errors show their message in the page (``show_error``), and uploads
     over ``max_upload_bytes`` are refused. The backend's output folder is served: the API
     returns its files as they are (the page's outputs go through Gradio's cache). With
-    ``block=False`` it returns once the server is up (call ``demo.close()`` to stop it)."""
+    ``block=False`` it returns once the server is up (call ``demo.close()`` to stop it).
+    Blocking, it stops on SIGTERM (a service manager's stop) as on Ctrl-C, which Gradio
+    handles by closing the server and deleting its cache; the demo's output folder goes
+    when Python exits (instead of being left behind by a killed process)."""
+    if block:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     demo.launch(
         server_name=host,
         server_port=port,

@@ -380,3 +380,57 @@ def test_demo_command_bounds_concurrency_and_the_queue(tiny_models, monkeypatch,
     with pytest.raises(SystemExit):
         main(["demo", "--concurrency", "0"])
     assert "'0': must be a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_the_demo_server_removes_its_files_when_stopped(tiny_models, tmp_path):
+    """SIGTERM stops ``img2img demo`` as Ctrl-C does: no demo output folder and no file of
+    a request (upload, result) is left in its temporary folder; Gradio keeps its copy of the
+    bundled example."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    upload = write_image(tmp_path / "in.png", 32, 32)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "img2img",
+            "demo",
+            "--model",
+            str(tiny_models["pix2pix"]),
+            "--device",
+            "cpu",
+            "--port",
+            str(port),
+        ],
+        env={
+            **os.environ,
+            "TMPDIR": str(temporary),
+            "GRADIO_TEMP_DIR": "",
+            "PYTHONUNBUFFERED": "1",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = iter(server.stdout.readline, "")
+        url = next(line for line in lines if "Running on local URL" in line).split()[-1]
+        from gradio_client import Client, handle_file
+
+        Client(url, verbose=False).predict(handle_file(str(upload)), api_name="/translate")
+        assert any(temporary.glob("img2img-demo-*/request-*/output.png"))
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    finally:
+        server.kill()
+    assert list(temporary.iterdir()) in ([], [temporary / "gradio"])
+    left = {f.name for f in temporary.rglob("*") if f.is_file()}
+    assert left <= {"facade_label.png"}
