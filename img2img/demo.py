@@ -13,9 +13,12 @@ checked (model names, directions, classes, seeds, counts, uploads) and a visitor
 becomes a ``gr.Error`` worded for a visitor, logged as one line (no traceback: it is not a
 fault of the server). In the page, a refused request empties the tab's outputs and shows its
 message in the status line, where it stays (a toast fades). Images over ``max_pixels`` are
-downscaled and the status line says so; images under :data:`MIN_SIDE` are refused. Requests
-queue (``demo.queue``), one at a time by default: a model already uses every CPU core for
-one image.
+downscaled and the status line says so; images under :data:`MIN_SIDE` are refused, and so
+are uploads that would decode to over :data:`DECODE_FACTOR` x ``max_pixels``, which bounds
+a request's memory. Programs use the named endpoints ``translate``, ``super_resolve`` and
+``sample`` (:func:`_public_api`); the page's handlers are private. Requests queue
+(``demo.queue``), one at a time by default: a model already uses every CPU core for one
+image. Request files and Gradio's cache are pruned by age and count and removed at exit.
 """
 
 from __future__ import annotations
@@ -99,6 +102,11 @@ def refuse(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
+def brief(value: Any) -> str:
+    """A short repr of a visitor's value for a message (it may be megabytes long)."""
+    return _BRIEF.repr(value)
+
+
 def whole_number(value: Any, what: str, low: int, high: int) -> int:
     """``value`` as an int when it is a whole number in [low, high], else a refusal (API
     callers can send any JSON: strings, lists, -1, 1e300, NaN)."""
@@ -119,11 +127,6 @@ def one_of(value: Any, choices: Sequence[str], what: str) -> str:
     if not isinstance(value, str) or value not in choices:
         raise refuse(f"Unknown {what} {brief(value)}; choose one of: {', '.join(choices)}.")
     return value
-
-
-def brief(value: Any) -> str:
-    """A short repr of a visitor's value for a message (it may be megabytes long)."""
-    return _BRIEF.repr(value)
 
 
 def upload_path(payload: Any) -> str | None:
