@@ -327,6 +327,13 @@ def data_command(argv: list[str]) -> None:
     print(", ".join(f"{name}: {count}" for name, count in counts.items()) + f" -> {args.out}")
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number of at least 1")
+    return int(text)
+
+
 def demo_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="img2img demo",
@@ -353,12 +360,25 @@ def demo_command(argv: list[str]) -> None:
     parser.add_argument(
         "--max-pixels",
         type=int,
-        help="inputs with more pixels are downscaled (default: img2img.demo.DEFAULT_MAX_PIXELS, "
-        "1024 x 1024)",
+        help="inputs with more pixels are downscaled (for super-resolution: outputs), which "
+        "bounds each request's work; uploads decoding to over 16x this are refused "
+        "(default: img2img.demo.DEFAULT_MAX_PIXELS, 1024 x 1024)",
     )
     parser.add_argument("--device", default="auto", help="default: a GPU if there is one")
     parser.add_argument(
-        "--concurrency", type=int, default=1, help="requests run at once (default: 1)"
+        "--concurrency",
+        type=positive,
+        default=1,
+        help="requests run at once (default: 1: one request already uses every CPU core); "
+        "each may hold about 16 bytes a pixel of 16x --max-pixels while it decodes its upload "
+        "(256 MB for the default) plus the model's activations",
+    )
+    parser.add_argument(
+        "--queue-size",
+        type=positive,
+        default=32,
+        help="requests that may wait for their turn; later ones are turned away with a "
+        "message (default: 32)",
     )
     args = parser.parse_args(argv)
 
@@ -370,6 +390,7 @@ def demo_command(argv: list[str]) -> None:
             max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS,
             device=args.device,
             concurrency=args.concurrency,
+            queue_size=args.queue_size,
         )
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))

@@ -8,32 +8,79 @@
   samples and a strip of latent interpolations, drawn by ``img2img sample``'s own code.
 
 The UI is a thin layer over :class:`DemoBackend`, whose methods take file paths and numbers
-and return images and a status line, so tests call them without a browser. Every user error
-(no image, not an image, corrupt file, a class the model does not know) becomes a
-``gr.Error``, which Gradio shows as a message in the page; images over ``max_pixels`` are
-downscaled and the status line says so. Requests queue (``demo.queue``), one at a time by
-default: a model already uses every CPU core for one image.
+and return images and a status line, so tests call them without a browser. Every input is
+checked (model names, directions, classes, seeds, counts, uploads) and a visitor's mistake
+becomes a ``gr.Error`` worded for a visitor, logged as one line (no traceback: it is not a
+fault of the server). In the page, a refused request empties the tab's outputs and shows its
+message in the status line, where it stays (a toast fades). Images over ``max_pixels`` are
+downscaled and the status line says so; images under :data:`MIN_SIDE` are refused, and so
+are uploads that would decode to over :data:`DECODE_FACTOR` x ``max_pixels``, which bounds
+a request's memory. Programs use the named endpoints ``translate``, ``super_resolve`` and
+``sample`` (:func:`_public_api`); the page's handlers are private. Requests queue
+(``demo.queue``), one at a time by default: a model already uses every CPU core for one
+image. Request files and Gradio's cache are pruned by age and count and removed at exit.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import reprlib
+import shutil
+import signal
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
+from gradio.data_classes import FileData
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from img2img.catalog import ModelInfo, describe_model, list_models
-from img2img.images import ImageError, load_image
+from img2img.images import ImageError, ImageTooLarge, load_image
 from img2img.saved_models import read_config
 from img2img.tasks import TASKS
 
 # The largest input (output, for super-resolution) the demo computes, in pixels: 1 Mpx runs
 # in seconds on a CPU. Larger images are downscaled to it, keeping their aspect ratio.
 DEFAULT_MAX_PIXELS = 1024 * 1024
+# An upload may decode to at most this many times the demo's pixel limit (4096 x 4096 for
+# the default), so a request's memory is bounded by the demo's limit, not by the library's
+# MAX_PIXELS (89 Mpx: gigabytes once decoded). JPEGs over it decode at a reduced scale
+# (``load_image(reduce_to=...)``); other files over it are refused from their header.
+DECODE_FACTOR = 16
+# The concurrency group of every event that runs a model, so that ``concurrency`` bounds
+# them all together (Gradio's default is a limit per event, one per button and endpoint).
+COMPUTE = "model"
+# Gradio refuses larger uploads before the demo sees them: a file within the decode budget
+# (16 Mpx for the default limit) is smaller in any real photo or drawing.
+MAX_UPLOAD_BYTES = 25 * 2**20
+# Gradio's cache (uploads, and the results it serves): every 10 minutes, files older than
+# an hour are deleted; a visitor's result stays downloadable for that hour.
+CACHE_CLEANUP = (600, 3600)
+# The smallest side accepted: a generator's output for fewer pixels is too small to see.
+MIN_SIDE = 16
+
+
+class Range(NamedTuple):
+    """Whole numbers a sampling setting accepts, and its default (slider and API)."""
+
+    low: int
+    high: int
+    default: int
+
+
+# What the sampling tab accepts and the seeds it takes: the sampler's generators need
+# non-negative keys, and 2**32 seeds are plenty for a demo.
+SAMPLES, ROWS, STEPS = Range(1, 64, 16), Range(0, 4, 2), Range(2, 12, 8)
+MAX_SEED = 2**32 - 1
+# GAN samples are small (often 32 px): the page shows them upscaled by a whole factor with
+# nearest-neighbour, so each generated pixel is a visible block, to at least this width.
+DISPLAY_WIDTH = 512
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 TRANSLATE_EXAMPLE = EXAMPLES_DIR / "facade_label.png"
 SR_EXAMPLE = EXAMPLES_DIR / "sr_lr.png"
@@ -43,14 +90,60 @@ TRANSLATE, SUPER_RESOLVE, SAMPLE = "translate", "super-resolve", "sample"
 ALL_CLASSES = "all (one class per column)"
 
 Loader = Callable[[ModelInfo, "str | None", str], Any]
+log = logging.getLogger(__name__)
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 200  # room for a model's path, not for megabytes
 
 
-def upload_path(payload: dict[str, Any] | str | None) -> str | None:
-    """The file behind an image input's raw value. The demo's image events run with
+def refuse(message: str) -> gr.Error:
+    """The error for a visitor's mistake: its message is for the page, and the server log
+    gets one line instead of Gradio's traceback, since nothing on the server went wrong."""
+    log.warning("refused: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
+def brief(value: Any) -> str:
+    """A short repr of a visitor's value for a message (it may be megabytes long)."""
+    return _BRIEF.repr(value)
+
+
+def whole_number(value: Any, what: str, low: int, high: int) -> int:
+    """``value`` as an int when it is a whole number in [low, high], else a refusal (API
+    callers can send any JSON: strings, lists, -1, 1e300, NaN)."""
+    valid = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value == int(value)
+        and low <= value <= high
+    )
+    if not valid:
+        raise refuse(f"{what} must be a whole number from {low:,} to {high:,}; got {brief(value)}.")
+    return int(value)
+
+
+def one_of(value: Any, choices: Sequence[str], what: str) -> str:
+    """``value`` when it is one of ``choices`` (strings), else a refusal listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise refuse(f"Unknown {what} {brief(value)}; choose one of: {', '.join(choices)}.")
+    return value
+
+
+def upload_path(payload: Any) -> str | None:
+    """The file behind an image input's raw value: Gradio's file data (a dict with the path
+    of the upload in its cache) or None. The demo's image events run with
     ``preprocess=False``: ``gr.Image`` would otherwise open the upload with PIL itself, so a
     non-image file would fail inside Gradio with an internal message. This way
-    :func:`img2img.images.load_image` reads it and the page says what is wrong with it."""
-    return payload.get("path") if isinstance(payload, dict) else payload
+    :func:`img2img.images.load_image` reads it and the page says what is wrong with it.
+    Only files in Gradio's upload folder are read: a client can send any path in that dict
+    (or a bare string), and the demo must not translate the server's other files."""
+    if payload is None:
+        return None
+    path = payload.get("path") if isinstance(payload, dict) else None
+    uploads = Path(get_upload_folder()).resolve()
+    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(uploads):
+        raise refuse("The image must be an uploaded file (with gradio_client: handle_file(path)).")
+    return path
 
 
 def tab_of(info: ModelInfo) -> str:
@@ -81,13 +174,28 @@ def fit_pixels(image: Image.Image, max_pixels: int) -> tuple[Image.Image, str]:
     return image.resize(size, Image.Resampling.LANCZOS), note
 
 
+def upscale_for_display(path: Path) -> int:
+    """Enlarge the image file at ``path`` in place by the smallest whole factor that makes
+    it at least :data:`DISPLAY_WIDTH` wide, nearest-neighbour (each generated pixel becomes a
+    square block, nothing is invented); returns the factor (1: left as it was)."""
+    with Image.open(path) as image:
+        factor = max(1, math.ceil(DISPLAY_WIDTH / image.width))
+        if factor > 1:
+            size = (image.width * factor, image.height * factor)
+            image.resize(size, Image.Resampling.NEAREST).save(path)
+    return factor
+
+
 class DemoBackend:
     """What the demo's buttons do, on the models given (see the module docstring).
 
     ``loader(info, direction, device)`` returns a callable PIL -> PIL with the model's
     ``config`` (default: a :class:`~img2img.infer.Translator` from :func:`img2img.load`);
     each (model, direction) is loaded once, on first use. Files for
-    download and sample grids go to ``output_dir`` (default: a fresh temporary folder).
+    download and sample grids go to a new folder per request in ``output_dir`` (default: a
+    temporary folder, removed when the backend is garbage-collected or Python exits); the
+    newest ``keep_requests`` folders are kept, none older than ``keep_seconds``, so a
+    server left running does not fill its disk. Gradio serves a copy from its own cache.
     """
 
     def __init__(
@@ -97,6 +205,8 @@ class DemoBackend:
         device: str = "auto",
         output_dir: str | Path | None = None,
         loader: Loader = load_translator,
+        keep_requests: int = 64,
+        keep_seconds: float = 3600,
     ) -> None:
         from img2img.devices import resolve_device
 
@@ -105,18 +215,21 @@ class DemoBackend:
         self.models = {info.name: info for info in models}
         self.max_pixels = max_pixels
         self.device = str(resolve_device(device))
-        self.output_dir = Path(output_dir or tempfile.mkdtemp(prefix="img2img-demo-"))
+        if output_dir is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="img2img-demo-")
+            output_dir = self._temporary.name
+        self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.keep_requests, self.keep_seconds = keep_requests, keep_seconds
+        self._folders_lock = threading.Lock()
         self.loader = loader
         self._translators: dict[tuple[str, str | None], Any] = {}
 
     def names(self, tab: str) -> list[str]:
         return [name for name, info in self.models.items() if tab_of(info) == tab]
 
-    def model(self, name: str | None, tab: str) -> ModelInfo:
-        if name not in self.models or tab_of(self.models[name]) != tab:
-            raise gr.Error(f"Unknown model {name!r}; choose one of: {', '.join(self.names(tab))}")
-        return self.models[name]
+    def model(self, name: Any, tab: str) -> ModelInfo:
+        return self.models[one_of(name, self.names(tab), "model")]
 
     def translator(self, info: ModelInfo, direction: str | None) -> Any:
         key = (info.name, direction)
@@ -129,25 +242,52 @@ class DemoBackend:
 
     def request_folder(self) -> Path:
         """A new folder in ``output_dir`` for one request's files, so that concurrent
-        requests never overwrite each other's downloads."""
-        return Path(tempfile.mkdtemp(dir=self.output_dir, prefix="request-"))
+        requests never overwrite each other's downloads; older requests' folders beyond
+        ``keep_requests`` or ``keep_seconds`` are deleted first."""
+        with self._folders_lock:  # concurrent requests must not delete each other's folder
+            folders = sorted(
+                self.output_dir.glob("request-*"), key=lambda f: f.stat().st_mtime, reverse=True
+            )
+            too_old = time.time() - self.keep_seconds
+            for rank, folder in enumerate(folders, start=1):
+                if rank >= self.keep_requests or folder.stat().st_mtime < too_old:
+                    shutil.rmtree(folder, ignore_errors=True)
+            return Path(tempfile.mkdtemp(dir=self.output_dir, prefix="request-"))
 
     def read_input(self, path: str | None, max_pixels: int) -> tuple[Image.Image, str]:
-        """The uploaded image as RGB within ``max_pixels``, and a note when it was shrunk."""
+        """The uploaded image as RGB within ``max_pixels``, and a note when it was shrunk.
+        Messages name the file, never the folder it sits in on the server."""
         if not path:
-            raise gr.Error("Upload an image first (or click one of the examples).")
+            raise refuse("Upload an image first (or click one of the examples).")
+        name = Path(path).name
         try:
-            image = load_image(path)
+            image = load_image(
+                path, max_pixels=DECODE_FACTOR * self.max_pixels, reduce_to=max_pixels
+            )
+        except ImageTooLarge as err:
+            raise refuse(
+                f"Cannot use {name}: {err.width}x{err.height} pixels is more than this demo "
+                f"reads ({err.limit:,} pixels); downscale it and upload it again."
+            ) from None
         except ImageError as err:
-            raise gr.Error(f"Cannot use {Path(path).name}: {err.reason}") from None
+            raise refuse(f"Cannot use {name}: {err.reason}") from None
+        if min(image.size) < MIN_SIDE:
+            raise refuse(
+                f"Cannot use {name}: {image.width}x{image.height} pixels is too small; this "
+                f"demo needs at least {MIN_SIDE} pixels on each side."
+            )
         return fit_pixels(image, max_pixels)
 
     def translate(
         self, name: str, direction: str | None, path: str | None
     ) -> tuple[Image.Image, str]:
-        """Translation tab: (output image, status line)."""
+        """Translation tab: (output image, status line). ``direction``: of a two-way model
+        (default: its first); ignored for a one-way model."""
         info = self.model(name, TRANSLATE)
-        direction = direction if info.directions else None
+        if info.directions:
+            direction = one_of(direction or info.directions[0], info.directions, "direction")
+        else:
+            direction = None
         image, note = self.read_input(path, self.max_pixels)
         output = self.translator(info, direction)(image)
         way = f" ({direction})" if direction else ""
@@ -172,7 +312,7 @@ class DemoBackend:
 
     def class_choices(self, name: str | None) -> list[str]:
         """Label choices of a GAN: the classes of a conditional model, after "all"."""
-        if name not in self.models:
+        if name not in self.names(SAMPLE):  # a list, not a dict: any JSON value is safe here
             return []
         values = read_config(self.models[name].path)
         if not values.get("conditional"):
@@ -183,27 +323,45 @@ class DemoBackend:
         self, name: str, seed: float, label: str | None, count: float, rows: float, steps: float
     ) -> tuple[str, str | None, str]:
         """GAN tab: (grid file, interpolation strip file or None, status), written by
-        ``img2img sample``'s :func:`~img2img.sampling.write_sample_files`."""
+        ``img2img sample``'s :func:`~img2img.sampling.write_sample_files` and upscaled for
+        the page (:func:`upscale_for_display`). ``label``: a class of a conditional model
+        (as a string, like the picker's choices), or None / :data:`ALL_CLASSES` for all."""
         from img2img.sampling import write_sample_files
 
         info = self.model(name, SAMPLE)
-        chosen = None if label in (None, "", ALL_CLASSES) else int(label)
+        seed = whole_number(seed, "The seed", 0, MAX_SEED)
+        count = whole_number(count, "The number of samples", SAMPLES.low, SAMPLES.high)
+        rows = whole_number(rows, "The number of interpolation rows", ROWS.low, ROWS.high)
+        steps = whole_number(steps, "The number of images per row", STEPS.low, STEPS.high)
+        chosen = None
+        if label not in (None, "", ALL_CLASSES):
+            classes = self.class_choices(name)[1:]
+            if not classes:
+                raise refuse(f"{name} is not class-conditional: it takes no class.")
+            chosen = int(one_of(label, classes, "class"))
         try:
             files = write_sample_files(
                 info.path,
                 self.request_folder() / "samples.png",
-                n=int(count),
+                n=count,
                 label=chosen,
-                seed=int(seed),
-                interpolations=int(rows),
-                steps=int(steps),
+                seed=seed,
+                interpolations=rows,
+                steps=steps,
                 device=self.device,
             )
         except (FileNotFoundError, ValueError) as err:
             raise gr.Error(f"Cannot sample from {name}: {err}") from None
+        enlarged = max(upscale_for_display(path) for path in files) > 1
         strip = str(files[1]) if len(files) > 1 else None
         which = "" if chosen is None else f" of class {chosen}"
-        return str(files[0]), strip, f"{int(count)} samples{which} from {name}, seed {int(seed)}."
+        plural = "" if count == 1 else "s"
+        zoom = " Enlarged for display (nearest neighbour)." if enlarged else ""
+        return (
+            str(files[0]),
+            strip,
+            f"{count} sample{plural}{which} from {name}, seed {seed}.{zoom}",
+        )
 
 
 def _tab_header(
@@ -227,6 +385,26 @@ def _summary(backend: DemoBackend, name: str) -> str:
     return info.summary if info else ""
 
 
+def in_page(run: Callable[..., tuple], outputs: int) -> Callable[..., tuple]:
+    """``run`` as a button's handler: when it is refused (or fails), the handler empties the
+    tab's ``outputs`` outputs instead and puts the message in the status line (the last
+    output), so no earlier result is left beside it and the message stays after the toast
+    has faded. A failure that is not a visitor's mistake is logged with its traceback."""
+
+    def handler(*args: Any) -> tuple:
+        try:
+            return run(*args)
+        except gr.Error as err:
+            message = err.message
+        except Exception:
+            log.exception("the demo failed on a request")
+            message = "The server failed on this request; its log says why."
+        gr.Warning(message, title="Error")
+        return (*[None] * (outputs - 1), f"Error: {message}")
+
+    return handler
+
+
 def _bundled_example(
     path: Path,
     model: gr.Dropdown,
@@ -235,15 +413,20 @@ def _bundled_example(
     run: Callable[[str, Any], Any],
 ) -> None:
     """A bundled input image (when the file is there) that runs ``run(model, image)`` with
-    the tab's first model as soon as a visitor clicks it."""
+    the tab's first model as soon as a visitor clicks it. The run is chained here rather
+    than by ``run_on_click``, which would make it an undocumented public endpoint outside
+    the demo's concurrency group."""
     if path.is_file():
-        gr.Examples(
-            [[model.value, str(path)]],
+        examples = gr.Examples(
+            [[model.value, str(path)]], [model, source], api_visibility="private"
+        )
+        examples.load_input_event.then(
+            in_page(run, len(outputs)),
             [model, source],
             outputs,
-            fn=run,
-            run_on_click=True,
             preprocess=False,
+            api_visibility="private",
+            concurrency_id=COMPUTE,
         )
 
 
@@ -266,23 +449,26 @@ def _translation_tab(backend: DemoBackend) -> None:
             directions, value=(directions or [None])[0], visible=bool(directions)
         )
 
-    model.change(picked, model, [summary, direction])
+    model.change(picked, model, [summary, direction], api_visibility="private")
     with gr.Row():
         source = gr.Image(type="filepath", label="Input image", elem_id="translation-input")
         output = gr.Image(type="pil", format="png", label="Output", elem_id="translation-output")
     run = gr.Button("Translate", variant="primary")
     status = gr.Markdown(elem_id="translation-status")
+    outputs = [output, status]
     run.click(
-        lambda name, way, image: backend.translate(name, way, upload_path(image)),
+        in_page(lambda name, way, image: backend.translate(name, way, upload_path(image)), 2),
         [model, direction, source],
-        [output, status],
+        outputs,
         preprocess=False,
+        api_visibility="private",
+        concurrency_id=COMPUTE,
     )
     _bundled_example(
         TRANSLATE_EXAMPLE,
         model,
         source,
-        [output, status],
+        outputs,
         lambda name, image: backend.translate(name, None, upload_path(image)),
     )
 
@@ -292,18 +478,26 @@ def _super_resolution_tab(backend: DemoBackend) -> None:
     if header is None:
         return
     model, summary = header
-    model.change(lambda name: _summary(backend, name), model, summary)
-    source = gr.Image(type="filepath", label="Low-resolution input")
+    model.change(lambda name: _summary(backend, name), model, summary, api_visibility="private")
+    source = gr.Image(type="filepath", label="Low-resolution input", elem_id="sr-input")
     run = gr.Button("Upscale", variant="primary")
     comparison = gr.ImageSlider(label="Bicubic | model", format="png")
     download = gr.File(label="Full-resolution result (PNG)")
-    status = gr.Markdown()
+    status = gr.Markdown(elem_id="sr-status")
+    outputs = [comparison, download, status]
 
     def run_model(name: str, image: dict[str, Any] | None) -> Any:
         return backend.super_resolve(name, upload_path(image))
 
-    run.click(run_model, [model, source], [comparison, download, status], preprocess=False)
-    _bundled_example(SR_EXAMPLE, model, source, [comparison, download, status], run_model)
+    run.click(
+        in_page(run_model, 3),
+        [model, source],
+        outputs,
+        preprocess=False,
+        api_visibility="private",
+        concurrency_id=COMPUTE,
+    )
+    _bundled_example(SR_EXAMPLE, model, source, outputs, run_model)
 
 
 def _sampling_tab(backend: DemoBackend) -> None:
@@ -313,14 +507,14 @@ def _sampling_tab(backend: DemoBackend) -> None:
     model, summary = header
     classes = backend.class_choices(model.value)
     with gr.Row():
-        seed = gr.Number(0, precision=0, label="Seed")
+        seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
         label = gr.Dropdown(
             classes, value=(classes or [None])[0], label="Class", visible=bool(classes)
         )
-        count = gr.Slider(1, 64, value=16, step=1, label="Samples")
+        count = gr.Slider(*SAMPLES, step=1, label="Samples")
     with gr.Row():
-        rows = gr.Slider(0, 4, value=2, step=1, label="Interpolation rows (0: none)")
-        steps = gr.Slider(2, 12, value=8, step=1, label="Images per interpolation row")
+        rows = gr.Slider(*ROWS, step=1, label="Interpolation rows (0: none)")
+        steps = gr.Slider(*STEPS, step=1, label="Images per row")
 
     def picked(name: str) -> tuple[str, Any]:
         choices = backend.class_choices(name)
@@ -328,12 +522,73 @@ def _sampling_tab(backend: DemoBackend) -> None:
             choices, value=(choices or [None])[0], visible=bool(choices)
         )
 
-    model.change(picked, model, [summary, label])
+    model.change(picked, model, [summary, label], api_visibility="private")
     run = gr.Button("Sample", variant="primary")
-    grid = gr.Image(type="filepath", format="png", label="Samples")
+    grid = gr.Image(type="filepath", format="png", label="Samples", elem_id="samples")
     strip = gr.Image(type="filepath", format="png", label="Latent interpolations (slerp)")
-    status = gr.Markdown()
-    run.click(backend.sample, [model, seed, label, count, rows, steps], [grid, strip, status])
+    status = gr.Markdown(elem_id="sample-status")
+    run.click(
+        in_page(backend.sample, 3),
+        [model, seed, label, count, rows, steps],
+        [grid, strip, status],
+        api_visibility="private",
+        concurrency_id=COMPUTE,
+    )
+
+
+def _public_api(backend: DemoBackend) -> None:
+    """The endpoints for programs (``gradio_client``, ``/gradio_api/...``): ``translate``,
+    ``super_resolve`` and ``sample``, each for the tabs that have a model, callable on its
+    own (no session state, every input checked), documented by its type hints and
+    docstring. The page's own handlers are private: they return a refusal as a status line,
+    while here it is an error, as a program expects."""
+
+    translators = backend.names(TRANSLATE)
+    if translators:
+
+        def translate(
+            image: FileData, model: str = translators[0], direction: str | None = None
+        ) -> tuple[FileData, str]:
+            """Translate an image (PNG out) with an image-translation model; returns the
+            output and a status line. ``model``: one of the models of the page's first tab;
+            ``direction``: AtoB or BtoA for a two-way model (default: the first it has)."""
+            output, status = backend.translate(model, direction, upload_path(image))
+            path = backend.request_folder() / "output.png"
+            output.save(path)
+            return FileData(path=str(path)), status
+
+        gr.api(translate, api_name="translate", concurrency_id=COMPUTE)
+
+    upscalers = backend.names(SUPER_RESOLVE)
+    if upscalers:
+
+        def super_resolve(image: FileData, model: str = upscalers[0]) -> tuple[FileData, str]:
+            """Upscale an image with a super-resolution model; returns the full-resolution
+            PNG and a status line (the pixel limit applies to the output)."""
+            _, download, status = backend.super_resolve(model, upload_path(image))
+            return FileData(path=download), status
+
+        gr.api(super_resolve, api_name="super_resolve", concurrency_id=COMPUTE)
+
+    samplers = backend.names(SAMPLE)
+    if samplers:
+
+        def sample(
+            model: str = samplers[0],
+            seed: int = 0,
+            label: str | None = None,
+            count: int = SAMPLES.default,
+            rows: int = ROWS.default,
+            steps: int = STEPS.default,
+        ) -> tuple[FileData, FileData | None, str]:
+            """Draw ``count`` samples from a GAN (a grid, enlarged for display) and ``rows``
+            latent interpolations of ``steps`` images (None when rows is 0), with a status
+            line. ``label``: a class of a conditional model ("0", "1", ...), or None for one
+            class per column."""
+            grid, strip, status = backend.sample(model, seed, label, count, rows, steps)
+            return FileData(path=grid), strip and FileData(path=strip), status
+
+        gr.api(sample, api_name="sample", concurrency_id=COMPUTE)
 
 
 def build_demo(
@@ -353,7 +608,7 @@ def build_demo(
         for m in (list_models(runs=None) if models is None else models)
     ]
     backend = DemoBackend(infos, max_pixels=max_pixels, device=device, loader=loader)
-    with gr.Blocks(title="img2img demo") as demo:
+    with gr.Blocks(title="img2img demo", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(
             "# img2img\nImage-to-image translation with GANs. Inputs over "
             f"{max_pixels:,} pixels are downscaled."
@@ -364,6 +619,7 @@ def build_demo(
             _super_resolution_tab(backend)
         with gr.Tab("GAN sampling"):
             _sampling_tab(backend)
+        _public_api(backend)
     demo.backend = backend  # for callers and tests that drive the functions directly
     return demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
 
@@ -374,14 +630,24 @@ def launch(
     port: int | None = None,
     share: bool = False,
     block: bool = True,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
 ) -> gr.Blocks:
-    """Serve ``demo``; errors show their message in the page (``show_error``). With
-    ``block=False`` it returns once the server is up (call ``demo.close()`` to stop it)."""
+    """Serve ``demo``; errors show their message in the page (``show_error``), and uploads
+    over ``max_upload_bytes`` are refused. The backend's output folder is served: the API
+    returns its files as they are (the page's outputs go through Gradio's cache). With
+    ``block=False`` it returns once the server is up (call ``demo.close()`` to stop it).
+    Blocking, it stops on SIGTERM (a service manager's stop) as on Ctrl-C, which Gradio
+    handles by closing the server and deleting its cache; the demo's output folder goes
+    when Python exits (instead of being left behind by a killed process)."""
+    if block:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     demo.launch(
         server_name=host,
         server_port=port,
         share=share,
         show_error=True,
+        max_file_size=max_upload_bytes,
+        allowed_paths=[str(demo.backend.output_dir)],
         prevent_thread_lock=not block,
         quiet=not block,
     )

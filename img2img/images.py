@@ -9,6 +9,7 @@ type for files that cannot be read.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -40,6 +41,20 @@ class ImageError(ValueError):
         super().__init__(f"{path}: {reason}")
 
 
+class ImageTooLarge(ImageError):
+    """An image over a pixel limit, refused from its header: ``width`` x ``height`` is more
+    than ``limit`` pixels. Its own type so that a caller such as the web demo can word the
+    advice for its users (the default reason tells a developer which limit to raise)."""
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, limit: int) -> None:
+        self.width, self.height, self.limit = width, height, limit
+        super().__init__(
+            path,
+            f"{width}x{height} pixels is over the limit of {limit:,} pixels; downscale it, or "
+            "raise img2img.images.MAX_PIXELS if it is legitimate",
+        )
+
+
 # The largest image decoded, in pixels: PIL's own decompression-bomb threshold (~89.5 Mpx,
 # e.g. 9459 x 9459). Raise it here, or pass ``max_pixels``, for larger legitimate images;
 # it replaces PIL's limit (see :func:`_open`), so this one number decides.
@@ -53,19 +68,14 @@ READ_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "WEBP", "TIFF", "GIF", "PPM")
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
-def _too_large(width: int, height: int, limit: int) -> str:
-    return (
-        f"{width}x{height} pixels is over the limit of {limit:,} pixels; downscale it, or "
-        "raise img2img.images.MAX_PIXELS if it is legitimate"
-    )
-
-
 def is_image_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` has one of :data:`IMAGE_EXTENSIONS` (case-insensitive)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.Image:
+def load_image(
+    path: str | os.PathLike, max_pixels: int | None = None, reduce_to: int | None = None
+) -> Image.Image:
     """Read an image file as an 8-bit RGB PIL image, upright as a viewer shows it.
 
     Grayscale, palette, CMYK and 16-bit files are converted (16-bit values scaled so
@@ -76,6 +86,11 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.
     missing, unreadable, empty, not an image, truncated or corrupt, or larger than
     ``max_pixels`` (default :data:`MAX_PIXELS`), which is checked from the header, before
     decoding, so a hostile or mistaken file cannot exhaust memory.
+
+    ``reduce_to`` (pixels), for a caller that will downscale anyway: a JPEG with more pixels
+    is decoded at the smallest of its scales 1/2, 1/4, 1/8 that still holds that many (its
+    DCT decodes at those scales directly), and ``max_pixels`` applies to that decoded size,
+    so a large photo is never in memory at full size. Other formats decode at full size.
     """
     limit = MAX_PIXELS if max_pixels is None else max_pixels
     path = Path(path)
@@ -91,12 +106,19 @@ def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> Image.
             raise ImageError(path, "the file is empty (0 bytes)")
         try:
             with _open(handle) as opened:
+                width, height = opened.size
+                if reduce_to is not None and width * height > reduce_to:
+                    scale = math.sqrt(reduce_to / (width * height))
+                    opened.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
                 if opened.width * opened.height > limit:
-                    raise ImageError(path, _too_large(opened.width, opened.height, limit))
+                    raise ImageTooLarge(path, width, height, limit)
                 # Image.open only parses the header; load() decodes the pixels, so a
                 # truncated or corrupt file fails here instead of somewhere in training.
                 opened.load()
-                return to_rgb(ImageOps.exif_transpose(opened))
+                ImageOps.exif_transpose(opened, in_place=True)  # a copy less than returning one
+                return to_rgb(opened)
+        except ImageError:
+            raise  # already names the file; the ValueError clause below would name it twice
         except UnidentifiedImageError:
             raise ImageError(
                 path,
@@ -142,7 +164,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "F":
         raise ValueError("32-bit float image: its value range is unknown; save it as 8- or 16-bit")
     if "A" in image.mode or "a" in image.mode or "transparency" in image.info:
-        rgba = image.convert("RGBA")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     if image.mode == "RGB":

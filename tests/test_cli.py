@@ -133,3 +133,19 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci_lines = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines()]
     command = next(line for line in ci_lines if "pytest" in line)
     assert command in (root / "README.md").read_text()
+
+
+def test_translate_names_an_over_size_input_once(tmp_path: Path, monkeypatch, capsys) -> None:
+    from conftest import save_untrained_model
+
+    from img2img import images
+    from img2img.cli import main
+
+    model = save_untrained_model(tmp_path / "model", "pix2pix", **TINY_PIX2PIX)
+    large = tmp_path / "large.png"
+    Image.new("RGB", (20, 20)).save(large)
+    monkeypatch.setattr(images, "MAX_PIXELS", 100)
+    with pytest.raises(SystemExit):
+        main(["translate", "--model", str(model), str(large), "-o", str(tmp_path / "x.png")])
+    error = capsys.readouterr().err
+    assert error.count(str(large)) == 1 and "raise img2img.images.MAX_PIXELS" in error

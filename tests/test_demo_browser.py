@@ -63,6 +63,8 @@ def test_upload_a_label_map_and_get_a_translation(demo_url: str, tmp_path: Path)
 
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("this is text")
+    too_large = tmp_path / "huge.png"  # 20 Mpx: over the demo's decode budget (16 Mpx)
+    Image.new("RGB", (5000, 4000), (90, 120, 200)).save(too_large)
     label_map = shutil.copy(LABEL_MAP, tmp_path / "label.png")
 
     with sync_api.sync_playwright() as playwright:
@@ -71,20 +73,29 @@ def test_upload_a_label_map_and_get_a_translation(demo_url: str, tmp_path: Path)
         page.goto(demo_url)
         upload = page.locator("#translation-input input[type=file]")
         translate = page.get_by_role("button", name="Translate")
-
-        # A text file named .png: a message in the page, and the app keeps working.
-        upload.set_input_files(not_an_image)
-        translate.click()
-        sync_api.expect(
-            page.get_by_text("Cannot use notes.png: not an image in a format img2img reads")
-        ).to_be_visible(timeout=30_000)
-
-        upload.set_input_files(label_map)
-        page.locator("#translation-input img").wait_for(timeout=30_000)
-        translate.click()
         status = page.locator("#translation-status")
-        sync_api.expect(status).to_contain_text(f"Translated with {MODEL}.", timeout=60_000)
         output = page.locator("#translation-output img")
+
+        def run(path: Path, expected: str) -> None:
+            upload.set_input_files(path)
+            page.locator("#translation-input img").wait_for(timeout=30_000)
+            translate.click()
+            sync_api.expect(status).to_contain_text(expected, timeout=60_000)
+
+        run(label_map, f"Translated with {MODEL}.")
+        sync_api.expect(output).to_have_count(1)
+
+        # A text file named .png: the message replaces the last result, which is cleared.
+        run(not_an_image, "Error: Cannot use notes.png: not an image in a format img2img reads")
+        sync_api.expect(status).not_to_contain_text("Translated with")
+        sync_api.expect(output).to_have_count(0)
+
+        # An over-size upload: refused by its name, no server path, no developer advice.
+        run(too_large, "Cannot use huge.png: 5000x4000 pixels is more than this demo reads")
+        assert "/" not in status.inner_text() and "MAX_PIXELS" not in status.inner_text()
+
+        # And the app keeps working.
+        run(label_map, f"Translated with {MODEL}.")
         shown = page.request.get(output.get_attribute("src")).body()
         page.screenshot(path=tmp_path / "demo.png", full_page=True)
         browser.close()

@@ -10,6 +10,7 @@ from PIL import Image
 from img2img.images import (
     IMAGE_EXTENSIONS,
     ImageError,
+    ImageTooLarge,
     is_image_file,
     load_image,
     pil_to_tensor,
@@ -271,10 +272,27 @@ def _png_header_only(path, width: int, height: int) -> None:
 def test_huge_images_are_refused_before_decoding(tmp_path) -> None:
     bomb = tmp_path / "bomb.png"
     _png_header_only(bomb, 100_000, 100_000)
-    with pytest.raises(ImageError, match=r"bomb\.png: .*over the limit"):
+    with pytest.raises(ImageTooLarge, match=r"bomb\.png: .*over the limit") as caught:
         load_image(bomb)
+    assert str(caught.value).count(str(bomb)) == 1  # named once, not wrapped twice
+    assert caught.value.reason.startswith("100000x100000 pixels is over the limit")
+    assert (caught.value.width, caught.value.height) == (100_000, 100_000)
     small = tmp_path / "small.png"
     Image.new("RGB", (20, 20)).save(small)
     with pytest.raises(ImageError, match=r"20x20 pixels is over the limit of 100 pixels"):
         load_image(small, max_pixels=100)
     assert load_image(small).size == (20, 20)
+
+
+def test_reduce_to_decodes_a_large_jpeg_at_a_reduced_scale(tmp_path) -> None:
+    photo, drawing = tmp_path / "photo.jpg", tmp_path / "drawing.png"
+    Image.new("RGB", (400, 300), (200, 30, 30)).save(photo)
+    Image.new("RGB", (400, 300)).save(drawing)
+    # The smallest of 1/2, 1/4, 1/8 holding the pixels asked for: 1/8 (50 x 38) holds 1,000,
+    # 1/4 (100 x 75) is needed for 7,500.
+    assert load_image(photo, reduce_to=1_000).size == (50, 38)
+    assert load_image(photo, max_pixels=10_000, reduce_to=7_500).size == (100, 75)
+    assert load_image(photo, reduce_to=200_000).size == (400, 300)
+    assert load_image(drawing, reduce_to=1_000).size == (400, 300)  # PNG: no reduced decode
+    with pytest.raises(ImageTooLarge, match="400x300 pixels is over the limit of 7,499"):
+        load_image(photo, max_pixels=7_499, reduce_to=7_500)  # names the file's own size
