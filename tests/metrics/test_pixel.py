@@ -99,3 +99,15 @@ def test_set5_bicubic_matches_the_literature(set5_pairs: list) -> None:
     mean_ssim = np.mean([ssim(up, hr, y_channel=True, shave=4).item() for hr, up in pairs])
     assert mean_psnr == pytest.approx(28.43, abs=0.05)
     assert mean_ssim == pytest.approx(0.8104, abs=0.002)
+
+
+def test_size_limits_are_exact() -> None:
+    """A shave may leave one pixel, never none; SSIM takes one 11x11 window, not fewer."""
+    image = torch.zeros(1, 3, 9, 9)
+    assert psnr(image, image + 0.1, shave=4).shape == (1,)  # 1x1 left
+    with pytest.raises(ValueError, match="leaves nothing"):
+        psnr(image[..., :8, :8], image[..., :8, :8], shave=4)
+    window = torch.rand(1, 3, 11, 11) * 2 - 1
+    assert ssim(window, window).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 11x11"):
+        ssim(window[..., :10], window[..., :10])

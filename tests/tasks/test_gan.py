@@ -204,3 +204,34 @@ def test_generate_uses_batch_statistics_and_leaves_the_generator_as_it_was() -> 
     assert g.training and all(torch.equal(before[k], v) for k, v in g.state_dict().items())
     with torch.no_grad():
         torch.testing.assert_close(out, g.train()(z))  # what training-mode BN computes
+
+
+def test_conditional_critic_steps_give_the_generator_its_labels_on_a_fresh_draw(
+    mnist: Path, tmp_path: Path
+) -> None:
+    """With k > 1 the generator draws a fresh batch on its turn; it must be conditioned on
+    the batch's labels there too (an unconditioned draw of a conditional G is an error)."""
+    config = tiny(mnist, tmp_path / "run", conditional=True, objective="wgan-gp", d_steps=2)
+    task = make_task(config)
+    seen: list[torch.Tensor] = []
+    task.generator.register_forward_pre_hook(lambda _, args: seen.append(args[1]))
+    for batch in batches(config, 2):
+        logs = task.step(batch)
+    assert "g_loss" in logs and len(seen) == 3  # two critic draws and the generator's own
+    assert all(torch.equal(labels, batch["label"]) for labels in seen[1:])
+
+
+def test_a_nonfinite_gan_loss_is_skipped_when_asked(mnist: Path, tmp_path: Path) -> None:
+    config = tiny(mnist, tmp_path / "run", skip_nonfinite=True)
+    task = make_task(config)
+    for stepper in task.steppers.values():
+        stepper.skip_nonfinite = True
+    batch = next(batches(config, 1))
+    batch["image"] = torch.full_like(batch["image"], float("nan"))
+    logs = task.step(batch)  # no TrainingDiverged: the Steppers skipped and counted it
+    assert math.isnan(logs["d_loss"]) and task.adversary.stepper.skipped == 1
+
+
+def test_mnist_is_read_at_the_configured_size(mnist: Path, tmp_path: Path) -> None:
+    config = tiny(mnist, tmp_path / "run", image_size=32)
+    assert GAN.dataset(config, "train")[0]["image"].shape == (1, 32, 32)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from img2img.cli import main
 from img2img.config import merge
@@ -52,3 +53,16 @@ def test_ring8_modes_are_covered(objective: str, tmp_path: Path) -> None:
     assert (tmp_path / "samples" / f"step_{last['step']:07d}.png").exists()  # the final plot
     main(["sample", "--model", str(tmp_path), "-n", "500", "-o", str(tmp_path / "scatter.png")])
     assert (tmp_path / "scatter.png").stat().st_size > 0
+
+
+def test_toy_splits_are_draws_of_the_mixture_with_their_own_seeds() -> None:
+    from img2img.data.toy import get_mixture
+    from img2img.tasks.gan import GAN
+
+    config = merge(GANConfig, {"data": "toy:ring8", "seed": 3})
+    train, test = GAN.dataset(config, "train"), GAN.dataset(config, "test")
+    again = GAN.dataset(merge(GANConfig, {"data": "toy:ring8", "seed": 4}), "train")
+    assert train.mixture is not None and len(train.mixture.modes) == 8
+    assert torch.equal(test.points, again.points)  # the test split draws with seed + 1
+    assert not torch.equal(train.points, test.points)
+    assert torch.cdist(train.points, get_mixture("toy:ring8").modes).min(1).values.max() < 0.5

@@ -18,6 +18,7 @@ from img2img.checkpoint import load_training_state
 from img2img.config import merge
 from img2img.data import find_images
 from img2img.data.sr import SRImageFolder
+from img2img.infer import load
 from img2img.metrics.pixel import psnr
 from img2img.tasks.srgan import SRGAN, SRGANConfig
 from img2img.train import Trainer
@@ -86,6 +87,23 @@ def test_gan_phase_starts_from_a_psnr_model(hr_folder: Path, tmp_path: Path) -> 
     wider = tiny(hr_folder, tmp_path / "bad", phase="gan", init_from=str(psnr_run), channels=16)
     with pytest.raises(ValueError, match="does not fit this run's network; use the same --scale"):
         Trainer(wider)
+    with pytest.raises(ValueError) as refused:  # the saved network's shape, to compare with
+        Trainer(wider)
+    assert "{'scale': 2, 'blocks': 1, 'channels': 8}" in str(refused.value)
+
+
+def test_translate_runs_the_batch_norm_running_averages(hr_folder: Path, tmp_path: Path) -> None:
+    """SRGAN trains with batch 16, so inference uses the running statistics (eval mode), not
+    each image's own, unlike batch-1 pix2pix."""
+    run = Trainer(tiny(hr_folder, tmp_path / "psnr", phase="psnr", max_steps=2)).fit()
+    config = tiny(hr_folder, tmp_path / "psnr")
+    network = SRGAN.build_generator(config)
+    network.load_state_dict(weights(run))
+    x = torch.rand(1, 3, 12, 12) * 2 - 1
+    with torch.no_grad():
+        expected = network.eval()(x).clamp(-1, 1)
+    translated = load(run, device="cpu", precision="fp32").translate_tensor(x)
+    torch.testing.assert_close(translated, expected, atol=1e-5, rtol=0)
 
 
 def run_cli(*args: str) -> str:

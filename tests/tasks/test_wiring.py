@@ -350,3 +350,24 @@ def test_gan_wgan_gp_critic_terms_and_generator_every_fifth_iteration() -> None:
     d_now = frozen_copy(task.adversary.discriminator)
     critic_g = -d_now(g0(z)).mean()
     check_update(g0, task.generator, critic_g, -critic_g)
+
+
+# Checkpoint keys: a resumed run (or a newer img2img) reads the task state by these names, so
+# renaming one is a format change, not a refactoring.
+STATE_KEYS = {
+    "pix2pix": {"generator", "g_stepper", "adversary"},
+    "cyclegan": {"generator", "g_stepper", "adversary_A", "adversary_B", "pool_A", "pool_B"},
+    "srgan": {"generator", "g_stepper", "adversary", "iteration", "psnr_steps"},
+    "gan": {"generator", "g_stepper", "adversary", "real_diversity", "saturated_run"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(STATE_KEYS))
+def test_task_state_keys_are_the_checkpoint_format(name: str) -> None:
+    from img2img.tasks import TASKS
+
+    small = {"srgan": {"channels": 8, "d_channels": 8, "blocks": 1, "phase": "psnr"}}
+    values = {"device": "cpu", **small.get(name, {"ngf": 4, "ndf": 4})}
+    task = TASKS[name](merge(TASKS[name].Config, values), 1, 0, CPU)
+    assert set(task.state_dict()) == STATE_KEYS[name]
+    task.load_state_dict(task.state_dict())
