@@ -100,3 +100,39 @@ def test_psnr_and_ssim_agree_with_skimage_on_generated_images(seed: int) -> None
     assert ssim(a, b, y_channel=True, shave=SCALE).item() == pytest.approx(reference_y, abs=1e-6)
     psnr_y = metrics.peak_signal_noise_ratio(y_y, y_x, data_range=1.0)
     assert psnr(a, b, y_channel=True, shave=SCALE).item() == pytest.approx(psnr_y, abs=1e-6)
+
+
+class PerfectModel(OutputOf):
+    """A stand-in that returns each HR image in turn (files are read in sorted order)."""
+
+    def __init__(self, outputs: list[np.ndarray]) -> None:
+        super().__init__(outputs[0])
+        self.outputs = [OutputOf(x).output for x in outputs]
+
+    def translate_tensor(self, lr: torch.Tensor) -> torch.Tensor:
+        self.lr_shapes.append(tuple(lr.shape))
+        return self.outputs[len(self.lr_shapes) - 1].clone()
+
+
+def test_fid_and_kid_compare_each_method_with_the_hr_images(tmp_path: Path, one_thread) -> None:
+    """A model that returns the HR images exactly is at FID 0 and below bicubic's KID (the
+    unbiased KID estimate of identical sets is slightly negative, not 0)."""
+    pytest.importorskip("scipy", reason="FID needs the metrics extra")
+    from img2img.backbones.inception import default_inception_path
+
+    try:
+        default_inception_path()
+    except FileNotFoundError as missing:
+        pytest.skip(f"no Inception network: {missing}")
+    hr = [smooth_image(40, 48, seed) for seed in (3, 4, 5)]
+    (tmp_path / "hr").mkdir()
+    for i, image in enumerate(hr):
+        Image.fromarray(image).save(tmp_path / "hr" / f"{i}.png")
+    summary, _ = evaluate_sr(
+        PerfectModel(hr), tmp_path / "hr", ["psnr", "fid", "kid"], model_path="stand-in",
+        progress=False,
+    )  # fmt: skip
+    model, bicubic = summary["metrics"], summary["bicubic"]
+    assert model["fid"] == pytest.approx(0, abs=1e-3)
+    assert bicubic["fid"] > 1 and model["kid"]["mean"] <= 0 < bicubic["kid"]["mean"]
+    assert math.isinf(model["psnr_y"]) or model["psnr_y"] > 100
