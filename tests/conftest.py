@@ -111,3 +111,26 @@ def save_untrained_model(out: Path, task: str, **values) -> Path:
 # Smallest generators of each kind for API and demo tests (built in milliseconds).
 TINY_CYCLEGAN = {"image_size": 32, "ngf": 4, "ndf": 4, "resnet_blocks": 1, "device": "cpu"}
 TINY_GAN = {"image_size": 28, "channels": 1, "ngf": 8, "ndf": 8, "z_dim": 8, "device": "cpu"}
+
+
+def assert_agrees_with_skimage(output: torch.Tensor, target: torch.Tensor, ssim_tol: float) -> None:
+    """img2img's PSNR/SSIM of two (3, H, W) images in [-1, 1] equal skimage's, on RGB and
+    on MATLAB's Y channel (skimage's rgb2ycbcr: Y in [16, 235]) with 4 px shaved, the SR
+    protocol. ``ssim_tol``: absolute tolerance of SSIM (PSNR's is 1e-6)."""
+    from img2img.metrics import psnr, ssim
+
+    metrics = pytest.importorskip("skimage.metrics")
+    color = pytest.importorskip("skimage.color")
+    x, y = (((t.double() + 1) / 2).permute(1, 2, 0).numpy() for t in (output, target))
+    kinds = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+    reference = metrics.structural_similarity(x, y, data_range=1.0, channel_axis=-1, **kinds)
+    assert ssim(output, target).item() == pytest.approx(reference, abs=ssim_tol)
+    reference_psnr = metrics.peak_signal_noise_ratio(y, x, data_range=1.0)
+    assert psnr(output, target).item() == pytest.approx(reference_psnr, abs=1e-6)
+    y_x, y_y = (color.rgb2ycbcr(image)[4:-4, 4:-4, 0] / 255 for image in (x, y))
+    reference_y = metrics.structural_similarity(y_x, y_y, data_range=1.0, **kinds)
+    measured_y = ssim(output, target, y_channel=True, shave=4).item()
+    assert measured_y == pytest.approx(reference_y, abs=ssim_tol)
+    reference_psnr_y = metrics.peak_signal_noise_ratio(y_y, y_x, data_range=1.0)
+    measured_psnr_y = psnr(output, target, y_channel=True, shave=4).item()
+    assert measured_psnr_y == pytest.approx(reference_psnr_y, abs=1e-6)

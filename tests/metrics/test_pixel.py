@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import require_shared
+from conftest import assert_agrees_with_skimage, require_shared
 from PIL import Image
 
 from img2img.images import pil_to_tensor
@@ -25,10 +25,6 @@ def set5_pairs() -> list[tuple[torch.Tensor, torch.Tensor]]:
         low = image.resize((width // 4, height // 4), Image.BICUBIC)
         pairs.append((pil_to_tensor(image), pil_to_tensor(low.resize(image.size, Image.BICUBIC))))
     return pairs
-
-
-def to_unit_hwc(x: torch.Tensor) -> np.ndarray:
-    return ((x.double() + 1) / 2).permute(1, 2, 0).numpy()
 
 
 def test_psnr_hand_values() -> None:
@@ -70,26 +66,8 @@ def test_y_channel_and_shave() -> None:
 
 
 def test_agrees_with_skimage_on_real_images(set5_pairs: list) -> None:
-    metrics = pytest.importorskip("skimage.metrics")
-    color = pytest.importorskip("skimage.color")
     for hr, up in set5_pairs[1:4]:  # bird, butterfly, head: the three smallest, to stay quick
-        x, y = to_unit_hwc(up), to_unit_hwc(hr)
-        reference = metrics.structural_similarity(
-            x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-            data_range=1.0, channel_axis=-1,
-        )  # fmt: skip
-        assert ssim(up, hr).item() == pytest.approx(reference, abs=1e-4)
-        assert psnr(up, hr).item() == pytest.approx(
-            metrics.peak_signal_noise_ratio(y, x, data_range=1.0), abs=1e-6
-        )
-        # skimage's rgb2ycbcr is MATLAB's: Y in [16, 235].
-        y_x = color.rgb2ycbcr(x)[4:-4, 4:-4, 0] / 255
-        y_y = color.rgb2ycbcr(y)[4:-4, 4:-4, 0] / 255
-        reference_y = metrics.structural_similarity(
-            y_x, y_y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-            data_range=1.0,
-        )  # fmt: skip
-        assert ssim(up, hr, y_channel=True, shave=4).item() == pytest.approx(reference_y, abs=1e-4)
+        assert_agrees_with_skimage(up, hr, ssim_tol=1e-4)
 
 
 def test_set5_bicubic_matches_the_literature(set5_pairs: list) -> None:
