@@ -159,6 +159,23 @@ def test_a_wasserstein_objective_brings_its_critic_constraint_in_every_task(name
     task = TASKS[name](penalised, total_steps=1, decay_steps=0, device=torch.device("cpu"))
     adversaries = task_members(task, Adversary)
     assert adversaries and all(a.gp_weight == 10.0 for a in adversaries)
+    clipped = merge(config_class, {**base, "objective": "wgan"})
+    task = TASKS[name](clipped, total_steps=1, decay_steps=0, device=torch.device("cpu"))
+    assert all(a.clip == 0.01 for a in task_members(task, Adversary))
     unconstrained = merge(config_class, {**base, "objective": "wgan", "clip": 0.0})
     with pytest.raises(ValueError, match="needs a Lipschitz critic"):
         TASKS[name](unconstrained, total_steps=1, decay_steps=0, device=torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    ("norm", "batch_size", "expected"),
+    [("batch", 1, True), ("batch", 2, False), ("instance", 1, False), ("none", 1, False)],
+)
+@pytest.mark.parametrize("name", ["pix2pix", "cyclegan"])
+def test_per_image_statistics_only_for_batch_one_batch_norm(
+    name: str, norm: str, batch_size: int, expected: bool
+) -> None:
+    """Batch norm trained on one image at a time normalised by that image's statistics, so
+    inference does the same (nets/batchnorm.py); otherwise the running averages serve."""
+    config = merge(TASKS[name].Config, {"norm": norm, "batch_size": batch_size})
+    assert TASKS[name].per_image_statistics(config) is expected

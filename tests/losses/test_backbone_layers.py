@@ -114,3 +114,14 @@ def test_inception_loss_is_the_blocks_up_to_conv_4_on_minus_one_to_one_input() -
         assert loss.layer == "conv_4"
         value = loss(output, target)
     torch.testing.assert_close(value, expected, rtol=1e-5, atol=0)
+
+
+def test_srgan_reads_the_vgg_weights_file_it_is_given(vgg19, tmp_path) -> None:
+    from img2img.config import merge
+    from img2img.tasks.srgan import SRGAN, SRGANConfig
+
+    _, path = vgg19
+    values = {"channels": 8, "d_channels": 8, "blocks": 1, "perceptual": "vgg19"}
+    config = merge(SRGANConfig, {**values, "perceptual_weights": str(path), "device": "cpu"})
+    task = SRGAN(config, total_steps=1, decay_steps=0, device=torch.device("cpu"))
+    assert (task.perceptual.backbone, task.perceptual.layer) == ("vgg19", "relu5_4")

@@ -20,7 +20,7 @@ from img2img.data import find_images
 from img2img.data.sr import SRImageFolder
 from img2img.infer import load
 from img2img.metrics.pixel import psnr
-from img2img.tasks.srgan import SRGAN, SRGANConfig
+from img2img.tasks.srgan import SRGAN, SRGANConfig, psnr_phase_length
 from img2img.train import Trainer
 
 # The smallest SRGAN that runs every part: x2, 16 px HR crops, one block, narrow nets.
@@ -189,3 +189,15 @@ def test_a_short_psnr_phase_learns_to_upscale(tmp_path: Path, one_thread) -> Non
     bicubic = psnr(upscaled, held["target"], y_channel=True, shave=4).mean().item()
     assert before == pytest.approx(bicubic, abs=1e-3)
     assert after > bicubic + 0.2, (before, after, bicubic)
+
+
+def test_the_switch_is_an_iteration_and_old_states_recompute_it(hr_folder: Path, tmp_path: Path):
+    """Half of an odd run rounds down to a whole iteration; a state saved before the switch
+    was stored keeps the one computed for the run."""
+    config = tiny(hr_folder, tmp_path / "run", phase="both", max_steps=5)
+    assert psnr_phase_length(config, total_steps=5) == 2
+    task = SRGAN(config, total_steps=5, decay_steps=0, device=torch.device("cpu"))
+    old_state = {k: v for k, v in task.state_dict().items() if k != "psnr_steps"}
+    task.psnr_steps = 3
+    task.load_state_dict(old_state)
+    assert task.psnr_steps == 3

@@ -13,6 +13,7 @@ something.
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -172,6 +173,8 @@ def test_cyclegan_step_is_half_lsgan_per_domain_and_both_cycles_and_identities()
     )
     assert logs["cycle_A"] == pytest.approx(cycle_a.item(), rel=1e-5)
     assert logs["cycle_B"] == pytest.approx(cycle_b.item(), rel=1e-5)
+    assert logs["idt_A"] == pytest.approx((g_ba(a) - a).abs().mean().item(), rel=1e-5)
+    assert logs["idt_B"] == pytest.approx((g_ab(b) - b).abs().mean().item(), rel=1e-5)
 
 
 # ----------------------------------------------------------------------------------------
@@ -192,11 +195,11 @@ class StandInFeatures(nn.Module):
         return (self.phi(output) - self.phi(target)).pow(2).mean()
 
 
-def srgan_task(phase: str):
+def srgan_task(phase: str, **overrides):
     from img2img.tasks.srgan import SRGAN, SRGANConfig
 
     values = {"scale": 4, "blocks": 1, "channels": 8, "d_channels": 8, "image_size": 32}
-    config = merge(SRGANConfig, {**values, "phase": phase, "device": "cpu"})
+    config = merge(SRGANConfig, {**values, "phase": phase, "device": "cpu", **overrides})
     torch.manual_seed(0)
     task = SRGAN(config, total_steps=10, decay_steps=0, device=CPU)
     use_sgd(*task.steppers.values())
@@ -208,15 +211,20 @@ def srgan_task(phase: str):
 def test_srgan_psnr_phase_steps_the_generator_on_mse_only() -> None:
     task, batch = srgan_task("psnr")
     g0, d0 = frozen_copy(task.generator), frozen_copy(task.adversary.discriminator)
-    task.step(batch)
+    logs = task.step(batch)
     sr = g0(batch["input"])
     mse = (sr - batch["target"]).pow(2).mean()
     check_update(g0, task.generator, mse, (sr - batch["target"]).abs().mean())
     assert torch.equal(flat_parameters(d0), flat_parameters(task.adversary.discriminator))
+    assert logs["pixel"] == pytest.approx(mse.item(), rel=1e-5)
+    psnr = 10 * math.log10(4 / (sr.detach().clamp(-1, 1) - batch["target"]).pow(2).mean().item())
+    assert logs["psnr"] == pytest.approx(psnr, rel=1e-5)  # peak-to-peak 2 in [-1, 1]
 
 
-def test_srgan_gan_phase_is_perceptual_plus_1e_3_adversarial() -> None:
-    task, batch = srgan_task("gan")
+@pytest.mark.parametrize("pixel_weight", [0.0, 0.5])
+def test_srgan_gan_phase_is_perceptual_plus_1e_3_adversarial(pixel_weight: float) -> None:
+    """(With --gan-pixel-weight w, plus w x MSE.)"""
+    task, batch = srgan_task("gan", gan_pixel_weight=pixel_weight)
     task.perceptual = StandInFeatures()
     perceptual_net = frozen_copy(task.perceptual)
     g0, d0 = frozen_copy(task.generator), frozen_copy(task.adversary.discriminator)
@@ -233,14 +241,16 @@ def test_srgan_gan_phase_is_perceptual_plus_1e_3_adversarial() -> None:
     sr = g0(lr)
     perceptual = perceptual_net(sr, hr)
     adversarial = bce_real(d1(sr))
+    mse = (sr - hr).pow(2).mean()
+    loss = perceptual + 1e-3 * adversarial + pixel_weight * mse
     check_update(
         g0,
         task.generator,
-        perceptual + 1e-3 * adversarial,
-        perceptual - 1e-3 * adversarial,  # adversarial sign flipped
-        1e-3 * adversarial,  # perceptual term dropped
-        perceptual,  # adversarial term dropped
-        perceptual + 1e-3 * adversarial + (sr - hr).pow(2).mean(),  # a pixel term added
+        loss,
+        loss - 2e-3 * adversarial,  # adversarial sign flipped
+        loss - perceptual,  # perceptual term dropped
+        loss - 1e-3 * adversarial,  # adversarial term dropped
+        loss + (-2 * pixel_weight * mse if pixel_weight else mse),  # pixel sign flipped / added
     )
     assert logs["perceptual"] == pytest.approx(perceptual.item(), rel=1e-5)
     assert logs["g_gan"] == pytest.approx(adversarial.item(), rel=1e-5)
@@ -354,6 +364,12 @@ def test_gan_wgan_gp_critic_terms_and_generator_every_fifth_iteration() -> None:
 
 # Checkpoint keys: a resumed run (or a newer img2img) reads the task state by these names, so
 # renaming one is a format change, not a refactoring.
+STEPPERS = {  # the Trainer names each in messages and in the logged learning rates
+    "pix2pix": {"generator", "discriminator"},
+    "cyclegan": {"generator", "discriminator_A", "discriminator_B"},
+    "srgan": {"generator", "discriminator"},
+    "gan": {"generator", "discriminator"},
+}
 STATE_KEYS = {
     "pix2pix": {"generator", "g_stepper", "adversary"},
     "cyclegan": {"generator", "g_stepper", "adversary_A", "adversary_B", "pool_A", "pool_B"},
@@ -364,10 +380,20 @@ STATE_KEYS = {
 
 @pytest.mark.parametrize("name", sorted(STATE_KEYS))
 def test_task_state_keys_are_the_checkpoint_format(name: str) -> None:
-    from img2img.tasks import TASKS
+    from img2img.losses import Adversary
+    from img2img.tasks import TASKS, task_members
 
     small = {"srgan": {"channels": 8, "d_channels": 8, "blocks": 1, "phase": "psnr"}}
     values = {"device": "cpu", **small.get(name, {"ngf": 4, "ndf": 4})}
-    task = TASKS[name](merge(TASKS[name].Config, values), 1, 0, CPU)
+    config = merge(TASKS[name].Config, {**values, "lr": 3e-4, "beta1": 0.25, "beta2": 0.75})
+    task = TASKS[name](config, 1, 0, CPU)
     assert set(task.state_dict()) == STATE_KEYS[name]
     task.load_state_dict(task.state_dict())
+    # Every network's optimizer is in ``steppers`` (the Trainer ticks their schedules) and
+    # takes the config's settings, the discriminators' included.
+    assert set(task.steppers) == STEPPERS[name]
+    adversaries = task_members(task, Adversary)
+    assert {id(a.stepper) for a in adversaries} <= {id(s) for s in task.steppers.values()}
+    for stepper in task.steppers.values():
+        group = stepper.optimizer.param_groups[0]
+        assert (group["lr"], group["betas"]) == (3e-4, (0.25, 0.75))
