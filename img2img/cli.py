@@ -410,9 +410,14 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--version"], ["-V"]):
+        from img2img import __version__
+
+        print(f"img2img {__version__}")
+        return
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,sample,eval,export,data,demo} ...\n\n"
+            "usage: img2img [--version] {train,translate,sample,eval,export,data,demo} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
             "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
