@@ -12,7 +12,17 @@ from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
 from img2img.precision import PRECISIONS
+from img2img.saved_models import DEFAULT_MODEL
 from img2img.tasks import TASKS, get_task
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """Every command's --device, with train's default (its config's ``device`` field)."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:1, ... (default: auto, cuda when available)",
+    )
 
 
 def train_command(argv: list[str]) -> None:
@@ -65,14 +75,19 @@ def translate_command(argv: list[str]) -> None:
         prog="img2img translate", description="Translate images with a trained model."
     )
     parser.add_argument("inputs", nargs="+", help="input image file(s)")
-    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"run directory or shipped model name (default: {DEFAULT_MODEL}, facade label "
+        "maps to photos)",
+    )
     parser.add_argument(
         "-o",
         "--output",
         required=True,
         help="output file (one input) or directory (several inputs)",
     )
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument(
         "--precision",
         default="auto",
@@ -151,7 +166,7 @@ def eval_command(argv: list[str]) -> None:
     )
     parser.add_argument("--html", action="store_true", help="also write an HTML report")
     parser.add_argument("--samples", type=int, default=8, help="image rows in the HTML report")
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="Inception batch size")
     parser.add_argument("--y-channel", action="store_true", help="PSNR/SSIM on the Y channel")
     parser.add_argument("--shave", type=int, default=0, help="border pixels PSNR/SSIM ignore")
@@ -259,7 +274,7 @@ def sample_command(argv: list[str]) -> None:
         metavar="N",
         help="also print the Parzen-window log likelihood of held-out data under N samples",
     )
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     args = parser.parse_args(argv)
 
     try:
@@ -364,7 +379,7 @@ def demo_command(argv: list[str]) -> None:
         "bounds each request's work; uploads decoding to over 16x this are refused "
         "(default: img2img.demo.DEFAULT_MAX_PIXELS, 1024 x 1024)",
     )
-    parser.add_argument("--device", default="auto", help="default: a GPU if there is one")
+    add_device_argument(parser)
     parser.add_argument(
         "--concurrency",
         type=positive,
@@ -419,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             "usage: img2img [--version] {train,translate,sample,eval,export,data,demo} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
-            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  translate  run a model: img2img translate [--model runs/x] in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"

@@ -41,6 +41,9 @@ def shipped_folder(name: str) -> Path:
 
 
 WEIGHTS_DIR = shipped_folder("weights")
+# What ``translate(image)`` and ``img2img translate in.png -o out.png`` use when no model is
+# named: the shipped pix2pix model that turns facade label maps into photos.
+DEFAULT_MODEL = "facades-label2photo"
 # Where the user's models are looked for by default: training's usual --out parent.
 RUNS_DIR = Path("runs")
 MODEL_CARD_FILE = "model_card.json"

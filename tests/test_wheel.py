@@ -1,6 +1,6 @@
 """The wheel as a user installs it: built from this checkout, installed in a fresh venv
 outside it, lists and runs every shipped model and finds the demo's examples
-(``.ci/wheel-check``, which CI runs as its own step)."""
+(``.ci/wheel-check``; CI runs it through this test)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,49 @@
+"""What an installed img2img promises at once: translate(image) with its documented default
+model, ``img2img --version``, and one ``--device`` default across commands."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import img2img
+from img2img.cli import COMMANDS, main
+from img2img.saved_models import DEFAULT_MODEL
+
+
+def label_map() -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (64, 48, 3), dtype=np.uint8))
+
+
+def test_translate_without_a_model_uses_the_facades_label_to_photo_model(
+    tmp_path, one_thread
+) -> None:
+    assert DEFAULT_MODEL == "facades-label2photo"
+    image = label_map()
+    default = np.asarray(img2img.translate(image, device="cpu"))
+    named = np.asarray(img2img.translate(image, model="facades-label2photo", device="cpu"))
+    assert default.shape == (64, 48, 3) and default.std() > 1
+    np.testing.assert_array_equal(default, named)
+
+    image.save(tmp_path / "in.png")
+    main(["translate", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")])
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), named)
+
+
+def test_version_prints_the_package_version(capsys) -> None:
+    main(["--version"])
+    assert capsys.readouterr().out.strip() == f"img2img {img2img.__version__}"
+
+
+# export always traces on the CPU and data runs no network: neither has a --device.
+@pytest.mark.parametrize("command", [name for name in COMMANDS if name not in ("export", "data")])
+def test_every_device_option_defaults_to_auto(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps help lines
+    assert re.search(r"--device DEVICE [^-]*default: '?auto\b", text), text
