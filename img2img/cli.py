@@ -397,7 +397,15 @@ def demo_command(argv: list[str]) -> None:
     )
     args = parser.parse_args(argv)
 
-    from img2img.demo import DEFAULT_MAX_PIXELS, build_demo, launch
+    try:
+        from img2img.demo import DEFAULT_MAX_PIXELS, build_demo, launch
+    except ModuleNotFoundError as err:
+        if err.name != "gradio":
+            raise
+        raise SystemExit(
+            "error: the web demo needs Gradio, an optional part of img2img: "
+            "pip install 'img2img[demo]'"
+        ) from None
 
     try:
         demo = build_demo(

