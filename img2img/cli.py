@@ -331,8 +331,22 @@ def data_command(argv: list[str]) -> None:
         action="store_true",
         help="A from the even-numbered images, B from the odd ones: no scene in both domains",
     )
+    download = commands.add_parser(
+        "download",
+        help="fetch a standard public data set (facades, horse2zebra, div2k, set5, ...)",
+        description="Download a standard public data set from the address its reference code "
+        "uses and unpack it into ROOT/NAME in the layout the tasks read, with a progress bar; "
+        "an interrupted download resumes when run again, and nothing half-unpacked is left "
+        "behind on failure. --list shows the sets.",
+    )
+    download.add_argument("name", nargs="?", help="the data set (see --list)")
+    download.add_argument("--root", default="data", help="folder to unpack into (default: data)")
+    download.add_argument("--list", action="store_true", help="list the data sets and exit")
     args = parser.parse_args(argv)
 
+    if args.command == "download":
+        _download(download, args)
+        return
     from img2img.data import split_unpaired
 
     try:
@@ -340,6 +354,23 @@ def data_command(argv: list[str]) -> None:
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     print(", ".join(f"{name}: {count}" for name, count in counts.items()) + f" -> {args.out}")
+
+
+def _download(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from img2img.data.download import DATASETS, DownloadError, download_dataset
+
+    if args.list:
+        width = max(map(len, DATASETS))
+        for name, dataset in DATASETS.items():
+            print(f"{name:<{width}}  {dataset.description}")
+        return
+    if not args.name:
+        parser.error("name the data set to download (--list shows them)")
+    try:
+        path = download_dataset(args.name, args.root)
+    except DownloadError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"use it with --data {path}")
 
 
 def positive(text: str) -> int:
@@ -446,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
-            "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n"
+            "  data       get data: img2img data download facades (--list: all sets)\n"
             "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
