@@ -7,6 +7,7 @@ build copies them into the package as ``img2img/_shipped/{weights,examples}``, w
 repository's folders directly and copies nothing.
 """
 
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -21,6 +22,8 @@ class BuildWithShippedFiles(build_py):
         if getattr(self, "editable_mode", False):
             return
         root = Path(__file__).resolve().parent
+        # A reused build/ folder may hold files since removed from the repository.
+        shutil.rmtree(Path(self.build_lib, "img2img", "_shipped"), ignore_errors=True)
         for folder in SHIPPED:
             for source in sorted((root / folder).rglob("*")):
                 if source.is_file() and "__pycache__" not in source.parts:

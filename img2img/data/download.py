@@ -104,7 +104,7 @@ _MNIST_MD5 = {
 DATASETS: dict[str, PublicDataset] = {
     dataset.name: dataset
     for dataset in (
-        _pix2pix("facades", "pix2pix: CMP facades, photo | label map (400 train, 100 val, 106 test)"),
+        _pix2pix("facades", "pix2pix: CMP facades, photo | labels (400 train, 100 val, 106 test)"),
         _pix2pix("cityscapes", "pix2pix: street photo | label map (2975 train, 500 val)"),
         _pix2pix("maps", "pix2pix: aerial photo | map (1096 train, 1098 val)"),
         _pix2pix("edges2shoes", "pix2pix: edges | shoe photo (50k train, 200 val)"),

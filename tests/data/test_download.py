@@ -29,6 +29,7 @@ class Server:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.break_once: set[str] = set()
+        self.ignore_ranges = False
         self.ranges: list[str | None] = []
         server = self
 
@@ -40,6 +41,7 @@ class Server:
                     return
                 asked = self.headers.get("Range")
                 server.ranges.append(asked)
+                asked = None if server.ignore_ranges else asked
                 start = int(asked.removeprefix("bytes=").rstrip("-")) if asked else 0
                 self.send_response(206 if asked else 200)
                 self.send_header("Content-Length", str(len(body) - start))
@@ -128,6 +130,19 @@ def test_an_interrupted_download_resumes_with_a_range_request(
     download_dataset("toy", tmp_path, datasets, progress=False, log=lambda _: None)
     assert server.ranges == [None, f"bytes={len(body) // 2}-"]
     assert (tmp_path / "toy" / "test" / "0.png").read_bytes() == FILES["test/0.png"]
+
+
+def test_a_server_without_ranges_sends_the_whole_file_again(server: Server, tmp_path: Path) -> None:
+    body = zip_bytes("toy", FILES)
+    datasets = one_part(server, "toy.zip", body, source="toy")
+    server.break_once.add("/toy.zip")
+    with pytest.raises(DownloadError, match="run the command again to resume"):
+        download_dataset("toy", tmp_path, datasets, progress=False)
+    server.ignore_ranges = True
+    messages: list[str] = []
+    download_dataset("toy", tmp_path, datasets, progress=False, log=messages.append)
+    assert "does not resume downloads; starting over" in messages[0]
+    assert (tmp_path / "toy" / "train" / "1.png").read_bytes() == FILES["train/1.png"]
 
 
 @pytest.mark.parametrize("kind", ["tar.gz", "zip"])
