@@ -30,7 +30,8 @@ def test_translate_without_a_model_uses_the_facades_label_to_photo_model(
     np.testing.assert_array_equal(default, named)
 
     image.save(tmp_path / "in.png")
-    main(["translate", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")])
+    out = str(tmp_path / "out.png")
+    main(["translate", str(tmp_path / "in.png"), "-o", out, "--device", "cpu"])  # as named
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), named)
 
 
@@ -47,3 +48,22 @@ def test_every_device_option_defaults_to_auto(command: str, capsys) -> None:
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps help lines
     assert re.search(r"--device DEVICE [^-]*default: '?auto\b", text), text
+
+
+def test_a_missing_optional_part_names_its_extra(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "img2img.demo", raising=False)
+    with pytest.raises(SystemExit, match=r"pip install 'img2img\[demo\]'"):
+        main(["demo"])
+    from img2img.backbones import lpips as lpips_backbone
+
+    monkeypatch.setitem(sys.modules, "lpips", None)
+    monkeypatch.setenv(
+        "IMG2IMG_LPIPS_TRUNK", __file__
+    )  # any existing file: the package is asked first
+    lpips_backbone.load_lpips.cache_clear()
+    with pytest.raises(lpips_backbone.LPIPSUnavailable, match=r"pip install 'img2img\[metrics\]'"):
+        lpips_backbone.load_lpips("alex", None, "cpu")
+    lpips_backbone.load_lpips.cache_clear()
