@@ -60,9 +60,8 @@ def test_a_missing_optional_part_names_its_extra(monkeypatch) -> None:
     from img2img.backbones import lpips as lpips_backbone
 
     monkeypatch.setitem(sys.modules, "lpips", None)
-    monkeypatch.setenv(
-        "IMG2IMG_LPIPS_TRUNK", __file__
-    )  # any existing file: the package is asked first
+    # Any existing file: the trunk file is looked for first, then the missing package fails.
+    monkeypatch.setenv("IMG2IMG_LPIPS_TRUNK", __file__)
     lpips_backbone.load_lpips.cache_clear()
     with pytest.raises(lpips_backbone.LPIPSUnavailable, match=r"pip install 'img2img\[metrics\]'"):
         lpips_backbone.load_lpips("alex", None, "cpu")
