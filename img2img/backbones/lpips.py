@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from img2img.backbones.hub import torchvision_weights
+from img2img.backbones.hub import TORCHVISION_URL, hub_weights
 
 # torchvision's weight files (the names its download URLs end in) for each LPIPS trunk.
 TRUNK_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
@@ -42,8 +42,8 @@ def trunk_weights_path(net: str = "alex", path: str | os.PathLike | None = None)
         if not file.is_file():
             raise LPIPSUnavailable(f"{file}: LPIPS trunk weights file not found")
         return file
-    return torchvision_weights(
-        TRUNK_FILES[net],
+    return hub_weights(
+        TORCHVISION_URL + TRUNK_FILES[net],
         f"LPIPS needs torchvision's ImageNet {net} weights ({TRUNK_FILES[net]})",
         "pass its path (--lpips-weights PATH, lpips(..., trunk_weights=PATH) or "
         "$IMG2IMG_LPIPS_TRUNK)",

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from img2img.backbones.hub import torchvision_weights
+from img2img.backbones.hub import TORCHVISION_URL, hub_weights
 
 VGG19_FILE = "vgg19-dcbbe5f2.pth"
 # Index of the ReLU in torchvision's vgg19().features after which the features are taken.
@@ -35,8 +35,8 @@ def vgg19_weights_path(path: str | os.PathLike | None = None) -> Path:
         if not file.is_file():
             raise PerceptualWeightsMissing(f"{file}: VGG19 weights file not found")
         return file
-    return torchvision_weights(
-        VGG19_FILE,
+    return hub_weights(
+        TORCHVISION_URL + VGG19_FILE,
         f"the vgg19 perceptual loss needs torchvision's ImageNet VGG19 weights ({VGG19_FILE})",
         "pass its path with --perceptual-weights PATH; or use --perceptual inception",
         PerceptualWeightsMissing,
