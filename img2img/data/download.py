@@ -161,7 +161,12 @@ def download_dataset(
             "another --root) and run the command again"
         )
     root.mkdir(parents=True, exist_ok=True)
-    archives = [_fetch(part, root / ".downloads", progress, log) for part in dataset.parts]
+    downloads = root / ".downloads"
+    try:
+        archives = [_fetch(part, downloads, progress, log) for part in dataset.parts]
+    except BaseException:
+        _remove_if_empty(downloads)  # an unfinished .part stays, to be resumed
+        raise
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=root))
     try:
         receipt = []
@@ -179,11 +184,11 @@ def download_dataset(
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _remove_if_empty(downloads)  # a damaged archive was deleted; good ones stay for reuse
         raise
     for archive, _ in archives:
         archive.unlink()
-    if not any((root / ".downloads").iterdir()):
-        (root / ".downloads").rmdir()
+    _remove_if_empty(downloads)
     for part, (_, sha256) in zip(dataset.parts, archives, strict=True):
         if part.checksum is None:
             log(
@@ -192,6 +197,11 @@ def download_dataset(
             )
     log(f"{name} -> {target}")
     return target
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _fetch(
