@@ -268,7 +268,8 @@ class Adversary(nn.Module):
     labels, ...) reach it as a second argument that the penalties do not differentiate.
     The D loss is ``d_loss_weight * objective.d_loss + gp_weight * gp + r1_weight * r1``:
     the weight scales the objective only (0.5 gives pix2pix/CycleGAN parity), penalties
-    keep the weights their papers quote.
+    keep the weights their papers quote. ``r1_interval`` > 1 computes R1 on every
+    ``r1_interval``-th update only (lazy regularisation, Karras et al. 2020).
 
     ``state_dict()`` holds the discriminator's weights plus, as the module's extra state,
     the optimizer/scheduler state and the update counter, so a resumed run continues the
@@ -285,6 +286,7 @@ class Adversary(nn.Module):
         clip: float | None = None,
         d_steps: int = 1,
         d_loss_weight: float = 1.0,
+        r1_interval: int = 1,
     ) -> None:
         super().__init__()
         if d_steps < 1:
@@ -310,6 +312,9 @@ class Adversary(nn.Module):
         self.clip = clip
         self.d_steps = d_steps
         self.d_loss_weight = d_loss_weight
+        # Lazy regularisation (StyleGAN2): R1 only on every r1_interval-th update; the task
+        # chooses the weight (StyleGAN2 multiplies gamma by the interval, DDGAN does not).
+        self.r1_interval = r1_interval
         self.updates = 0
         self._parallel: nn.Module | None = None  # see distribute()
 
@@ -342,7 +347,8 @@ class Adversary(nn.Module):
         ``d_fake`` (mean logits) and ``gp`` / ``r1`` when weighted in.
         """
         fake = fake.detach()
-        if self.r1_weight:
+        r1_due = bool(self.r1_weight) and self.updates % self.r1_interval == 0
+        if r1_due:
             real = real.detach().requires_grad_(True)
         discriminator = self._judge()
         scaler = self.stepper.scaler
@@ -356,7 +362,7 @@ class Adversary(nn.Module):
             )
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.item()
-        if self.r1_weight:
+        if r1_due:
             r1 = r1_penalty(real_logits, real, grad_scaler=scaler)
             loss = loss + self.r1_weight * r1
             logs["r1"] = r1.item()
