@@ -87,7 +87,7 @@ def write_sample_files(
     generator, config = load_gan(model, device)
     output.parent.mkdir(parents=True, exist_ok=True)
     labels = sample_labels(config, n, label)
-    z = latent(n, config.z_dim, seed)
+    z = latent(n, config.latent_size(), seed)
     fake = generate(generator, z.to(device), None if labels is None else labels.to(device)).cpu()
     if config.net == "mlp":
         from img2img.reporting import plot_points
@@ -99,7 +99,7 @@ def write_sample_files(
     save_image(fake * 0.5 + 0.5, output, nrow=columns, padding=2)
     written = [output]
     if interpolations > 0:
-        path_z = interpolation_latents(config.z_dim, interpolations, steps, seed)
+        path_z = interpolation_latents(config.latent_size(), interpolations, steps, seed)
         path_labels = sample_labels(config, len(path_z), label)
         if path_labels is not None and label is None:  # one class per row
             path_labels = torch.arange(interpolations).repeat_interleave(steps) % config.num_classes

@@ -104,7 +104,7 @@ def evaluate_parzen(
                 )
                 for i, z in zip(
                     range(0, samples, 500),
-                    latent(samples, config.z_dim, seed).split(500),
+                    latent(samples, config.latent_size(), seed).split(500),
                     strict=True,
                 )
             ]

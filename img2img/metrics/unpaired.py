@@ -245,7 +245,7 @@ def evaluate_gan(
             )
         labels = proportional_labels(real_labels, count, seed)
 
-    z = latent(count, config.z_dim, seed)
+    z = latent(count, config.latent_size(), seed)
     chunk = config.batch_size  # batch statistics: sample at the batch size it trained with
     fake = torch.cat(
         [

@@ -40,6 +40,7 @@ from torch.utils.data import Dataset
 from img2img.config import TrainConfig
 from img2img.optim import Stepper
 from img2img.tasks.cyclegan import CycleGAN
+from img2img.tasks.ddgan import DDGAN
 from img2img.tasks.gan import GAN
 from img2img.tasks.pix2pix import Pix2Pix
 from img2img.tasks.srgan import SRGAN
@@ -115,6 +116,7 @@ TASKS: dict[str, type[Task]] = {
     "cyclegan": CycleGAN,
     "gan": GAN,
     "srgan": SRGAN,
+    "ddgan": DDGAN,
 }
 
 

@@ -137,6 +137,10 @@ class GANConfig(TrainConfig):
     )
     collapse_ratio: float = option(0.25, "warn when sample diversity falls below this x real's")
 
+    def latent_size(self) -> int:
+        """Size of the latent vector a sample is drawn from (``img2img sample``, eval)."""
+        return self.z_dim
+
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
         """Defaults implied by the data and the objective (objective wins over data)."""
@@ -248,6 +252,14 @@ def generate(
         return generator(z, labels, truncation=truncation)
 
 
+def gan_watch(adversary: Adversary, config: GANConfig) -> GANWatch:
+    """The failure-mode watch for ``adversary``'s objective with the config's patience."""
+    objective = adversary.objective
+    return GANWatch(
+        objective.bounded_below, objective.saturation, config.watch_patience, config.collapse_ratio
+    )
+
+
 def style_mixed_fakes(
     generator: StyleGenerator, z: Tensor, z_mix: Tensor, probability: float
 ) -> Tensor:
@@ -327,19 +339,14 @@ class GAN(StateFromParts):
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.conditional = config.conditional
-        self.z_fixed = latent(max(config.num_samples, 2), config.z_dim, config.seed).to(device)
+        self.z_fixed = latent(max(config.num_samples, 2), config.latent_size(), config.seed)
+        self.z_fixed = self.z_fixed.to(device)
         self.labels_fixed = (
             torch.arange(len(self.z_fixed), device=device) % config.num_classes
             if config.conditional
             else None
         )
-        objective = self.adversary.objective
-        self.watch = GANWatch(
-            objective.bounded_below,
-            objective.saturation,
-            config.watch_patience,
-            config.collapse_ratio,
-        )
+        self.watch = gan_watch(self.adversary, config)
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.generator.train()
