@@ -19,6 +19,9 @@ from img2img.data.toy import get_mixture
 from img2img.data.transforms import make_generator
 from img2img.devices import resolve_device
 from img2img.infer import load_generator
+from img2img.nets.batchnorm import batch_statistics
+from img2img.nets.ddgan import DenoisingChain
+from img2img.nets.stylegan import StyleGenerator, mix_styles
 from img2img.tasks.gan import GANConfig, generate, latent
 
 
@@ -67,6 +70,55 @@ def interpolation_latents(z_dim: int, rows: int, steps: int, seed: int) -> Tenso
     return slerp(ends[:, :1], ends[:, 1:], t).reshape(rows * steps, z_dim)
 
 
+@torch.no_grad()
+def style_mix_grid(
+    generator: nn.Module,
+    rows: int,
+    columns: int,
+    seed: int = 0,
+    cutoff: int | None = None,
+    truncation: float = 1.0,
+) -> Tensor:
+    """The style-mixing figure of StyleGAN: ``(rows + 1) * (columns + 1)`` images, row-major.
+    The top row shows the column sources, the left column the row sources (the corner is
+    blank, -1); cell (i, j) takes the coarse styles (layers < ``cutoff``, default half of
+    them) from column source j and the fine ones from row source i."""
+    if not isinstance(generator, StyleGenerator):
+        raise ValueError("style mixing needs a style generator (--generator style)")
+    cutoff = generator.num_ws // 2 if cutoff is None else cutoff
+    if not 0 < cutoff < generator.num_ws:
+        raise ValueError(f"cutoff {cutoff}: the generator has layers 0..{generator.num_ws - 1}")
+    device = next(generator.parameters()).device
+    z = latent(rows + columns, generator.z_dim, seed + 2).to(device)
+    with batch_statistics(generator):
+        ws = generator.broadcast(generator.map(z, truncation))
+        row_ws, column_ws = ws[:rows], ws[rows:]
+        sources = generator.synthesis(ws)
+        cells = [
+            generator.synthesis(
+                mix_styles(column_ws, row_ws[i : i + 1].expand_as(column_ws), cutoff)
+            )
+            for i in range(rows)
+        ]
+    blank = torch.full_like(sources[:1], -1)
+    grid = [blank, sources[rows:]]
+    for i in range(rows):
+        grid += [sources[i : i + 1], cells[i]]
+    return torch.cat(grid)
+
+
+@torch.no_grad()
+def denoising_steps(generator: nn.Module, n: int, seed: int = 0) -> Tensor:
+    """A DDGAN's chain x_T, ..., x_0 for ``n`` seeded latents: ((T + 1) * n, C, H, W),
+    row-major with one row per sample."""
+    if not isinstance(generator, DenoisingChain):
+        raise ValueError("the denoising chain needs a DDGAN model (--task ddgan)")
+    device = next(generator.parameters()).device
+    with batch_statistics(generator):
+        chain = generator.trajectory(latent(n, generator.latent_size, seed).to(device))
+    return torch.stack(chain, dim=1).flatten(0, 1)
+
+
 def write_sample_files(
     model: str | Path,
     output: Path,
@@ -76,10 +128,16 @@ def write_sample_files(
     interpolations: int = 4,
     steps: int = 10,
     device: str = "auto",
+    truncation: float = 1.0,
+    style_mix: int = 0,
+    chain: bool = False,
 ) -> list[Path]:
     """``img2img sample``: a grid of ``n`` samples at ``output`` and, when
     ``interpolations`` > 0, a strip of slerp paths at ``<output stem>_slerp<suffix>``
-    (one row per path). 2-D models get a scatter plot instead. Returns the files written.
+    (one row per path). 2-D models get a scatter plot instead. Style generators take a
+    ``truncation`` psi and, with ``style_mix`` = k > 0, write a k x k style-mixing grid at
+    ``<stem>_mix<suffix>`` (:func:`style_mix_grid`); a DDGAN with ``chain`` writes its
+    denoising steps at ``<stem>_chain<suffix>``. Returns the files written.
     """
     from torchvision.utils import save_image
 
@@ -88,7 +146,9 @@ def write_sample_files(
     output.parent.mkdir(parents=True, exist_ok=True)
     labels = sample_labels(config, n, label)
     z = latent(n, config.latent_size(), seed)
-    fake = generate(generator, z.to(device), None if labels is None else labels.to(device)).cpu()
+    fake = generate(
+        generator, z.to(device), None if labels is None else labels.to(device), truncation
+    ).cpu()
     if config.net == "mlp":
         from img2img.reporting import plot_points
 
@@ -107,8 +167,20 @@ def write_sample_files(
             generator,
             path_z.to(device),
             None if path_labels is None else path_labels.to(device),
+            truncation,
         ).cpu()
         strip_path = output.with_name(f"{output.stem}_slerp{output.suffix}")
         save_image(strip * 0.5 + 0.5, strip_path, nrow=steps, padding=2)
         written.append(strip_path)
+    if style_mix > 0:
+        mix_path = output.with_name(f"{output.stem}_mix{output.suffix}")
+        grid = style_mix_grid(generator, style_mix, style_mix, seed, truncation=truncation)
+        save_image(grid.cpu() * 0.5 + 0.5, mix_path, nrow=style_mix + 1, padding=2)
+        written.append(mix_path)
+    if chain:
+        chain_path = output.with_name(f"{output.stem}_chain{output.suffix}")
+        rows = min(n, 8)
+        steps_grid = denoising_steps(generator, rows, seed).cpu()
+        save_image(steps_grid * 0.5 + 0.5, chain_path, nrow=len(steps_grid) // rows, padding=2)
+        written.append(chain_path)
     return written
