@@ -4,11 +4,12 @@
         [--diffaugment both|off|on] [--generate 1000] [--real 0] [--out runs/gan_zoo]
 
 Each (data set, kind[, +DiffAugment]) is trained by ``img2img train`` for ``--minutes`` of
-wall time and stopped as Ctrl-C does (``gan_quality.train``), then measured by ``img2img
-eval --metrics fid,kid --generate N --real M`` (FID is biased upwards at small N: compare
-only rows with the same N), and sampled with ``img2img sample`` (a 64-image grid per model
-in ``OUT/grids``). The table (Markdown, also ``OUT/zoo.md`` and ``OUT/zoo.json``) gives
-iterations, training images/s, generator/discriminator parameters, FID and KID.
+training time (the run's own clock, start-up excluded) and stopped as Ctrl-C does, then
+measured by ``img2img eval --metrics fid,kid --generate N --real M`` (FID is biased upwards
+at small N: compare only rows with the same N), and sampled with ``img2img sample`` (a
+64-image grid per model in ``OUT/grids``). The table (Markdown, also ``OUT/zoo.md`` and
+``OUT/zoo.json``) gives iterations, training images/s, generator/discriminator parameters,
+FID and KID.
 
 Data: ``mnist32`` (MNIST t10k at 32 px, unconditional) and ``cifar10`` (the CIFAR-10 test
 set, 32 px), from ``--data-root`` (default ../shared/data beside the checkout; see the
@@ -35,11 +36,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from gan_quality import train, training_figures
+from gan_quality import training_figures
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DIFFAUGMENT = ["--diffaugment", "color,translation,cutout"]
@@ -59,7 +62,25 @@ KINDS: dict[str, list[str]] = {
 # Kinds whose discriminator input DiffAugment cannot wrap.
 NO_DIFFAUGMENT = {"progan"}
 DATASETS = {"mnist32": "mnist", "cifar10": "cifar10-test"}
-COMMON = ["--image-size", "32", "--epochs", "100000", "--log-every", "50", "--save-every", "200"]
+COMMON = ["--image-size", "32", "--epochs", "100000", "--log-every", "10", "--save-every", "200"]
+
+
+def train_for(command: list[str], minutes: float, out: Path) -> None:
+    """Run ``command`` (``img2img train ... --out out``) until its own clock (the ``time``
+    of its last ``losses.jsonl`` record: training seconds, start-up excluded) passes
+    ``minutes``, then stop it as Ctrl-C does. Waiting for a record also means the Trainer's
+    Ctrl-C handler is installed, so the signal is never lost in a slow start-up."""
+    log = out / "losses.jsonl"
+    log.unlink(missing_ok=True)
+    process = subprocess.Popen([sys.executable, "-m", *command])
+    while process.poll() is None:
+        time.sleep(2)
+        lines = log.read_text().splitlines() if log.exists() else []
+        if lines and json.loads(lines[-1])["time"] >= minutes * 60:
+            process.send_signal(signal.SIGINT)
+            process.wait()
+    if process.returncode not in (0, -signal.SIGINT):
+        raise SystemExit(f"training failed ({process.returncode}): {' '.join(command)}")
 
 
 def runs(kinds: list[str], diffaugment: str) -> list[tuple[str, list[str]]]:
@@ -155,7 +176,7 @@ def main() -> None:
             command += budget_flags(kind, args.minutes, args.progan_rate)
             if not args.skip_train:
                 print(f"$ {' '.join(command)}  # stopped after {args.minutes} min", flush=True)
-                train(command, args.minutes)
+                train_for(command, args.minutes, out)
             row = {"data": data_name, "kind": name, **training_figures(out)}
             row.update(parameter_counts(out))
             args.out.joinpath("grids").mkdir(parents=True, exist_ok=True)

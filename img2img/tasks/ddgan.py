@@ -106,6 +106,7 @@ class DDGAN(GAN):
         self.device = device
         self.mixture = None
         self.style = False
+        self.pl_interval = 0  # no path-length regularisation (a style-generator option)
         self.conditional = False
         self.generator = build_chain(config).to(device)
         discriminator = TimeDiscriminator(

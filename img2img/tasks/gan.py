@@ -37,6 +37,7 @@ from img2img.data.mnist import MNIST, is_mnist_folder, mnist_split_files
 from img2img.data.toy import ToyDataset, get_mixture, is_toy, mode_coverage
 from img2img.data.transforms import make_generator
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.path_length import path_length_penalty
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import batch_statistics
 from img2img.nets.blocks import NORMS
@@ -110,6 +111,8 @@ class GANConfig(TrainConfig):
     style_mixing: float = option(0.9, "style generator: probability of mixing two w's per batch")
     r1_gamma: float = option(0.0, "R1 penalty gamma on real images (style: 0.0002 * S^2 / batch)")
     r1_interval: int = option(16, "lazy R1: penalise every this many D steps (StyleGAN2: 16)")
+    pl_weight: float = option(0.0, "style generator: path-length regularisation (StyleGAN2: 2)")
+    pl_interval: int = option(4, "lazy path-length regularisation every this many G steps")
     z_dim: int = option(100, "noise dimension; z ~ N(0, I)")
     ngf: int = option(64, "generator width (DCGAN: last hidden layer)")
     ndf: int = option(64, "discriminator width (DCGAN: first layer)")
@@ -322,8 +325,12 @@ class GAN(StateFromParts):
             for net in (discriminator,) if self.style else (self.generator, discriminator):
                 init_weights(net, kind=config.init, gain=config.init_gain)
 
-        stepper = stepper_factory(config, total_steps, decay_steps)
-        self.g_stepper = stepper(self.generator)
+        if config.pl_weight and not self.style:
+            raise ValueError("--pl-weight needs the style generator (--generator style)")
+        self.pl_interval = config.pl_interval if config.pl_weight else 0
+        g_config = lazy_optimizer(config, self.pl_interval)
+        self.g_stepper = stepper_factory(g_config, total_steps, decay_steps)(self.generator)
+        self.path_length_mean = torch.zeros((), device=device)
         # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, D's optimizer adjusted.
         r1_interval = config.r1_interval if config.r1_gamma else 1
         d_stepper = stepper_factory(lazy_optimizer(config, r1_interval), total_steps, decay_steps)
@@ -364,12 +371,28 @@ class GAN(StateFromParts):
                 fake = self._fake(len(real), labels)
             g_loss = self.adversary.loss(fake, condition=labels)
             logs["g_loss"] = g_loss.item()
+            if (
+                self.pl_interval
+                and (self.adversary.updates // self.adversary.d_steps - 1) % (self.pl_interval) == 0
+            ):
+                g_loss = g_loss + self._path_length_term(len(real), logs)
             check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
             self.g_stepper.step(g_loss)
         return logs
 
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device)
+
+    def _path_length_term(self, n: int, logs: dict[str, float]) -> Tensor:
+        """Lazy path-length regularisation on half a batch (the reference's pl_batch_shrink
+        2), weighted by the interval; its running mean length is task state."""
+        ws = self.generator.broadcast(self.generator.map(self._noise(max(n // 2, 1))))
+        ws = ws.detach().requires_grad_(True)
+        penalty, self.path_length_mean = path_length_penalty(
+            self.generator.synthesis(ws), ws, self.path_length_mean
+        )
+        logs["path_length"] = penalty.item()
+        return self.config.pl_weight * self.pl_interval * penalty
 
     def _fake(self, n: int, labels: Tensor | None) -> Tensor:
         """A training batch of fakes; a style generator's with style mixing."""
@@ -424,8 +447,13 @@ class GAN(StateFromParts):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), **self.watch.state_dict()}  # + real_diversity, ...
+        state = {**super().state_dict(), **self.watch.state_dict()}  # + real_diversity, ...
+        if self.pl_interval:
+            state["path_length_mean"] = self.path_length_mean.clone()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.watch.load_state_dict(state)
+        if self.pl_interval:
+            self.path_length_mean = state["path_length_mean"].to(self.device)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from img2img.losses import Adversary
+from img2img.losses.path_length import path_length_penalty
 from img2img.nets.stylegan import StyleGenerator, mix_styles, modulated_conv2d
 from img2img.sampling import style_mix_grid
 from img2img.tasks.gan import GANConfig, generate, lazy_optimizer, style_presets
@@ -109,3 +110,16 @@ def test_lazy_r1_runs_every_interval_with_the_reference_optimizer_adjustment() -
     real, fake = torch.randn(2, 3, 2, 2), torch.randn(2, 3, 2, 2)
     logged = ["r1" in adversary.update(real, fake) for _ in range(9)]
     assert logged == [True, False, False, False, True, False, False, False, True]
+
+
+def test_path_length_penalty_measures_how_far_a_step_in_w_moves_the_image() -> None:
+    torch.manual_seed(0)
+    scale = 3.0
+    ws = torch.randn(8, 1, 64 * 64).requires_grad_(True)
+    images = (scale * ws).reshape(8, 1, 64, 64)  # ||J^T y|| = scale * ||y|| ~ scale
+    penalty, mean = path_length_penalty(images, ws, torch.tensor(scale))
+    assert penalty.item() < 0.01 * scale**2
+    assert mean.item() == pytest.approx(scale, rel=0.01)
+    penalty, mean = path_length_penalty(images, ws, torch.tensor(0.0), decay=0.5)
+    assert mean.item() == pytest.approx(scale / 2, rel=0.02)  # lerp(0, ~3, 0.5)
+    assert penalty.item() == pytest.approx((scale / 2) ** 2, rel=0.05)

@@ -32,6 +32,10 @@ KINDS = {
         "2",
         "--r1-interval",
         "2",
+        "--pl-weight",
+        "2",
+        "--pl-interval",
+        "2",
     ],
     "ddgan": ["--task", "ddgan", "--t-dim", "8", "--r1-interval", "2"],
 }
