@@ -97,6 +97,17 @@ _BRIEF = reprlib.Repr()
 _BRIEF.maxstring = _BRIEF.maxother = 200  # room for a model's path, not for megabytes
 
 
+def truncation_psi(value: Any) -> float:
+    """The truncation psi a visitor gave, checked: a number from 0 to 1."""
+    try:
+        psi = float(value)
+    except (TypeError, ValueError):
+        raise refuse(f"The truncation must be a number between 0 and 1; got {value!r}") from None
+    if not 0 <= psi <= 1:
+        raise refuse(f"The truncation must be between 0 and 1; got {psi}")
+    return psi
+
+
 def refuse(message: str) -> gr.Error:
     """The error for a visitor's mistake: its message is for the page, and the server log
     gets one line instead of Gradio's traceback, since nothing on the server went wrong."""
@@ -342,9 +353,7 @@ class DemoBackend:
         if not kind:
             raise refuse(f"{name} has neither styles to mix nor denoising steps.")
         seed = whole_number(seed, "The seed", 0, MAX_SEED)
-        truncation = float(truncation)
-        if not 0 <= truncation <= 1:
-            raise refuse("The truncation must be between 0 and 1.")
+        truncation = truncation_psi(truncation)
         try:
             files = write_sample_files(
                 info.path,
@@ -393,11 +402,9 @@ class DemoBackend:
             if not classes:
                 raise refuse(f"{name} is not class-conditional: it takes no class.")
             chosen = int(one_of(label, classes, "class"))
-        truncation = float(truncation)
+        truncation = truncation_psi(truncation)
         if truncation != 1 and self.generator_kind(name) != "style":
             raise refuse(f"{name} is not a style model: it has no truncation.")
-        if not 0 <= truncation <= 1:
-            raise refuse("The truncation must be between 0 and 1.")
         try:
             files = write_sample_files(
                 info.path,
