@@ -444,15 +444,7 @@ def demo_command(argv: list[str]) -> None:
     )
     args = parser.parse_args(argv)
 
-    try:
-        from img2img.demo import DEFAULT_MAX_PIXELS, build_demo, launch
-    except ModuleNotFoundError as err:
-        if err.name != "gradio":
-            raise
-        raise SystemExit(
-            "error: the web demo needs Gradio, an optional part of img2img: "
-            "pip install 'img2img[demo]'"
-        ) from None
+    from img2img.demo import DEFAULT_MAX_PIXELS, build_demo, launch
 
     try:
         demo = build_demo(

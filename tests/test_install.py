@@ -51,24 +51,6 @@ def test_every_device_option_defaults_to_auto(command: str, capsys) -> None:
     assert re.search(r"--device DEVICE [^-]*default: '?auto\b", text), text
 
 
-def test_a_missing_optional_part_names_its_extra(monkeypatch) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "gradio", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "img2img.demo", raising=False)
-    with pytest.raises(SystemExit, match=r"pip install 'img2img\[demo\]'"):
-        main(["demo"])
-    from img2img.backbones import lpips as lpips_backbone
-
-    monkeypatch.setitem(sys.modules, "lpips", None)
-    # Any existing file: the trunk file is looked for first, then the missing package fails.
-    monkeypatch.setenv("IMG2IMG_LPIPS_TRUNK", __file__)
-    lpips_backbone.load_lpips.cache_clear()
-    with pytest.raises(lpips_backbone.LPIPSUnavailable, match=r"pip install 'img2img\[metrics\]'"):
-        lpips_backbone.load_lpips("alex", None, "cpu")
-    lpips_backbone.load_lpips.cache_clear()
-
-
 def test_fid_falls_back_to_pytorch_fids_weights_downloaded_into_the_hub_cache(
     tmp_path, monkeypatch
 ) -> None:

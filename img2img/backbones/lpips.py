@@ -57,12 +57,8 @@ def load_lpips(
 ) -> nn.Module:
     """The LPIPS model with its trunk loaded from :func:`trunk_weights_path`; eval mode."""
     file = trunk_weights_path(net, trunk_weights)
-    try:
-        import lpips as lpips_package
-    except ImportError:
-        raise LPIPSUnavailable(
-            "LPIPS needs the lpips package: pip install 'img2img[metrics]'"
-        ) from None
+    import lpips as lpips_package
+
     with warnings.catch_warnings():  # lpips passes torchvision's deprecated pretrained=False
         warnings.simplefilter("ignore", UserWarning)
         model = lpips_package.LPIPS(net=net, pnet_rand=True, verbose=False)
