@@ -17,9 +17,11 @@ zoo benchmark compares against. The model (``generator.safetensors``) is the who
 
 Defaults are the reference's CIFAR-10 settings (T 4, beta 0.1..20, nz 100, Adam G 1.6e-4 /
 D 1.25e-4 with betas (0.5, 0.9), R1 gamma 0.02 every 15 iterations, unscaled as in the
-reference) except the networks: a small FiLM U-Net and a strided-conv discriminator
-instead of NCSN++ (CPU budgets), and no EMA by default (``--ema 0.9999`` gives the
-reference's).
+reference) except: the networks (a small FiLM U-Net with a tanh output and a strided-conv
+discriminator instead of NCSN++, for CPU budgets); no EMA by default (``--ema 0.9999``
+gives the reference's); and the generator's turn reuses the discriminator step's batch
+(t, the pair and the fake), as the GAN recipe does, where the reference draws a fresh t,
+pair and z for it (one generator forward per iteration instead of two).
 """
 
 from __future__ import annotations
