@@ -9,11 +9,13 @@ One iteration, for real images x_0 and t ~ U{0, ..., T-1}:
     D: non-saturating loss on D(x_t, x_{t+1}, t) vs D(x_t', x_{t+1}, t), R1 on the real x_t
     G: non-saturating loss on D(x_t', x_{t+1}, t)
 
-The discriminator is an ordinary Adversary: (x_{t+1}, t) travel as its ``condition=``, so
-R1 differentiates x_t alone, as in the reference. ``--steps 1`` makes x_1 almost pure noise
-and the posterior's mean x0' itself: a plain GAN with the same networks, which is what the
-zoo benchmark compares against. The model (``generator.safetensors``) is the whole
-:class:`img2img.nets.ddgan.DenoisingChain`, so ``img2img sample`` runs the T steps.
+``--objective`` takes any objective (with its critic constraint); the reference's is the
+non-saturating one, the default. The discriminator is an ordinary Adversary: (x_{t+1}, t)
+travel as its ``condition=``, so R1 differentiates x_t alone, as in the reference. ``--steps
+1`` makes x_1 almost pure noise and the posterior's mean x0' itself: a plain GAN with the
+same networks, which is what the zoo benchmark compares against. The model
+(``generator.safetensors``) is the whole :class:`img2img.nets.ddgan.DenoisingChain`, so
+``img2img sample`` runs the T steps.
 
 Defaults are the reference's CIFAR-10 settings (T 4, beta 0.1..20, nz 100, Adam G 1.6e-4 /
 D 1.25e-4 with betas (0.5, 0.9), R1 gamma 0.02 every 15 iterations, unscaled as in the
@@ -33,7 +35,7 @@ import torch
 from torch import nn
 
 from img2img.config import option
-from img2img.losses import Adversary
+from img2img.losses import Adversary, objective_presets
 from img2img.nets.ddgan import (
     Denoiser,
     DenoisingChain,
@@ -64,9 +66,12 @@ class DDGANConfig(GANConfig):
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
-        """The data set's presets only: the reference's settings are the defaults."""
+        """The data set's presets and the objective's critic constraint (wgan: clipping,
+        wgan-gp: a penalty); the reference's optimizer settings are the defaults, so the
+        GAN's per-objective optimizer presets do not apply."""
         found = GANConfig.presets({**values, "objective": "nonsaturating"})
-        return {k: v for k, v in found.items() if k in ("image_size", "channels", "num_classes")}
+        data = {k: v for k, v in found.items() if k in ("image_size", "channels", "num_classes")}
+        return {**data, **objective_presets(values, "nonsaturating")}
 
     def latent_size(self) -> int:
         return self.steps * (self.channels * self.image_size**2 + self.z_dim)
@@ -99,11 +104,8 @@ class DDGAN(GAN):
     def __init__(
         self, config: DDGANConfig, total_steps: int, decay_steps: int, device: torch.device
     ) -> None:
-        if config.conditional or config.d_steps != 1 or config.objective != "nonsaturating":
-            raise ValueError(
-                "--task ddgan is unconditional, with one D step per G step and the "
-                "non-saturating objective (the reference's)"
-            )
+        if config.conditional or config.d_steps != 1:
+            raise ValueError("--task ddgan is unconditional, with one D step per G step")
         self.config = config
         self.device = device
         self.mixture = None
@@ -121,10 +123,12 @@ class DDGAN(GAN):
         d_config = replace(config, lr=config.d_lr)
         self.adversary = Adversary(
             discriminator,
-            objective="nonsaturating",
+            objective=config.objective,
             stepper=stepper_factory(d_config, total_steps, decay_steps)(discriminator),
+            gp_weight=config.gp_weight,
             r1_weight=config.r1_gamma,
             r1_interval=config.r1_interval,
+            clip=config.clip or None,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.z_fixed = latent(max(config.num_samples, 2), config.latent_size(), config.seed)
