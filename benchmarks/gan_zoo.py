@@ -66,17 +66,20 @@ COMMON = ["--image-size", "32", "--epochs", "100000", "--log-every", "10", "--sa
 
 
 def train_for(command: list[str], minutes: float, out: Path) -> None:
-    """Run ``command`` (``img2img train ... --out out``) until its own clock (the ``time``
-    of its last ``losses.jsonl`` record: training seconds, start-up excluded) passes
-    ``minutes``, then stop it as Ctrl-C does. Waiting for a record also means the Trainer's
-    Ctrl-C handler is installed, so the signal is never lost in a slow start-up."""
+    """Run ``command`` (``img2img train ... --out out``) for ``minutes`` of its own training
+    clock (start-up excluded), then stop it as Ctrl-C does. The clock is read from the first
+    ``losses.jsonl`` record (its ``time``: training seconds), whose presence also means the
+    Trainer's Ctrl-C handler is installed, so the signal is never lost in a slow start-up;
+    the rest of the budget is then waited out in wall time."""
     log = out / "losses.jsonl"
     log.unlink(missing_ok=True)
     process = subprocess.Popen([sys.executable, "-m", *command])
+    deadline = None
     while process.poll() is None:
-        time.sleep(2)
-        lines = log.read_text().splitlines() if log.exists() else []
-        if lines and json.loads(lines[-1])["time"] >= minutes * 60:
+        time.sleep(1)
+        if deadline is None and log.exists() and (lines := log.read_text().splitlines()):
+            deadline = time.monotonic() + minutes * 60 - json.loads(lines[0])["time"]
+        if deadline is not None and time.monotonic() >= deadline:
             process.send_signal(signal.SIGINT)
             process.wait()
     if process.returncode not in (0, -signal.SIGINT):
