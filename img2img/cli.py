@@ -97,6 +97,11 @@ def translate_command(argv: list[str]) -> None:
         help="translate images with a side over N px in overlapping N x N tiles, which "
         "bounds memory (0: always the whole image at once)",
     )
+    parser.add_argument(
+        "--mask",
+        help="inpainting models: image whose white pixels are the hole to fill, resized to "
+        "each input with nearest neighbour (default: the model's training mask)",
+    )
     args = parser.parse_args(argv)
 
     from img2img.images import ImageError
@@ -113,6 +118,8 @@ def translate_command(argv: list[str]) -> None:
         )
     except ValueError as err:  # a direction the model does not have
         parser.error(str(err))
+    if args.mask and not translator.inpaints:
+        parser.error(f"--mask: a {translator.config.task} model takes no mask (inpaint models do)")
     output = Path(args.output)
     many = len(args.inputs) > 1
     if many:
@@ -121,7 +128,7 @@ def translate_command(argv: list[str]) -> None:
     for source in args.inputs:
         target = output / (Path(source).stem + ".png") if many else output
         try:
-            translator(source).save(target)
+            translator(source, args.mask).save(target)
         except ImageError as err:
             failures += 1
             print(f"error: {err}", file=sys.stderr)

@@ -18,6 +18,9 @@ Every random mask is a pure function of a ``torch.Generator`` (seeded by the dat
 from __future__ import annotations
 
 import math
+import os
+import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +29,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from img2img.data.transforms import make_generator
+from img2img.images import ImageError, load_image
 
 MASKS = ("center", "random-region", "random-blocks", "free-form")
 RANDOM_REGION_COVERAGE = (0.2, 0.3)
@@ -127,3 +131,52 @@ def overlap_band(mask: Tensor, overlap: int) -> Tensor:
     batch = mask.reshape(-1, 1, *mask.shape[-2:])
     grown = F.max_pool2d(batch, 2 * overlap + 1, stride=1, padding=overlap)
     return (grown.reshape(mask.shape) - mask).clamp_(min=0)
+
+
+def read_mask(mask: Any, size: tuple[int, int]) -> Tensor:
+    """A user's mask as a (1, 1, H, W) float tensor (1 = hole) for an image of ``size`` =
+    (H, W): a file path, PIL image, numpy array or tensor; white (> 127, or > 0.5 for a
+    float tensor) is the hole. A mask of another size is resized with nearest neighbour
+    and a warning says so. Raises :class:`ImageError` naming the file (``"the mask"`` when
+    it is not a file) for an unreadable file, a mask with no hole and an all-hole mask,
+    which would leave no context to fill it from.
+    """
+    name = str(mask) if isinstance(mask, (str, os.PathLike)) else "the mask"
+    hole = _hole_pixels(mask)
+    if hole.shape != size:
+        warnings.warn(
+            f"{name}: mask is {hole.shape[1]}x{hole.shape[0]}, the image "
+            f"{size[1]}x{size[0]}; resized with nearest neighbour",
+            stacklevel=2,
+        )
+        hole = F.interpolate(hole[None, None].float(), size=size, mode="nearest")[0, 0] > 0.5
+    if not hole.any():
+        raise ImageError(name, "the mask has no hole: paint the region to fill in white")
+    if hole.all():
+        raise ImageError(name, "the mask is all hole: leave some of the image black (kept)")
+    return hole[None, None].float()
+
+
+def _hole_pixels(mask: Any) -> Tensor:
+    """(H, W) bool of the hole in any supported mask kind."""
+    if isinstance(mask, (str, os.PathLike)):
+        mask = load_image(mask)
+    if isinstance(mask, Image.Image):
+        return torch.from_numpy(np.asarray(mask.convert("L")) > 127)
+    if isinstance(mask, np.ndarray):
+        values = mask if mask.ndim == 2 else mask.max(axis=2)
+        limit = 127 if values.dtype == np.uint8 else 0.5
+        return torch.from_numpy(np.asarray(values > limit))
+    if isinstance(mask, Tensor):
+        if mask.ndim not in (2, 3, 4) or (
+            mask.ndim > 2 and mask.numel() != mask.shape[-2:].numel()
+        ):
+            raise ValueError(
+                f"mask tensor of shape {tuple(mask.shape)}: expected (H, W) or (1, 1, H, W)"
+            )
+        limit = 127 if mask.dtype == torch.uint8 else 0.5
+        return mask.reshape(mask.shape[-2:]).cpu() > limit
+    raise TypeError(
+        f"cannot use a {type(mask).__name__} as a mask: pass a file path, a PIL image, "
+        "a numpy array (H, W) or a tensor (H, W)"
+    )

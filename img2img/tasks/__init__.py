@@ -100,6 +100,8 @@ class TaskHooks(Protocol):
       (:mod:`img2img.watch`).
     - ``directions``: class attribute of a two-way task, the keys of its generator's
       ``ModuleDict`` (CycleGAN: ``("AtoB", "BtoA")``), read by :mod:`img2img.catalog`.
+    - ``default_mask(config, size) -> Tensor``: an inpainting task's mask (1, 1, H, W) for
+      an image the user gave no mask for (:class:`img2img.infer.Translator`).
     - ``Config.presets(values) -> dict``: defaults that depend on other options, placed by
       :func:`img2img.config.merge` between the dataclass defaults and the user's layers.
     """

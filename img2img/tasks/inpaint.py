@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from img2img.config import TrainConfig, option
 from img2img.data import resolve_split
-from img2img.data.inpaint import HALVES, InpaintFolder
-from img2img.data.masks import MASKS, center_box, overlap_band
+from img2img.data.inpaint import HALVES, TEST_MASK_SEED, InpaintFolder
+from img2img.data.masks import MASKS, center_box, mask_for, overlap_band
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.losses.inpainting import hole_l2
 from img2img.nets import init_weights
@@ -153,6 +154,14 @@ class Inpaint(StateFromParts):
             bottleneck=bottleneck if bottleneck == "channelwise" else int(bottleneck),
             mask_channel=config.mask_channel,
         )
+
+    @staticmethod
+    def default_mask(config: InpaintConfig, size: tuple[int, int]) -> Tensor:
+        """The mask an image of ``size`` = (H, W) gets when the user gives none: the
+        training mask (the first test item's, for a random kind), resized by nearest
+        neighbour: (1, 1, H, W)."""
+        mask = mask_for(config.mask, config.image_size, TEST_MASK_SEED, 0, 0, config.overlap)
+        return F.interpolate(mask[None], size=size, mode="nearest")
 
     @staticmethod
     def per_image_statistics(config: InpaintConfig) -> bool:
