@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.data.masks import MASKS
 from img2img.precision import PRECISIONS
 from img2img.tasks import TASKS, get_task
 
@@ -179,6 +180,16 @@ def eval_command(argv: list[str]) -> None:
         help="GAN models: compare with this many real images, a random subset (0: all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="GAN models: seed of the latents")
+    parser.add_argument(
+        "--baseline",
+        help="inpainting models: another inpainting run measured on the same holes "
+        "(e.g. the network trained with --l2-weight 1); OpenCV's Telea is always measured",
+    )
+    parser.add_argument(
+        "--mask",
+        choices=MASKS,
+        help="inpainting models: the holes to fill (default: the model's training mask)",
+    )
     args = parser.parse_args(argv)
 
     from img2img.metrics.evaluate import evaluate, parse_metrics
@@ -205,6 +216,8 @@ def eval_command(argv: list[str]) -> None:
             generate=args.generate,
             real_count=args.real,
             seed=args.seed,
+            baseline=args.baseline,
+            mask=args.mask,
         )
     except (FileNotFoundError, ValueError) as err:  # missing data or model, wrong kind
         raise SystemExit(f"error: {err}") from None

@@ -161,3 +161,27 @@ def test_pixels_outside_the_hole_are_the_input_bit_for_bit(
         assert (out[hole] != photo[hole]).any()
     filled = load(tmp_path / "run", device="cpu")(Image.fromarray(photo), Image.fromarray(mask))
     assert filled.size == (width, height)
+
+
+def test_eval_measures_the_hole_and_the_telea_and_l2_baselines(
+    photos: Path, tmp_path: Path
+) -> None:
+    from img2img.metrics.evaluate import evaluate
+    from img2img.metrics.reports import format_table
+
+    Trainer(tiny_config(photos, tmp_path / "gan", half="A", max_steps=1)).fit()
+    Trainer(tiny_config(photos, tmp_path / "l2", half="A", max_steps=1, l2_weight=1.0)).fit()
+    result = evaluate(
+        tmp_path / "gan", photos, ["psnr", "ssim"], device="cpu", progress=False,
+        baseline=tmp_path / "l2", mask="random-blocks", samples=1,
+    )  # fmt: skip
+    summary = result.summary
+    assert summary["images"] == 2 and summary["mask"] == "random-blocks"
+    assert set(summary["baselines"]) == {"telea", "baseline"}
+    for values in (summary["metrics"], *summary["baselines"].values()):
+        assert values["hole_l2"] > values["l2"] > 0  # errors live in the hole only
+        assert values["hole_psnr"] < values["psnr"]
+    row = summary["per_image"][0]
+    assert row["telea_hole_l2"] != row["hole_l2"] and "baseline_hole_l2" in row
+    assert len(result.samples[0]) == 5
+    assert "telea" in format_table(summary)
