@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from img2img.images import quantize, tensor_to_pil
 from img2img.infer import Translator
-from img2img.metrics.distances import distribution_metrics
+from img2img.metrics.distances import distribution_columns
 from img2img.metrics.pixel import prepare, ssim
 from img2img.tasks import get_task
 
@@ -129,7 +129,7 @@ def evaluate_inpainting(
         means[method] = {
             name: float(np.mean([row[prefix + name] for row in per_image])) for name in names
         }
-    _distribution(metrics, completed, methods, inception, means, unavailable)
+    distribution_columns(metrics, completed, "original", inception, means, unavailable)
     summary = {
         "model": model_path,
         "data": str(data),
@@ -153,35 +153,6 @@ def evaluate_inpainting(
         "per_image": per_image,
     }
     return summary, kept
-
-
-def _distribution(
-    metrics: list[str],
-    completed: dict[str, list[Tensor]],
-    methods: list[str],
-    inception: Any,
-    means: dict[str, dict[str, Any]],
-    unavailable: dict[str, str],
-) -> None:
-    """FID/KID of each method's completed images against the originals, into ``means``."""
-    wanted = [name for name in ("fid", "kid") if name in metrics]
-    if not wanted:
-        return
-    from img2img.metrics.inception_features import InceptionFeatures
-
-    try:
-        extractor = InceptionFeatures(inception, "cpu")
-    except (FileNotFoundError, ValueError) as reason:
-        unavailable.update(dict.fromkeys(wanted, str(reason)))
-        return
-    if len(completed["original"]) < 2:
-        unavailable.update(dict.fromkeys(wanted, "needs at least 2 images"))
-        return
-    real = extractor(torch.cat(completed["original"]))
-    for method in methods:
-        means[method].update(
-            distribution_metrics(real, extractor(torch.cat(completed[method])), wanted)
-        )
 
 
 def format_inpainting_table(summary: dict[str, Any]) -> str:
