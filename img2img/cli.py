@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
@@ -121,6 +122,8 @@ def translate_command(argv: list[str]) -> None:
         parser.error(str(err))
     if args.mask and not translator.inpaints:
         parser.error(f"--mask: a {translator.config.task} model takes no mask (inpaint models do)")
+    # Notes such as "mask resized" are for the user, not a source line of img2img.
+    warnings.formatwarning = lambda message, *_, **__: f"note: {message}\n"
     output = Path(args.output)
     many = len(args.inputs) > 1
     if many:

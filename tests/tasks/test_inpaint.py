@@ -185,3 +185,24 @@ def test_eval_measures_the_hole_and_the_telea_and_l2_baselines(
     assert row["telea_hole_l2"] != row["hole_l2"] and "baseline_hole_l2" in row
     assert len(result.samples[0]) == 5
     assert "telea" in format_table(summary)
+
+
+def test_translate_command_fills_the_mask_and_says_it_was_resized(photos, tmp_path, capsys):
+    from img2img.cli import main
+
+    Trainer(tiny_config(photos, tmp_path / "run", half="A", max_steps=1)).fit()
+    Image.new("RGB", (48, 40), (200, 100, 50)).save(tmp_path / "photo.png")
+    mask = Image.new("L", (24, 20))
+    mask.paste(255, (4, 4, 10, 10))
+    mask.save(tmp_path / "mask.png")
+    argv = ["translate", "--model", str(tmp_path / "run"), str(tmp_path / "photo.png")]
+    with pytest.warns(UserWarning, match="mask.png: mask is 24x20, the image 48x40; resized"):
+        main([*argv, "--mask", str(tmp_path / "mask.png"), "-o", str(tmp_path / "out.png")])
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    keep = np.ones((40, 48), bool)
+    keep[8:20, 8:20] = False
+    assert (out[keep] == (200, 100, 50)).all() and (out[~keep] != (200, 100, 50)).any()
+    Image.new("L", (48, 40)).save(tmp_path / "empty.png")
+    with pytest.raises(SystemExit):
+        main([*argv, "--mask", str(tmp_path / "empty.png"), "-o", str(tmp_path / "o2.png")])
+    assert "empty.png: the mask has no hole" in capsys.readouterr().err
