@@ -127,6 +127,8 @@ class Translator:
         """N x 3 x H x W in [-1, 1] -> N x 3 x sH x sW in [-1, 1] (s: the network's scale, 1
         but for super-resolution). Each image's result is independent of the others in the
         batch (see :mod:`img2img.nets.batchnorm`)."""
+        if self.inpaints:
+            raise ValueError("an inpainting model needs the hole: use inpaint_tensor(x, mask)")
         if self.tile == 0:
             return self._run(x)
         return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)

@@ -206,3 +206,13 @@ def test_translate_command_fills_the_mask_and_says_it_was_resized(photos, tmp_pa
     with pytest.raises(SystemExit):
         main([*argv, "--mask", str(tmp_path / "empty.png"), "-o", str(tmp_path / "o2.png")])
     assert "empty.png: the mask has no hole" in capsys.readouterr().err
+
+
+def test_export_and_maskless_tensor_calls_say_an_inpainting_model_needs_a_mask(photos, tmp_path):
+    from img2img.export import export_model
+
+    Trainer(tiny_config(photos, tmp_path / "run", half="A", max_steps=1)).fit()
+    with pytest.raises(ValueError, match="use inpaint_tensor"):
+        load(tmp_path / "run", device="cpu").translate_tensor(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="takes an image and a mask"):
+        export_model(tmp_path / "run", tmp_path / "model.pt", format="torchscript")
