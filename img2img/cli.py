@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.data.masks import MASKS
 from img2img.precision import PRECISIONS
 from img2img.saved_models import DEFAULT_MODEL
 from img2img.tasks import TASKS, get_task
@@ -112,6 +114,11 @@ def translate_command(argv: list[str]) -> None:
         help="translate images with a side over N px in overlapping N x N tiles, which "
         "bounds memory (0: always the whole image at once)",
     )
+    parser.add_argument(
+        "--mask",
+        help="inpainting models: image whose white pixels are the hole to fill, resized to "
+        "each input with nearest neighbour (default: the model's training mask)",
+    )
     args = parser.parse_args(argv)
 
     from img2img.images import ImageError
@@ -128,6 +135,10 @@ def translate_command(argv: list[str]) -> None:
         )
     except ValueError as err:  # a direction the model does not have
         parser.error(str(err))
+    if args.mask and not translator.inpaints:
+        parser.error(f"--mask: a {translator.config.task} model takes no mask (inpaint models do)")
+    # Notes such as "mask resized" are for the user, not a source line of img2img.
+    warnings.formatwarning = lambda message, *_, **__: f"note: {message}\n"
     output = Path(args.output)
     many = len(args.inputs) > 1
     if many:
@@ -136,7 +147,7 @@ def translate_command(argv: list[str]) -> None:
     for source in args.inputs:
         target = output / (Path(source).stem + ".png") if many else output
         try:
-            translator(source).save(target)
+            translator(source, args.mask).save(target)
         except ImageError as err:
             failures += 1
             print(f"error: {err}", file=sys.stderr)
@@ -187,6 +198,16 @@ def eval_command(argv: list[str]) -> None:
         help="GAN models: compare with this many real images, a random subset (0: all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="GAN models: seed of the latents")
+    parser.add_argument(
+        "--baseline",
+        help="inpainting models: another inpainting run measured on the same holes "
+        "(e.g. the network trained with --l2-weight 1); OpenCV's Telea is always measured",
+    )
+    parser.add_argument(
+        "--mask",
+        choices=MASKS,
+        help="inpainting models: the holes to fill (default: the model's training mask)",
+    )
     args = parser.parse_args(argv)
 
     from img2img.metrics.evaluate import evaluate, parse_metrics
@@ -213,6 +234,8 @@ def eval_command(argv: list[str]) -> None:
             generate=args.generate,
             real_count=args.real,
             seed=args.seed,
+            baseline=args.baseline,
+            mask=args.mask,
         )
     except (FileNotFoundError, ValueError) as err:  # missing data or model, wrong kind
         raise SystemExit(f"error: {err}") from None

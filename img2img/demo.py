@@ -6,6 +6,10 @@
   against the model's output) and the full-resolution result as a download,
 - **GAN sampling** (task ``gan``): seed, class label for conditional models, number of
   samples and a strip of latent interpolations, drawn by ``img2img sample``'s own code.
+- **Inpainting** (task ``inpaint``): paint the hole on the image with a brush (Gradio's
+  ``ImageEditor``), get the completed image beside it; an empty or all-over mask is refused
+  with a message. The editor's files are read by Gradio itself (``preprocess``), unlike the
+  other tabs' uploads: its own upload widget only takes images.
 
 The UI is a thin layer over :class:`DemoBackend`, whose methods take file paths and numbers
 and return images and a status line, so tests call them without a browser. Every input is
@@ -36,6 +40,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
+import numpy as np
 from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder
 from PIL import Image
@@ -84,9 +89,10 @@ DISPLAY_WIDTH = 512
 EXAMPLES_DIR = shipped_folder("examples")
 TRANSLATE_EXAMPLE = EXAMPLES_DIR / "facade_label.png"
 SR_EXAMPLE = EXAMPLES_DIR / "sr_lr.png"
+INPAINT_EXAMPLE = EXAMPLES_DIR / "facade_photo.png"
 
 # The tabs, named by the task classes' ``demo_tab``.
-TRANSLATE, SUPER_RESOLVE, SAMPLE = "translate", "super-resolve", "sample"
+TRANSLATE, SUPER_RESOLVE, SAMPLE, INPAINT = "translate", "super-resolve", "sample", "inpaint"
 ALL_CLASSES = "all (one class per column)"
 # The GAN tab's second figure, per generator kind (DemoBackend.generator_kind).
 EXTRAS = {"style": "Mix styles", "ddgan": "Show the denoising steps"}
@@ -322,6 +328,29 @@ class DemoBackend:
         output.save(download)
         status = f"{image.width}x{image.height} -> {output.width}x{output.height} with {name}."
         return (before, output), str(download), " ".join(filter(None, [note, status]))
+
+    def inpaint(
+        self, name: str, path: str | None, layers: Sequence[str] | None
+    ) -> tuple[Image.Image, str]:
+        """Inpainting tab: (completed image, status). ``path``: the image; ``layers``: the
+        brush layers the visitor painted (RGBA files of the image's size; painted = opaque),
+        whose union is the hole."""
+        info = self.model(name, INPAINT)
+        image, note = self.read_input(path, self.max_pixels)
+        painted = [
+            np.asarray(Image.open(layer).convert("RGBA"))[..., 3] > 0 for layer in layers or []
+        ]
+        if not painted or not any(layer.any() for layer in painted):
+            raise refuse("Paint the hole to fill with the brush first (the mask is empty).")
+        hole = Image.fromarray((np.logical_or.reduce(painted) * 255).astype(np.uint8))
+        hole = hole.resize(image.size, Image.Resampling.NEAREST)
+        try:
+            output = self.translator(info, None)(image, hole)
+        except ImageError as err:
+            raise refuse(f"Cannot fill this hole: {err.reason}") from None
+        share = np.asarray(hole).mean() / 255
+        status = f"Filled a hole of {share:.0%} of the image with {name}."
+        return output, " ".join(filter(None, [note, status]))
 
     def class_choices(self, name: str | None) -> list[str]:
         """Label choices of a GAN: the classes of a conditional model, after "all"."""
@@ -620,6 +649,40 @@ def _sampling_tab(backend: DemoBackend) -> None:
     )
 
 
+def _inpainting_tab(backend: DemoBackend) -> None:
+    header = _tab_header(backend, INPAINT, "inpainting", "inpaint")
+    if header is None:
+        return
+    model, summary = header
+    model.change(lambda name: _summary(backend, name), model, summary, api_visibility="private")
+    with gr.Row():
+        editor = gr.ImageEditor(
+            type="filepath",
+            label="Image: paint the hole with the brush",
+            brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"),
+            eraser=gr.Eraser(),
+            transforms=(),
+            elem_id="inpaint-input",
+        )
+        output = gr.Image(type="pil", format="png", label="Completed", elem_id="inpaint-output")
+    run = gr.Button("Fill the hole", variant="primary")
+    status = gr.Markdown(elem_id="inpaint-status")
+
+    def run_model(name: str, value: dict[str, Any] | None) -> tuple[Image.Image, str]:
+        value = value or {}
+        return backend.inpaint(name, value.get("background"), value.get("layers"))
+
+    run.click(
+        in_page(run_model, 2),
+        [model, editor],
+        [output, status],
+        api_visibility="private",
+        concurrency_id=COMPUTE,
+    )
+    if INPAINT_EXAMPLE.is_file():
+        gr.Examples([[str(INPAINT_EXAMPLE)]], [editor], api_visibility="private")
+
+
 def _public_api(backend: DemoBackend) -> None:
     """The endpoints for programs (``gradio_client``, ``/gradio_api/...``): ``translate``,
     ``super_resolve`` and ``sample``, each for the tabs that have a model, callable on its
@@ -704,6 +767,8 @@ def build_demo(
             _super_resolution_tab(backend)
         with gr.Tab("GAN sampling"):
             _sampling_tab(backend)
+        with gr.Tab("Inpainting"):
+            _inpainting_tab(backend)
         _public_api(backend)
     demo.backend = backend  # for callers and tests that drive the functions directly
     return demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
