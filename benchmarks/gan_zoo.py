@@ -53,7 +53,11 @@ KINDS: dict[str, list[str]] = {
     "wgan-gp": ["--task", "gan", "--objective", "wgan-gp", *WIDTHS],
     "hinge-sn": ["--task", "gan", "--objective", "hinge", *WIDTHS],
     "ebgan": ["--task", "gan", "--objective", "ebgan", *WIDTHS],
-    "progan": ["--task", "progan", "--z-dim", "128", "--fmap-base", "1024", "--fmap-max", "128"],
+    # Batch 64 at every resolution like the others (the reference: 128 up to 16 px).
+    "progan": [
+        *("--task", "progan", "--z-dim", "128", "--fmap-base", "1024", "--fmap-max", "128"),
+        *("--batch-sizes", "4:64,8:64,16:64,32:64"),
+    ],
     "style": ["--task", "gan", "--generator", "style", *WIDTHS],
     "ddgan-t1": ["--task", "ddgan", "--steps", "1", *WIDTHS],
     "ddgan-t2": ["--task", "ddgan", "--steps", "2", *WIDTHS],
