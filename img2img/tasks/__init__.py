@@ -42,6 +42,7 @@ from img2img.optim import Stepper
 from img2img.tasks.cyclegan import CycleGAN
 from img2img.tasks.gan import GAN
 from img2img.tasks.pix2pix import Pix2Pix
+from img2img.tasks.pix2pixhd import Pix2PixHD
 from img2img.tasks.srgan import SRGAN
 
 # How ``img2img eval`` measures a task's models (see :mod:`img2img.metrics.evaluate`):
@@ -112,6 +113,7 @@ T = TypeVar("T")
 
 TASKS: dict[str, type[Task]] = {
     "pix2pix": Pix2Pix,
+    "pix2pixhd": Pix2PixHD,
     "cyclegan": CycleGAN,
     "gan": GAN,
     "srgan": SRGAN,
