@@ -41,6 +41,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from img2img.catalog import ModelInfo, describe_model, list_models
+from img2img.data.labels import palette_legend
 from img2img.images import ImageError, ImageTooLarge, load_image
 from img2img.saved_models import read_config
 from img2img.tasks import TASKS
@@ -381,8 +382,12 @@ def _tab_header(
 
 
 def _summary(backend: DemoBackend, name: str) -> str:
+    """The model card's summary, and the colour legend of a label-map model's palette."""
     info = backend.models.get(name)
-    return info.summary if info else ""
+    if info is None:
+        return ""
+    legend = palette_legend(read_config(info.path))
+    return f"{info.summary}\n\n{legend}" if legend else info.summary
 
 
 def in_page(run: Callable[..., tuple], outputs: int) -> Callable[..., tuple]:

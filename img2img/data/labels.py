@@ -109,6 +109,20 @@ def load_palette(name_or_file: str | os.PathLike) -> Palette:
         ) from None
 
 
+def palette_legend(config: dict) -> str:
+    """A Markdown line naming the colours of a saved model's built-in palette (its config's
+    ``palette``), for the web demo; "" when the model takes no palette colours."""
+    palette = PALETTES.get(str(config.get("palette", "")))
+    if palette is None:
+        return ""
+    names = palette.names or tuple(str(k) for k in range(len(palette.colours)))
+    entries = [
+        f"{name} `#{r:02x}{g:02x}{b:02x}`"
+        for name, (r, g, b) in zip(names, palette.colours, strict=True)
+    ]
+    return f"Input label colours ({config['palette']}): " + ", ".join(entries)
+
+
 class LabelMapFolder(PairedImageFolder):
     """:class:`PairedImageFolder` whose input half is a label map for ``encoder``: resized
     with nearest neighbour, and every value checked (``ValueError`` naming the file and

@@ -12,7 +12,7 @@ import torch
 from conftest import SHARED_DATA
 from PIL import Image
 
-from img2img.data.labels import PALETTES, LabelMapFolder, load_palette
+from img2img.data.labels import PALETTES, LabelMapFolder, load_palette, palette_legend
 from img2img.images import pil_to_tensor
 from img2img.nets.labels import LabelEncoder, LabelToImage, UnknownLabel
 
@@ -103,3 +103,10 @@ def test_facades_palette_covers_the_real_label_maps() -> None:
         image = np.asarray(Image.open(path).convert("RGB"))
         found |= set(encoder.indices(as_input(image[:, image.shape[1] // 2 :])).unique().tolist())
     assert {0, 1, 2} <= found and len(found) >= 8
+
+
+def test_palette_legend_names_each_class_colour() -> None:
+    legend = palette_legend({"task": "pix2pixhd", "palette": "facades"})
+    assert legend.startswith("Input label colours (facades): background `#0000de`, facade")
+    assert legend.count("`#") == 12 and "shop `#ae0001`" in legend
+    assert palette_legend({"task": "pix2pix"}) == ""

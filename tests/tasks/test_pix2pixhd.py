@@ -118,3 +118,26 @@ def test_short_facades_run_trains_samples_and_translates(tmp_path: Path) -> None
     Image.open(test_image).crop((256, 0, 512, 256)).save(label)
     main(["translate", "--model", str(run), str(label), "-o", str(tmp_path / "photo.png")])
     assert Image.open(tmp_path / "photo.png").size == (256, 256)
+    main(["eval", "--model", str(run), "--data", str(data), "--metrics", "psnr,ssim"])
+    report = json.loads((run / "eval-facades.json").read_text())
+    assert report["task"] == "pix2pixhd" and report["metrics"]["psnr"] > 0
+
+
+def test_pix2pix_takes_the_multiscale_options(paired_dataset: Path, tmp_path: Path) -> None:
+    """--num-d and --feature-matching are the Adversary's general options, not pix2pixHD's."""
+    from conftest import tiny_pix2pix
+
+    from img2img.nets.multiscale import MultiScaleDiscriminator
+    from img2img.tasks.pix2pix import Pix2Pix
+
+    options = {"d_layers": 1, "num_d": 2, "feature_matching": 10.0}
+    config = tiny_pix2pix(paired_dataset, tmp_path / "run", **options)
+    task = Pix2Pix(config, total_steps=2, decay_steps=1, device=torch.device("cpu"))
+    assert isinstance(task.adversary.discriminator, MultiScaleDiscriminator)
+    assert len(task.adversary.discriminator.scales) == 2
+    dataset = Pix2Pix.dataset(config, "train")
+    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("input", "target")}
+    logs = task.step(batch)
+    assert logs["g_feat"] > 0 and {"g_gan", "g_l1", "d_loss"} <= set(logs)
+    plain = Pix2Pix(tiny_pix2pix(paired_dataset, tmp_path / "p"), 2, 1, torch.device("cpu"))
+    assert "g_feat" not in plain.step(batch)
