@@ -93,7 +93,9 @@ def test_global_then_local_and_resume_are_exact(paired_dataset: Path, tmp_path: 
             torch.testing.assert_close(d_actual[name], value, rtol=0, atol=1e-6, msg=name)
 
 
-def test_short_facades_run_trains_samples_and_translates(tmp_path: Path) -> None:
+def test_short_facades_run_trains_samples_and_translates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Through the CLI on real CMP Facades label maps (palette colours, JPEG)."""
     source = SHARED_DATA / "facades"
     if not source.is_dir():
@@ -118,6 +120,12 @@ def test_short_facades_run_trains_samples_and_translates(tmp_path: Path) -> None
     Image.open(test_image).crop((256, 0, 512, 256)).save(label)
     main(["translate", "--model", str(run), str(label), "-o", str(tmp_path / "photo.png")])
     assert Image.open(tmp_path / "photo.png").size == (256, 256)
+    black = Image.open(label).copy()
+    black.paste((0, 0, 0), (0, 0, 64, 64))  # an area of a colour the palette lacks
+    black.save(tmp_path / "black.png")
+    with pytest.raises(SystemExit):
+        main(["translate", "--model", str(run), str(tmp_path / "black.png"), "-o", "x.png"])
+    assert "black.png: colour (0, 0, 0) is no class" in capsys.readouterr().err
     main(["eval", "--model", str(run), "--data", str(data), "--metrics", "psnr,ssim"])
     report = json.loads((run / "eval-facades.json").read_text())
     assert report["task"] == "pix2pixhd" and report["metrics"]["psnr"] > 0
