@@ -43,6 +43,7 @@ from PIL import Image
 from img2img.catalog import ModelInfo, describe_model, list_models
 from img2img.data.labels import palette_legend
 from img2img.images import ImageError, ImageTooLarge, load_image
+from img2img.nets.labels import UnknownLabel
 from img2img.saved_models import read_config
 from img2img.tasks import TASKS
 
@@ -290,7 +291,10 @@ class DemoBackend:
         else:
             direction = None
         image, note = self.read_input(path, self.max_pixels)
-        output = self.translator(info, direction)(image)
+        try:
+            output = self.translator(info, direction)(image)
+        except UnknownLabel as err:  # a label-map model given colours that are no class
+            raise refuse(f"Cannot use {Path(str(path)).name} as a label map: {err}") from None
         way = f" ({direction})" if direction else ""
         return output, " ".join(filter(None, [note, f"Translated with {name}{way}."]))
 

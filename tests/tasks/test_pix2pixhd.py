@@ -149,3 +149,28 @@ def test_pix2pix_takes_the_multiscale_options(paired_dataset: Path, tmp_path: Pa
     assert logs["g_feat"] > 0 and {"g_gan", "g_l1", "d_loss"} <= set(logs)
     plain = Pix2Pix(tiny_pix2pix(paired_dataset, tmp_path / "p"), 2, 1, torch.device("cpu"))
     assert "g_feat" not in plain.step(batch)
+
+
+def test_demo_translates_label_maps_and_lists_the_palette(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    import numpy as np
+    from conftest import save_untrained_model
+    from gradio import Error
+
+    from img2img.catalog import describe_model
+    from img2img.data.labels import PALETTES
+    from img2img.demo import DemoBackend, _summary
+
+    values = {k: v for k, v in TINY.items() if k in ("ngf", "ndf", "global_blocks", "device")}
+    model = save_untrained_model(tmp_path / "hd", "pix2pixhd", palette="facades", **values)
+    backend = DemoBackend([describe_model(model)], max_pixels=64 * 64, device="cpu")
+    colours = np.array(PALETTES["facades"].colours, np.uint8)
+    label = colours[np.arange(32 * 32).reshape(32, 32) // 128 % 12]  # bands of classes
+    Image.fromarray(label).save(tmp_path / "label.png")
+    output, status = backend.translate(str(model), None, str(tmp_path / "label.png"))
+    assert output.size == (32, 32) and status.startswith("Translated with")
+    label[8:24, 8:24] = 0  # an area of black: no class of the palette
+    Image.fromarray(label).save(tmp_path / "black.png")
+    with pytest.raises(Error, match=r"black\.png as a label map: colour \(0, 0, 0\)"):
+        backend.translate(str(model), None, str(tmp_path / "black.png"))
+    assert "Input label colours (facades): background `#0000de`" in _summary(backend, str(model))
