@@ -51,6 +51,7 @@ from img2img.data.labels import PALETTES, LabelMapFolder, load_palette
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets import init_weights
+from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.nets.coarse_to_fine import LocalEnhancer, global_generator
 from img2img.nets.labels import LabelEncoder, LabelToImage
@@ -269,7 +270,8 @@ class Pix2PixHD(StateFromParts):
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> list[torch.Tensor]:
         label = batch["input"].to(self.device)
-        return [label, self.generator(label), batch["target"].to(self.device)]
+        network = inference_copy(self.generator, self.per_image_statistics(self.config))
+        return [label, network(label), batch["target"].to(self.device)]
 
     def state_parts(self) -> dict[str, Any]:
         return {
