@@ -447,7 +447,10 @@ class Adversary(nn.Module):
         The discriminator must return a :class:`DiscriminatorOutput` with ``features``
         (:class:`img2img.nets.multiscale.MultiScaleDiscriminator` does). Its weights enter
         as constants (detached), so the gradient reaches ``fake`` (the generator) and
-        never the discriminator; ``real``'s features are computed without a graph.
+        never the discriminator; ``real``'s features are computed without a graph. (Under
+        spectral normalisation each training forward advances the power iteration, so the
+        two passes see slightly different weights: the term is ~1e-5, not 0, for equal
+        inputs.)
         """
         discriminator = self._judge(for_generator=True)
         constants = {name: p.detach() for name, p in discriminator.named_parameters()}
