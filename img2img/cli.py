@@ -148,9 +148,10 @@ def translate_command(argv: list[str]) -> None:
         target = output / (Path(source).stem + ".png") if many else output
         try:
             translator(source, args.mask).save(target)
-        except ImageError as err:
+        except ValueError as err:  # unreadable, or a label map value that is no class
             failures += 1
-            print(f"error: {err}", file=sys.stderr)
+            message = err if isinstance(err, ImageError) else f"{source}: {err}"
+            print(f"error: {message}", file=sys.stderr)
             continue
         print(f"{source} -> {target}")
     if failures:

@@ -46,7 +46,9 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from img2img.catalog import ModelInfo, describe_model, list_models
+from img2img.data.labels import palette_legend
 from img2img.images import ImageError, ImageTooLarge, load_image
+from img2img.nets.labels import UnknownLabel
 from img2img.saved_models import read_config, shipped_folder
 from img2img.tasks import TASKS
 
@@ -308,7 +310,10 @@ class DemoBackend:
         else:
             direction = None
         image, note = self.read_input(path, self.max_pixels)
-        output = self.translator(info, direction)(image)
+        try:
+            output = self.translator(info, direction)(image)
+        except UnknownLabel as err:  # a label-map model given colours that are no class
+            raise refuse(f"Cannot use {Path(str(path)).name} as a label map: {err}") from None
         way = f" ({direction})" if direction else ""
         return output, " ".join(filter(None, [note, f"Translated with {name}{way}."]))
 
@@ -477,8 +482,12 @@ def _tab_header(
 
 
 def _summary(backend: DemoBackend, name: str) -> str:
+    """The model card's summary, and the colour legend of a label-map model's palette."""
     info = backend.models.get(name)
-    return info.summary if info else ""
+    if info is None:
+        return ""
+    legend = palette_legend(read_config(info.path))
+    return f"{info.summary}\n\n{legend}" if legend else info.summary
 
 
 def in_page(run: Callable[..., tuple], outputs: int) -> Callable[..., tuple]:

@@ -44,6 +44,7 @@ from img2img.tasks.ddgan import DDGAN
 from img2img.tasks.gan import GAN
 from img2img.tasks.inpaint import Inpaint
 from img2img.tasks.pix2pix import Pix2Pix
+from img2img.tasks.pix2pixhd import Pix2PixHD
 from img2img.tasks.srgan import SRGAN
 
 # How ``img2img eval`` measures a task's models (see :mod:`img2img.metrics.evaluate`):
@@ -118,6 +119,7 @@ T = TypeVar("T")
 
 TASKS: dict[str, type[Task]] = {
     "pix2pix": Pix2Pix,
+    "pix2pixhd": Pix2PixHD,
     "cyclegan": CycleGAN,
     "gan": GAN,
     "srgan": SRGAN,
