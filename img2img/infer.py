@@ -10,6 +10,9 @@ padding only affects the border pixels' context.
 Memory stays bounded on large images: an image with a side over ``tile`` pixels (default
 :data:`DEFAULT_TILE`) is translated in overlapping tiles blended at the seams (see
 :mod:`img2img.tiling`); ``tile=0`` runs the whole image at once.
+
+The network runs on the engine ``engine`` names (:mod:`img2img.engines`): by default ONNX
+Runtime on CPUs without native bf16, PyTorch (bf16 autocast) on CPUs with it and on GPUs.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from torch import nn
 
 from img2img.config import config_from_dict
 from img2img.devices import resolve_device
+from img2img.engines import compile_network, resolve_engine
 from img2img.images import to_tensor
 from img2img.nets.batchnorm import inference_copy
-from img2img.precision import autocast, autocast_dtype
 from img2img.saved_models import read_model, resolve_model, weights_path
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
@@ -73,7 +76,8 @@ class Translator:
 
     Call it with a path, PIL image, numpy HWC uint8 array or tensor (CHW/NCHW in [-1, 1]);
     it returns the same kind (a path input gives a PIL image). ``tile``/``tile_overlap``:
-    see the module docstring.
+    see the module docstring; ``engine``: "auto", "torch" or "onnxruntime" (see
+    :mod:`img2img.engines`; :attr:`engine` holds the one chosen).
     """
 
     def __init__(
@@ -84,12 +88,16 @@ class Translator:
         precision: str = "auto",
         tile: int = DEFAULT_TILE,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
+        engine: str = "auto",
     ) -> None:
         per_image = get_task(config.task).per_image_statistics(config)
         self.generator = inference_copy(generator, per_image).to(device)
         self.config = config
         self.device = device
-        self.dtype = autocast_dtype(precision, device)
+        self.engine = resolve_engine(engine, device, precision)
+        side = max(getattr(generator, "size_multiple", 1), 64)
+        example = [torch.zeros(1, 3, side, side)]
+        self.network = compile_network(self.generator, example, self.engine, device, precision)
         self.multiple = getattr(generator, "size_multiple", 1)
         self.scale = getattr(generator, "scale", 1)
         # A tile is at least one network multiple, or padding would dominate it.
@@ -105,14 +113,17 @@ class Translator:
         use_ema: bool = True,
         direction: str | None = None,
         tile: int = DEFAULT_TILE,
+        engine: str = "auto",
     ) -> Translator:
         """Load a model directory or shipped name. The EMA weights are used when the model
         has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`;
         ``direction`` picks the network of a two-way model (see :func:`select_direction`);
-        ``tile``: tile side in input pixels for large images (0: never tile)."""
+        ``tile``: tile side in input pixels for large images (0: never tile); ``engine``
+        as in :mod:`img2img.engines`."""
         generator, config = load_generator(model, use_ema)
         generator = select_direction(generator, config, direction)
-        return cls(generator, config, resolve_device(device), precision, tile)
+        device = resolve_device(device)
+        return cls(generator, config, device, precision, tile, DEFAULT_TILE_OVERLAP, engine)
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,10 +135,8 @@ class Translator:
         return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        padded, (height, width) = pad_to_multiple(x.to(self.device), self.multiple)
-        with autocast(self.device, self.dtype):
-            output = self.generator(padded)
-        return output[..., : height * self.scale, : width * self.scale].float().cpu()
+        padded, (height, width) = pad_to_multiple(x.float(), self.multiple)
+        return self.network(padded)[..., : height * self.scale, : width * self.scale]
 
     def __call__(self, image: Any) -> Any:
         x, restore = to_tensor(image)
@@ -164,20 +173,28 @@ def load(
     use_ema: bool = True,
     direction: str | None = None,
     tile: int = DEFAULT_TILE,
+    engine: str = "auto",
 ) -> Translator:
     """Load a model (run directory or shipped name) for repeated use; see
     :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA") picks the network
-    of a two-way model such as CycleGAN's; ``tile`` the tile side for large images."""
-    return Translator.from_pretrained(model, device, precision, use_ema, direction, tile)
+    of a two-way model such as CycleGAN's; ``tile`` the tile side for large images;
+    ``engine`` ("auto", "torch", "onnxruntime") what runs it (see :mod:`img2img.engines`)."""
+    return Translator.from_pretrained(model, device, precision, use_ema, direction, tile, engine)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(model: str, device: str, mtime: float, direction: str | None) -> Translator:
-    return load(model, device, direction=direction)
+def _cached(
+    model: str, device: str, mtime: float, direction: str | None, engine: str
+) -> Translator:
+    return load(model, device, direction=direction, engine=engine)
 
 
 def translate(
-    image: Any, model: str | Path, device: str = "auto", direction: str | None = None
+    image: Any,
+    model: str | Path,
+    device: str = "auto",
+    direction: str | None = None,
+    engine: str = "auto",
 ) -> Any:
     """Translate one image with ``model`` (a run directory or a shipped model name).
 
@@ -190,4 +207,4 @@ def translate(
     """
     path = resolve_model(model)
     mtime = weights_path(path).stat().st_mtime
-    return _cached(str(path), device, mtime, direction)(image)
+    return _cached(str(path), device, mtime, direction, engine)(image)
