@@ -11,8 +11,9 @@ from what the machine supports, without measuring: **onnxruntime wherever the ru
 otherwise be fp32 PyTorch on the CPU** (i.e. the CPU lacks native bf16, or ``precision``
 asks for fp32), PyTorch otherwise (bf16 autocast on such CPUs, GPUs). When the
 ``onnxruntime`` package cannot be imported (a platform without its wheels), ``auto`` falls
-back to PyTorch; asking for ``engine="onnxruntime"`` there is an error that says what to
-install. ONNX Runtime runs on the CPU only here (its CUDA build is not a dependency).
+back to PyTorch, as it does (with a warning) for a network the exporter cannot trace;
+asking for ``engine="onnxruntime"`` there is an error that says what to install. ONNX
+Runtime runs on the CPU only here (its CUDA build is not a dependency).
 
 The first use of a network exports it to ONNX (a few seconds) into
 ``$IMG2IMG_CACHE/onnx`` (default ``~/.cache/img2img/onnx``), keyed by a hash of its
@@ -66,7 +67,7 @@ def resolve_engine(engine: str, device: torch.device, precision: str = "auto") -
                 f"engine='onnxruntime' runs on the CPU; use device='cpu' or engine='torch' "
                 f"on {device}"
             )
-        if autocast_dtype(precision, device) is not None:
+        if precision in ("bf16", "fp16"):  # "auto" means fp32 here: ONNX Runtime's precision
             raise ValueError(
                 f"engine='onnxruntime' runs in fp32; precision={precision!r} needs engine='torch'"
             )
@@ -217,7 +218,12 @@ def compile_network(
     docstring); ``example``, ``input_names`` and ``dynamic`` describe its inputs for the
     ONNX export."""
     device = torch.device(device)
-    chosen = resolve_engine(engine, device, precision)
-    if chosen == "onnxruntime":
-        return OnnxRuntimeNetwork(network.cpu(), example, input_names, dynamic)
+    if resolve_engine(engine, device, precision) == "onnxruntime":
+        try:
+            return OnnxRuntimeNetwork(network.cpu(), example, input_names, dynamic)
+        except Exception as err:  # the exporter's and ONNX Runtime's errors have no common type
+            if engine != "auto":
+                raise
+            reason = f"onnxruntime cannot run {type(network).__name__} ({err}); using PyTorch"
+            warnings.warn(reason, stacklevel=2)
     return TorchNetwork(network, device, autocast_dtype(precision, device))
