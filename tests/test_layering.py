@@ -23,7 +23,10 @@ LAYERS: list[set[str]] = [
     {"backbones", "data", "nets"},  # frozen pretrained networks, datasets, architectures
     {"losses"},  # objectives, penalties, the Adversary, perceptual losses
     {"tasks"},  # one recipe per task
-    {"catalog", "distributed", "export", "infer", "sampling", "speedups"},  # use a task's model
+    {
+        "catalog", "distributed", "export", "file_translation", "infer", "sampling",
+        "speedups",
+    },  # use a task's model
     {"metrics"},  # evaluate models
     {"demo"},  # the web demo
     {"train"},  # the Trainer
