@@ -12,7 +12,8 @@ Memory stays bounded on large images: an image with a side over ``tile`` pixels 
 :mod:`img2img.tiling`); ``tile=0`` runs the whole image at once.
 
 The network runs on the engine ``engine`` names (:mod:`img2img.engines`): by default ONNX
-Runtime on CPUs without native bf16, PyTorch (bf16 autocast) on CPUs with it and on GPUs.
+Runtime on CPUs without native bf16, the faster of PyTorch bf16 and ONNX Runtime (measured
+once per model and machine) on CPUs with it, PyTorch on GPUs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from torch import nn
 
 from img2img.config import config_from_dict
 from img2img.devices import resolve_device
-from img2img.engines import compile_network, resolve_engine
+from img2img.engines import OnnxRuntimeNetwork, compile_network
 from img2img.images import to_tensor
 from img2img.nets.batchnorm import inference_copy
 from img2img.saved_models import read_model, resolve_model, weights_path
@@ -94,10 +95,13 @@ class Translator:
         self.generator = inference_copy(generator, per_image).to(device)
         self.config = config
         self.device = device
-        self.engine = resolve_engine(engine, device, precision)
-        side = max(getattr(generator, "size_multiple", 1), 64)
-        example = [torch.zeros(1, 3, side, side)]
-        self.network = compile_network(self.generator, example, self.engine, device, precision)
+        multiple = getattr(generator, "size_multiple", 1)
+        example = [torch.zeros(1, 3, max(multiple, 64), max(multiple, 64))]
+        probe = [torch.zeros(1, 3, max(multiple, 256), max(multiple, 256))]
+        self.network = compile_network(
+            self.generator, example, engine, device, precision, probe=probe
+        )
+        self.engine = "onnxruntime" if isinstance(self.network, OnnxRuntimeNetwork) else "torch"
         self.multiple = getattr(generator, "size_multiple", 1)
         self.scale = getattr(generator, "scale", 1)
         # A tile is at least one network multiple, or padding would dominate it.

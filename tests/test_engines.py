@@ -22,11 +22,10 @@ LEVEL = 2 / 255  # one 8-bit level in [-1, 1]
 
 
 @pytest.fixture(autouse=True)
-def graph_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> Path:
-    """Exported graphs go to a folder of this test session, not the user's cache."""
-    folder = tmp_path_factory.getbasetemp() / "engine-cache"
-    monkeypatch.setenv("IMG2IMG_CACHE", str(folder))
-    return folder
+def graph_cache(tmp_path: Path, monkeypatch) -> Path:
+    """Exported graphs and engine choices go to a folder of this test, not the user's cache."""
+    monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 @pytest.mark.parametrize("native_bf16", [False, True])
@@ -50,6 +49,28 @@ def test_onnxruntime_refuses_what_it_cannot_do() -> None:
         engines.resolve_engine("onnxruntime", torch.device("cpu"), "bf16")
     with pytest.raises(ValueError, match="runs on the CPU"):
         engines.resolve_engine("onnxruntime", torch.device("cuda"), "fp32")
+
+
+def test_on_bf16_cpus_auto_measures_once_per_model_and_machine(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    seconds = {"torch": 2.0, "onnxruntime": 1.0}
+    timed = []
+
+    def fake_timing(network, probe) -> float:
+        timed.append(tuple(probe[0].shape))
+        fast = isinstance(network, engines.OnnxRuntimeNetwork)
+        return seconds["onnxruntime" if fast else "torch"]
+
+    monkeypatch.setattr(engines, "seconds_per_call", fake_timing)
+    model = save_untrained_model(tmp_path / "model", "pix2pix", **TINY_PIX2PIX)
+    assert load(model, "cpu").engine == "onnxruntime"
+    assert timed == [(1, 3, 256, 256)] * 2  # both engines, on a typical size
+    seconds = {"torch": 1.0, "onnxruntime": 2.0}
+    assert load(model, "cpu").engine == "onnxruntime"  # remembered, not measured again
+    assert len(timed) == 2
+    assert load(model, "cpu", "bf16").engine == "torch"  # an explicit precision is obeyed
+    monkeypatch.setattr(engines, "machine_id", lambda: "another CPU")
+    assert load(model, "cpu").engine == "torch" and len(timed) == 4
 
 
 def test_the_graph_is_exported_once_per_weights(tmp_path: Path, monkeypatch) -> None:
