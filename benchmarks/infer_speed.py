@@ -11,8 +11,9 @@ with ``--int8``, ``onnxruntime-int8`` (static QDQ quantization of the exported g
 calibrated on the benchmark input; its PSNR against the fp32 output is printed) — and,
 for the paper-size networks, of the plain eager yardstick (../shared/bench/bench_ref.py,
 ``infer-unet`` / ``infer-resnet``, run as a subprocess; it runs every size whole, without
-tiling). The engine ``engine="auto"`` picks here is marked ``*``; the last column is its
-speed-up over the yardstick (targets: 2x on CPUs without native bf16, 1.6x with).
+tiling) — and ``auto``, the default, naming the engine it picked. The last column is the
+speed-up over the yardstick (targets for ``auto``: 2x on CPUs without native bf16, 1.6x
+with).
 
 Networks: ``unet256`` (pix2pix's UNet-256, ngf 64, batch norm with per-image statistics)
 and ``resnet9`` (CycleGAN's ResNet-9, ngf 64, instance norm), at random initialisation,
@@ -40,9 +41,9 @@ import numpy as np
 import torch
 
 from img2img.config import merge
-from img2img.engines import OnnxRuntimeNetwork, import_onnxruntime, resolve_engine
+from img2img.engines import OnnxRuntimeNetwork, import_onnxruntime
 from img2img.infer import Translator, load_generator, pad_to_multiple, select_direction
-from img2img.precision import autocast_dtype, cpu_supports_bf16
+from img2img.precision import cpu_supports_bf16
 
 YARDSTICK = Path(__file__).resolve().parents[2] / "shared" / "bench" / "bench_ref.py"
 FACADES = Path(__file__).resolve().parents[2] / "shared" / "data" / "facades" / "test"
@@ -53,6 +54,7 @@ ENGINES = {
     "torch-bf16": ("torch", "bf16"),
     "onnxruntime": ("onnxruntime", "fp32"),
     "onnxruntime-int8": ("onnxruntime", "fp32"),
+    "auto": ("auto", "auto"),  # what img2img.load picks here: the default
 }
 
 
@@ -143,7 +145,7 @@ def run_case(net: str, size: int, label: str, repeats: int) -> dict:
         times.append(time.perf_counter() - start)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {**result, "latency": statistics.median(times), "peak_mb": peak_mb,
-            "baseline_mb": baseline_mb}  # fmt: skip
+            "baseline_mb": baseline_mb, "picked": translator.engine}  # fmt: skip
 
 
 def in_subprocess(argv: list[str]) -> dict | None:
@@ -178,6 +180,12 @@ def main() -> None:
     parser.add_argument("--engines", default="torch-fp32,torch-bf16,onnxruntime")
     parser.add_argument("--int8", action="store_true", help="also time onnxruntime-int8")
     parser.add_argument("--yardstick", type=Path, default=YARDSTICK)
+    parser.add_argument(
+        "--yardstick-max-size",
+        type=int,
+        default=4096,
+        help="skip the yardstick above this size (it runs 2048 px whole: minutes on a CPU)",
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)  # net,size,engine: one case
     args = parser.parse_args()
     if args.case:
@@ -185,21 +193,19 @@ def main() -> None:
         print(json.dumps(run_case(net, int(size), label, args.repeats)))
         return
 
-    cpu = torch.device("cpu")
     native = cpu_supports_bf16()
-    default_engine = resolve_engine("auto", cpu)
-    default = "onnxruntime" if default_engine == "onnxruntime" else (
-        "torch-bf16" if autocast_dtype("auto", cpu) is not None else "torch-fp32"
-    )  # fmt: skip
     labels = [e for e in args.engines.split(",") if e != "torch-bf16" or native]
     labels += ["onnxruntime-int8"] if args.int8 else []
+    labels += ["auto"]
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {native}; "
-        f"auto engine here: {default} (*); median of {args.repeats} after a warm-up"
+        f"median of {args.repeats} after a warm-up"
     )
     for net in args.nets.split(","):
         for size in map(int, args.sizes.split(",")):
-            eager = yardstick(net, size, args.repeats, args.yardstick)
+            eager = None
+            if size <= args.yardstick_max_size:
+                eager = yardstick(net, size, args.repeats, args.yardstick)
             tiled = " tiled" if size > 512 else ""
             print(f"{net} {size} px{tiled}:")
             if eager:
@@ -210,9 +216,10 @@ def main() -> None:
                 )
                 if case is None:
                     continue
-                mark = "*" if label == default else " "
+                if label == "auto":
+                    label = f"auto ({case['picked']})"
                 line = (
-                    f" {mark}{label:<18} {case['latency']:8.3f} s  "
+                    f"  {label:<18} {case['latency']:8.3f} s  "
                     f"{1 / case['latency']:7.2f} images/s  peak {case['peak_mb']:6.0f} MB "
                     f"(at start {case['baseline_mb']:.0f} MB)"
                 )
