@@ -13,6 +13,7 @@ from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
 from img2img.data.masks import MASKS
+from img2img.engines import ENGINES
 from img2img.precision import PRECISIONS
 from img2img.saved_models import DEFAULT_MODEL
 from img2img.tasks import TASKS, get_task
@@ -74,9 +75,11 @@ def train_command(argv: list[str]) -> None:
 
 def translate_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
-        prog="img2img translate", description="Translate images with a trained model."
+        prog="img2img translate",
+        description="Translate images with a trained model: files, folders (recursively) "
+        'and glob patterns ("photos/*.jpg"); outputs keep their names and formats.',
     )
-    parser.add_argument("inputs", nargs="+", help="input image file(s)")
+    parser.add_argument("inputs", nargs="+", help="input image files, folders or glob patterns")
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
@@ -87,7 +90,7 @@ def translate_command(argv: list[str]) -> None:
         "-o",
         "--output",
         required=True,
-        help="output file (one input) or directory (several inputs)",
+        help="output file (one input file) or folder (anything else, or a name ending in /)",
     )
     add_device_argument(parser)
     parser.add_argument(
@@ -96,6 +99,7 @@ def translate_command(argv: list[str]) -> None:
         choices=PRECISIONS,
         help="autocast precision (auto: bf16 where the device is fast at it)",
     )
+    add_engine_argument(parser)
     parser.add_argument(
         "--raw-weights",
         action="store_true",
@@ -119,11 +123,28 @@ def translate_command(argv: list[str]) -> None:
         help="inpainting models: image whose white pixels are the hole to fill, resized to "
         "each input with nearest neighbour (default: the model's training mask)",
     )
+    parser.add_argument(
+        "--batch-size",
+        type=positive,
+        default=4,
+        help="images of equal size translated together (default: 4)",
+    )
+    parser.add_argument(
+        "--suffix", default="", help="added to each output name before the extension"
+    )
+    parser.add_argument(
+        "--ext", help="output format by extension, e.g. png (default: each input's own)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    from img2img.images import ImageError
+    from img2img.file_translation import plan_jobs, translate_jobs
     from img2img.infer import load
 
+    try:
+        jobs = plan_jobs(args.inputs, args.output, args.suffix, args.ext)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
     try:
         translator = load(
             args.model,
@@ -132,30 +153,35 @@ def translate_command(argv: list[str]) -> None:
             use_ema=not args.raw_weights,
             direction=args.direction,
             tile=args.tile,
+            engine=args.engine,
         )
-    except ValueError as err:  # a direction the model does not have
+    except ValueError as err:  # a direction the model does not have, an engine it cannot use
         parser.error(str(err))
     if args.mask and not translator.inpaints:
         parser.error(f"--mask: a {translator.config.task} model takes no mask (inpaint models do)")
     # Notes such as "mask resized" are for the user, not a source line of img2img.
     warnings.formatwarning = lambda message, *_, **__: f"note: {message}\n"
-    output = Path(args.output)
-    many = len(args.inputs) > 1
-    if many:
-        output.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for source in args.inputs:
-        target = output / (Path(source).stem + ".png") if many else output
-        try:
-            translator(source, args.mask).save(target)
-        except ValueError as err:  # unreadable, or a label map value that is no class
-            failures += 1
-            message = err if isinstance(err, ImageError) else f"{source}: {err}"
-            print(f"error: {message}", file=sys.stderr)
-            continue
-        print(f"{source} -> {target}")
-    if failures:
+    skipped = translate_jobs(
+        translator, jobs, args.batch_size, progress=not args.no_progress, mask=args.mask
+    )
+    written = len(jobs) - len(skipped)
+    where = jobs[0].target if len(jobs) == 1 else args.output
+    print(f"{written} image{'s' * (written != 1)} translated -> {where}")
+    if skipped:
+        plural = "s" * (len(skipped) != 1)
+        verb = "were" if plural else "was"
+        print(f"{len(skipped)} file{plural} failed and {verb} skipped", file=sys.stderr)
         raise SystemExit(1)
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        default="auto",
+        choices=ENGINES,
+        help="what runs the networks (auto: onnxruntime on CPUs without native bf16, "
+        "PyTorch with bf16 where the CPU has it and on GPUs)",
+    )
 
 
 def eval_command(argv: list[str]) -> None:
@@ -312,6 +338,7 @@ def sample_command(argv: list[str]) -> None:
         help="also print the Parzen-window log likelihood of held-out data under N samples",
     )
     add_device_argument(parser)
+    add_engine_argument(parser)
     args = parser.parse_args(argv)
 
     try:
@@ -348,6 +375,7 @@ def _sample(args: argparse.Namespace) -> None:
         args.interpolations,
         args.steps,
         args.device,
+        args.engine,
         args.truncation,
         args.style_mix,
         args.chain,
@@ -451,6 +479,7 @@ def demo_command(argv: list[str]) -> None:
         "(default: img2img.demo.DEFAULT_MAX_PIXELS, 1024 x 1024)",
     )
     add_device_argument(parser)
+    add_engine_argument(parser)
     parser.add_argument(
         "--concurrency",
         type=positive,
@@ -477,8 +506,9 @@ def demo_command(argv: list[str]) -> None:
             device=args.device,
             concurrency=args.concurrency,
             queue_size=args.queue_size,
+            engine=args.engine,
         )
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, ImportError) as err:
         parser.error(str(err))
     launch(demo, host=args.host, port=args.port, share=args.share == "yes")
 

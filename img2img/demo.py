@@ -99,7 +99,7 @@ ALL_CLASSES = "all (one class per column)"
 # The GAN tab's second figure, per generator kind (DemoBackend.generator_kind).
 EXTRAS = {"style": "Mix styles", "ddgan": "Show the denoising steps"}
 
-Loader = Callable[[ModelInfo, "str | None", str], Any]
+Loader = Callable[[ModelInfo, "str | None", str, str], Any]
 log = logging.getLogger(__name__)
 _BRIEF = reprlib.Repr()
 _BRIEF.maxstring = _BRIEF.maxother = 200  # room for a model's path, not for megabytes
@@ -174,10 +174,10 @@ def tab_of(info: ModelInfo) -> str:
     return task.demo_tab if task is not None else TRANSLATE
 
 
-def load_translator(info: ModelInfo, direction: str | None, device: str) -> Any:
+def load_translator(info: ModelInfo, direction: str | None, device: str, engine: str) -> Any:
     from img2img.infer import load
 
-    return load(info.path, device, direction=direction)
+    return load(info.path, device, direction=direction, engine=engine)
 
 
 def fit_pixels(image: Image.Image, max_pixels: int) -> tuple[Image.Image, str]:
@@ -210,7 +210,7 @@ def upscale_for_display(path: Path) -> int:
 class DemoBackend:
     """What the demo's buttons do, on the models given (see the module docstring).
 
-    ``loader(info, direction, device)`` returns a callable PIL -> PIL with the model's
+    ``loader(info, direction, device, engine)`` returns a callable PIL -> PIL with the model's
     ``config`` (default: a :class:`~img2img.infer.Translator` from :func:`img2img.load`);
     each (model, direction) is loaded once, on first use. Files for
     download and sample grids go to a new folder per request in ``output_dir`` (default: a
@@ -228,14 +228,18 @@ class DemoBackend:
         loader: Loader = load_translator,
         keep_requests: int = 64,
         keep_seconds: float = 3600,
+        engine: str = "auto",
     ) -> None:
         from img2img.devices import resolve_device
+        from img2img.engines import resolve_engine
 
         if max_pixels < 1:
             raise ValueError(f"max_pixels={max_pixels}: must be at least 1")
         self.models = {info.name: info for info in models}
         self.max_pixels = max_pixels
         self.device = str(resolve_device(device))
+        resolve_engine(engine, resolve_device(device))  # a bad choice fails now, not per request
+        self.engine = engine
         if output_dir is None:
             self._temporary = tempfile.TemporaryDirectory(prefix="img2img-demo-")
             output_dir = self._temporary.name
@@ -256,7 +260,7 @@ class DemoBackend:
         key = (info.name, direction)
         if key not in self._translators:
             try:
-                self._translators[key] = self.loader(info, direction, self.device)
+                self._translators[key] = self.loader(info, direction, self.device, self.engine)
             except (FileNotFoundError, ValueError) as err:
                 raise gr.Error(f"Cannot load model {info.name}: {err}") from None
         return self._translators[key]
@@ -396,6 +400,7 @@ class DemoBackend:
                 seed=seed,
                 interpolations=0,
                 device=self.device,
+                engine=self.engine,
                 truncation=truncation if kind == "style" else 1.0,
                 style_mix=4 if kind == "style" else 0,
                 chain=kind == "ddgan",
@@ -449,6 +454,7 @@ class DemoBackend:
                 interpolations=rows,
                 steps=steps,
                 device=self.device,
+                engine=self.engine,
                 truncation=truncation,
             )
         except (FileNotFoundError, ValueError) as err:
@@ -755,16 +761,18 @@ def build_demo(
     concurrency: int = 1,
     queue_size: int = 32,
     loader: Loader = load_translator,
+    engine: str = "auto",
 ) -> gr.Blocks:
     """The demo app, queued, not launched. ``models``: names or paths as ``translate``
     takes them, or :class:`ModelInfo` from :func:`img2img.list_models` (default: the shipped
     models). ``max_pixels``: larger inputs are downscaled. ``concurrency`` requests run at
-    once; up to ``queue_size`` more wait (later ones are turned away with a message)."""
+    once; up to ``queue_size`` more wait (later ones are turned away with a message).
+    ``engine``: what runs every tab's networks (see :mod:`img2img.engines`)."""
     infos = [
         m if isinstance(m, ModelInfo) else describe_model(m)
         for m in (list_models(runs=None) if models is None else models)
     ]
-    backend = DemoBackend(infos, max_pixels=max_pixels, device=device, loader=loader)
+    backend = DemoBackend(infos, max_pixels=max_pixels, device=device, loader=loader, engine=engine)
     with gr.Blocks(title="img2img demo", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(
             "# img2img\nImage-to-image translation with GANs. Inputs over "

@@ -15,6 +15,10 @@ taken from it, so every pixel outside the hole is the input's, bit for bit, at a
 Memory stays bounded on large images: an image with a side over ``tile`` pixels (default
 :data:`DEFAULT_TILE`) is translated in overlapping tiles blended at the seams (see
 :mod:`img2img.tiling`); ``tile=0`` runs the whole image at once.
+
+The network runs on the engine ``engine`` names (:mod:`img2img.engines`): by default ONNX
+Runtime on CPUs without native bf16, the faster of PyTorch bf16 and ONNX Runtime (measured
+once per model and machine) on CPUs with it, PyTorch on GPUs.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from torch import nn
 from img2img.config import config_from_dict
 from img2img.data.masks import read_mask
 from img2img.devices import resolve_device
+from img2img.engines import OnnxRuntimeNetwork, TorchNetwork, compile_network
 from img2img.images import to_tensor
 from img2img.nets.batchnorm import inference_copy
-from img2img.precision import autocast, autocast_dtype
+from img2img.precision import autocast_dtype
 from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
@@ -79,7 +84,8 @@ class Translator:
 
     Call it with a path, PIL image, numpy HWC uint8 array or tensor (CHW/NCHW in [-1, 1]);
     it returns the same kind (a path input gives a PIL image). ``tile``/``tile_overlap``:
-    see the module docstring.
+    see the module docstring; ``engine``: "auto", "torch" or "onnxruntime" (see
+    :mod:`img2img.engines`; :attr:`engine` holds the one chosen).
     """
 
     def __init__(
@@ -90,19 +96,29 @@ class Translator:
         precision: str = "auto",
         tile: int = DEFAULT_TILE,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
+        engine: str = "auto",
     ) -> None:
         per_image = get_task(config.task).per_image_statistics(config)
         self.generator = inference_copy(generator, per_image).to(device)
         self.config = config
         self.device = device
-        self.dtype = autocast_dtype(precision, device)
-        self.multiple = getattr(generator, "size_multiple", 1)
+        # An inpainting network fills the hole itself (see nets.context_encoder).
+        self.inpaints = hasattr(generator, "fill_hole")
+        multiple = getattr(generator, "size_multiple", 1)
+        example = [torch.zeros(1, 3, max(multiple, 64), max(multiple, 64))]
+        probe = [torch.zeros(1, 3, max(multiple, 256), max(multiple, 256))]
+        if self.inpaints:  # two inputs (image, hole) at one fixed size: PyTorch runs it
+            self.network = TorchNetwork(self.generator, device, autocast_dtype(precision, device))
+        else:
+            self.network = compile_network(
+                self.generator, example, engine, device, precision, probe=probe
+            )
+        self.engine = "onnxruntime" if isinstance(self.network, OnnxRuntimeNetwork) else "torch"
+        self.multiple = multiple
         self.scale = getattr(generator, "scale", 1)
         # A tile is at least one network multiple, or padding would dominate it.
         self.tile = max(tile, self.multiple) if tile > 0 else 0
         self.tile_overlap = min(tile_overlap, self.tile // 2)
-        # An inpainting network fills the hole itself (see nets.context_encoder).
-        self.inpaints = hasattr(generator, "fill_hole")
 
     @classmethod
     def from_pretrained(
@@ -113,14 +129,17 @@ class Translator:
         use_ema: bool = True,
         direction: str | None = None,
         tile: int = DEFAULT_TILE,
+        engine: str = "auto",
     ) -> Translator:
         """Load a model directory or shipped name. The EMA weights are used when the model
         has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`;
         ``direction`` picks the network of a two-way model (see :func:`select_direction`);
-        ``tile``: tile side in input pixels for large images (0: never tile)."""
+        ``tile``: tile side in input pixels for large images (0: never tile); ``engine``
+        as in :mod:`img2img.engines`."""
         generator, config = load_generator(model, use_ema)
         generator = select_direction(generator, config, direction)
-        return cls(generator, config, resolve_device(device), precision, tile)
+        device = resolve_device(device)
+        return cls(generator, config, device, precision, tile, DEFAULT_TILE_OVERLAP, engine)
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,10 +153,8 @@ class Translator:
         return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        padded, (height, width) = pad_to_multiple(x.to(self.device), self.multiple)
-        with autocast(self.device, self.dtype):
-            output = self.generator(padded)
-        return output[..., : height * self.scale, : width * self.scale].float().cpu()
+        padded, (height, width) = pad_to_multiple(x.float(), self.multiple)
+        return self.network(padded)[..., : height * self.scale, : width * self.scale]
 
     @torch.inference_mode()
     def inpaint_tensor(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -151,9 +168,7 @@ class Translator:
             small = F.interpolate(filled, (side, side), mode="bicubic", antialias=True)
             # A low-resolution pixel is hole if any pixel it covers is.
             small_mask = (F.interpolate(mask, (side, side), mode="area") > 0).to(x.dtype)
-        with autocast(self.device, self.dtype):
-            prediction = self.generator(small.to(self.device), small_mask.to(self.device))
-        prediction = prediction.float().cpu()
+        prediction = self.network(small, small_mask)
         if x.shape[-2:] != (side, side):
             prediction = F.interpolate(prediction, x.shape[-2:], mode="bicubic").clamp(-1, 1)
         return torch.where(mask.bool(), prediction, x)
@@ -163,17 +178,23 @@ class Translator:
         image, numpy array or tensor, white = hole, resized with nearest neighbour to the
         image; default: the model's training mask), other models take no mask."""
         x, restore = to_tensor(image)
+        return restore(self.translate_batch(x, mask))
+
+    def translate_batch(self, x: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        """:meth:`translate_tensor` for a batch of equal-size images, or, for an inpainting
+        model, :meth:`inpaint_tensor` with ``mask`` read at their size (any kind
+        :func:`~img2img.data.masks.read_mask` takes; default: the model's training mask)."""
         if self.inpaints:
             size = tuple(x.shape[-2:])
             task = get_task(self.config.task)
             hole = task.default_mask(self.config, size) if mask is None else read_mask(mask, size)
-            return restore(self.inpaint_tensor(x, hole))
+            return self.inpaint_tensor(x, hole)
         if mask is not None:
             raise ValueError(
                 f"mask given, but a {self.config.task} model takes none; only inpainting "
                 "models (--task inpaint) fill a masked hole"
             )
-        return restore(self.translate_tensor(x))
+        return self.translate_tensor(x)
 
 
 def select_direction(generator: nn.Module, config: Any, direction: str | None) -> nn.Module:
@@ -206,17 +227,21 @@ def load(
     use_ema: bool = True,
     direction: str | None = None,
     tile: int = DEFAULT_TILE,
+    engine: str = "auto",
 ) -> Translator:
     """Load a model (run directory or shipped name; default ``"facades-label2photo"``) for
     repeated use; see :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA")
     picks the network of a two-way model such as CycleGAN's; ``tile`` the tile side for
-    large images."""
-    return Translator.from_pretrained(model, device, precision, use_ema, direction, tile)
+    large images; ``engine`` ("auto", "torch", "onnxruntime") what runs it (see
+    :mod:`img2img.engines`)."""
+    return Translator.from_pretrained(model, device, precision, use_ema, direction, tile, engine)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(model: str, device: str, mtime: float, direction: str | None) -> Translator:
-    return load(model, device, direction=direction)
+def _cached(
+    model: str, device: str, mtime: float, direction: str | None, engine: str
+) -> Translator:
+    return load(model, device, direction=direction, engine=engine)
 
 
 def translate(
@@ -225,6 +250,7 @@ def translate(
     device: str = "auto",
     direction: str | None = None,
     mask: Any = None,
+    engine: str = "auto",
 ) -> Any:
     """Translate one image with ``model`` (a run directory or a shipped model name; by
     default ``"facades-label2photo"``, the shipped pix2pix model from facade label maps to
@@ -241,4 +267,4 @@ def translate(
     """
     path = resolve_model(model)
     mtime = weights_path(path).stat().st_mtime
-    return _cached(str(path), device, mtime, direction)(image, mask)
+    return _cached(str(path), device, mtime, direction, engine)(image, mask)

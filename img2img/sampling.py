@@ -4,12 +4,14 @@ Beside :mod:`img2img.infer` (which translates images), this module turns noise i
 with a saved generator: fixed latents from seeded generators (never the global RNG, so the
 same seed gives the same grid on any machine), labels for class-conditional models, slerp
 paths between latents, and the files ``img2img sample`` writes. Batch-norm layers use the
-batch's statistics, as in training (:func:`img2img.tasks.gan.generate`).
+batch's statistics, as in training (:func:`img2img.tasks.gan.generate`), and the generator
+runs on the engine ``engine`` names (:mod:`img2img.engines`; in fp32, as it was trained).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,11 +20,12 @@ from torch import Tensor, nn
 from img2img.data.toy import get_mixture
 from img2img.data.transforms import make_generator
 from img2img.devices import resolve_device
+from img2img.engines import compile_network
 from img2img.infer import load_generator
-from img2img.nets.batchnorm import batch_statistics
+from img2img.nets.batchnorm import batch_statistics, batch_statistics_copy
 from img2img.nets.ddgan import DenoisingChain
-from img2img.nets.stylegan import StyleGenerator, mix_styles
-from img2img.tasks.gan import GANConfig, generate, latent
+from img2img.nets.stylegan import StyleGenerator, Truncated, mix_styles
+from img2img.tasks.gan import GANConfig, latent
 
 
 def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, GANConfig]:
@@ -33,6 +36,33 @@ def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.
     if not isinstance(config, GANConfig):
         raise ValueError(f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan")
     return generator, config
+
+
+def gan_sampler(
+    generator: nn.Module,
+    config: GANConfig,
+    engine: str = "auto",
+    device: str = "cpu",
+    truncation: float = 1.0,
+) -> Callable[[Tensor, Tensor | None], Tensor]:
+    """``sampler(z, labels)`` -> images (float32, CPU): ``generator`` with batch statistics
+    (:func:`~img2img.nets.batchnorm.batch_statistics_copy`) on ``engine``; a style
+    generator's w truncated by psi = ``truncation`` (1: off)."""
+    network = batch_statistics_copy(generator)
+    if truncation != 1:
+        if not isinstance(generator, StyleGenerator):
+            raise ValueError("truncation needs a style generator (--generator style)")
+        network = Truncated(network, truncation)
+    example = [torch.zeros(2, config.latent_size())]
+    if config.conditional:
+        example.append(torch.zeros(2, dtype=torch.long))
+    names = ("z", "labels")[: len(example)]
+    compiled = compile_network(network, example, engine, device, "fp32", names, {0: "batch"})
+
+    def sample(z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return compiled(z) if labels is None else compiled(z, labels)
+
+    return sample
 
 
 def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
@@ -128,6 +158,7 @@ def write_sample_files(
     interpolations: int = 4,
     steps: int = 10,
     device: str = "auto",
+    engine: str = "auto",
     truncation: float = 1.0,
     style_mix: int = 0,
     chain: bool = False,
@@ -143,12 +174,10 @@ def write_sample_files(
 
     device = resolve_device(device)
     generator, config = load_gan(model, device)
+    sampler = gan_sampler(generator, config, engine, device, truncation)
     output.parent.mkdir(parents=True, exist_ok=True)
     labels = sample_labels(config, n, label)
-    z = latent(n, config.latent_size(), seed)
-    fake = generate(
-        generator, z.to(device), None if labels is None else labels.to(device), truncation
-    ).cpu()
+    fake = sampler(latent(n, config.latent_size(), seed), labels)
     if config.net == "mlp":
         from img2img.reporting import plot_points
 
@@ -163,12 +192,7 @@ def write_sample_files(
         path_labels = sample_labels(config, len(path_z), label)
         if path_labels is not None and label is None:  # one class per row
             path_labels = torch.arange(interpolations).repeat_interleave(steps) % config.num_classes
-        strip = generate(
-            generator,
-            path_z.to(device),
-            None if path_labels is None else path_labels.to(device),
-            truncation,
-        ).cpu()
+        strip = sampler(path_z, path_labels)
         strip_path = output.with_name(f"{output.stem}_slerp{output.suffix}")
         save_image(strip * 0.5 + 0.5, strip_path, nrow=steps, padding=2)
         written.append(strip_path)

@@ -228,6 +228,19 @@ class StyleGenerator(nn.Module):
         return self.synthesis(self.broadcast(self.map(z, truncation)))
 
 
+class Truncated(nn.Module):
+    """``generator`` with its w pulled towards the tracked mean by ``psi`` (the truncation
+    trick) as a plain ``forward(z, labels=None)``, for exporters and engines that pass
+    tensors only."""
+
+    def __init__(self, generator: nn.Module, psi: float) -> None:
+        super().__init__()
+        self.generator, self.psi = generator, psi
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.generator(z, labels, truncation=self.psi)
+
+
 def mix_styles(ws: Tensor, other: Tensor, cutoff: int) -> Tensor:
     """``ws`` (N, num_ws, w_dim) with layers ``cutoff`` and above taken from ``other``: the
     coarse styles of one latent, the fine styles of another (style mixing)."""
