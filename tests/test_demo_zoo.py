@@ -20,7 +20,8 @@ DDGAN = {**TINY_GAN, "steps": 2, "t_dim": 8}
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> DemoBackend:
+def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DemoBackend:
+    monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))  # exported sampling graphs
     models = [
         save_untrained_model(tmp_path / "style", "gan", **STYLE),
         save_untrained_model(tmp_path / "ddgan", "ddgan", **DDGAN),

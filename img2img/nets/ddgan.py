@@ -221,14 +221,15 @@ class DenoisingChain(nn.Module):
                 f"a {self.steps}-step DDGAN takes latents of size {self.latent_size}, "
                 f"got {tuple(latent.shape)}"
             )
-        n, pixels = len(latent), math.prod(self.image_shape)
+        # No batch size is read (-1, zeros_like), so exported graphs keep it dynamic.
+        pixels = math.prod(self.image_shape)
         images, zs = latent.split([self.steps * pixels, self.steps * self.z_dim], dim=1)
-        noises = images.reshape(n, self.steps, *self.image_shape).unbind(1)
-        zs = zs.reshape(n, self.steps, self.z_dim).unbind(1)
+        noises = images.reshape(-1, self.steps, *self.image_shape).unbind(1)
+        zs = zs.reshape(-1, self.steps, self.z_dim).unbind(1)
         x = noises[0]
         chain = [x]
         for i, step in enumerate(reversed(range(self.steps))):
-            t = torch.full((n,), step, device=latent.device, dtype=torch.long)
+            t = torch.zeros_like(zs[i][:, 0], dtype=torch.long) + step
             x0 = self.denoiser(x, t, zs[i])
             # The last step's noise is unused (t = 0 returns the posterior mean).
             x = posterior_sample(self.schedule, x0, x, t, noises[(i + 1) % self.steps])

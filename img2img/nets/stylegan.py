@@ -84,16 +84,18 @@ class MappingNetwork(nn.Module):
 def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool = True) -> Tensor:
     """Convolve each sample of ``x`` (N, I, H, W) with ``weight`` (O, I, k, k) modulated by
     its own ``styles`` (N, I) and, with ``demodulate``, divided per output channel by
-    ``sqrt(sum (w * s)^2 + 1e-8)``; 'same' padding. The N convolutions run as one grouped
-    convolution (the reference's "fused modconv")."""
-    n, in_channels, height, width = x.shape
-    out_channels, _, k, _ = weight.shape
-    w = weight[None] * styles[:, None, :, None, None]  # (N, O, I, k, k)
+    ``sqrt(sum (w * s)^2 + 1e-8)``; 'same' padding.
+
+    Computed as the reference's non-fused path: scaling the input channels by the styles,
+    one ordinary convolution with the shared weight, then the per-sample demodulation
+    factors on the output, which equals convolving with per-sample weights but needs no
+    grouped convolution (whose group count, the batch size, exporters would freeze)."""
+    out = F.conv2d(x * styles[:, :, None, None], weight, padding=weight.shape[-1] // 2)
     if demodulate:
-        w = w * (w.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
-    x = x.reshape(1, n * in_channels, height, width)
-    out = F.conv2d(x, w.reshape(n * out_channels, in_channels, k, k), padding=k // 2, groups=n)
-    return out.reshape(n, out_channels, *out.shape[-2:])
+        # sum over (i, k) of (w_oik s_ni)^2 = s^2 @ (sum_k w^2)^T: (N, O)
+        norms = styles.square() @ weight.square().sum(dim=(2, 3)).T
+        out = out * (norms + 1e-8).rsqrt()[:, :, None, None]
+    return out
 
 
 class ModulatedConv2d(nn.Module):
@@ -208,8 +210,9 @@ class StyleGenerator(nn.Module):
 
     def synthesis(self, ws: Tensor) -> Tensor:
         """ws (N, num_ws, w_dim), one w per layer -> images (N, channels, S, S)."""
-        x = self.const[None].expand(len(ws), -1, -1, -1)
-        x = self.convs[0](x, ws[:, 0])
+        # (1, C, b, b): the first modulation broadcasts it over the batch (no batch size
+        # is read here, so exported graphs keep a dynamic one).
+        x = self.convs[0](self.const[None], ws[:, 0])
         image = self.to_rgbs[0](x, ws[:, 1])
         for i, to_rgb in enumerate(self.to_rgbs[1:]):
             x = self.convs[2 * i + 1](x, ws[:, 2 * i + 1])

@@ -19,6 +19,13 @@ from tests.data.test_gan_data import make_mnist
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exported sampling graphs go to this test's cache (the ONNX engine may run them)."""
+    monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
+
+
 TINY = ["--ngf", "4", "--ndf", "4", "--z-dim", "8", "--batch-size", "4", "--num-workers", "0"]
 KINDS = {
     "style": [
