@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,16 +19,19 @@ from torch import Tensor, nn
 from img2img.data.toy import get_mixture
 from img2img.data.transforms import make_generator
 from img2img.infer import load_generator
-from img2img.tasks.gan import GANConfig, generate, latent
+from img2img.tasks import get_task
+from img2img.tasks.gan import generate, latent
 
 
-def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, GANConfig]:
+def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, Any]:
     """A trained GAN generator (in eval mode, on ``device``) and its config, from any model
-    :func:`img2img.infer.load_generator` reads; a model of another task is refused, since
-    only a GAN draws images from noise."""
+    :func:`img2img.infer.load_generator` reads; a model of a task that does not draw images
+    from noise (its ``evaluation`` is not "samples": gan, progan) is refused."""
     generator, config = load_generator(model, device=device)
-    if not isinstance(config, GANConfig):
-        raise ValueError(f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan")
+    if get_task(config.task).evaluation != "samples":
+        raise ValueError(
+            f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan or progan"
+        )
     return generator, config
 
 
@@ -46,10 +50,11 @@ def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
     return torch.where(sin.abs() < 1e-6, linear, spherical)
 
 
-def sample_labels(config: GANConfig, n: int, label: int | None) -> Tensor | None:
+def sample_labels(config: Any, n: int, label: int | None) -> Tensor | None:
     """Labels for ``n`` samples: all ``label``, or cycling through the classes; None when the
-    model is unconditional (where asking for a label is an error)."""
-    if not config.conditional:
+    model is unconditional (where asking for a label is an error; a task whose config has
+    no ``conditional`` option, such as progan, is unconditional)."""
+    if not getattr(config, "conditional", False):
         if label is not None:
             raise ValueError("--label needs a class-conditional model (trained with --conditional)")
         return None
@@ -87,7 +92,7 @@ def write_sample_files(
     labels = sample_labels(config, n, label)
     z = latent(n, config.z_dim, seed)
     fake = generate(generator, z.to(device), None if labels is None else labels.to(device)).cpu()
-    if config.net == "mlp":
+    if getattr(config, "net", "") == "mlp":
         from img2img.reporting import plot_points
 
         real = get_mixture(config.data).sample(n, make_generator(seed, 3))[0]

@@ -42,6 +42,7 @@ from img2img.optim import Stepper
 from img2img.tasks.cyclegan import CycleGAN
 from img2img.tasks.gan import GAN
 from img2img.tasks.pix2pix import Pix2Pix
+from img2img.tasks.progan import ProGAN
 from img2img.tasks.srgan import SRGAN
 
 # How ``img2img eval`` measures a task's models (see :mod:`img2img.metrics.evaluate`):
@@ -115,6 +116,7 @@ TASKS: dict[str, type[Task]] = {
     "cyclegan": CycleGAN,
     "gan": GAN,
     "srgan": SRGAN,
+    "progan": ProGAN,
 }
 
 
