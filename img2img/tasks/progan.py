@@ -42,7 +42,6 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from img2img.config import TrainConfig, option
-from img2img.data.classes import class_names
 from img2img.data.mnist import is_mnist_folder
 from img2img.data.toy import is_toy
 from img2img.losses import Adversary
@@ -183,8 +182,7 @@ class Growth:
 
 def describe(generator: nn.Module) -> str:
     """Where a growing generator stands, e.g. ``16x16 of 32x32, fading in (alpha 0.40)``."""
-    level, alpha = generator.level_alpha
-    side = generator.resolution
+    side, alpha = generator.resolution, generator.level_alpha[1]
     fading = f", fading in (alpha {alpha:.2f})" if alpha < 1 else ""
     return f"{side}x{side} of {generator.image_size}x{generator.image_size}{fading}"
 
@@ -270,7 +268,7 @@ class ProGAN(StateFromParts):
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.generator.train()
         lod = self._grow()
-        level, alpha = level_and_alpha(lod, self.growth.top)
+        level = level_and_alpha(lod, self.growth.top)[0]
         n = self.batch_for(4 * 2**level)
         real = fade_reals(batch["image"][:n].to(self.device, non_blocking=True), lod)
         fake = self.generator(torch.randn(n, self.config.z_dim, device=self.device))
@@ -290,7 +288,7 @@ class ProGAN(StateFromParts):
 
     def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
         """The resolution and fade-in weight, for the progress bar and the log."""
-        level, alpha = self.generator.level_alpha
+        alpha = self.generator.level_alpha[1]
         return {"resolution": float(self.generator.resolution), "alpha": alpha}, {}
 
     def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
