@@ -19,8 +19,10 @@ from torch import Tensor, nn
 from img2img.data.toy import get_mixture
 from img2img.data.transforms import make_generator
 from img2img.infer import load_generator
+from img2img.nets.progan import ProGANGenerator
 from img2img.tasks import get_task
 from img2img.tasks.gan import generate, latent
+from img2img.tasks.progan import describe
 
 
 def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, Any]:
@@ -33,6 +35,13 @@ def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, Any]:
             f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan or progan"
         )
     return generator, config
+
+
+def growth_note(model: str | Path) -> str:
+    """How far a progressively grown model (``--task progan``) got, e.g. "grown to 16x16 of
+    32x32": its samples are that resolution upsampled to the image size. "" for others."""
+    generator, _ = load_gan(model)
+    return f"grown to {describe(generator)}" if isinstance(generator, ProGANGenerator) else ""
 
 
 def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:

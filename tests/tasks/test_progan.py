@@ -149,3 +149,18 @@ def test_cli_trains_resumes_and_samples(mnist: Path, tmp_path: Path) -> None:
     grid = tmp_path / "grid.png"
     main(["sample", "--model", str(out), "-n", "4", "-o", str(grid), "--interpolations", "0"])
     assert Image.open(grid).size == (2 + 2 * 10, 2 + 2 * 10)  # 2x2 grid of 8 px, 2 px padding
+
+
+def test_demo_gan_tab_serves_progan_and_says_the_resolution_reached(tmp_path: Path) -> None:
+    from conftest import save_untrained_model
+
+    from img2img.catalog import describe_model
+    from img2img.demo import SAMPLE, DemoBackend
+
+    model = save_untrained_model(tmp_path / "pg", "progan", **TINY, channels=1)
+    backend = DemoBackend([describe_model(model)], device="cpu", output_dir=tmp_path / "out")
+    assert backend.names(SAMPLE) == [str(model)] and backend.class_choices(str(model)) == []
+    grid, strip, status = backend.sample(str(model), 0, None, 4, 0, 5)
+    assert strip is None and Image.open(grid).width > 2 * 8
+    # A fresh generator's lod is the 4x4 level: the status line says so.
+    assert f"{model} was grown to 4x4 of 8x8." in status
