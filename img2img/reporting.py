@@ -123,7 +123,7 @@ def save_captioned_grid(images: torch.Tensor, path: Path, nrow: int, caption: st
     grid = make_grid(images.detach().float().cpu() * 0.5 + 0.5, nrow=nrow, padding=2)
     pixels = grid.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
     body = Image.fromarray(pixels).convert("RGB")
-    page = Image.new("RGB", (max(body.width, 8 * len(caption) + 8), body.height + 16), "white")
+    page = Image.new("RGB", (max(body.width, 6 * len(caption) + 8), body.height + 16), "white")
     page.paste(body, (0, 16))
     ImageDraw.Draw(page).text((4, 2), caption, fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)

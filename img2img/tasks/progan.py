@@ -28,6 +28,8 @@ Departures from the reference, all deliberate:
   ``minibatch_repeats``); the generator's step reuses the D step's fake batch (as the
   GAN recipe does) instead of drawing new latents.
 - No mirror augmentation (the reference's default is off too), no AC-GAN label head.
+- MNIST's 28 px digits are resized to 32 px by the MNIST loader (bilinear); the
+  reference's dataset tool pads them with 2 black pixels a side.
 """
 
 from __future__ import annotations
