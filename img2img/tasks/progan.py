@@ -219,6 +219,9 @@ class ProGAN(StateFromParts):
     def __init__(
         self, config: ProGANConfig, total_steps: int, decay_steps: int, device: torch.device
     ) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # DDP would wait for gradients of the levels not grown yet.
+            raise ValueError("--task progan trains in one process; run it without torchrun")
         self.config = config
         self.device = device
         top = levels_for(config.image_size)
