@@ -185,7 +185,8 @@ class ProGANGenerator(_Growing):
 
     def _block(self, x: Tensor, level: int) -> Tensor:
         if level == 0:
-            x = self.dense(pixel_norm(x)).reshape(len(x), -1, 4, 4)
+            # -1 for the batch, not len(x): an exported graph keeps its batch dimension free.
+            x = self.dense(pixel_norm(x)).reshape(-1, len(self.dense_bias), 4, 4)
             x = pixel_norm(_act(x + self.dense_bias[None, :, None, None]))
             return pixel_norm(_act(self.blocks[0](x)))
         x = upscale(x, 2)
