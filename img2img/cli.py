@@ -337,7 +337,7 @@ def sample_command(argv: list[str]) -> None:
 
 def _sample(args: argparse.Namespace) -> None:
     from img2img.metrics.parzen import evaluate_parzen
-    from img2img.sampling import write_sample_files
+    from img2img.sampling import growth_note, write_sample_files
 
     if args.parzen:
         result = evaluate_parzen(
@@ -365,6 +365,8 @@ def _sample(args: argparse.Namespace) -> None:
         args.engine,
     ):
         print(path)
+    if note := growth_note(args.model):
+        print(f"{args.model}: {note}")
 
 
 def data_command(argv: list[str]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -23,27 +24,39 @@ from img2img.devices import resolve_device
 from img2img.engines import compile_network
 from img2img.infer import load_generator
 from img2img.nets.batchnorm import batch_statistics_copy
-from img2img.tasks.gan import GANConfig, latent
+from img2img.nets.progan import ProGANGenerator
+from img2img.tasks import get_task
+from img2img.tasks.gan import latent
+from img2img.tasks.progan import describe
 
 
-def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, GANConfig]:
+def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
     """A trained GAN generator (in eval mode, on ``device``) and its config, from any model
-    :func:`img2img.infer.load_generator` reads; a model of another task is refused, since
-    only a GAN draws images from noise."""
+    :func:`img2img.infer.load_generator` reads; a model of a task that does not draw images
+    from noise (its ``evaluation`` is not "samples": gan, progan) is refused."""
     generator, config = load_generator(model, device=device)
-    if not isinstance(config, GANConfig):
-        raise ValueError(f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan")
+    if get_task(config.task).evaluation != "samples":
+        raise ValueError(
+            f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan or progan"
+        )
     return generator, config
 
 
+def growth_note(model: str | Path) -> str:
+    """How far a progressively grown model (``--task progan``) got, e.g. "grown to 16x16 of
+    32x32": its samples are that resolution upsampled to the image size. "" for others."""
+    generator, _ = load_gan(model)
+    return f"grown to {describe(generator)}" if isinstance(generator, ProGANGenerator) else ""
+
+
 def gan_sampler(
-    generator: nn.Module, config: GANConfig, engine: str = "auto", device: str = "cpu"
+    generator: nn.Module, config: Any, engine: str = "auto", device: str = "cpu"
 ) -> Callable[[Tensor, Tensor | None], Tensor]:
     """``sampler(z, labels)`` -> images (float32, CPU): ``generator`` with batch statistics
     (:func:`~img2img.nets.batchnorm.batch_statistics_copy`) on ``engine``."""
     network = batch_statistics_copy(generator)
     example = [torch.zeros(2, config.z_dim)]
-    if config.conditional:
+    if getattr(config, "conditional", False):  # progan has no such option
         example.append(torch.zeros(2, dtype=torch.long))
     names = ("z", "labels")[: len(example)]
     compiled = compile_network(network, example, engine, device, "fp32", names, {0: "batch"})
@@ -69,10 +82,11 @@ def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
     return torch.where(sin.abs() < 1e-6, linear, spherical)
 
 
-def sample_labels(config: GANConfig, n: int, label: int | None) -> Tensor | None:
+def sample_labels(config: Any, n: int, label: int | None) -> Tensor | None:
     """Labels for ``n`` samples: all ``label``, or cycling through the classes; None when the
-    model is unconditional (where asking for a label is an error)."""
-    if not config.conditional:
+    model is unconditional (where asking for a label is an error; a task whose config has
+    no ``conditional`` option, such as progan, is unconditional)."""
+    if not getattr(config, "conditional", False):
         if label is not None:
             raise ValueError("--label needs a class-conditional model (trained with --conditional)")
         return None
@@ -112,7 +126,7 @@ def write_sample_files(
     output.parent.mkdir(parents=True, exist_ok=True)
     labels = sample_labels(config, n, label)
     fake = sampler(latent(n, config.z_dim, seed), labels)
-    if config.net == "mlp":
+    if getattr(config, "net", "") == "mlp":
         from img2img.reporting import plot_points
 
         real = get_mixture(config.data).sample(n, make_generator(seed, 3))[0]

@@ -236,7 +236,8 @@ def evaluate_gan(
         chosen = sorted(order[:real_count].tolist())
     count = generate or len(chosen)
     labels = None
-    if config.conditional:
+    conditional = getattr(config, "conditional", False)  # progan has no such option
+    if conditional:
         real_labels = torch.as_tensor(dataset.labels)
         if int(real_labels.max()) >= config.num_classes:
             raise ValueError(
@@ -296,8 +297,8 @@ def evaluate_gan(
         "task": config.task,
         "direction": None,
         "image_size": config.image_size,
-        "conditional": config.conditional,
-        "labels": "drawn in the real data's class proportions" if config.conditional else None,
+        "conditional": conditional,
+        "labels": "drawn in the real data's class proportions" if conditional else None,
         "seed": seed,
         "columns": ["generated", "real"],
         "metrics": values,
