@@ -350,7 +350,7 @@ def sample_command(argv: list[str]) -> None:
 
 def _sample(args: argparse.Namespace) -> None:
     from img2img.metrics.parzen import evaluate_parzen
-    from img2img.sampling import write_sample_files
+    from img2img.sampling import growth_note, write_sample_files
 
     if args.parzen:
         result = evaluate_parzen(
@@ -381,6 +381,8 @@ def _sample(args: argparse.Namespace) -> None:
         args.chain,
     ):
         print(path)
+    if note := growth_note(args.model):
+        print(f"{args.model}: {note}")
 
 
 def data_command(argv: list[str]) -> None:

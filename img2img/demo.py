@@ -4,7 +4,8 @@
   does not know, since every generator maps an image to an image),
 - **Super-resolution** (task ``srgan``): a before/after slider (the input upscaled by bicubic
   against the model's output) and the full-resolution result as a download,
-- **GAN sampling** (task ``gan``): seed, class label for conditional models, number of
+- **GAN sampling** (tasks ``gan`` and ``progan``, whose status line says the resolution a
+  progressively grown model reached): seed, class label for conditional models, number of
   samples and a strip of latent interpolations, drawn by ``img2img sample``'s own code.
 - **Inpainting** (task ``inpaint``): paint the hole on the image with a brush (Gradio's
   ``ImageEditor``), get the completed image beside it; an empty or all-over mask is refused
@@ -428,7 +429,7 @@ class DemoBackend:
         the page (:func:`upscale_for_display`). ``label``: a class of a conditional model
         (as a string, like the picker's choices), or None / :data:`ALL_CLASSES` for all.
         ``truncation``: psi of a style model's truncation trick (1: off)."""
-        from img2img.sampling import write_sample_files
+        from img2img.sampling import growth_note, write_sample_files
 
         info = self.model(name, SAMPLE)
         seed = whole_number(seed, "The seed", 0, MAX_SEED)
@@ -464,10 +465,12 @@ class DemoBackend:
         which = "" if chosen is None else f" of class {chosen}"
         plural = "" if count == 1 else "s"
         zoom = " Enlarged for display (nearest neighbour)." if enlarged else ""
+        grown = growth_note(info.path)
+        grown = f" {name} was {grown}." if grown else ""
         return (
             str(files[0]),
             strip,
-            f"{count} sample{plural}{which} from {name}, seed {seed}.{zoom}",
+            f"{count} sample{plural}{which} from {name}, seed {seed}.{grown}{zoom}",
         )
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import json
 import os
 import platform
@@ -122,7 +123,19 @@ def graph_key(network: nn.Module, example: Sequence[Tensor], dynamic: dict[int, 
     ]
     versions = (torch.__version__, onnx.__version__, onnxruntime.__version__)
     digest.update(repr((repr(network), shapes, versions, OPSET, GRAPH_VERSION)).encode())
+    # The forward code too: a graph exported before a fix to a network's code must not
+    # outlive the fix in the user's cache.
+    for kind in sorted({type(m) for m in network.modules()}, key=lambda k: k.__qualname__):
+        digest.update(module_source(kind).encode())
     return digest.hexdigest()[:32]
+
+
+def module_source(kind: type) -> str:
+    """The source of a module class (its qualified name where the source is unavailable)."""
+    try:
+        return inspect.getsource(kind)
+    except (OSError, TypeError):
+        return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def export_onnx(

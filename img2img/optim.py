@@ -151,6 +151,13 @@ class Stepper:
         grads = [p.grad for p in self.params if p.grad is not None]
         return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
 
+    def reset_state(self) -> None:
+        """Forget the optimizer's per-parameter state (Adam's moments and step count), as
+        when the networks change shape under it: progressive growing resets it whenever a
+        new level starts fading in and when it is fully in (the reference's
+        ``reset_opt_for_new_lod``). The learning rate and its schedule are kept."""
+        self.optimizer.state.clear()
+
     def schedule_step(self) -> None:
         with warnings.catch_warnings():
             # The schedule counts iterations, not updates: a gradient scaler skips the optimizer

@@ -113,6 +113,23 @@ def save_grid(columns: list[torch.Tensor], path: Path) -> None:
     save_image(rows.flatten(0, 1) * 0.5 + 0.5, path, nrow=len(columns), padding=2)
 
 
+def save_captioned_grid(images: torch.Tensor, path: Path, nrow: int, caption: str) -> None:
+    """Save ``images`` (N x C x H x W in [-1, 1]) as a grid of ``nrow`` columns under a
+    one-line ``caption`` (say, the resolution a growing GAN has reached), so the picture
+    says what it shows without its log."""
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    grid = make_grid(images.detach().float().cpu() * 0.5 + 0.5, nrow=nrow, padding=2)
+    pixels = grid.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    body = Image.fromarray(pixels).convert("RGB")
+    page = Image.new("RGB", (max(body.width, 6 * len(caption) + 8), body.height + 16), "white")
+    page.paste(body, (0, 16))
+    ImageDraw.Draw(page).text((4, 2), caption, fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.save(path)
+
+
 def plot_points(
     real: torch.Tensor,
     fake: torch.Tensor,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,23 +25,35 @@ from img2img.engines import compile_network
 from img2img.infer import load_generator
 from img2img.nets.batchnorm import batch_statistics, batch_statistics_copy
 from img2img.nets.ddgan import DenoisingChain
+from img2img.nets.progan import ProGANGenerator
 from img2img.nets.stylegan import StyleGenerator, Truncated, mix_styles
-from img2img.tasks.gan import GANConfig, latent
+from img2img.tasks import get_task
+from img2img.tasks.gan import latent, latent_size
+from img2img.tasks.progan import describe
 
 
-def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, GANConfig]:
+def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
     """A trained GAN generator (in eval mode, on ``device``) and its config, from any model
-    :func:`img2img.infer.load_generator` reads; a model of another task is refused, since
-    only a GAN draws images from noise."""
+    :func:`img2img.infer.load_generator` reads; a model of a task that does not draw images
+    from noise (its ``evaluation`` is not "samples": gan, progan) is refused."""
     generator, config = load_generator(model, device=device)
-    if not isinstance(config, GANConfig):
-        raise ValueError(f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan")
+    if get_task(config.task).evaluation != "samples":
+        raise ValueError(
+            f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan or progan"
+        )
     return generator, config
+
+
+def growth_note(model: str | Path) -> str:
+    """How far a progressively grown model (``--task progan``) got, e.g. "grown to 16x16 of
+    32x32": its samples are that resolution upsampled to the image size. "" for others."""
+    generator, _ = load_gan(model)
+    return f"grown to {describe(generator)}" if isinstance(generator, ProGANGenerator) else ""
 
 
 def gan_sampler(
     generator: nn.Module,
-    config: GANConfig,
+    config: Any,
     engine: str = "auto",
     device: str = "cpu",
     truncation: float = 1.0,
@@ -53,8 +66,8 @@ def gan_sampler(
         if not isinstance(generator, StyleGenerator):
             raise ValueError("truncation needs a style generator (--generator style)")
         network = Truncated(network, truncation)
-    example = [torch.zeros(2, config.latent_size())]
-    if config.conditional:
+    example = [torch.zeros(2, latent_size(config))]
+    if getattr(config, "conditional", False):  # progan has no such option
         example.append(torch.zeros(2, dtype=torch.long))
     names = ("z", "labels")[: len(example)]
     compiled = compile_network(network, example, engine, device, "fp32", names, {0: "batch"})
@@ -80,10 +93,11 @@ def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
     return torch.where(sin.abs() < 1e-6, linear, spherical)
 
 
-def sample_labels(config: GANConfig, n: int, label: int | None) -> Tensor | None:
+def sample_labels(config: Any, n: int, label: int | None) -> Tensor | None:
     """Labels for ``n`` samples: all ``label``, or cycling through the classes; None when the
-    model is unconditional (where asking for a label is an error)."""
-    if not config.conditional:
+    model is unconditional (where asking for a label is an error; a task whose config has
+    no ``conditional`` option, such as progan, is unconditional)."""
+    if not getattr(config, "conditional", False):
         if label is not None:
             raise ValueError("--label needs a class-conditional model (trained with --conditional)")
         return None
@@ -177,8 +191,8 @@ def write_sample_files(
     sampler = gan_sampler(generator, config, engine, device, truncation)
     output.parent.mkdir(parents=True, exist_ok=True)
     labels = sample_labels(config, n, label)
-    fake = sampler(latent(n, config.latent_size(), seed), labels)
-    if config.net == "mlp":
+    fake = sampler(latent(n, latent_size(config), seed), labels)
+    if getattr(config, "net", "") == "mlp":
         from img2img.reporting import plot_points
 
         real = get_mixture(config.data).sample(n, make_generator(seed, 3))[0]
@@ -188,7 +202,7 @@ def write_sample_files(
     save_image(fake * 0.5 + 0.5, output, nrow=columns, padding=2)
     written = [output]
     if interpolations > 0:
-        path_z = interpolation_latents(config.latent_size(), interpolations, steps, seed)
+        path_z = interpolation_latents(latent_size(config), interpolations, steps, seed)
         path_labels = sample_labels(config, len(path_z), label)
         if path_labels is not None and label is None:  # one class per row
             path_labels = torch.arange(interpolations).repeat_interleave(steps) % config.num_classes

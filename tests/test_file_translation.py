@@ -77,7 +77,7 @@ def test_equal_sizes_are_batched_and_waiting_images_are_bounded(tmp_path: Path) 
     class Identity:
         batches: list[int] = []  # noqa: RUF012
 
-        def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        def translate_batch(self, x: torch.Tensor, mask: None) -> torch.Tensor:
             self.batches.append(len(x))
             return x
 

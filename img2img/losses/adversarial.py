@@ -267,6 +267,13 @@ def r1_penalty(
     return 0.5 * grad.reshape(len(grad), -1).pow(2).sum(dim=1).mean()
 
 
+def drift_penalty(real_logits: Tensor) -> Tensor:
+    """The mean squared real logit, E[D(x)^2]: keeps a Wasserstein critic's scores from
+    drifting far from zero, which its loss alone does not prevent (Karras et al. 2018,
+    appendix A.1, weight epsilon_drift = 0.001)."""
+    return real_logits.float().pow(2).mean()
+
+
 def judge(discriminator: Callable[..., Tensor], x: Tensor, condition: Any = None) -> Tensor:
     """``discriminator(x)``, or ``discriminator(x, condition)`` when a condition is given:
     conditioning arguments (class labels, a time step, a level of detail) reach the
@@ -300,10 +307,11 @@ class Adversary(nn.Module):
     The discriminator sees exactly the tensors it is given (pix2pix concatenates condition
     and image itself); ``condition=`` arguments of :meth:`update` and :meth:`loss` (class
     labels, ...) reach it as a second argument that the penalties do not differentiate.
-    The D loss is ``d_loss_weight * objective.d_loss + gp_weight * gp + r1_weight * r1``:
-    the weight scales the objective only (0.5 gives pix2pix/CycleGAN parity), penalties
-    keep the weights their papers quote. ``r1_interval`` > 1 computes R1 on every
-    ``r1_interval``-th update only (lazy regularisation, Karras et al. 2020).
+    The D loss is ``d_loss_weight * objective.d_loss + gp_weight * gp + r1_weight * r1``
+    (``+ drift_weight * drift`` when set, see :func:`drift_penalty`): the weight scales the
+    objective only (0.5 gives pix2pix/CycleGAN parity), penalties keep the weights their
+    papers quote. ``r1_interval`` > 1 computes R1 on every ``r1_interval``-th update only
+    (lazy regularisation, Karras et al. 2020).
 
     ``state_dict()`` holds the discriminator's weights plus, as the module's extra state,
     the optimizer/scheduler state and the update counter, so a resumed run continues the
@@ -320,6 +328,7 @@ class Adversary(nn.Module):
         clip: float | None = None,
         d_steps: int = 1,
         d_loss_weight: float = 1.0,
+        drift_weight: float = 0.0,
         r1_interval: int = 1,
     ) -> None:
         super().__init__()
@@ -346,6 +355,7 @@ class Adversary(nn.Module):
         self.clip = clip
         self.d_steps = d_steps
         self.d_loss_weight = d_loss_weight
+        self.drift_weight = drift_weight
         # Lazy regularisation (StyleGAN2): R1 only on every r1_interval-th update; the task
         # chooses the weight (StyleGAN2 multiplies gamma by the interval, DDGAN does not).
         self.r1_interval = r1_interval
@@ -400,6 +410,10 @@ class Adversary(nn.Module):
             r1 = r1_penalty(real_logits, real, grad_scaler=scaler)
             loss = loss + self.r1_weight * r1
             logs["r1"] = r1.item()
+        if self.drift_weight:
+            drift = drift_penalty(real_logits)
+            loss = loss + self.drift_weight * drift
+            logs["drift"] = drift.item()
         logs["d_loss"] = loss.item()
         return loss, logs
 

@@ -214,7 +214,7 @@ def evaluate_gan(
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
     from img2img.tasks.gan import generate as run_generator
-    from img2img.tasks.gan import latent
+    from img2img.tasks.gan import latent, latent_size
 
     start = time.perf_counter()
     if is_toy(str(data)):
@@ -236,7 +236,8 @@ def evaluate_gan(
         chosen = sorted(order[:real_count].tolist())
     count = generate or len(chosen)
     labels = None
-    if config.conditional:
+    conditional = getattr(config, "conditional", False)  # progan has no such option
+    if conditional:
         real_labels = torch.as_tensor(dataset.labels)
         if int(real_labels.max()) >= config.num_classes:
             raise ValueError(
@@ -245,7 +246,7 @@ def evaluate_gan(
             )
         labels = proportional_labels(real_labels, count, seed)
 
-    z = latent(count, config.latent_size(), seed)
+    z = latent(count, latent_size(config), seed)
     chunk = config.batch_size  # batch statistics: sample at the batch size it trained with
     fake = torch.cat(
         [
@@ -296,8 +297,8 @@ def evaluate_gan(
         "task": config.task,
         "direction": None,
         "image_size": config.image_size,
-        "conditional": config.conditional,
-        "labels": "drawn in the real data's class proportions" if config.conditional else None,
+        "conditional": conditional,
+        "labels": "drawn in the real data's class proportions" if conditional else None,
         "seed": seed,
         "columns": ["generated", "real"],
         "metrics": values,

@@ -45,6 +45,7 @@ from img2img.tasks.gan import GAN
 from img2img.tasks.inpaint import Inpaint
 from img2img.tasks.pix2pix import Pix2Pix
 from img2img.tasks.pix2pixhd import Pix2PixHD
+from img2img.tasks.progan import ProGAN
 from img2img.tasks.srgan import SRGAN
 
 # How ``img2img eval`` measures a task's models (see :mod:`img2img.metrics.evaluate`):
@@ -125,6 +126,7 @@ TASKS: dict[str, type[Task]] = {
     "srgan": SRGAN,
     "ddgan": DDGAN,
     "inpaint": Inpaint,
+    "progan": ProGAN,
 }
 
 

@@ -277,6 +277,13 @@ def style_mixed_fakes(
     return generator.synthesis(ws)
 
 
+def latent_size(config: Any) -> int:
+    """Size of the latent vector one sample of ``config``'s model is drawn from: its
+    ``latent_size()`` where it has one (a DDGAN's holds every step's noise), else ``z_dim``."""
+    size = getattr(config, "latent_size", None)
+    return size() if size is not None else config.z_dim
+
+
 def latent(n: int, z_dim: int, seed: int) -> Tensor:
     """``n`` fixed latent vectors (n, z_dim) ~ N(0, I) from ``seed`` (not the global RNG)."""
     return torch.randn(n, z_dim, generator=make_generator(seed, 11))

@@ -1,0 +1,166 @@
+"""The progressive-growing recipe: its schedule against the reference's, the real-image
+fade, the optimizer reset, exact resume mid-fade, and the CLI from training to sampling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from img2img.checkpoint import load_training_state
+from img2img.cli import main
+from img2img.config import merge
+from img2img.losses import Adversary
+from img2img.nets.progan import downscale, upscale
+from img2img.sampling import load_gan
+from img2img.tasks.progan import ProGAN, ProGANConfig, fade_reals, lod_at, parse_batch_sizes
+from img2img.train import Trainer
+from tests.data.test_gan_data import make_mnist
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# 8 px (one level above 4x4), 8 real images an iteration: a phase of 64 images is 8
+# iterations, 4 stable, then 8x8 fading in (iterations 6-8 at lod 0.75, 0.5, 0.25), then 8x8.
+TINY = {
+    "image_size": 8,
+    "fmap_base": 16,
+    "fmap_max": 8,
+    "z_dim": 8,
+    "batch_sizes": "4:8,8:8",
+    "images_per_phase": 64,
+    "ema": 0.9,
+    "num_samples": 4,
+    "num_workers": 0,
+    "device": "cpu",
+}
+
+
+@pytest.fixture
+def mnist(tmp_path: Path) -> Path:
+    return make_mnist(tmp_path / "mnist", count=24)
+
+
+def tiny(data: Path, out: Path, **overrides) -> ProGANConfig:
+    return merge(ProGANConfig, {**TINY, "data": str(data), "out": str(out)}, overrides)
+
+
+def test_schedule_matches_the_reference_training_schedule() -> None:
+    # The reference, 32 px (lod 3 at 4x4), 600k + 600k: phase 0 stable to 600k, fading
+    # 8x8 in to 1.2M, ..., lod 0 from 4.2M on.
+    ref = 1_200_000
+    assert lod_at(0, 3, ref) == 3.0
+    assert lod_at(600_000, 3, ref) == 3.0
+    assert lod_at(900_000, 3, ref) == pytest.approx(2.5)
+    assert lod_at(1_200_000, 3, ref) == 2.0
+    assert lod_at(3_300_000, 3, ref) == pytest.approx(0.5)
+    assert lod_at(4_200_000, 3, ref) == 0.0
+    assert lod_at(50_000_000, 3, ref) == 0.0
+
+
+def test_presets_mnist_and_the_loader_batch(mnist: Path) -> None:
+    config = merge(ProGANConfig, {"data": str(mnist)})
+    assert (config.channels, config.image_size, config.batch_size) == (1, 32, 128)
+    assert (config.lr, config.beta1, config.beta2) == (1e-3, 0.0, 0.99)
+    assert (config.gp_weight, config.drift_weight, config.ema) == (10.0, 1e-3, 0.999)
+    assert merge(ProGANConfig, {"batch_sizes": "4:16,8:32", "image_size": 8}).batch_size == 32
+    assert parse_batch_sizes("4:128, 8:64") == {4: 128, 8: 64}
+    with pytest.raises(ValueError, match="'8-64' is not resolution:batch"):
+        parse_batch_sizes("4:128,8-64")
+    with pytest.raises(ValueError, match="smaller than the largest per-resolution batch"):
+        ProGAN(tiny(mnist, Path("unused"), batch_size=4), 10, 0, torch.device("cpu"))
+
+
+def test_reals_are_cross_faded_like_the_reference() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(fade_reals(x, 0.0), x)
+    coarse = upscale(downscale(x, 2), 2)
+    assert torch.equal(fade_reals(x, 1.0), coarse)  # the 4x4 level, shown at 8x8
+    torch.testing.assert_close(fade_reals(x, 0.25), 0.75 * x + 0.25 * coarse)
+    assert torch.equal(fade_reals(x, 2.0), upscale(downscale(x, 4), 4))
+
+
+def test_adam_is_reset_when_a_fade_in_starts_and_ends(mnist: Path, tmp_path: Path) -> None:
+    config = tiny(mnist, tmp_path / "run")
+    torch.manual_seed(0)
+    task = ProGAN(config, total_steps=100, decay_steps=0, device=torch.device("cpu"))
+    dataset = ProGAN.dataset(config, "train")
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(8)])
+    dense = task.g_stepper.optimizer.state
+    steps, lods = [], []
+    for _ in range(10):
+        lods.append(task.step(batch)["lod"])
+        steps.append(int(dense[task.generator.dense.weight]["step"]))
+    assert lods == [1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    # Adam's step count restarts at the fade's first iteration (6) and after it (9).
+    assert steps == [1, 2, 3, 4, 5, 1, 2, 3, 1, 2]
+    assert task.generator.resolution == 8 and task.adversary.discriminator.resolution == 8
+
+
+def test_drift_penalty_is_the_mean_squared_real_score() -> None:
+    critic = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        critic.bias.zero_()
+    real, fake = torch.tensor([[1.0, 1.0], [0.0, 1.0]]), torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    plain = Adversary(critic, objective="wgan", clip=1.0)
+    drifted = Adversary(critic, objective="wgan", clip=1.0, drift_weight=0.5)
+    loss, logs = drifted.d_loss(real, fake)
+    base, _ = plain.d_loss(real, fake)
+    # Real scores 3 and 2: E[D(x)^2] = 6.5; the weighted term 3.25 is added to the loss.
+    assert logs["drift"] == pytest.approx(6.5)
+    assert loss.item() == pytest.approx(base.item() + 3.25)
+
+
+def test_resume_mid_fade_is_exact(mnist: Path, tmp_path: Path) -> None:
+    Trainer(tiny(mnist, tmp_path / "straight", max_steps=8)).fit()
+    Trainer(tiny(mnist, tmp_path / "resumed", max_steps=6)).fit()  # stops at lod 0.75
+    mid = load_training_state(tmp_path / "resumed")
+    assert 0 < float(mid["task"]["generator"]["lod"]) < 1
+    Trainer(tiny(mnist, tmp_path / "resumed", max_steps=8), resume=True).fit()
+    straight, resumed = (load_training_state(tmp_path / r) for r in ("straight", "resumed"))
+    growth = {"images": 64, "stage": (0, 1)}  # the 8th iteration ran at lod 0.25
+    assert straight["task"]["growth"] == resumed["task"]["growth"] == growth
+    for part in ("generator", "adversary"):
+        for key, value in straight["task"][part].items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(value, resumed["task"][part][key]), (part, key)
+    for key, value in straight["ema"].items():
+        assert torch.equal(value, resumed["ema"][key]), key
+
+
+def test_cli_trains_resumes_and_samples(mnist: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    common = ["--task", "progan", "--data", str(mnist), "--out", str(out), *flags]
+    main(["train", *common, "--max-steps", "6", "--sample-every", "3", "--log-every", "3"])
+    main(["train", "--resume", str(out), "--max-steps", "10", "--log-every", "5"])
+    assert load_training_state(out)["step"] == 10
+    records = [json.loads(line) for line in (out / "losses.jsonl").open()]
+    assert [r["step"] for r in records] == [3, 6, 10]
+    assert records[-1]["resolution"] == 8 and {"gp", "drift", "g_loss"} <= set(records[-1])
+    assert Image.open(out / "samples" / "step_0000003.png").height > 2 * 8
+    generator, config = load_gan(out)
+    assert config.task == "progan" and generator.resolution == 8  # the lod is in the weights
+    assert generator(torch.randn(3, 8)).shape == (3, 1, 8, 8)
+    grid = tmp_path / "grid.png"
+    main(["sample", "--model", str(out), "-n", "4", "-o", str(grid), "--interpolations", "0"])
+    assert Image.open(grid).size == (2 + 2 * 10, 2 + 2 * 10)  # 2x2 grid of 8 px, 2 px padding
+
+
+def test_demo_gan_tab_serves_progan_and_says_the_resolution_reached(tmp_path: Path) -> None:
+    from conftest import save_untrained_model
+
+    from img2img.catalog import describe_model
+    from img2img.demo import SAMPLE, DemoBackend
+
+    model = save_untrained_model(tmp_path / "pg", "progan", **TINY, channels=1)
+    backend = DemoBackend([describe_model(model)], device="cpu", output_dir=tmp_path / "out")
+    assert backend.names(SAMPLE) == [str(model)] and backend.class_choices(str(model)) == []
+    grid, strip, status = backend.sample(str(model), 0, None, 4, 0, 5)
+    assert strip is None and Image.open(grid).width > 2 * 8
+    # A fresh generator's lod is the 4x4 level: the status line says so.
+    assert f"{model} was grown to 4x4 of 8x8." in status
