@@ -112,8 +112,7 @@ class DiffAugment:
     def __call__(self, images: Tensor) -> Tensor:
         if images.dim() != 4:
             raise ValueError(
-                f"DiffAugment works on image batches (N, C, H, W), got shape "
-                f"{tuple(images.shape)}"
+                f"DiffAugment works on image batches (N, C, H, W), got shape {tuple(images.shape)}"
             )
         for name in self.names:
             images = TRANSFORMS[name](images)

@@ -24,7 +24,7 @@ from itertools import pairwise
 from torch import Tensor, nn
 
 from img2img.nets.blocks import apply_spectral_norm, conv_bias, norm_layer
-from img2img.nets.dcgan import dcgan_layout
+from img2img.nets.dcgan import dcgan_layout, downsampling_body
 from img2img.nets.outputs import DiscriminatorOutput
 
 
@@ -65,23 +65,15 @@ class AutoEncoderDiscriminator(nn.Module):
         super().__init__()
         _, k = dcgan_layout(image_size)
         widths = [ndf * 2**i for i in range(k)]
-        bias = conv_bias(norm)
-        encoder: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
-        for w_in, w_out in pairwise(widths):
-            encoder += [
-                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=bias),
-                norm_layer(norm, w_out),
-                nn.LeakyReLU(0.2),
-            ]
         decoder: list[nn.Module] = []
         for w_in, w_out in pairwise(reversed(widths)):
             decoder += [
-                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=bias),
+                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=conv_bias(norm)),
                 norm_layer(norm, w_out),
                 nn.LeakyReLU(0.2),
             ]
         decoder.append(nn.ConvTranspose2d(widths[0], channels, 4, 2, 1))
-        self.encoder = nn.Sequential(*encoder)
+        self.encoder = downsampling_body(channels, widths, norm)
         self.decoder = nn.Sequential(*decoder)
         if spectral_norm:
             apply_spectral_norm(self)

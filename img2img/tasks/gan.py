@@ -43,8 +43,8 @@ from img2img.data.transforms import make_generator
 from img2img.losses import Adversary, get_objective, objective_option, objective_presets
 from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.losses.energy import pulling_away_loss
-from img2img.nets.autoencoder import AutoEncoderDiscriminator
 from img2img.nets import init_weights
+from img2img.nets.autoencoder import AutoEncoderDiscriminator
 from img2img.nets.batchnorm import batch_statistics
 from img2img.nets.blocks import NORMS
 from img2img.nets.dcgan import (
@@ -194,24 +194,11 @@ def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
         num_classes=classes,
         embed_dim=config.embed_dim,
     )
+    shape = {"image_size": config.image_size, "channels": config.channels, "ndf": config.ndf}
+    d_options = {**shape, "norm": config.d_norm, "spectral_norm": config.spectral_norm}
     if energy:
-        d = AutoEncoderDiscriminator(
-            image_size=config.image_size,
-            channels=config.channels,
-            ndf=config.ndf,
-            norm=config.d_norm,
-            spectral_norm=config.spectral_norm,
-        )
-        return g, d
-    d = DCGANDiscriminator(
-        image_size=config.image_size,
-        channels=config.channels,
-        ndf=config.ndf,
-        norm=config.d_norm,
-        spectral_norm=config.spectral_norm,
-        num_classes=classes,
-        conditioning=config.conditioning,
-    )
+        return g, AutoEncoderDiscriminator(**d_options)
+    d = DCGANDiscriminator(**d_options, num_classes=classes, conditioning=config.conditioning)
     return g, d
 
 

@@ -20,6 +20,11 @@ from tests.tasks.test_gan import tiny
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+def _span(shift: int, size: int = 16) -> slice:
+    """The pixels a shift by ``shift`` writes (or, negated, reads)."""
+    return slice(max(shift, 0), size + min(shift, 0))
+
+
 def test_translation_moves_whole_pixels_and_shifts_in_zeros() -> None:
     torch.manual_seed(0)
     x = torch.randn(16, 2, 16, 16)
@@ -30,9 +35,9 @@ def test_translation_moves_whole_pixels_and_shifts_in_zeros() -> None:
         for dy in range(-2, 3):
             for dx in range(-2, 3):
                 shifted = torch.zeros_like(image)
-                dst_y, src_y = slice(max(dy, 0), 16 + min(dy, 0)), slice(max(-dy, 0), 16 - max(dy, 0))
-                dst_x, src_x = slice(max(dx, 0), 16 + min(dx, 0)), slice(max(-dx, 0), 16 - max(dx, 0))
-                shifted[:, dst_y, dst_x] = image[:, src_y, src_x]
+                rows, src_rows = _span(dy), _span(-dy)
+                cols, src_cols = _span(dx), _span(-dx)
+                shifted[:, rows, cols] = image[:, src_rows, src_cols]
                 matches += [(dx, dy)] if torch.equal(shifted, moved) else []
         assert len(matches) == 1, matches  # shifts of up to 16 / 8 = 2 pixels
 

@@ -90,10 +90,15 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
     from img2img.tasks.srgan import SRGAN, SRGANConfig
 
     policy = {"diffaugment": "color,translation", "device": "cpu", "image_size": 32}
+    small = {"ngf": 4, "ndf": 4}
+    configs = [
+        merge(Pix2PixConfig, {**policy, **small}),
+        merge(CycleGANConfig, {**policy, **small, "resnet_blocks": 1}),
+        merge(SRGANConfig, {**policy, "blocks": 1, "channels": 8, "d_channels": 8}),
+    ]
     tasks = [
-        Pix2Pix(merge(Pix2PixConfig, {**policy, "ngf": 4, "ndf": 4}), 10, 0, CPU),
-        CycleGAN(merge(CycleGANConfig, {**policy, "ngf": 4, "ndf": 4, "resnet_blocks": 1}), 10, 0, CPU),
-        SRGAN(merge(SRGANConfig, {**policy, "blocks": 1, "channels": 8, "d_channels": 8}), 10, 0, CPU),
+        recipe(config, 10, 0, CPU)
+        for recipe, config in zip((Pix2Pix, CycleGAN, SRGAN), configs, strict=True)
     ]
     adversaries = [tasks[0].adversary, *tasks[1].adversaries.values(), tasks[2].adversary]
     for adversary in adversaries:
