@@ -28,7 +28,8 @@ are the reference's channel-mean arithmetic; cutout is a mask product (kornia's
 ``RandomErasing`` draws rectangles of random area and aspect instead).
 
 Random draws come from the global torch RNG, which a checkpoint saves and a resume
-restores, so augmented runs resume exactly.
+restores, so augmented runs resume exactly. kornia is imported on first use: importing it
+takes about a second, which every task's import (and ``img2img --help``) would pay.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from kornia.enhance import adjust_brightness
-from kornia.geometry.transform import translate
 from torch import Tensor
 
 from img2img.config import option
@@ -54,6 +53,8 @@ def _uniform(x: Tensor, low: float, high: float) -> Tensor:
 
 def color(x: Tensor) -> Tensor:
     """Random brightness, saturation and contrast, as in the reference code."""
+    from kornia.enhance import adjust_brightness
+
     x = adjust_brightness(x, _uniform(x, -0.5, 0.5).flatten(), clip_output=False)
     mean = x.mean(dim=1, keepdim=True)
     x = (x - mean) * _uniform(x, 0.0, 2.0) + mean
@@ -63,6 +64,8 @@ def color(x: Tensor) -> Tensor:
 
 def translation(x: Tensor, ratio: float = TRANSLATION_RATIO) -> Tensor:
     """Shift each image by whole pixels, up to ``ratio`` of its side, zeros shifted in."""
+    from kornia.geometry.transform import translate
+
     h, w = x.shape[-2:]
     bounds = (int(w * ratio + 0.5), int(h * ratio + 0.5))  # (x, y), as translate wants
     shift = torch.stack(

@@ -106,19 +106,21 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
         assert adversary.augment.names == ["color", "translation"]
 
 
-# Zhao et al. have no 2-D experiment; this is the lab's documented EBGAN command (README).
-LAB = {"max_steps": 2000}
-LAB_MODES = 6
+# Zhao et al. have no 2-D experiment; the lab's documented EBGAN command (README) runs 800
+# iterations and promises 3 of the 8 modes (an auto-encoder's energy surface is a weak
+# guide on the ring; the cross-entropy GAN holds 7).
+LAB = {"max_steps": 800}
+LAB_MODES = 3
 
 
 def test_ring8_ebgan_covers_the_documented_modes(tmp_path: Path) -> None:
     from img2img.train import Trainer
 
     values = {"data": "toy:ring8", "objective": "ebgan", "out": str(tmp_path), "device": "cpu"}
-    overrides = {"save_every": 10**6, "sample_every": 10**6, "log_every": 500, **LAB}
+    overrides = {"save_every": 10**6, "sample_every": 10**6, "log_every": 400, **LAB}
     Trainer(merge(GANConfig, values, overrides)).fit()
     records = [json.loads(line) for line in (tmp_path / "losses.jsonl").open()]
     first, last = records[0], records[-1]
     print(f"ebgan: modes {first['modes']:.0f} -> {last['modes']:.0f} of 8, "
           f"high quality {last['high_quality']:.0%}")  # fmt: skip
-    assert last["modes"] >= LAB_MODES
+    assert last["modes"] >= LAB_MODES and last["modes"] > first["modes"]
