@@ -104,6 +104,10 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
     for adversary in adversaries:
         assert isinstance(adversary.augment, DiffAugment)
         assert adversary.augment.names == ["color", "translation"]
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    # pix2pix's D sees condition + image, 6 channels, augmented together; CycleGAN's two.
+    for logs in (tasks[0].step({"input": a, "target": b}), tasks[1].step({"A": a, "B": b})):
+        assert all(torch.isfinite(torch.tensor(value)) for value in logs.values())
 
 
 # Zhao et al. have no 2-D experiment; the lab's documented EBGAN command (README) runs 800
