@@ -319,7 +319,8 @@ class Adversary(nn.Module):
 
     ``augment`` (e.g. :class:`img2img.losses.diffaugment.DiffAugment`) transforms every
     image batch the discriminator sees, real and fake alike, in its step and on the
-    generator's turn, where the generator's gradient flows back through it.
+    generator's turn, where the generator's gradient flows back through it; the penalties
+    then constrain D on the augmented images it is trained on.
     ``aux_losses`` names terms ``(weight, fn)`` that the generator's turn adds to its
     adversarial term, ``fn`` applied to the auxiliary outputs of D's verdict on the fakes
     (:class:`~img2img.nets.outputs.DiscriminatorOutput`'s ``aux``; EBGAN's pulling-away
