@@ -1,12 +1,15 @@
-"""Speed of the FID/KID machinery on this machine.
+"""Speed of the FID/KID machinery on this machine, on each inference engine.
 
     python benchmarks/metrics_speed.py [--count 10000] [--device cpu] [--batch-size 64]
+                                       [--engines torch,onnxruntime]
 
-Prints images/s of Inception-v3 feature extraction (32x32 images, resized to 299 as FID
-does) and the wall time of a full FID of COUNT vs COUNT images: the features of both sets
-plus the float64 statistics and matrix square root. The images are CIFAR-10 test images
-from ../shared/data/cifar10-test when present, else random 32x32 images; the time does not
-depend on their content. Features are not cached (use_cache=False), so this measures work.
+Prints, per engine (img2img.engines), images/s of Inception-v3 feature extraction (32x32
+images, resized to 299 as FID does) and the wall time of a full FID of COUNT vs COUNT
+images: the features of both sets plus the float64 statistics and matrix square root; then
+how far the engines' FIDs differ. The images are CIFAR-10 test images from
+../shared/data/cifar10-test when present, else random 32x32 images; the time does not
+depend on their content. Features are not cached (use_cache=False), so this measures work;
+the first use of the onnxruntime engine exports the network once (not timed here).
 """
 
 from __future__ import annotations
@@ -40,46 +43,51 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10000, help="images per set")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--engines", default="torch,onnxruntime", help="comma-separated")
     args = parser.parse_args()
 
     images, source = load_images(args.count)
-    extractor = InceptionFeatures(device=args.device)
-    extractor(images[:2])  # warm-up: TorchScript optimises on the first calls
-    if extractor.device.type == "cuda":
-        torch.cuda.synchronize()
-
-    def features(batch: torch.Tensor) -> np.ndarray:
-        chunks = torch.split(batch, args.batch_size)
-        return extractor.extract(chunks, total=len(batch), desc="features")
-
-    start = time.perf_counter()
-    real = features(images)
-    extract_seconds = time.perf_counter() - start
     fake_images = (images + 0.1 * torch.randn_like(images)).clamp(-1, 1)
-    start = time.perf_counter()
-    fake = features(fake_images)
-    fid_start = time.perf_counter()
-    value = fid_from_features(real, fake)
-    fid_math = time.perf_counter() - fid_start
-    kid_start = time.perf_counter()
-    kid_value = kid_from_features(real, fake)
-    kid_math = time.perf_counter() - kid_start
-    full_fid = extract_seconds + (fid_start - start) + fid_math
+    print(f"torch threads {torch.get_num_threads()}, images: {source}")
+    fids = {}
+    for engine in args.engines.split(","):
+        extractor = InceptionFeatures(device=args.device, engine=engine)
+        extractor(images[:2])  # warm-up: TorchScript optimises on the first calls
+        if extractor.device.type == "cuda":
+            torch.cuda.synchronize()
 
-    print(f"device {extractor.device}, torch threads {torch.get_num_threads()}, images: {source}")
-    print(
-        f"Inception features, {args.count} 32x32 images: {extract_seconds:.1f} s, "
-        f"{args.count / extract_seconds:.1f} images/s"
-    )
-    print(
-        f"FID {args.count} vs {args.count} (features of both sets + statistics): "
-        f"{full_fid:.1f} s wall (FID maths alone {fid_math:.2f} s); FID(clean, noise 0.05) "
-        f"= {value:.2f}"
-    )
-    print(
-        f"KID maths ({args.count} vs {args.count}, 100 subsets): {kid_math:.2f} s; "
-        f"KID = {kid_value.mean:.4f} +- {kid_value.std:.4f}"
-    )
+        def features(batch: torch.Tensor, extractor: InceptionFeatures = extractor) -> np.ndarray:
+            chunks = torch.split(batch, args.batch_size)
+            return extractor.extract(chunks, total=len(batch), desc="features")
+
+        start = time.perf_counter()
+        real = features(images)
+        extract_seconds = time.perf_counter() - start
+        fake = features(fake_images)
+        fid_start = time.perf_counter()
+        fids[engine] = fid_from_features(real, fake)
+        fid_math = time.perf_counter() - fid_start
+        full_fid = fid_start - start + fid_math
+        kid_start = time.perf_counter()
+        kid_value = kid_from_features(real, fake)
+        kid_math = time.perf_counter() - kid_start
+        print(
+            f"[{engine} on {extractor.device}] Inception features, {args.count} 32x32 images: "
+            f"{extract_seconds:.1f} s, {args.count / extract_seconds:.1f} images/s"
+        )
+        print(
+            f"[{engine}] FID {args.count} vs {args.count} (features of both sets + statistics): "
+            f"{full_fid:.1f} s wall (FID maths alone {fid_math:.2f} s); FID(clean, noise 0.05) "
+            f"= {fids[engine]:.4f}"
+        )
+        print(
+            f"[{engine}] KID maths ({args.count} vs {args.count}, 100 subsets): {kid_math:.2f} s;"
+            f" KID = {kid_value.mean:.4f} +- {kid_value.std:.4f}"
+        )
+    if len(fids) > 1:
+        values = list(fids.values())
+        spread = (max(values) - min(values)) / max(abs(min(values)), 1e-12)
+        print(f"FID across engines differs by {100 * spread:.4f}%")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.data.masks import MASKS
+from img2img.engines import ENGINES
 from img2img.precision import PRECISIONS
+from img2img.saved_models import DEFAULT_MODEL
 from img2img.tasks import TASKS, get_task
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """Every command's --device, with train's default (its config's ``device`` field)."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:1, ... (default: auto, cuda when available)",
+    )
 
 
 def train_command(argv: list[str]) -> None:
@@ -62,23 +75,31 @@ def train_command(argv: list[str]) -> None:
 
 def translate_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
-        prog="img2img translate", description="Translate images with a trained model."
+        prog="img2img translate",
+        description="Translate images with a trained model: files, folders (recursively) "
+        'and glob patterns ("photos/*.jpg"); outputs keep their names and formats.',
     )
-    parser.add_argument("inputs", nargs="+", help="input image file(s)")
-    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("inputs", nargs="+", help="input image files, folders or glob patterns")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"run directory or shipped model name (default: {DEFAULT_MODEL}, facade label "
+        "maps to photos)",
+    )
     parser.add_argument(
         "-o",
         "--output",
         required=True,
-        help="output file (one input) or directory (several inputs)",
+        help="output file (one input file) or folder (anything else, or a name ending in /)",
     )
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument(
         "--precision",
         default="auto",
         choices=PRECISIONS,
         help="autocast precision (auto: bf16 where the device is fast at it)",
     )
+    add_engine_argument(parser)
     parser.add_argument(
         "--raw-weights",
         action="store_true",
@@ -97,11 +118,33 @@ def translate_command(argv: list[str]) -> None:
         help="translate images with a side over N px in overlapping N x N tiles, which "
         "bounds memory (0: always the whole image at once)",
     )
+    parser.add_argument(
+        "--mask",
+        help="inpainting models: image whose white pixels are the hole to fill, resized to "
+        "each input with nearest neighbour (default: the model's training mask)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive,
+        default=4,
+        help="images of equal size translated together (default: 4)",
+    )
+    parser.add_argument(
+        "--suffix", default="", help="added to each output name before the extension"
+    )
+    parser.add_argument(
+        "--ext", help="output format by extension, e.g. png (default: each input's own)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    from img2img.images import ImageError
+    from img2img.file_translation import plan_jobs, translate_jobs
     from img2img.infer import load
 
+    try:
+        jobs = plan_jobs(args.inputs, args.output, args.suffix, args.ext)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
     try:
         translator = load(
             args.model,
@@ -110,25 +153,35 @@ def translate_command(argv: list[str]) -> None:
             use_ema=not args.raw_weights,
             direction=args.direction,
             tile=args.tile,
+            engine=args.engine,
         )
-    except ValueError as err:  # a direction the model does not have
+    except ValueError as err:  # a direction the model does not have, an engine it cannot use
         parser.error(str(err))
-    output = Path(args.output)
-    many = len(args.inputs) > 1
-    if many:
-        output.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for source in args.inputs:
-        target = output / (Path(source).stem + ".png") if many else output
-        try:
-            translator(source).save(target)
-        except ImageError as err:
-            failures += 1
-            print(f"error: {err}", file=sys.stderr)
-            continue
-        print(f"{source} -> {target}")
-    if failures:
+    if args.mask and not translator.inpaints:
+        parser.error(f"--mask: a {translator.config.task} model takes no mask (inpaint models do)")
+    # Notes such as "mask resized" are for the user, not a source line of img2img.
+    warnings.formatwarning = lambda message, *_, **__: f"note: {message}\n"
+    skipped = translate_jobs(
+        translator, jobs, args.batch_size, progress=not args.no_progress, mask=args.mask
+    )
+    written = len(jobs) - len(skipped)
+    where = jobs[0].target if len(jobs) == 1 else args.output
+    print(f"{written} image{'s' * (written != 1)} translated -> {where}")
+    if skipped:
+        plural = "s" * (len(skipped) != 1)
+        verb = "were" if plural else "was"
+        print(f"{len(skipped)} file{plural} failed and {verb} skipped", file=sys.stderr)
         raise SystemExit(1)
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        default="auto",
+        choices=ENGINES,
+        help="what runs the networks (auto: onnxruntime on CPUs without native bf16, "
+        "PyTorch with bf16 where the CPU has it and on GPUs)",
+    )
 
 
 def eval_command(argv: list[str]) -> None:
@@ -151,7 +204,7 @@ def eval_command(argv: list[str]) -> None:
     )
     parser.add_argument("--html", action="store_true", help="also write an HTML report")
     parser.add_argument("--samples", type=int, default=8, help="image rows in the HTML report")
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="Inception batch size")
     parser.add_argument("--y-channel", action="store_true", help="PSNR/SSIM on the Y channel")
     parser.add_argument("--shave", type=int, default=0, help="border pixels PSNR/SSIM ignore")
@@ -172,6 +225,16 @@ def eval_command(argv: list[str]) -> None:
         help="GAN models: compare with this many real images, a random subset (0: all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="GAN models: seed of the latents")
+    parser.add_argument(
+        "--baseline",
+        help="inpainting models: another inpainting run measured on the same holes "
+        "(e.g. the network trained with --l2-weight 1); OpenCV's Telea is always measured",
+    )
+    parser.add_argument(
+        "--mask",
+        choices=MASKS,
+        help="inpainting models: the holes to fill (default: the model's training mask)",
+    )
     args = parser.parse_args(argv)
 
     from img2img.metrics.evaluate import evaluate, parse_metrics
@@ -198,6 +261,8 @@ def eval_command(argv: list[str]) -> None:
             generate=args.generate,
             real_count=args.real,
             seed=args.seed,
+            baseline=args.baseline,
+            mask=args.mask,
         )
     except (FileNotFoundError, ValueError) as err:  # missing data or model, wrong kind
         raise SystemExit(f"error: {err}") from None
@@ -259,7 +324,8 @@ def sample_command(argv: list[str]) -> None:
         metavar="N",
         help="also print the Parzen-window log likelihood of held-out data under N samples",
     )
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
+    add_engine_argument(parser)
     args = parser.parse_args(argv)
 
     try:
@@ -296,6 +362,7 @@ def _sample(args: argparse.Namespace) -> None:
         args.interpolations,
         args.steps,
         args.device,
+        args.engine,
     ):
         print(path)
 
@@ -316,8 +383,22 @@ def data_command(argv: list[str]) -> None:
         action="store_true",
         help="A from the even-numbered images, B from the odd ones: no scene in both domains",
     )
+    download = commands.add_parser(
+        "download",
+        help="fetch a standard public data set (facades, horse2zebra, div2k, set5, ...)",
+        description="Download a standard public data set from the address its reference code "
+        "uses and unpack it into ROOT/NAME in the layout the tasks read, with a progress bar; "
+        "an interrupted download resumes when run again, and nothing half-unpacked is left "
+        "behind on failure. --list shows the sets.",
+    )
+    download.add_argument("name", nargs="?", help="the data set (see --list)")
+    download.add_argument("--root", default="data", help="folder to unpack into (default: data)")
+    download.add_argument("--list", action="store_true", help="list the data sets and exit")
     args = parser.parse_args(argv)
 
+    if args.command == "download":
+        _download(download, args)
+        return
     from img2img.data import split_unpaired
 
     try:
@@ -325,6 +406,23 @@ def data_command(argv: list[str]) -> None:
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     print(", ".join(f"{name}: {count}" for name, count in counts.items()) + f" -> {args.out}")
+
+
+def _download(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from img2img.data.download import DATASETS, DownloadError, download_dataset
+
+    if args.list:
+        width = max(map(len, DATASETS))
+        for name, dataset in DATASETS.items():
+            print(f"{name:<{width}}  {dataset.description}")
+        return
+    if not args.name:
+        parser.error("name the data set to download (--list shows them)")
+    try:
+        path = download_dataset(args.name, args.root)
+    except DownloadError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"use it with --data {path}")
 
 
 def positive(text: str) -> int:
@@ -364,7 +462,8 @@ def demo_command(argv: list[str]) -> None:
         "bounds each request's work; uploads decoding to over 16x this are refused "
         "(default: img2img.demo.DEFAULT_MAX_PIXELS, 1024 x 1024)",
     )
-    parser.add_argument("--device", default="auto", help="default: a GPU if there is one")
+    add_device_argument(parser)
+    add_engine_argument(parser)
     parser.add_argument(
         "--concurrency",
         type=positive,
@@ -391,8 +490,9 @@ def demo_command(argv: list[str]) -> None:
             device=args.device,
             concurrency=args.concurrency,
             queue_size=args.queue_size,
+            engine=args.engine,
         )
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, ImportError) as err:
         parser.error(str(err))
     launch(demo, host=args.host, port=args.port, share=args.share == "yes")
 
@@ -410,15 +510,20 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--version"], ["-V"]):
+        from img2img import __version__
+
+        print(f"img2img {__version__}")
+        return
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,sample,eval,export,data,demo} ...\n\n"
+            "usage: img2img [--version] {train,translate,sample,eval,export,data,demo} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
-            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  translate  run a model: img2img translate [--model runs/x] in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
-            "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n"
+            "  data       get data: img2img data download facades (--list: all sets)\n"
             "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from img2img.engines import OPSET, export_onnx
 from img2img.infer import load
 
 FORMATS = ("onnx", "torchscript")
@@ -24,44 +25,27 @@ def export_model(
     output: str | Path,
     format: str = "onnx",
     use_ema: bool = True,
-    opset: int = 17,
+    opset: int = OPSET,
     direction: str | None = None,
 ) -> Path:
     """Write ``model`` (run directory or shipped name) to ``output``; returns the path.
     ``direction`` picks the network of a two-way model (CycleGAN; default "AtoB")."""
     if format not in FORMATS:
         raise ValueError(f"format={format!r}; choose one of {', '.join(FORMATS)}")
-    translator = load(model, device="cpu", precision="fp32", use_ema=use_ema, direction=direction)
+    translator = load(model, "cpu", "fp32", use_ema=use_ema, direction=direction, engine="torch")
+    if translator.inpaints:
+        raise ValueError(
+            f"{model}: an inpainting model takes an image and a mask; export handles "
+            "one-input networks only (run it with img2img translate --mask)"
+        )
     network = translator.generator
     side = max(translator.multiple, 64)
     example = torch.zeros(1, 3, side, side)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if format == "onnx":
-        try:
-            import onnx  # noqa: F401  (the exporter needs it)
-        except ImportError:
-            raise ImportError(
-                "ONNX export needs the onnx package: pip install 'img2img[export]'"
-            ) from None
+        return export_onnx(network, [example], output, ["image"], opset=opset)
     with warnings.catch_warnings(), torch.no_grad():
-        # Known and harmless here: tracer notes on the networks' input-shape checks (traced
-        # as constants), torch's deprecation notes on TorchScript tracing and on the
-        # TorchScript-based ONNX exporter (which, unlike the dynamo exporter, takes the
-        # U-Net's dynamic height and width as they are), and constant-folding notes.
-        warnings.simplefilter("ignore")
-        if format == "torchscript":
-            torch.jit.trace(network, example).save(str(output))
-            return output
-        axes = {0: "batch", 2: "height", 3: "width"}
-        torch.onnx.export(
-            network,
-            (example,),
-            str(output),
-            dynamo=False,
-            input_names=["image"],
-            output_names=["output"],
-            dynamic_axes={"image": axes, "output": axes},
-            opset_version=opset,
-        )
+        warnings.simplefilter("ignore")  # torch's deprecation notes on TorchScript tracing
+        torch.jit.trace(network, example).save(str(output))
     return output

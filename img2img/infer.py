@@ -7,9 +7,18 @@ generator — translated, and cropped back to its own size (times the network's 
 super-resolution). Nothing is resized, so no detail is lost or invented by interpolation; the
 padding only affects the border pixels' context.
 
+Inpainting models (``--task inpaint``) take a mask with the image (white = hole; by default
+their training mask) and are not fully convolutional: the image, its hole filled first, is
+resized to the network's size, the prediction resized back, and only the hole's pixels
+taken from it, so every pixel outside the hole is the input's, bit for bit, at any size.
+
 Memory stays bounded on large images: an image with a side over ``tile`` pixels (default
 :data:`DEFAULT_TILE`) is translated in overlapping tiles blended at the seams (see
 :mod:`img2img.tiling`); ``tile=0`` runs the whole image at once.
+
+The network runs on the engine ``engine`` names (:mod:`img2img.engines`): by default ONNX
+Runtime on CPUs without native bf16, the faster of PyTorch bf16 and ONNX Runtime (measured
+once per model and machine) on CPUs with it, PyTorch on GPUs.
 """
 
 from __future__ import annotations
@@ -23,11 +32,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from img2img.config import config_from_dict
+from img2img.data.masks import read_mask
 from img2img.devices import resolve_device
+from img2img.engines import OnnxRuntimeNetwork, TorchNetwork, compile_network
 from img2img.images import to_tensor
 from img2img.nets.batchnorm import inference_copy
-from img2img.precision import autocast, autocast_dtype
-from img2img.saved_models import read_model, resolve_model, weights_path
+from img2img.precision import autocast_dtype
+from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
 
@@ -73,7 +84,8 @@ class Translator:
 
     Call it with a path, PIL image, numpy HWC uint8 array or tensor (CHW/NCHW in [-1, 1]);
     it returns the same kind (a path input gives a PIL image). ``tile``/``tile_overlap``:
-    see the module docstring.
+    see the module docstring; ``engine``: "auto", "torch" or "onnxruntime" (see
+    :mod:`img2img.engines`; :attr:`engine` holds the one chosen).
     """
 
     def __init__(
@@ -84,13 +96,25 @@ class Translator:
         precision: str = "auto",
         tile: int = DEFAULT_TILE,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
+        engine: str = "auto",
     ) -> None:
         per_image = get_task(config.task).per_image_statistics(config)
         self.generator = inference_copy(generator, per_image).to(device)
         self.config = config
         self.device = device
-        self.dtype = autocast_dtype(precision, device)
-        self.multiple = getattr(generator, "size_multiple", 1)
+        # An inpainting network fills the hole itself (see nets.context_encoder).
+        self.inpaints = hasattr(generator, "fill_hole")
+        multiple = getattr(generator, "size_multiple", 1)
+        example = [torch.zeros(1, 3, max(multiple, 64), max(multiple, 64))]
+        probe = [torch.zeros(1, 3, max(multiple, 256), max(multiple, 256))]
+        if self.inpaints:  # two inputs (image, hole) at one fixed size: PyTorch runs it
+            self.network = TorchNetwork(self.generator, device, autocast_dtype(precision, device))
+        else:
+            self.network = compile_network(
+                self.generator, example, engine, device, precision, probe=probe
+            )
+        self.engine = "onnxruntime" if isinstance(self.network, OnnxRuntimeNetwork) else "torch"
+        self.multiple = multiple
         self.scale = getattr(generator, "scale", 1)
         # A tile is at least one network multiple, or padding would dominate it.
         self.tile = max(tile, self.multiple) if tile > 0 else 0
@@ -105,33 +129,72 @@ class Translator:
         use_ema: bool = True,
         direction: str | None = None,
         tile: int = DEFAULT_TILE,
+        engine: str = "auto",
     ) -> Translator:
         """Load a model directory or shipped name. The EMA weights are used when the model
         has them, unless ``use_ema=False``; ``precision`` as in :mod:`img2img.precision`;
         ``direction`` picks the network of a two-way model (see :func:`select_direction`);
-        ``tile``: tile side in input pixels for large images (0: never tile)."""
+        ``tile``: tile side in input pixels for large images (0: never tile); ``engine``
+        as in :mod:`img2img.engines`."""
         generator, config = load_generator(model, use_ema)
         generator = select_direction(generator, config, direction)
-        return cls(generator, config, resolve_device(device), precision, tile)
+        device = resolve_device(device)
+        return cls(generator, config, device, precision, tile, DEFAULT_TILE_OVERLAP, engine)
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """N x 3 x H x W in [-1, 1] -> N x 3 x sH x sW in [-1, 1] (s: the network's scale, 1
         but for super-resolution). Each image's result is independent of the others in the
         batch (see :mod:`img2img.nets.batchnorm`)."""
+        if self.inpaints:
+            raise ValueError("an inpainting model needs the hole: use inpaint_tensor(x, mask)")
         if self.tile == 0:
             return self._run(x)
         return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        padded, (height, width) = pad_to_multiple(x.to(self.device), self.multiple)
-        with autocast(self.device, self.dtype):
-            output = self.generator(padded)
-        return output[..., : height * self.scale, : width * self.scale].float().cpu()
+        padded, (height, width) = pad_to_multiple(x.float(), self.multiple)
+        return self.network(padded)[..., : height * self.scale, : width * self.scale]
 
-    def __call__(self, image: Any) -> Any:
+    @torch.inference_mode()
+    def inpaint_tensor(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """N x 3 x H x W in [-1, 1] with its hole mask (N or 1) x 1 x H x W (1 = hole) ->
+        the completed images: ``x`` outside the hole, the network's fill inside it."""
+        side = self.generator.image_size
+        mask = mask.to(x.dtype).expand(len(x), 1, *x.shape[-2:])
+        filled = self.generator.fill_hole(x, mask)  # nothing under the hole reaches the net
+        small, small_mask = filled, mask
+        if x.shape[-2:] != (side, side):
+            small = F.interpolate(filled, (side, side), mode="bicubic", antialias=True)
+            # A low-resolution pixel is hole if any pixel it covers is.
+            small_mask = (F.interpolate(mask, (side, side), mode="area") > 0).to(x.dtype)
+        prediction = self.network(small, small_mask)
+        if x.shape[-2:] != (side, side):
+            prediction = F.interpolate(prediction, x.shape[-2:], mode="bicubic").clamp(-1, 1)
+        return torch.where(mask.bool(), prediction, x)
+
+    def __call__(self, image: Any, mask: Any = None) -> Any:
+        """Translate ``image``; an inpainting model fills the hole of ``mask`` (a path, PIL
+        image, numpy array or tensor, white = hole, resized with nearest neighbour to the
+        image; default: the model's training mask), other models take no mask."""
         x, restore = to_tensor(image)
-        return restore(self.translate_tensor(x))
+        return restore(self.translate_batch(x, mask))
+
+    def translate_batch(self, x: torch.Tensor, mask: Any = None) -> torch.Tensor:
+        """:meth:`translate_tensor` for a batch of equal-size images, or, for an inpainting
+        model, :meth:`inpaint_tensor` with ``mask`` read at their size (any kind
+        :func:`~img2img.data.masks.read_mask` takes; default: the model's training mask)."""
+        if self.inpaints:
+            size = tuple(x.shape[-2:])
+            task = get_task(self.config.task)
+            hole = task.default_mask(self.config, size) if mask is None else read_mask(mask, size)
+            return self.inpaint_tensor(x, hole)
+        if mask is not None:
+            raise ValueError(
+                f"mask given, but a {self.config.task} model takes none; only inpainting "
+                "models (--task inpaint) fill a masked hole"
+            )
+        return self.translate_tensor(x)
 
 
 def select_direction(generator: nn.Module, config: Any, direction: str | None) -> nn.Module:
@@ -158,36 +221,50 @@ def select_direction(generator: nn.Module, config: Any, direction: str | None) -
 
 
 def load(
-    model: str | Path,
+    model: str | Path = DEFAULT_MODEL,
     device: str = "auto",
     precision: str = "auto",
     use_ema: bool = True,
     direction: str | None = None,
     tile: int = DEFAULT_TILE,
+    engine: str = "auto",
 ) -> Translator:
-    """Load a model (run directory or shipped name) for repeated use; see
-    :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA") picks the network
-    of a two-way model such as CycleGAN's; ``tile`` the tile side for large images."""
-    return Translator.from_pretrained(model, device, precision, use_ema, direction, tile)
+    """Load a model (run directory or shipped name; default ``"facades-label2photo"``) for
+    repeated use; see :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA")
+    picks the network of a two-way model such as CycleGAN's; ``tile`` the tile side for
+    large images; ``engine`` ("auto", "torch", "onnxruntime") what runs it (see
+    :mod:`img2img.engines`)."""
+    return Translator.from_pretrained(model, device, precision, use_ema, direction, tile, engine)
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(model: str, device: str, mtime: float, direction: str | None) -> Translator:
-    return load(model, device, direction=direction)
+def _cached(
+    model: str, device: str, mtime: float, direction: str | None, engine: str
+) -> Translator:
+    return load(model, device, direction=direction, engine=engine)
 
 
 def translate(
-    image: Any, model: str | Path, device: str = "auto", direction: str | None = None
+    image: Any,
+    model: str | Path = DEFAULT_MODEL,
+    device: str = "auto",
+    direction: str | None = None,
+    mask: Any = None,
+    engine: str = "auto",
 ) -> Any:
-    """Translate one image with ``model`` (a run directory or a shipped model name).
+    """Translate one image with ``model`` (a run directory or a shipped model name; by
+    default ``"facades-label2photo"``, the shipped pix2pix model from facade label maps to
+    photos).
 
     ``image``: a path, PIL image, numpy HWC uint8 array or tensor; the result is the same
     kind (PIL for a path). Any size is accepted: the image is padded to the network's
     multiple and the output cropped back (see the module docstring). The loaded model is
     cached, so calling this in a loop does not reload it (unless its weights change).
     ``direction`` ("AtoB" or "BtoA", default the first) is for two-way models such as
-    CycleGAN's; one-way models (pix2pix) take none.
+    CycleGAN's; one-way models (pix2pix) take none. ``mask`` (white = hole; a path, PIL
+    image, numpy array or tensor) is for inpainting models, whose default is the mask they
+    trained with; pixels outside the hole come back unchanged.
     """
     path = resolve_model(model)
     mtime = weights_path(path).stat().st_mtime
-    return _cached(str(path), device, mtime, direction)(image)
+    return _cached(str(path), device, mtime, direction, engine)(image, mask)

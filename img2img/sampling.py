@@ -4,12 +4,14 @@ Beside :mod:`img2img.infer` (which translates images), this module turns noise i
 with a saved generator: fixed latents from seeded generators (never the global RNG, so the
 same seed gives the same grid on any machine), labels for class-conditional models, slerp
 paths between latents, and the files ``img2img sample`` writes. Batch-norm layers use the
-batch's statistics, as in training (:func:`img2img.tasks.gan.generate`).
+batch's statistics, as in training (:func:`img2img.tasks.gan.generate`), and the generator
+runs on the engine ``engine`` names (:mod:`img2img.engines`; in fp32, as it was trained).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,11 +19,14 @@ from torch import Tensor, nn
 
 from img2img.data.toy import get_mixture
 from img2img.data.transforms import make_generator
+from img2img.devices import resolve_device
+from img2img.engines import compile_network
 from img2img.infer import load_generator
-from img2img.tasks.gan import GANConfig, generate, latent
+from img2img.nets.batchnorm import batch_statistics_copy
+from img2img.tasks.gan import GANConfig, latent
 
 
-def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, GANConfig]:
+def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, GANConfig]:
     """A trained GAN generator (in eval mode, on ``device``) and its config, from any model
     :func:`img2img.infer.load_generator` reads; a model of another task is refused, since
     only a GAN draws images from noise."""
@@ -29,6 +34,24 @@ def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, GANConf
     if not isinstance(config, GANConfig):
         raise ValueError(f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan")
     return generator, config
+
+
+def gan_sampler(
+    generator: nn.Module, config: GANConfig, engine: str = "auto", device: str = "cpu"
+) -> Callable[[Tensor, Tensor | None], Tensor]:
+    """``sampler(z, labels)`` -> images (float32, CPU): ``generator`` with batch statistics
+    (:func:`~img2img.nets.batchnorm.batch_statistics_copy`) on ``engine``."""
+    network = batch_statistics_copy(generator)
+    example = [torch.zeros(2, config.z_dim)]
+    if config.conditional:
+        example.append(torch.zeros(2, dtype=torch.long))
+    names = ("z", "labels")[: len(example)]
+    compiled = compile_network(network, example, engine, device, "fp32", names, {0: "batch"})
+
+    def sample(z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return compiled(z) if labels is None else compiled(z, labels)
+
+    return sample
 
 
 def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
@@ -74,7 +97,8 @@ def write_sample_files(
     seed: int = 0,
     interpolations: int = 4,
     steps: int = 10,
-    device: str = "cpu",
+    device: str = "auto",
+    engine: str = "auto",
 ) -> list[Path]:
     """``img2img sample``: a grid of ``n`` samples at ``output`` and, when
     ``interpolations`` > 0, a strip of slerp paths at ``<output stem>_slerp<suffix>``
@@ -82,11 +106,12 @@ def write_sample_files(
     """
     from torchvision.utils import save_image
 
+    device = resolve_device(device)
     generator, config = load_gan(model, device)
+    sampler = gan_sampler(generator, config, engine, device)
     output.parent.mkdir(parents=True, exist_ok=True)
     labels = sample_labels(config, n, label)
-    z = latent(n, config.z_dim, seed)
-    fake = generate(generator, z.to(device), None if labels is None else labels.to(device)).cpu()
+    fake = sampler(latent(n, config.z_dim, seed), labels)
     if config.net == "mlp":
         from img2img.reporting import plot_points
 
@@ -101,11 +126,7 @@ def write_sample_files(
         path_labels = sample_labels(config, len(path_z), label)
         if path_labels is not None and label is None:  # one class per row
             path_labels = torch.arange(interpolations).repeat_interleave(steps) % config.num_classes
-        strip = generate(
-            generator,
-            path_z.to(device),
-            None if path_labels is None else path_labels.to(device),
-        ).cpu()
+        strip = sampler(path_z, path_labels)
         strip_path = output.with_name(f"{output.stem}_slerp{output.suffix}")
         save_image(strip * 0.5 + 0.5, strip_path, nrow=steps, padding=2)
         written.append(strip_path)

@@ -17,13 +17,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "img2img"
 LAYERS: list[set[str]] = [
     # foundations: no networks, no tasks
     {
-        "checkpoint", "config", "devices", "ema", "images", "optim", "precision",
+        "checkpoint", "config", "devices", "ema", "engines", "images", "optim", "precision",
         "reporting", "saved_models", "tiling", "watch",
     },
     {"backbones", "data", "nets"},  # frozen pretrained networks, datasets, architectures
     {"losses"},  # objectives, penalties, the Adversary, perceptual losses
     {"tasks"},  # one recipe per task
-    {"catalog", "distributed", "export", "infer", "sampling", "speedups"},  # use a task's model
+    {
+        "catalog", "distributed", "export", "file_translation", "infer", "sampling",
+        "speedups",
+    },  # use a task's model
     {"metrics"},  # evaluate models
     {"demo"},  # the web demo
     {"train"},  # the Trainer

@@ -111,6 +111,9 @@ class PairedImageFolder(Dataset):
     counts each unusable file once (the trainer logs the total).
     """
 
+    # The input half's resize filter; label maps need NEAREST (see data/labels.py).
+    input_resample = Image.Resampling.BICUBIC
+
     def __init__(
         self,
         root: str | os.PathLike,
@@ -168,9 +171,9 @@ class PairedImageFolder(Dataset):
     ) -> tuple[Image.Image, Image.Image]:
         if not self.train:
             size = (self.crop_size, self.crop_size)
-            return resize(source, size), resize(target, size)
+            return resize(source, size, self.input_resample), resize(target, size)
         size = (self.load_size, self.load_size)
-        source, target = resize(source, size), resize(target, size)
+        source, target = resize(source, size, self.input_resample), resize(target, size)
         generator = make_generator(self.seed, epoch, index)
         params = sample_crop_flip(size, (self.crop_size, self.crop_size), self.flip, generator)
         return apply_crop_flip(source, params), apply_crop_flip(target, params)

@@ -38,14 +38,19 @@ def load_size_for(crop_size: int, load_size: int = 0) -> int:
     return load_size or round(crop_size * 286 / 256)
 
 
-def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Resize a PIL image to ``size`` = (height, width) with PIL's bicubic filter.
+def resize(
+    image: Image.Image,
+    size: tuple[int, int],
+    resample: Image.Resampling = Image.Resampling.BICUBIC,
+) -> Image.Image:
+    """Resize a PIL image to ``size`` = (height, width) with PIL's bicubic filter (or
+    ``resample``: NEAREST for label maps, whose values must stay classes).
 
     PIL rather than torch because pix2pix and CycleGAN resized with PIL's bicubic, and
     torch's bicubic kernel gives measurably different pixels.
     """
     height, width = size
-    return image.resize((width, height), Image.Resampling.BICUBIC)
+    return image.resize((width, height), resample)
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,18 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
+from itertools import repeat
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.nn.utils import parametrize
 
 from img2img.config import option
 from img2img.losses.energy import energy_g_loss, margin_d_loss
+from img2img.losses.feature_matching import feature_matching_loss
 from img2img.nets.outputs import DiscriminatorOutput
 from img2img.optim import Stepper, make_optimizer
 
@@ -193,13 +196,43 @@ def get_objective(name: str) -> Objective:
         ) from None
 
 
-def _per_sample(logits: Tensor) -> Tensor:
-    """One critic value per sample: the mean of its logits, shape ``(N,)``.
+def logits_per_scale(output: Tensor | DiscriminatorOutput) -> list[Tensor]:
+    """A discriminator's logits as one tensor per scale: ``[output]`` for a plain tensor,
+    the list of a multi-scale :class:`DiscriminatorOutput` (one map per discriminator)."""
+    logits = output.logits if isinstance(output, DiscriminatorOutput) else output
+    return logits if isinstance(logits, list) else [logits]
+
+
+def over_scales(
+    loss: Callable[..., Tensor],
+    first: Tensor | DiscriminatorOutput,
+    second: Tensor | DiscriminatorOutput | None = None,
+) -> Tensor:
+    """``loss(first, second)`` on plain logits; on a discriminator's structured output, the
+    **sum** over its scales of ``loss`` on each scale's logits, as pix2pixHD's GANLoss adds
+    its discriminators' losses (so each scale pulls as hard as a lone PatchGAN would)."""
+    if isinstance(first, Tensor):
+        return loss(first, second)
+    seconds = repeat(None) if second is None else logits_per_scale(second)
+    return sum(loss(a, b) for a, b in zip(logits_per_scale(first), seconds, strict=False))
+
+
+def _mean_logit(output: Tensor | DiscriminatorOutput) -> float:
+    """The mean logit for the logs; over several scales, the mean of each scale's mean."""
+    return torch.stack([scale.mean() for scale in logits_per_scale(output)]).mean().item()
+
+
+def _per_sample(logits: Tensor | DiscriminatorOutput) -> Tensor:
+    """One critic value per sample: the mean of its logits, shape ``(N,)``; for several
+    scales, the mean over scales of each scale's per-sample mean, so a penalty constrains
+    the discriminators as the one function the objective sums.
 
     The objectives average over every logit, so for a PatchGAN the function being
     regularised is the patch *mean*; differentiating the batch sum of these values gives
     each sample's input gradient in one backward pass (samples do not interact).
     """
+    if not isinstance(logits, Tensor):
+        return torch.stack([_per_sample(scale) for scale in logits_per_scale(logits)]).mean(0)
     return logits.reshape(len(logits), -1).mean(dim=1)
 
 
@@ -244,8 +277,7 @@ def gradient_penalty(
     """
     alpha = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    logits = verdict_logits(judge(discriminator, x_hat, condition))
-    grad = input_gradient(logits, x_hat, grad_scaler)
+    grad = input_gradient(judge(discriminator, x_hat, condition), x_hat, grad_scaler)
     # The epsilon keeps the backward of sqrt finite where a gradient is exactly zero.
     norm = (grad.reshape(len(grad), -1).pow(2).sum(dim=1) + 1e-12).sqrt()
     return (norm - center).pow(2).mean()
@@ -272,9 +304,10 @@ def judge(discriminator: Callable[..., Tensor], x: Tensor, condition: Any = None
     return discriminator(x) if condition is None else discriminator(x, condition)
 
 
-def verdict_logits(verdict: Tensor | DiscriminatorOutput) -> Tensor:
+def verdict_logits(verdict: Tensor | DiscriminatorOutput) -> Tensor | list[Tensor]:
     """The logits of a discriminator's verdict: a bare tensor as it is, or the ``logits`` of
-    a :class:`~img2img.nets.outputs.DiscriminatorOutput` (an auto-encoder's energies)."""
+    a :class:`~img2img.nets.outputs.DiscriminatorOutput` (an auto-encoder's energies, or one
+    map per scale)."""
     return verdict.logits if isinstance(verdict, DiscriminatorOutput) else verdict
 
 
@@ -406,10 +439,10 @@ class Adversary(nn.Module):
             real = real.detach().requires_grad_(True)
         discriminator = self._judge()
         scaler = self.stepper.scaler
-        real_logits = verdict_logits(judge(discriminator, real, condition))
-        fake_logits = verdict_logits(judge(discriminator, fake, condition))
-        loss = self.d_loss_weight * self.objective.d_loss(real_logits, fake_logits)
-        logs = {"d_real": real_logits.mean().item(), "d_fake": fake_logits.mean().item()}
+        real_logits = judge(discriminator, real, condition)
+        fake_logits = judge(discriminator, fake, condition)
+        loss = self.d_loss_weight * over_scales(self.objective.d_loss, real_logits, fake_logits)
+        logs = {"d_real": _mean_logit(real_logits), "d_fake": _mean_logit(fake_logits)}
         if self.gp_weight:
             gp = gradient_penalty(
                 discriminator, real, fake, condition=condition, grad_scaler=scaler
@@ -467,14 +500,39 @@ class Adversary(nn.Module):
         finally:
             for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)
-        real_logits = None if real_logits is None else verdict_logits(real_logits)
-        loss = self.objective.g_loss(verdict_logits(fake_verdict), real_logits)
+        loss = over_scales(self.objective.g_loss, fake_verdict, real_logits)
         aux = verdict_aux(fake_verdict)
         for name, (weight, fn) in self.aux_losses.items():
             value = fn(aux)
             self.g_logs[name] = value.item()
             loss = loss + weight * value
         return loss
+
+    def feature_matching(self, fake: Tensor, real: Tensor, condition: Any = None) -> Tensor:
+        """pix2pixHD's feature-matching term (:func:`feature_matching_loss`, unweighted):
+        L1 between the discriminator's intermediate features on ``fake`` and on ``real``.
+
+        The discriminator must return a :class:`DiscriminatorOutput` with ``features``
+        (:class:`img2img.nets.multiscale.MultiScaleDiscriminator` does). Its weights enter
+        as constants (detached), so the gradient reaches ``fake`` (the generator) and
+        never the discriminator; ``real``'s features are computed without a graph. (Under
+        spectral normalisation each training forward advances the power iteration, so the
+        two passes see slightly different weights: the term is ~1e-5, not 0, for equal
+        inputs.)
+        """
+        discriminator = self._judge(for_generator=True)
+        constants = {name: p.detach() for name, p in discriminator.named_parameters()}
+        args = (fake,) if condition is None else (fake, condition)
+        fake_output = functional_call(discriminator, constants, args)
+        with torch.no_grad():
+            real_output = judge(discriminator, real, condition)
+        if not isinstance(fake_output, DiscriminatorOutput) or not fake_output.features:
+            raise ValueError(
+                f"feature matching needs a discriminator that returns its features (a "
+                f"DiscriminatorOutput, e.g. MultiScaleDiscriminator); "
+                f"{type(self.discriminator).__name__} returned {type(fake_output).__name__}"
+            )
+        return feature_matching_loss(fake_output.features, real_output.features)
 
     def generator_turn(self) -> bool:
         """Whether the generator should step now: True after every ``d_steps``-th

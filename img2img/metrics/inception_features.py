@@ -13,6 +13,11 @@ Preprocessing, chosen to match the TF graph and clean-fid (Parmar et al., 2022):
   images already at 299x299 are not resampled;
 - scale as the TF graph does, (x - 128) / 128, i.e. [-1, 0.992].
 
+The network runs on the engine ``engine`` names (:mod:`img2img.engines`, in fp32): ONNX
+Runtime on CPUs by default, about 2.5x PyTorch's images/s; its features equal PyTorch's to
+float rounding (~1e-5), FID to far better than 0.1%. NVIDIA's file (see below) runs in
+PyTorch.
+
 Features of a real image *folder* are cached on disk (``~/.cache/img2img/features``,
 or ``$IMG2IMG_CACHE``), keyed by the network file, the preprocessing, and every file's
 path, size and modification time: evaluating again against the same folder reads them
@@ -21,6 +26,7 @@ back instead of running the network, and changing any file recomputes them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +40,7 @@ from torch import Tensor
 
 from img2img.backbones.inception import default_inception_path, load_inception, takes_pixels
 from img2img.devices import resolve_device
+from img2img.engines import compile_network, resolve_engine
 
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
@@ -69,14 +76,33 @@ def preprocess(images: Tensor) -> Tensor:
     return (to_pixels(images) - 128) / 128
 
 
-class InceptionFeatures:
-    """Callable: (N, 3, H, W) images (float [-1, 1] or uint8) -> float32 numpy (N, 2048)."""
+@functools.lru_cache(maxsize=2)
+def compiled_inception(path: str, device: str, engine: str, stamp: tuple[int, int]) -> Callable:
+    """The Inception network of ``path`` on ``engine``, kept for the next extractor (the
+    weights' hash and the session take seconds); ``stamp`` (size, mtime) renews it when the
+    file changes."""
+    network = load_inception(path, device)
+    example = [torch.zeros(1, 3, INCEPTION_SIZE, INCEPTION_SIZE)]
+    return compile_network(network, example, engine, device, "fp32", dynamic={0: "batch"})
 
-    def __init__(self, inception: str | os.PathLike | None = None, device: str = "auto") -> None:
+
+class InceptionFeatures:
+    """Callable: (N, 3, H, W) images (float [-1, 1] or uint8) -> float32 numpy (N, 2048).
+    ``engine``: "auto", "torch" or "onnxruntime" (see :mod:`img2img.engines`)."""
+
+    def __init__(
+        self, inception: str | os.PathLike | None = None, device: str = "auto", engine: str = "auto"
+    ) -> None:
         self.device = resolve_device(device)
         self.path = Path(inception) if inception else default_inception_path()
         self.network = load_inception(str(self.path), str(self.device))
         self.pixels = takes_pixels(self.network)
+        if self.pixels and engine == "onnxruntime":
+            raise ValueError(f"{self.path}: NVIDIA's Inception export runs with engine='torch'")
+        self.engine = "torch" if self.pixels else resolve_engine(engine, self.device, "fp32")
+        stat = self.path.stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        self.run = compiled_inception(str(self.path), str(self.device), self.engine, stamp)
 
     @property
     def identity(self) -> str:
@@ -89,7 +115,7 @@ class InceptionFeatures:
         if self.pixels:  # NVIDIA's export: [0, 255] at 299 (so its own resize does nothing)
             features = self.network(to_pixels(images), return_features=True)
         else:
-            features = self.network(preprocess(images))
+            features = self.run(preprocess(images))
         if features.ndim != 2 or features.shape[1] != FEATURE_DIM:
             raise ValueError(
                 f"{self.path}: the network returned shape {tuple(features.shape)}, expected "
@@ -199,6 +225,7 @@ def image_features(
     inception: str | os.PathLike | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    engine: str = "auto",
 ) -> np.ndarray:
     """Inception pool3 features of ``images``: float32 (N, 2048).
 
@@ -206,7 +233,7 @@ def image_features(
     module docstring), a list of image files, or a tensor (N, 3, H, W), float in [-1, 1]
     or uint8. Files are read with :func:`img2img.images.load_image` (RGB, alpha over white).
     """
-    extractor = InceptionFeatures(inception, device)
+    extractor = InceptionFeatures(inception, device, engine)
     if isinstance(images, Tensor):
         batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
         return extractor.extract(batches, total=len(images), progress=progress)

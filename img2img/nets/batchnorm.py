@@ -11,7 +11,7 @@ dropout is off. Being an ordinary module, the result batches and exports (ONNX) 
 
 GANs from noise are the opposite case: trained with batches of 64, their samples look right
 with batch statistics, which :func:`batch_statistics` applies without touching the running
-averages.
+averages, and :func:`batch_statistics_copy` bakes into a copy that exports (ONNX) as is.
 """
 
 from __future__ import annotations
@@ -48,12 +48,47 @@ def inference_copy(module: nn.Module, per_image_statistics: bool) -> nn.Module:
     return network
 
 
-def _replace_batch_norms(module: nn.Module) -> None:
+class BatchStatisticsNorm(nn.Module):
+    """A trained batch-norm layer (1-d or 2-d) evaluated with the current batch's statistics,
+    written out as means and variances: the training-mode ``batch_norm`` op has no inference
+    form in ONNX Runtime, these plain reductions do."""
+
+    def __init__(self, batch_norm: nn.modules.batchnorm._BatchNorm) -> None:
+        super().__init__()
+        self.weight = batch_norm.weight
+        self.bias = batch_norm.bias
+        self.eps = batch_norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = [0, *range(2, x.ndim)]
+        mean = x.mean(dims, keepdim=True)
+        variance = (x - mean).square().mean(dims, keepdim=True)
+        x = (x - mean) * torch.rsqrt(variance + self.eps)
+        if self.weight is None:
+            return x
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        return x * self.weight.view(shape) + self.bias.view(shape)
+
+
+def batch_statistics_copy(module: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``module`` whose batch-norm layers normalise by the batch's
+    statistics (what :func:`batch_statistics` does in place), for GAN sampling on any
+    engine. The original is untouched."""
+    network = copy.deepcopy(module).eval().requires_grad_(False)
+    _replace_batch_norms(network, nn.modules.batchnorm._BatchNorm, BatchStatisticsNorm)
+    return network
+
+
+def _replace_batch_norms(
+    module: nn.Module,
+    kind: type[nn.Module] = nn.BatchNorm2d,
+    replacement: type[nn.Module] = PerImageNorm,
+) -> None:
     for name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d):
-            setattr(module, name, PerImageNorm(child))
+        if isinstance(child, kind):
+            setattr(module, name, replacement(child))
         else:
-            _replace_batch_norms(child)
+            _replace_batch_norms(child, kind, replacement)
 
 
 @contextmanager

@@ -85,8 +85,11 @@ def test_objective_builds_the_autoencoder_and_its_losses(tmp_path: Path) -> None
 
 
 def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
+    from img2img.tasks import TASKS
     from img2img.tasks.cyclegan import CycleGAN, CycleGANConfig
+    from img2img.tasks.inpaint import Inpaint, InpaintConfig
     from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
+    from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
     from img2img.tasks.srgan import SRGAN, SRGANConfig
 
     policy = {"diffaugment": "color,translation", "device": "cpu", "image_size": 32}
@@ -95,12 +98,17 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
         merge(Pix2PixConfig, {**policy, **small}),
         merge(CycleGANConfig, {**policy, **small, "resnet_blocks": 1}),
         merge(SRGANConfig, {**policy, "blocks": 1, "channels": 8, "d_channels": 8}),
+        merge(Pix2PixHDConfig, {**policy, **small, "global_blocks": 1}),
+        merge(InpaintConfig, {**policy, "load_size": 36, "nef": 8, "ngf": 8}),
     ]
-    tasks = [
-        recipe(config, 10, 0, CPU)
-        for recipe, config in zip((Pix2Pix, CycleGAN, SRGAN), configs, strict=True)
-    ]
-    adversaries = [tasks[0].adversary, *tasks[1].adversaries.values(), tasks[2].adversary]
+    recipes = (Pix2Pix, CycleGAN, SRGAN, Pix2PixHD, Inpaint)
+    tasks = [recipe(config, 10, 0, CPU) for recipe, config in zip(recipes, configs, strict=True)]
+    assert {recipe.Config for recipe in recipes} | {GANConfig} == {
+        task.Config for task in TASKS.values()
+    }, "a new task with a discriminator: give it --diffaugment and add it here"
+    adversaries = [task.adversary for task in tasks if hasattr(task, "adversary")]
+    adversaries += list(tasks[1].adversaries.values())
+    assert len(adversaries) == 6
     for adversary in adversaries:
         assert isinstance(adversary.augment, DiffAugment)
         assert adversary.augment.names == ["color", "translation"]
