@@ -33,6 +33,7 @@ from img2img.config import TrainConfig, option
 from img2img.data import UnpairedImageFolder, resolve_unpaired
 from img2img.data.transforms import load_size_for
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.nets import (
     DISCRIMINATORS,
     ResNetGenerator,
@@ -105,6 +106,7 @@ class CycleGANConfig(TrainConfig):
     dropout: float = option(0.0, "generator dropout")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminators")
     objective: str = objective_option("lsgan")
+    diffaugment: str = diffaugment_option()
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (0: off)")
     d_steps: int = option(1, "discriminator steps per generator step")
@@ -202,6 +204,7 @@ class CycleGAN(StateFromParts):
                 stepper=stepper(discriminator),
                 gp_weight=config.gp_weight,
                 clip=config.clip or None,
+                augment=make_diffaugment(config.diffaugment),
                 d_steps=config.d_steps,
                 d_loss_weight=config.d_loss_weight,
             )

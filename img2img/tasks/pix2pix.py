@@ -21,6 +21,7 @@ from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.transforms import load_size_for
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
@@ -55,6 +56,7 @@ class Pix2PixConfig(TrainConfig):
     norm: str = option("batch", "normalisation layers", NORMS)
     dropout: float = option(0.5, "generator dropout (the paper's only noise source)")
     objective: str = objective_option("vanilla")
+    diffaugment: str = diffaugment_option()
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminator")
@@ -137,6 +139,7 @@ class Pix2Pix(StateFromParts):
             stepper=stepper(discriminator),
             gp_weight=config.gp_weight,
             clip=config.clip or None,
+            augment=make_diffaugment(config.diffaugment),
             d_loss_weight=0.5,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}

@@ -35,6 +35,7 @@ from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
 from img2img.data.sr import SRImageFolder, split_folders
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
 from img2img.tasks.parts import StateFromParts, copy_generator_weights, stepper_factory
@@ -88,6 +89,7 @@ class SRGANConfig(TrainConfig):
     adversarial_weight: float = option(1e-3, "weight of the adversarial loss in the gan phase")
     gan_pixel_weight: float = option(0.0, "weight of the pixel loss in the gan phase")
     objective: str = objective_option("vanilla")
+    diffaugment: str = diffaugment_option()
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     lr: float = option(1e-4, "Adam learning rate (both networks)")
@@ -159,6 +161,7 @@ class SRGAN(StateFromParts):
             stepper(discriminator),
             gp_weight=config.gp_weight,
             clip=config.clip or None,
+            augment=make_diffaugment(config.diffaugment),
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.pixel_loss = PIXEL_LOSSES[config.pixel_loss]
