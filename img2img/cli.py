@@ -37,22 +37,33 @@ def train_command(argv: list[str]) -> None:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in a non-empty --out: the old run is moved to OUT.old-<time>, "
+        "not deleted (without this, or --resume, a non-empty --out is refused)",
+    )
     add_config_arguments(parser, task.Config)
     args = vars(parser.parse_args(argv))
     args.pop("config", None)
     resume = args.pop("resume", None)
+    overwrite = args.pop("overwrite")
     if resume:
         args.setdefault("out", resume)
     config = merge(task.Config, yaml_values, saved_values, {**args, "task": task_name})
     if not config.data:
         parser.error("--data is required (a dataset folder)")
 
+    from img2img.checkpoint import RunDirectoryNotEmpty
     from img2img.distributed import shutdown
     from img2img.train import Trainer
     from img2img.watch import TrainingDiverged
 
     try:
-        Trainer(config, resume=bool(resume)).fit()
+        Trainer(config, resume=bool(resume), overwrite=overwrite).fit()
+    except RunDirectoryNotEmpty as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -27,11 +27,13 @@ from tqdm import tqdm
 
 from img2img.checkpoint import (
     FORMAT_VERSION,
+    RunDirectoryNotEmpty,
     capture_rng_state,
     check_format,
     has_training_state,
     load_training_state,
     nonfinite_tensors,
+    prepare_run_directory,
     remove_stale_temp_files,
     restore_rng_state,
     save_model,
@@ -145,13 +147,17 @@ class Trainer:
     Args:
         config: the task's resolved config dataclass.
         resume: continue from ``config.out/trainer_state.pt`` when it exists.
+        overwrite: a new run into a non-empty ``config.out`` moves the old run aside
+            (``OUT.old-<time>``); without it (or ``resume``) such a directory is refused
+            with :class:`~img2img.checkpoint.RunDirectoryNotEmpty`.
     """
 
-    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+    def __init__(self, config: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
         self.config = config
         self.out = Path(config.out)
         self.world = World.from_environment(resolve_device(config.device))
         self.device = self.world.device
+        self._claim_run_directory(resume, overwrite)
         if self.world.is_main:
             check_writable(self.out)
             remove_stale_temp_files(self.out)
@@ -194,6 +200,21 @@ class Trainer:
         if resume and has_training_state(self.out):
             self._load()
         self.sample_batch = self._fixed_sample_batch(task_cls)
+
+    def _claim_run_directory(self, resume: bool, overwrite: bool) -> None:
+        """Rank 0 checks (and with ``overwrite`` moves aside) ``--out``; every process
+        stops if it refused, so none waits for the others."""
+        refusal: RunDirectoryNotEmpty | None = None
+        if self.world.is_main:
+            try:
+                aside = prepare_run_directory(self.out, resume, overwrite)
+            except RunDirectoryNotEmpty as err:
+                refusal = err
+            else:
+                if aside is not None:
+                    self._print(f"Moved the previous run in {self.out} to {aside}.")
+        if self.world.any(refusal is not None):
+            raise refusal or RunDirectoryNotEmpty(f"{self.out}: refused by rank 0")
 
     def _load(self) -> None:
         state = load_training_state(self.out)
