@@ -7,11 +7,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import TINY_PIX2PIX, cli_flags, tiny_pix2pix
 
 from img2img.checkpoint import RunDirectoryNotEmpty, atomic_write
 from img2img.cli import main
 from img2img.train import Trainer
-from conftest import TINY_PIX2PIX, cli_flags, tiny_pix2pix
 
 
 def test_a_new_run_into_a_used_directory_is_refused(paired_dataset: Path, tmp_path: Path) -> None:

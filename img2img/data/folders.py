@@ -67,6 +67,46 @@ def resolve_split(root: str | os.PathLike, split: str) -> Path | None:
     raise ValueError(f"split={split!r}: choose 'train' or 'test'")
 
 
+def paired_folders(split_root: str | os.PathLike) -> tuple[Path, Path] | None:
+    """``(SPLIT/A, SPLIT/B)`` when both folders exist, else None."""
+    root = Path(split_root)
+    folders = root / "A", root / "B"
+    return folders if all(folder.is_dir() for folder in folders) else None
+
+
+def match_by_name(first: Path, second: Path) -> list[tuple[Path, Path]]:
+    """The images of folder ``first`` paired with those of ``second`` that have the same
+    path and name up to the extension (``A/0001.png`` with ``B/0001.jpg``), sorted by name.
+    Names found in only one folder, or twice in one, are a ValueError listing them: a
+    pair is never guessed."""
+    sides = []
+    for folder in (first, second):
+        by_name: dict[Path, list[Path]] = {}
+        for path in find_images(folder):
+            by_name.setdefault(path.relative_to(folder).with_suffix(""), []).append(path)
+        sides.append(by_name)
+    problems = []
+    for folder, by_name in zip((first, second), sides, strict=True):
+        twice = sorted(str(name) for name, paths in by_name.items() if len(paths) > 1)
+        if twice:
+            problems.append(f"names used by two files in {folder}: {_some(twice)}")
+    for folder, mine, theirs in ((first, *sides), (second, *reversed(sides))):
+        alone = sorted(str(name) for name in mine.keys() - theirs.keys())
+        if alone:
+            problems.append(f"only in {folder}: {_some(alone)}")
+    if problems:
+        raise ValueError(
+            f"{first} and {second} must hold the same file names, one image of a pair in "
+            f"each ({'; '.join(problems)})"
+        )
+    return [(sides[0][name][0], sides[1][name][0]) for name in sorted(sides[0])]
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 T = TypeVar("T")
 
 
@@ -89,7 +129,9 @@ def read_first_usable(
 
 
 class PairedImageFolder(Dataset):
-    """Aligned pairs, the pix2pix layout: each file holds A on its left half, B on its right.
+    """Aligned pairs in either layout: each file holds A on its left half and B on its right
+    (pix2pix's), or ``ROOT/A/NAME`` and ``ROOT/B/NAME`` are the two images of a pair
+    (BasicSR's and mmagic's; :func:`match_by_name` pairs them and refuses unmatched names).
 
     Items are ``{"input": (3, S, S) tensor in [-1, 1], "target": same, "path": str,
     "skipped": int}`` with S = ``crop_size``. ``direction="AtoB"`` makes A the input,
@@ -125,7 +167,10 @@ class PairedImageFolder(Dataset):
             raise ValueError(f"direction={direction!r}: choose 'AtoB' or 'BtoA'")
         check_augmentation(load_size, crop_size, train, seed)
         self.root = Path(root)
-        self.files = find_images(root)
+        folders = paired_folders(root)
+        # Item i reads files[i]; in the A/ B/ layout, its pair is partners[files[i]].
+        self.partners = dict(match_by_name(*folders)) if folders else {}
+        self.files = list(self.partners) if folders else find_images(root)
         self.direction = direction
         self.load_size = load_size
         self.crop_size = crop_size
@@ -150,7 +195,7 @@ class PairedImageFolder(Dataset):
         (a, b), path, skipped = read_first_usable(
             self.files,
             index,
-            lambda path: split_aligned(load_image(path), path),
+            self._read_pair,
             f"{self.root}: none of its {count} images is a usable A|B pair (each was "
             "warned about above); check that the folder holds pix2pix-style aligned images",
         )
@@ -162,6 +207,16 @@ class PairedImageFolder(Dataset):
             "path": str(path),
             "skipped": int(skipped > 0),
         }
+
+    @property
+    def all_files(self) -> list[Path]:
+        """Every file the dataset reads (both folders of the A/ B/ layout)."""
+        return self.files + list(self.partners.values())
+
+    def _read_pair(self, path: Path) -> tuple[Image.Image, Image.Image]:
+        if not self.partners:
+            return split_aligned(load_image(path), path)
+        return load_image(path), load_image(self.partners[path])
 
     def _augment(
         self, source: Image.Image, target: Image.Image, epoch: int, index: int

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from img2img.data.folders import (
     check_augmentation,
     find_images,
+    paired_folders,
     read_first_usable,
     resolve_split,
     split_aligned,
@@ -33,7 +34,9 @@ def resolve_unpaired(root: str | os.PathLike, split: str) -> tuple[Path, Path] |
     """The ``(A, B)`` folders of ``split`` ("train" or "test") of the dataset at ``root``.
 
     train: ``ROOT/trainA`` and ``ROOT/trainB``, both required. test: ``ROOT/testA`` and
-    ``ROOT/testB``, or None when either is absent (no held-out data).
+    ``ROOT/testB``, or None when either is absent (no held-out data). The paired layout
+    ``ROOT/train/A`` + ``ROOT/train/B`` (and ``test/A`` + ``test/B``) serves as well: its
+    pairs are simply not used as pairs.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split={split!r}: choose 'train' or 'test'")
@@ -42,6 +45,9 @@ def resolve_unpaired(root: str | os.PathLike, split: str) -> tuple[Path, Path] |
     missing = [folder.name for folder in folders if not folder.is_dir()]
     if not missing:
         return folders
+    paired = paired_folders(root / split)
+    if paired:
+        return paired
     if split == "test":
         return None
     hint = ""

@@ -254,7 +254,8 @@ class _FeatureCollector:
             unavailable.update(dict.fromkeys(wanted, str(reason)))
             return None
         cache_file, real = None, None
-        files = getattr(dataset, "files", None)
+        # Every file read, so a changed B/ image of the A/ B/ layout renews the cache too.
+        files = getattr(dataset, "all_files", None) or getattr(dataset, "files", None)
         if use_cache and files:
             variant = json.dumps(
                 {
@@ -266,7 +267,7 @@ class _FeatureCollector:
                 sort_keys=True,
             )
             cache_file = inception_features.cache_path(files, extractor, variant)
-            real = inception_features.load_cached(cache_file, len(files))
+            real = inception_features.load_cached(cache_file, len(dataset))
         return cls(extractor, cache_file, real, batch_size)
 
     def add(self, output: Tensor, target: Tensor | None) -> None:

@@ -19,12 +19,18 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
+from img2img.data.layouts import IMAGES, PAIRED_FOLDERS, require_layout
 from img2img.data.transforms import load_size_for
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.tasks.parts import StateFromParts, stepper_factory
+
+PIX2PIX_LAYOUTS = {
+    IMAGES: "train/*.png, each image A on the left and B on the right",
+    PAIRED_FOLDERS: "train/A/NAME with train/B/NAME",
+}
 
 
 @dataclass
@@ -72,6 +78,8 @@ class Pix2Pix(StateFromParts):
     def dataset(
         config: Pix2PixConfig, split: str, augment: bool | None = None
     ) -> PairedImageFolder | None:
+        if split == "train":
+            require_layout(config.data, "pix2pix", PIX2PIX_LAYOUTS)
         root = resolve_split(config.data, split)
         if root is None:
             return None

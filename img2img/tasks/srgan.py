@@ -35,6 +35,7 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
+from img2img.data.layouts import CLASS_FOLDERS, IMAGES, require_layout
 from img2img.data.sr import SRImageFolder, split_folders
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
@@ -44,6 +45,9 @@ from img2img.tasks.parts import StateFromParts, stepper_factory
 
 PHASES = ("psnr", "gan", "both")
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+
+# Each a folder of HR images: LR inputs are made from them (any subfolders are read too).
+SR_LAYOUTS = {IMAGES: "HR images", CLASS_FOLDERS: "HR images in subfolders"}
 
 
 @dataclass
@@ -113,6 +117,9 @@ class SRGAN(StateFromParts):
     def dataset(
         config: SRGANConfig, split: str, augment: bool | None = None
     ) -> SRImageFolder | None:
+        if split == "train":
+            for folder in split_folders(config.data):
+                require_layout(folder, "srgan", SR_LAYOUTS)
         roots = [resolve_split(root, split) for root in split_folders(config.data)]
         roots = [root for root in roots if root is not None]
         if not roots:
