@@ -44,6 +44,7 @@ from img2img.data import ResumableSampler
 from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
 from img2img.ema import EMA
+from img2img.loggers import RunLoggers, parse_loggers
 from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
 from img2img.speedups import compile_networks, use_channels_last
@@ -200,6 +201,13 @@ class Trainer:
         if resume and has_training_state(self.out):
             self._load()
         self.sample_batch = self._fixed_sample_batch(task_cls)
+        self.loggers = RunLoggers(
+            parse_loggers(config.logger),
+            self.out,
+            config.to_dict(),
+            start_step=self.step,
+            enabled=self.world.is_main,
+        )
 
     def _claim_run_directory(self, resume: bool, overwrite: bool) -> None:
         """Rank 0 checks (and with ``overwrite`` moves aside) ``--out``; every process
@@ -320,6 +328,7 @@ class Trainer:
             writer(self.sample_batch, path, self.step)
         else:
             save_grid(self.task.sample(self.sample_batch), path)
+        self.loggers.image_file("samples", path, self.step)
         plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
 
     def skipped_updates(self) -> int:
@@ -343,7 +352,7 @@ class Trainer:
             for name, message in warnings.items():
                 tqdm.write(f"warning ({name}) at iteration {self.step}: {message}")
         bar.set_postfix(postfix)
-        self.log.flush(
+        record = self.log.flush(
             means,
             step=self.step,
             epoch=epoch,
@@ -353,9 +362,21 @@ class Trainer:
             **metrics,
             **({"warnings": sorted(warnings)} if warnings else {}),
         )
+        rates = {f"lr/{name}": stepper.lr for name, stepper in self.task.steppers.items()}
+        numbers = {k: v for k, v in record.items() if k not in ("step", "epoch", "lr")}
+        self.loggers.scalars({**numbers, **rates}, self.step)
+        for name, message in warnings.items():
+            self.loggers.text(f"warnings/{name}", message, self.step)
+        self.loggers.flush()
 
     def fit(self) -> Path:
         """Train until ``end_step`` or Ctrl-C; returns the run directory."""
+        try:
+            return self._train()
+        finally:
+            self.loggers.close()  # even on a crash: what was logged reaches the files
+
+    def _train(self) -> Path:
         cfg = self.config
         if self.world.is_main:
             self.out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "img2img"
 LAYERS: list[set[str]] = [
     # foundations: no networks, no tasks
     {
-        "checkpoint", "config", "devices", "ema", "images", "optim", "precision",
+        "checkpoint", "config", "devices", "ema", "images", "loggers", "optim", "precision",
         "reporting", "saved_models", "tiling", "watch",
     },
     {"backbones", "data", "nets"},  # frozen pretrained networks, datasets, architectures
