@@ -75,6 +75,14 @@ class TrainConfig:
     sample_every: int = option(500, "write a sample grid and the loss plot every N iterations")
     log_every: int = option(10, "append mean losses to losses.jsonl every N iterations")
     num_samples: int = option(4, "rows in each sample grid")
+    val_every: int = option(
+        0,
+        "every N iterations measure the model on the test split (PSNR/SSIM; FID/KID for "
+        "GANs and CycleGAN), log it and keep the best model in OUT/best (0: off)",
+    )
+    val_images: int = option(500, "GANs: samples and real images FID/KID compare at --val-every")
+    snapshot_every: int = option(0, "keep the generator of every N-th iteration (0: off)")
+    keep_snapshots: int = option(0, "snapshots kept, the newest (0: all)")
     seed: int = option(0, "seed for weights, data order and augmentation")
     num_workers: int = option(
         2, "data-loading worker processes (kept for the whole run)", aliases=("--workers",)

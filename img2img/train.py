@@ -49,6 +49,7 @@ from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
 from img2img.speedups import compile_networks, use_channels_last
 from img2img.tasks import Task, get_task, task_modules
+from img2img.validation import Validator, save_snapshot
 from img2img.watch import BufferGuard, TrainingDiverged
 
 
@@ -201,6 +202,7 @@ class Trainer:
         if resume and has_training_state(self.out):
             self._load()
         self.sample_batch = self._fixed_sample_batch(task_cls)
+        self.validator = self._validator(task_cls)
         self.loggers = RunLoggers(
             parse_loggers(config.logger),
             self.out,
@@ -208,6 +210,18 @@ class Trainer:
             start_step=self.step,
             enabled=self.world.is_main,
         )
+
+    def _validator(self, task_cls: type[Task]) -> Validator | None:
+        """Rank 0's :class:`Validator` when ``--val-every`` asks for one; a task measured on
+        held-out data needs a test split, checked now rather than at the first validation."""
+        if not self.config.val_every or not self.world.is_main:
+            return None
+        if task_cls.evaluation != "samples" and task_cls.dataset(self.config, "test") is None:
+            raise ValueError(
+                f"{self.config.data}: --val-every measures the test split, and there is none; "
+                "put held-out images in its test/ folder (testA/ and testB/ for unpaired data)"
+            )
+        return Validator(self.config, self.out)
 
     def _claim_run_directory(self, resume: bool, overwrite: bool) -> None:
         """Rank 0 checks (and with ``overwrite`` moves aside) ``--out``; every process
@@ -331,6 +345,29 @@ class Trainer:
         self.loggers.image_file("samples", path, self.step)
         plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
 
+    def validate(self) -> None:
+        """Measure the model (rank 0; see :mod:`img2img.validation`), log the values and
+        keep ``best/``."""
+        if self.validator is None:
+            return
+        ema = None if self.ema is None else self.ema.module
+        values, warning = self.validator(self.step, self.task.generator, ema)
+        self.log.write({"step": self.step, **{f"val_{k}": v for k, v in values.items()}})
+        self.loggers.scalars({f"val/{k}": v for k, v in values.items()}, self.step)
+        if warning:
+            self._print(f"warning (validation) at iteration {self.step}: {warning}")
+            self.loggers.text("warnings/validation", warning, self.step)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        best = "" if self.validator.best is None else f" (best {self.validator.best:.4g})"
+        self._print(f"validation at iteration {self.step}: {shown}{best}")
+
+    def snapshot(self) -> None:
+        if self.world.is_main:
+            ema = None if self.ema is None else self.ema.module
+            config = self.config.to_dict()
+            keep = self.config.keep_snapshots
+            save_snapshot(self.out, config, self.step, self.task.generator, ema, keep)
+
     def skipped_updates(self) -> int:
         """Updates dropped for a non-finite loss or gradient (``--skip-nonfinite``), so far."""
         return sum(stepper.skipped for stepper in self.task.steppers.values())
@@ -431,6 +468,10 @@ class Trainer:
                         self.save()
                     if self.step % cfg.sample_every == 0:
                         self.write_samples()
+                    if cfg.val_every and self.step % cfg.val_every == 0:
+                        self.validate()
+                    if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
+                        self.snapshot()
                     stopping = self.world.any(stop.requested)
                     if self.step >= self.end_step or stopping:
                         break

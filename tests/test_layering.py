@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"catalog", "distributed", "export", "infer", "sampling", "speedups"},  # use a task's model
     {"metrics"},  # evaluate models
     {"demo"},  # the web demo
-    {"train"},  # the Trainer
+    {"train", "validation"},  # the Trainer, and what it measures while training
     {"__init__", "__main__", "cli"},  # the public API and argv
 ]  # fmt: skip
 LAYER = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}
