@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from img2img.data.sampler import Key, epoch_and_index
-from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
+from img2img.data.transforms import make_generator, preprocess_images, resize
 from img2img.images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, pil_to_tensor
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -137,15 +137,17 @@ class PairedImageFolder(Dataset):
     "skipped": int}`` with S = ``crop_size``. ``direction="AtoB"`` makes A the input,
     ``"BtoA"`` makes B the input.
 
-    Training (``train=True``) augments as pix2pix does: both halves resized to
-    ``load_size`` squared (PIL bicubic), then the same random ``crop_size`` crop and the
+    Training (``train=True``) augments as pix2pix does, with its ``preprocess`` options
+    (:func:`~img2img.data.transforms.preprocess_images`; by default both halves resized to
+    ``load_size`` squared, PIL bicubic, then the same random ``crop_size`` crop) and the
     same random horizontal flip (if ``flip``) applied to both. The randomness of item
     ``index`` is drawn from a generator seeded by (seed, epoch, index), never the global
     RNG, so an item is the same whatever the worker count and after a resume. The epoch
     comes with the key, ``dataset[(epoch, index)]`` (what ``ResumableSampler(with_epoch=True)``
     yields, so persistent DataLoader workers see every epoch), or from :meth:`set_epoch`
     for a plain ``dataset[index]``.
-    Evaluation (``train=False``) resizes straight to ``crop_size``, with no randomness.
+    Evaluation (``train=False``) resizes straight to ``crop_size`` (by default; the centre
+    of the preprocessed image otherwise), with no randomness.
 
     A file that cannot be used (undecodable, or an odd width that does not split into
     equal halves) does not stop the epoch: a warning names it and the next usable file
@@ -162,6 +164,8 @@ class PairedImageFolder(Dataset):
         flip: bool = True,
         train: bool = True,
         seed: int = 0,
+        preprocess: str = "resize_and_crop",
+        size_multiple: int = 4,
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction={direction!r}: choose 'AtoB' or 'BtoA'")
@@ -177,6 +181,7 @@ class PairedImageFolder(Dataset):
         self.flip = flip
         self.train = train
         self.seed = seed
+        self.preprocess, self.size_multiple = preprocess, size_multiple
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -221,14 +226,14 @@ class PairedImageFolder(Dataset):
     def _augment(
         self, source: Image.Image, target: Image.Image, epoch: int, index: int
     ) -> tuple[Image.Image, Image.Image]:
-        if not self.train:
-            size = (self.crop_size, self.crop_size)
-            return resize(source, size), resize(target, size)
-        size = (self.load_size, self.load_size)
-        source, target = resize(source, size), resize(target, size)
-        generator = make_generator(self.seed, epoch, index)
-        params = sample_crop_flip(size, (self.crop_size, self.crop_size), self.flip, generator)
-        return apply_crop_flip(source, params), apply_crop_flip(target, params)
+        generator = make_generator(self.seed, epoch, index) if self.train else None
+        if target.size != source.size:  # A/ B/ files of one pair: B takes A's size
+            target = resize(target, (source.height, source.width))
+        source, target = preprocess_images(
+            [source, target], self.preprocess, self.load_size, self.crop_size, self.flip,
+            generator, self.size_multiple,
+        )  # fmt: skip
+        return source, target
 
 
 def check_augmentation(load_size: int, crop_size: int, train: bool, seed: int) -> None:

@@ -24,7 +24,7 @@ from img2img.data.folders import (
     split_aligned,
 )
 from img2img.data.sampler import Key, epoch_and_index
-from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
+from img2img.data.transforms import make_generator, preprocess_images
 from img2img.images import ImageError, load_image, pil_to_tensor
 
 DOMAINS = ("A", "B")
@@ -71,11 +71,13 @@ class UnpairedImageFolder(Dataset):
     random, so the model never sees a fixed pairing (the CycleGAN reference does the same).
 
     Training (``train=True``) resizes each image to ``load_size`` squared (PIL bicubic),
-    whatever its own size, then takes a random ``crop_size`` crop and a random horizontal
-    flip (if ``flip``), drawn separately for A and B. Every random draw of item ``index``
-    (the B index, then A's crop and flip, then B's) comes from a generator seeded by
-    (seed, epoch, index), never the global RNG; the epoch comes with the key
-    (``dataset[(epoch, index)]``) or from :meth:`set_epoch`, as in :class:`PairedImageFolder`.
+    whatever its own size (by default; see ``preprocess`` in
+    :func:`~img2img.data.transforms.preprocess_images`), then takes a random ``crop_size``
+    crop and a random horizontal flip (if ``flip``), drawn separately for A and B. Every
+    random draw of item ``index`` (the B index, then A's crop and flip, then B's) comes
+    from a generator seeded by (seed, epoch, index), never the global RNG; the epoch comes
+    with the key (``dataset[(epoch, index)]``) or from :meth:`set_epoch`, as in
+    :class:`PairedImageFolder`.
     Evaluation (``train=False``) pairs A image ``i`` with B image ``i mod len(B)`` and
     resizes both straight to ``crop_size``, with no randomness.
 
@@ -95,8 +97,11 @@ class UnpairedImageFolder(Dataset):
         flip: bool = True,
         train: bool = True,
         seed: int = 0,
+        preprocess: str = "resize_and_crop",
+        size_multiple: int = 4,
     ) -> None:
         check_augmentation(load_size, crop_size, train, seed)
+        self.preprocess, self.size_multiple = preprocess, size_multiple
         self.roots = {"A": Path(root_a), "B": Path(root_b)}
         self.files = {domain: find_images(root) for domain, root in self.roots.items()}
         self.load_size = load_size
@@ -143,11 +148,11 @@ class UnpairedImageFolder(Dataset):
         )
 
     def _augment(self, image: Image.Image, generator: torch.Generator | None) -> Image.Image:
-        if generator is None:
-            return resize(image, (self.crop_size, self.crop_size))
-        size = (self.load_size, self.load_size)
-        params = sample_crop_flip(size, (self.crop_size, self.crop_size), self.flip, generator)
-        return apply_crop_flip(resize(image, size), params)
+        (image,) = preprocess_images(
+            [image], self.preprocess, self.load_size, self.crop_size, self.flip, generator,
+            self.size_multiple,
+        )  # fmt: skip
+        return image
 
 
 def split_unpaired(

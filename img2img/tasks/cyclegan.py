@@ -31,7 +31,7 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data import UnpairedImageFolder, resolve_unpaired
-from img2img.data.transforms import load_size_for
+from img2img.data.transforms import load_size_for, preprocess_option
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import (
     DISCRIMINATORS,
@@ -45,7 +45,7 @@ from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.optim import OPTIMIZERS
 from img2img.tasks.image_pool import ImagePool
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, size_multiple_for, stepper_factory
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -92,6 +92,7 @@ class CycleGANConfig(TrainConfig):
         ("cyclegan", "dualgan"),
     )
     load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
+    preprocess: str = preprocess_option()
     flip: bool = option(True, "random horizontal flips")
     generator: str = option(
         "resnet", "generator architecture (both directions)", ("resnet", "unet")
@@ -166,6 +167,8 @@ class CycleGAN(StateFromParts):
             flip=config.flip,
             train=augment,
             seed=config.seed,
+            preprocess=config.preprocess,
+            size_multiple=size_multiple_for(config.generator, config.image_size),
         )
 
     @staticmethod

@@ -20,12 +20,12 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.layouts import IMAGES, PAIRED_FOLDERS, require_layout
-from img2img.data.transforms import load_size_for
+from img2img.data.transforms import load_size_for, preprocess_option
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, size_multiple_for, stepper_factory
 
 PIX2PIX_LAYOUTS = {
     IMAGES: "train/*.png, each image A on the left and B on the right",
@@ -47,6 +47,7 @@ class Pix2PixConfig(TrainConfig):
         "AtoB", "AtoB: left half is the input; BtoA: right half", ("AtoB", "BtoA")
     )
     load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
+    preprocess: str = preprocess_option()
     flip: bool = option(True, "random horizontal flips")
     generator: str = option("unet", "generator architecture", ("unet", "resnet"))
     resnet_blocks: int = option(9, "residual blocks when --generator resnet")
@@ -92,6 +93,8 @@ class Pix2Pix(StateFromParts):
             flip=config.flip,
             train=augment,
             seed=config.seed,
+            preprocess=config.preprocess,
+            size_multiple=size_multiple_for(config.generator, config.image_size),
         )
 
     @staticmethod
