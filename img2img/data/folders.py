@@ -12,6 +12,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from img2img.data.augment import augmenter_for
 from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import make_generator, preprocess_images, resize
 from img2img.images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, pil_to_tensor
@@ -140,7 +141,8 @@ class PairedImageFolder(Dataset):
     Training (``train=True``) augments as pix2pix does, with its ``preprocess`` options
     (:func:`~img2img.data.transforms.preprocess_images`; by default both halves resized to
     ``load_size`` squared, PIL bicubic, then the same random ``crop_size`` crop) and the
-    same random horizontal flip (if ``flip``) applied to both. The randomness of item
+    same random horizontal flip (if ``flip``) applied to both, then the same ``augment``
+    pipeline (:mod:`img2img.data.augment`; none by default). The randomness of item
     ``index`` is drawn from a generator seeded by (seed, epoch, index), never the global
     RNG, so an item is the same whatever the worker count and after a resume. The epoch
     comes with the key, ``dataset[(epoch, index)]`` (what ``ResumableSampler(with_epoch=True)``
@@ -166,6 +168,7 @@ class PairedImageFolder(Dataset):
         seed: int = 0,
         preprocess: str = "resize_and_crop",
         size_multiple: int = 4,
+        augment: str = "",
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction={direction!r}: choose 'AtoB' or 'BtoA'")
@@ -182,6 +185,7 @@ class PairedImageFolder(Dataset):
         self.train = train
         self.seed = seed
         self.preprocess, self.size_multiple = preprocess, size_multiple
+        self.augmenter = augmenter_for(augment)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -233,6 +237,8 @@ class PairedImageFolder(Dataset):
             [source, target], self.preprocess, self.load_size, self.crop_size, self.flip,
             generator, self.size_multiple,
         )  # fmt: skip
+        if self.augmenter is not None and generator is not None:
+            source, target = self.augmenter([source, target], generator)
         return source, target
 
 

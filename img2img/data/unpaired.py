@@ -15,6 +15,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from img2img.data.augment import augmenter_for
 from img2img.data.folders import (
     check_augmentation,
     find_images,
@@ -73,7 +74,8 @@ class UnpairedImageFolder(Dataset):
     Training (``train=True``) resizes each image to ``load_size`` squared (PIL bicubic),
     whatever its own size (by default; see ``preprocess`` in
     :func:`~img2img.data.transforms.preprocess_images`), then takes a random ``crop_size``
-    crop and a random horizontal flip (if ``flip``), drawn separately for A and B. Every
+    crop and a random horizontal flip (if ``flip``) and the ``augment`` pipeline
+    (:mod:`img2img.data.augment`), drawn separately for A and B. Every
     random draw of item ``index`` (the B index, then A's crop and flip, then B's) comes
     from a generator seeded by (seed, epoch, index), never the global RNG; the epoch comes
     with the key (``dataset[(epoch, index)]``) or from :meth:`set_epoch`, as in
@@ -99,9 +101,11 @@ class UnpairedImageFolder(Dataset):
         seed: int = 0,
         preprocess: str = "resize_and_crop",
         size_multiple: int = 4,
+        augment: str = "",
     ) -> None:
         check_augmentation(load_size, crop_size, train, seed)
         self.preprocess, self.size_multiple = preprocess, size_multiple
+        self.augmenter = augmenter_for(augment)
         self.roots = {"A": Path(root_a), "B": Path(root_b)}
         self.files = {domain: find_images(root) for domain, root in self.roots.items()}
         self.load_size = load_size
@@ -152,6 +156,8 @@ class UnpairedImageFolder(Dataset):
             [image], self.preprocess, self.load_size, self.crop_size, self.flip, generator,
             self.size_multiple,
         )  # fmt: skip
+        if self.augmenter is not None and generator is not None:
+            (image,) = self.augmenter([image], generator)
         return image
 
 

@@ -31,6 +31,7 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data import UnpairedImageFolder, resolve_unpaired
+from img2img.data.augment import augment_option
 from img2img.data.transforms import load_size_for, preprocess_option
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import (
@@ -93,6 +94,7 @@ class CycleGANConfig(TrainConfig):
     )
     load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
     preprocess: str = preprocess_option()
+    augment: str = augment_option()
     flip: bool = option(True, "random horizontal flips")
     generator: str = option(
         "resnet", "generator architecture (both directions)", ("resnet", "unet")
@@ -169,6 +171,7 @@ class CycleGAN(StateFromParts):
             seed=config.seed,
             preprocess=config.preprocess,
             size_multiple=size_multiple_for(config.generator, config.image_size),
+            augment=config.augment,
         )
 
     @staticmethod

@@ -19,6 +19,7 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
+from img2img.data.augment import augment_option
 from img2img.data.layouts import IMAGES, PAIRED_FOLDERS, require_layout
 from img2img.data.transforms import load_size_for, preprocess_option
 from img2img.losses import Adversary, objective_option, objective_presets
@@ -48,6 +49,7 @@ class Pix2PixConfig(TrainConfig):
     )
     load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
     preprocess: str = preprocess_option()
+    augment: str = augment_option()
     flip: bool = option(True, "random horizontal flips")
     generator: str = option("unet", "generator architecture", ("unet", "resnet"))
     resnet_blocks: int = option(9, "residual blocks when --generator resnet")
@@ -95,6 +97,7 @@ class Pix2Pix(StateFromParts):
             seed=config.seed,
             preprocess=config.preprocess,
             size_multiple=size_multiple_for(config.generator, config.image_size),
+            augment=config.augment,
         )
 
     @staticmethod
