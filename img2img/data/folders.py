@@ -75,16 +75,20 @@ def paired_folders(split_root: str | os.PathLike) -> tuple[Path, Path] | None:
     return folders if all(folder.is_dir() for folder in folders) else None
 
 
-def match_by_name(first: Path, second: Path) -> list[tuple[Path, Path]]:
+def match_by_name(first: Path, second: Path, second_suffix: str = "") -> list[tuple[Path, Path]]:
     """The images of folder ``first`` paired with those of ``second`` that have the same
-    path and name up to the extension (``A/0001.png`` with ``B/0001.jpg``), sorted by name.
-    Names found in only one folder, or twice in one, are a ValueError listing them: a
-    pair is never guessed."""
+    path and name up to the extension (``A/0001.png`` with ``B/0001.jpg``), sorted by name;
+    ``second_suffix`` may end the names in ``second`` (``"x4"``: DIV2K's ``0001x4.png`` pairs
+    with ``0001.png``). Names found in only one folder, or twice in one, are a ValueError
+    listing them: a pair is never guessed."""
     sides = []
-    for folder in (first, second):
+    for folder, suffix in ((first, ""), (second, second_suffix)):
         by_name: dict[Path, list[Path]] = {}
         for path in find_images(folder):
-            by_name.setdefault(path.relative_to(folder).with_suffix(""), []).append(path)
+            name = path.relative_to(folder).with_suffix("")
+            if suffix and name.name.endswith(suffix):
+                name = name.with_name(name.name[: -len(suffix)])
+            by_name.setdefault(name, []).append(path)
         sides.append(by_name)
     problems = []
     for folder, by_name in zip((first, second), sides, strict=True):

@@ -14,6 +14,12 @@ matters (a model learns to invert exactly the kernel it was trained on):
   (``noise``, standard deviation in 8-bit levels), and JPEG compression of the LR image
   (``jpeg_quality``, 1-95; 0 off).
 
+Given LR images instead (``lr_roots``, ``--lr-data``: DIV2K's ``X4/0001x4.png`` beside
+``HR/0001.png``), pairs are matched by name and the LR crop is the HR crop's window divided
+by the scale, so the network learns whatever degradation made those LR images. An LR
+image must be the HR image's size divided by the scale (rounded down, as MATLAB's and
+BasicSR's LR sets are).
+
 Bad input: an image smaller than the HR crop is skipped with a warning naming it (padding
 would teach the network to invent borders), counted in ``skipped`` like the other datasets'
 unreadable files; grayscale files are read as RGB (:func:`img2img.images.load_image`).
@@ -32,9 +38,9 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from img2img.data.folders import find_images, read_first_usable
+from img2img.data.folders import find_images, match_by_name, read_first_usable
 from img2img.data.sampler import Key, epoch_and_index
-from img2img.data.transforms import apply_crop_flip, make_generator, sample_crop_flip
+from img2img.data.transforms import CropFlip, apply_crop_flip, make_generator, sample_crop_flip
 from img2img.images import ImageError, load_image, pil_to_tensor, quantize, tensor_to_pil
 
 
@@ -95,6 +101,7 @@ class SRImageFolder(Dataset):
         noise: float = 0.0,
         jpeg_quality: int = 0,
         seed: int = 0,
+        lr_roots: Sequence[str | os.PathLike] = (),
     ) -> None:
         if crop_size % scale:
             raise ValueError(
@@ -105,8 +112,26 @@ class SRImageFolder(Dataset):
             raise ValueError(f"jpeg_quality={jpeg_quality}: use 1-95, or 0 for no JPEG")
         if blur_sigma < 0 or noise < 0:
             raise ValueError(f"blur_sigma={blur_sigma}, noise={noise}: use values >= 0")
+        if lr_roots and (blur_sigma or noise or jpeg_quality):
+            raise ValueError(
+                "blur_sigma, noise and jpeg_quality degrade HR crops into LR inputs; with "
+                "lr_data the LR inputs are given: use one or the other"
+            )
+        if lr_roots and len(lr_roots) != len(roots):
+            raise ValueError(
+                f"{len(roots)} HR folder(s) but {len(lr_roots)} LR folder(s): give one LR "
+                "folder for each HR folder, in the same order"
+            )
         self.roots = [Path(root) for root in roots]
-        self.files = [file for root in self.roots for file in find_images(root)]
+        # HR file -> its LR file, when LR images are given.
+        self.partners = {
+            hr: lr
+            for hr_root, lr_root in zip(self.roots, lr_roots, strict=False)
+            for hr, lr in match_by_name(hr_root, Path(lr_root), second_suffix=f"x{scale}")
+        }
+        self.files = list(self.partners) or [
+            file for root in self.roots for file in find_images(root)
+        ]
         self.crop_size, self.scale = crop_size, scale
         self.train, self.flip = train, flip
         self.blur_sigma, self.noise, self.jpeg_quality = blur_sigma, noise, jpeg_quality
@@ -130,18 +155,51 @@ class SRImageFolder(Dataset):
             f"{self.crop_size} px (each was warned about above)",
         )
         generator = make_generator(self.seed, epoch, index)
-        hr = pil_to_tensor(self._crop(image, generator))
+        if self.partners:
+            hr, lr = self._crop_pair(*image, generator)
+        else:
+            hr = pil_to_tensor(self._crop(image, generator))
+            lr = self._degrade(hr, generator)
         return {
-            "input": self._degrade(hr, generator),
+            "input": lr,
             "target": hr,
             "path": str(path),
             "skipped": int(skipped > 0),  # this item's own file: each bad file counts once
         }
 
-    def _read(self, path: Path) -> Image.Image:
+    def _read(self, path: Path) -> Image.Image | tuple[Image.Image, Image.Image]:
         image = load_image(path)
         self._check_size(image, path)
-        return image
+        if not self.partners:
+            return image
+        lr_path = self.partners[path]
+        lr = load_image(lr_path)
+        expected = (image.width // self.scale, image.height // self.scale)
+        if lr.size != expected:
+            raise ImageError(
+                lr_path,
+                f"{lr.width}x{lr.height} is not the size of its HR image {path.name} divided "
+                f"by scale={self.scale} ({expected[0]}x{expected[1]})",
+            )
+        return image, lr
+
+    def _crop_pair(
+        self, hr: Image.Image, lr: Image.Image, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """The same window of an HR image and its LR image: placed on the LR pixel grid,
+        then scaled up for the HR one (training: random, with the flip; else the centre)."""
+        size = self.crop_size // self.scale
+        if self.train:
+            params = sample_crop_flip((lr.height, lr.width), (size, size), self.flip, generator)
+        else:
+            top, left = (lr.height - size) // 2, (lr.width - size) // 2
+            params = CropFlip(top, left, size, size, False)
+        s = self.scale
+        hr_params = CropFlip(params.top * s, params.left * s, size * s, size * s, params.flip)
+        return (
+            pil_to_tensor(apply_crop_flip(hr, hr_params)),
+            pil_to_tensor(apply_crop_flip(lr, params)),
+        )
 
     def _check_size(self, image: Image.Image, path: Path) -> None:
         if min(image.size) < self.crop_size:

@@ -104,6 +104,11 @@ class SRGANConfig(TrainConfig):
     blur_sigma: float = option(0.0, "degradation: Gaussian blur of the HR crop, sigma in px")
     noise: float = option(0.0, "degradation: Gaussian noise on the LR input, std in 8-bit levels")
     jpeg_quality: int = option(0, "degradation: JPEG quality of the LR input (0: off)")
+    lr_data: str = option(
+        "",
+        "LR input folder(s) named like the HR files of --data (0001.png or 0001x4.png), one "
+        "per --data folder; '' makes LR inputs from HR by bicubic downscaling",
+    )
 
 
 class SRGAN(StateFromParts):
@@ -124,6 +129,11 @@ class SRGAN(StateFromParts):
         roots = [root for root in roots if root is not None]
         if not roots:
             return None
+        lr_roots = []
+        if config.lr_data:
+            lr_roots = [resolve_split(root, split) for root in split_folders(config.lr_data)]
+            if None in lr_roots:
+                return None  # LR images for training only: no held-out pairs
         return SRImageFolder(
             roots,
             crop_size=config.image_size,
@@ -134,6 +144,7 @@ class SRGAN(StateFromParts):
             noise=config.noise,
             jpeg_quality=config.jpeg_quality,
             seed=config.seed,
+            lr_roots=lr_roots,
         )
 
     @staticmethod
