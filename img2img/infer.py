@@ -24,7 +24,7 @@ from torch import nn
 
 from img2img.config import config_from_dict
 from img2img.devices import resolve_device
-from img2img.images import to_tensor
+from img2img.images import quantize, to_tensor
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast, autocast_dtype
 from img2img.saved_models import read_model, resolve_model, weights_path
@@ -124,14 +124,25 @@ class Translator:
         return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if getattr(self.generator, "in_channels", 3) == 1 and x.shape[1] == 3:
+            x = luma(x)  # a grayscale model (--channels 1) reads what training read
         padded, (height, width) = pad_to_multiple(x.to(self.device), self.multiple)
         with autocast(self.device, self.dtype):
             output = self.generator(padded)
-        return output[..., : height * self.scale, : width * self.scale].float().cpu()
+        output = output[..., : height * self.scale, : width * self.scale].float().cpu()
+        return output.expand(-1, 3, -1, -1) if output.shape[1] == 1 else output
 
     def __call__(self, image: Any) -> Any:
         x, restore = to_tensor(image)
         return restore(self.translate_tensor(x))
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [-1, 1] -> (N, 1, H, W): PIL's ``convert("L")`` (ITU-R 601-2 luma,
+    rounded to 8 bits), the grey a ``--channels 1`` model was trained on."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)
+    grey = (x * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return quantize(grey)
 
 
 def select_direction(generator: nn.Module, config: Any, direction: str | None) -> nn.Module:

@@ -15,7 +15,13 @@ from torch.utils.data import Dataset
 from img2img.data.augment import augmenter_for
 from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import make_generator, preprocess_images, resize
-from img2img.images import IMAGE_EXTENSIONS, ImageError, is_image_file, load_image, pil_to_tensor
+from img2img.images import (
+    IMAGE_EXTENSIONS,
+    ImageError,
+    is_image_file,
+    load_image,
+    pil_to_channels,
+)
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -173,6 +179,7 @@ class PairedImageFolder(Dataset):
         preprocess: str = "resize_and_crop",
         size_multiple: int = 4,
         augment: str = "",
+        channels: int = 3,
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction={direction!r}: choose 'AtoB' or 'BtoA'")
@@ -190,6 +197,7 @@ class PairedImageFolder(Dataset):
         self.seed = seed
         self.preprocess, self.size_multiple = preprocess, size_multiple
         self.augmenter = augmenter_for(augment)
+        self.channels = channels
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -215,8 +223,8 @@ class PairedImageFolder(Dataset):
         source, target = (a, b) if self.direction == "AtoB" else (b, a)
         source, target = self._augment(source, target, epoch, index)
         return {
-            "input": pil_to_tensor(source),
-            "target": pil_to_tensor(target),
+            "input": pil_to_channels(source, self.channels),
+            "target": pil_to_channels(target, self.channels),
             "path": str(path),
             "skipped": int(skipped > 0),
         }

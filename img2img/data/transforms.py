@@ -49,6 +49,13 @@ def preprocess_option() -> Any:
     )
 
 
+def channels_option() -> Any:
+    """The ``--channels`` config field of the image-to-image tasks."""
+    return option(
+        3, "image channels: 3 (RGB) or 1 (a grayscale model; images read as luma)", (1, 3)
+    )
+
+
 def preprocess_images(
     images: list[Image.Image],
     mode: str,

@@ -26,7 +26,7 @@ from img2img.data.folders import (
 )
 from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import make_generator, preprocess_images
-from img2img.images import ImageError, load_image, pil_to_tensor
+from img2img.images import ImageError, load_image, pil_to_channels
 
 DOMAINS = ("A", "B")
 
@@ -102,10 +102,12 @@ class UnpairedImageFolder(Dataset):
         preprocess: str = "resize_and_crop",
         size_multiple: int = 4,
         augment: str = "",
+        channels: int = 3,
     ) -> None:
         check_augmentation(load_size, crop_size, train, seed)
         self.preprocess, self.size_multiple = preprocess, size_multiple
         self.augmenter = augmenter_for(augment)
+        self.channels = channels
         self.roots = {"A": Path(root_a), "B": Path(root_b)}
         self.files = {domain: find_images(root) for domain, root in self.roots.items()}
         self.load_size = load_size
@@ -135,7 +137,7 @@ class UnpairedImageFolder(Dataset):
         item: dict[str, Tensor | str | int] = {"skipped": 0}
         for domain in DOMAINS:
             image, path, skipped = self._load(domain, starts[domain])
-            item[domain] = pil_to_tensor(self._augment(image, generator))
+            item[domain] = pil_to_channels(self._augment(image, generator), self.channels)
             item[f"path_{domain}"] = str(path)
             item["skipped"] += int(skipped > 0)
         return item

@@ -35,7 +35,7 @@ from img2img.metrics.distances import distribution_metrics
 from img2img.metrics.pixel import psnr, ssim
 from img2img.metrics.reports import METRICS, PAIRED, Evaluation
 from img2img.metrics.sr import evaluate_sr
-from img2img.metrics.unpaired import Setup, evaluate_cyclegan, evaluate_gan
+from img2img.metrics.unpaired import Setup, as_rgb, evaluate_cyclegan, evaluate_gan
 from img2img.saved_models import resolve_model
 from img2img.tasks import get_task
 
@@ -155,11 +155,13 @@ def evaluate_translation(
     for index in tqdm(range(len(dataset)), desc="eval", unit="img", disable=not progress):
         item = dataset[index]
         source, target = item["input"][None], item.get("target")
+        if target is not None:  # a grayscale model's target is compared as RGB grey
+            target = as_rgb(target[None])[0]
         output = quantize(translator.translate_tensor(source))
         if features:
             features.add(output, None if target is None else target[None])
         if len(kept) < samples:
-            kept.append((source[0], output[0], target if target is not None else output[0]))
+            kept.append((as_rgb(source)[0], output[0], target if target is not None else output[0]))
         if target is None or not aligned:
             continue
         row: dict[str, Any] = {"path": str(item.get("path", index))}
@@ -263,6 +265,8 @@ class _FeatureCollector:
                     "direction": getattr(config, "direction", None),
                     "size": config.image_size,
                     "images": "test targets",
+                    # grey images are other features; RGB runs keep their cache keys
+                    **({"channels": 1} if getattr(config, "channels", 3) == 1 else {}),
                 },
                 sort_keys=True,
             )

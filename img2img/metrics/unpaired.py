@@ -155,7 +155,13 @@ def evaluate_cyclegan(
             dataset.files[target],
             lambda reals=reals: reals,
             len(reals),
-            {"images": f"test {target}", "task": "cyclegan", "size": config.image_size},
+            {
+                "images": f"test {target}",
+                "task": "cyclegan",
+                "size": config.image_size,
+                # grey images are other features; RGB runs keep their cache keys
+                **({"channels": 1} if getattr(config, "channels", 3) == 1 else {}),
+            },
         )
         fake_features = setup.fake_features(extractor, fake, f"{way} outputs")
         for name, value in distribution_metrics(real, fake_features, metrics).items():

@@ -21,7 +21,7 @@ from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.augment import augment_option
 from img2img.data.layouts import IMAGES, PAIRED_FOLDERS, require_layout
-from img2img.data.transforms import load_size_for, preprocess_option
+from img2img.data.transforms import channels_option, load_size_for, preprocess_option
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
@@ -48,6 +48,7 @@ class Pix2PixConfig(TrainConfig):
         "AtoB", "AtoB: left half is the input; BtoA: right half", ("AtoB", "BtoA")
     )
     load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
+    channels: int = channels_option()
     preprocess: str = preprocess_option()
     augment: str = augment_option()
     flip: bool = option(True, "random horizontal flips")
@@ -98,19 +99,27 @@ class Pix2Pix(StateFromParts):
             preprocess=config.preprocess,
             size_multiple=size_multiple_for(config.generator, config.image_size),
             augment=config.augment,
+            channels=config.channels,
         )
 
     @staticmethod
     def build_generator(config: Pix2PixConfig) -> nn.Module:
         if config.generator == "unet":
             return UNet(
+                in_channels=config.channels,
+                out_channels=config.channels,
                 ngf=config.ngf,
                 num_downs=unet_depth_for(config.image_size),
                 norm=config.norm,
                 dropout=config.dropout,
             )
         return ResNetGenerator(
-            ngf=config.ngf, n_blocks=config.resnet_blocks, norm=config.norm, dropout=config.dropout
+            in_channels=config.channels,
+            out_channels=config.channels,
+            ngf=config.ngf,
+            n_blocks=config.resnet_blocks,
+            norm=config.norm,
+            dropout=config.dropout,
         )
 
     @staticmethod
@@ -124,7 +133,8 @@ class Pix2Pix(StateFromParts):
         self.device = device
         self.generator = self.build_generator(config).to(device)
         discriminator = PatchGAN(
-            in_channels=6,  # the discriminator sees (input, output) stacked: it is conditional
+            # The discriminator sees (input, output) stacked: it is conditional.
+            in_channels=2 * config.channels,
             ndf=config.ndf,
             n_layers=config.d_layers,
             norm=config.norm,
