@@ -12,7 +12,8 @@ matters (a model learns to invert exactly the kernel it was trained on):
 - optional degradations for real-world SR, off by default: Gaussian blur of the HR crop
   before downscaling (``blur_sigma`` in HR pixels), Gaussian noise on the LR image
   (``noise``, standard deviation in 8-bit levels), and JPEG compression of the LR image
-  (``jpeg_quality``, 1-95; 0 off).
+  (``jpeg_quality``, 1-95; 0 off); or, with ``degradation="second-order"``, Real-ESRGAN's
+  random two-round chain instead (:mod:`img2img.data.degradations`).
 
 Given LR images instead (``lr_roots``, ``--lr-data``: DIV2K's ``X4/0001x4.png`` beside
 ``HR/0001.png``), pairs are matched by name and the LR crop is the HR crop's window divided
@@ -27,7 +28,6 @@ unreadable files; grayscale files are read as RGB (:func:`img2img.images.load_im
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,10 +38,14 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from img2img.data.degradations import gaussian_blur, jpeg, second_order
 from img2img.data.folders import find_images, match_by_name, read_first_usable
 from img2img.data.sampler import Key, epoch_and_index
 from img2img.data.transforms import CropFlip, apply_crop_flip, make_generator, sample_crop_flip
-from img2img.images import ImageError, load_image, pil_to_tensor, quantize, tensor_to_pil
+from img2img.images import ImageError, load_image, pil_to_tensor, quantize
+
+# How LR inputs are made from HR crops (see the module docstring).
+DEGRADATIONS = ("bicubic", "second-order")
 
 
 def split_folders(data: str) -> list[str]:
@@ -59,25 +63,6 @@ def bicubic_downscale(hr: Tensor, scale: int) -> Tensor:
     lr = F.interpolate(batch, scale_factor=1 / scale, mode="bicubic", antialias=True)
     lr = quantize(lr)
     return lr if hr.ndim == 4 else lr[0]
-
-
-def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
-    """(3, H, W) blurred by a Gaussian of ``sigma`` px (kernel radius 3 sigma, reflect padding)."""
-    radius = max(1, int(3 * sigma + 0.5))
-    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype)
-    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    padded = F.pad(x[None], (radius,) * 4, mode="reflect")
-    horizontal = kernel.view(1, 1, 1, -1).expand(3, 1, 1, -1)
-    vertical = kernel.view(1, 1, -1, 1).expand(3, 1, -1, 1)
-    return F.conv2d(F.conv2d(padded, horizontal, groups=3), vertical, groups=3)[0]
-
-
-def jpeg(x: Tensor, quality: int) -> Tensor:
-    """(3, H, W) in [-1, 1] through an in-memory JPEG encode/decode at ``quality``."""
-    buffer = io.BytesIO()
-    tensor_to_pil(x).save(buffer, format="JPEG", quality=quality)
-    return pil_to_tensor(Image.open(buffer))
 
 
 class SRImageFolder(Dataset):
@@ -102,7 +87,10 @@ class SRImageFolder(Dataset):
         jpeg_quality: int = 0,
         seed: int = 0,
         lr_roots: Sequence[str | os.PathLike] = (),
+        degradation: str = "bicubic",
     ) -> None:
+        if degradation not in DEGRADATIONS:
+            raise ValueError(f"degradation={degradation!r}: choose {' or '.join(DEGRADATIONS)}")
         if crop_size % scale:
             raise ValueError(
                 f"image_size={crop_size} (the HR crop) is not a multiple of scale={scale}; "
@@ -112,9 +100,10 @@ class SRImageFolder(Dataset):
             raise ValueError(f"jpeg_quality={jpeg_quality}: use 1-95, or 0 for no JPEG")
         if blur_sigma < 0 or noise < 0:
             raise ValueError(f"blur_sigma={blur_sigma}, noise={noise}: use values >= 0")
-        if lr_roots and (blur_sigma or noise or jpeg_quality):
+        self.degradation = degradation
+        if lr_roots and (blur_sigma or noise or jpeg_quality or degradation != "bicubic"):
             raise ValueError(
-                "blur_sigma, noise and jpeg_quality degrade HR crops into LR inputs; with "
+                "degradation, blur_sigma, noise and jpeg_quality make LR inputs from HR; with "
                 "lr_data the LR inputs are given: use one or the other"
             )
         if lr_roots and len(lr_roots) != len(roots):
@@ -216,7 +205,10 @@ class SRImageFolder(Dataset):
         return image.crop((left, top, left + self.crop_size, top + self.crop_size))
 
     def _degrade(self, hr: Tensor, generator: torch.Generator) -> Tensor:
-        """HR crop -> LR input: [blur] -> bicubic downscale -> [noise] -> [JPEG]."""
+        """HR crop -> LR input: [blur] -> bicubic downscale -> [noise] -> [JPEG], or the
+        second-order chain (:func:`~img2img.data.degradations.second_order`)."""
+        if self.degradation == "second-order":
+            return second_order(hr, self.scale, generator)
         x = gaussian_blur(hr, self.blur_sigma) if self.blur_sigma else hr
         lr = bicubic_downscale(x, self.scale)
         if self.noise:

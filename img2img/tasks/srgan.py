@@ -36,7 +36,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
 from img2img.data.layouts import CLASS_FOLDERS, IMAGES, require_layout
-from img2img.data.sr import SRImageFolder, split_folders
+from img2img.data.sr import DEGRADATIONS, SRImageFolder, split_folders
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
@@ -104,6 +104,12 @@ class SRGANConfig(TrainConfig):
     blur_sigma: float = option(0.0, "degradation: Gaussian blur of the HR crop, sigma in px")
     noise: float = option(0.0, "degradation: Gaussian noise on the LR input, std in 8-bit levels")
     jpeg_quality: int = option(0, "degradation: JPEG quality of the LR input (0: off)")
+    degradation: str = option(
+        "bicubic",
+        "how LR inputs are made: bicubic (plus --blur-sigma, --noise, --jpeg-quality), or "
+        "second-order (Real-ESRGAN's random blur, resize, noise and JPEG, twice)",
+        DEGRADATIONS,
+    )
     lr_data: str = option(
         "",
         "LR input folder(s) named like the HR files of --data (0001.png or 0001x4.png), one "
@@ -145,6 +151,7 @@ class SRGAN(StateFromParts):
             jpeg_quality=config.jpeg_quality,
             seed=config.seed,
             lr_roots=lr_roots,
+            degradation=config.degradation,
         )
 
     @staticmethod
