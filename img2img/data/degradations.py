@@ -77,6 +77,7 @@ def pick(options: tuple, generator: torch.Generator) -> object:
 def random_blur(x: Tensor, sigma_range: tuple[float, float], generator: torch.Generator) -> Tensor:
     """An isotropic (45%) or anisotropic Gaussian of random size (7-21 px, odd) and widths."""
     size = int(pick(tuple(range(7, 22, 2)), generator))
+    size = min(size, 2 * min(x.shape[1:]) - 1)  # reflect padding needs half the kernel inside
     sigma_x = uniform(*sigma_range, generator)
     if chance(0.45 / 0.9, generator):  # the reference's iso : aniso odds, 0.45 : 0.45
         sigma_y, angle = sigma_x, 0.0
