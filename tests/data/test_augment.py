@@ -53,9 +53,9 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path: Path) -> N
 
 def test_resume_with_augmentation_is_exact(paired_dataset: Path, tmp_path: Path) -> None:
     common = {"augment": "strong", "num_workers": 0}
-    Trainer(tiny_pix2pix(paired_dataset, tmp_path / "straight", max_steps=6, **common)).fit()
-    Trainer(tiny_pix2pix(paired_dataset, tmp_path / "resumed", max_steps=3, **common)).fit()
-    resumed = tiny_pix2pix(paired_dataset, tmp_path / "resumed", max_steps=6, **common)
+    Trainer(tiny_pix2pix(paired_dataset, tmp_path / "straight", max_steps=4, **common)).fit()
+    Trainer(tiny_pix2pix(paired_dataset, tmp_path / "resumed", max_steps=2, **common)).fit()
+    resumed = tiny_pix2pix(paired_dataset, tmp_path / "resumed", max_steps=4, **common)
     Trainer(resumed, resume=True).fit()
     _, expected = load_model_files(tmp_path / "straight")
     _, actual = load_model_files(tmp_path / "resumed")
