@@ -246,7 +246,7 @@ def export_command(argv: list[str]) -> None:
         use_ema=not args.raw_weights,
         direction=args.direction,
     )
-    print(f"{args.model} -> {path} ({args.format}; input N x 3 x H x W in [-1, 1])")
+    print(f"{args.model} -> {path} ({args.format}; input N x C x H x W in [-1, 1])")
 
 
 def sample_command(argv: list[str]) -> None:

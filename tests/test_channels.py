@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from conftest import TINY_CYCLEGAN, tiny_pix2pix
 from PIL import Image
@@ -52,3 +53,15 @@ def test_a_grayscale_cyclegan_builds_one_channel_networks(
     trainer = Trainer(config)
     assert trainer.task.generator["AtoB"].in_channels == 1
     trainer.fit()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_a_grayscale_model_exports_with_one_input_channel(tmp_path: Path) -> None:
+    from conftest import save_untrained_model
+
+    from img2img.export import export_model
+
+    values = {"data": "-", "ngf": 8, "image_size": 32, "channels": 1}
+    model = save_untrained_model(tmp_path / "grey", "pix2pix", **values)
+    scripted = torch.jit.load(str(export_model(model, tmp_path / "grey.pt", "torchscript")))
+    assert scripted(torch.zeros(2, 1, 64, 64)).shape == (2, 1, 64, 64)
