@@ -41,6 +41,7 @@ from img2img.checkpoint import (
 )
 from img2img.config import TrainConfig, format_config, rename_old_names
 from img2img.data import ResumableSampler
+from img2img.data.toy import is_toy
 from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
 from img2img.ema import EMA
@@ -216,6 +217,11 @@ class Trainer:
         held-out data needs a test split, checked now rather than at the first validation."""
         if not self.config.val_every or not self.world.is_main:
             return None
+        if is_toy(self.config.data):
+            raise ValueError(
+                f"--val-every measures FID/KID, which need images; {self.config.data} is 2-D "
+                "points (its mode coverage is logged at every --log-every instead)"
+            )
         if task_cls.evaluation != "samples" and task_cls.dataset(self.config, "test") is None:
             raise ValueError(
                 f"{self.config.data}: --val-every measures the test split, and there is none; "

@@ -32,6 +32,7 @@ from typing import Any
 from torch import nn
 
 from img2img.checkpoint import capture_rng_state, restore_rng_state, save_model
+from img2img.data import resolve_split
 from img2img.tasks import get_task
 
 BEST_DIR = "best"
@@ -46,6 +47,15 @@ PROTOCOL_METRICS = {
     "two-way": (["fid", "kid"], False),
     "samples": (["fid", "kid"], False),
 }
+
+
+def held_out_folder(data: str) -> str:
+    """The dataset validation reads: ``data`` itself, or of several comma-joined folders
+    (SR's ``--data T91,BSD200``) the first with a test split."""
+    folders = [part.strip() for part in data.split(",") if part.strip()]
+    if len(folders) < 2:
+        return data
+    return next((f for f in folders if resolve_split(f, "test") is not None), folders[0])
 
 
 def flat_metrics(measured: dict[str, Any]) -> dict[str, float]:
@@ -74,6 +84,7 @@ class Validator:
     def __init__(self, config: Any, out: Path) -> None:
         self.config = config
         self.out = Path(out)
+        self.data = held_out_folder(config.data)
         protocol = get_task(config.task).evaluation
         self.metrics, self.higher_is_better = PROTOCOL_METRICS[protocol]
         self.metric = self.metrics[0]
@@ -104,7 +115,7 @@ class Validator:
         try:
             evaluation = evaluate(
                 candidate,
-                self.config.data,
+                self.data,
                 self.metrics,
                 device=self.config.device,
                 batch_size=max(self.config.batch_size, 16),

@@ -98,3 +98,22 @@ def test_the_deciding_value() -> None:
     assert deciding_value({"psnr_y": 30.0, "psnr_rgb": 28.0}, "psnr") == 30.0
     assert deciding_value({"fid_AtoB": 10.0, "fid_BtoA": 20.0}, "fid") == 15.0
     assert deciding_value({"kid": 0.1}, "fid") is None
+
+
+def test_several_sr_folders_validate_on_the_one_with_a_test_split(tmp_path: Path) -> None:
+    from img2img.validation import held_out_folder
+
+    for name in ("T91", "DIV2K/test"):
+        (tmp_path / name).mkdir(parents=True)
+    data = f"{tmp_path / 'T91'},{tmp_path / 'DIV2K'}"
+    assert held_out_folder(data) == str(tmp_path / "DIV2K")
+    assert held_out_folder(str(tmp_path / "T91")) == str(tmp_path / "T91")
+
+
+def test_val_every_refuses_2d_points(tmp_path: Path) -> None:
+    from img2img.config import merge
+    from img2img.tasks.gan import GAN
+
+    values = {"data": "toy:ring8", "out": str(tmp_path / "run"), "val_every": 5}
+    with pytest.raises(ValueError, match="FID/KID, which need images"):
+        Trainer(merge(GAN.Config, {**values, "device": "cpu", "num_workers": 0}))
