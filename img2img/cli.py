@@ -180,7 +180,8 @@ def eval_command(argv: list[str]) -> None:
         "--real",
         type=int,
         default=0,
-        help="GAN models: compare with this many real images, a random subset (0: all)",
+        help="GAN models: compare with this many real images, a random subset; CycleGAN: "
+        "the first N test images of each domain (0: all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="GAN models: seed of the latents")
     args = parser.parse_args(argv)

@@ -80,7 +80,9 @@ class TrainConfig:
         "every N iterations measure the model on the test split (PSNR/SSIM; FID/KID for "
         "GANs and CycleGAN), log it and keep the best model in OUT/best (0: off)",
     )
-    val_images: int = option(500, "GANs: samples and real images FID/KID compare at --val-every")
+    val_images: int = option(
+        500, "FID/KID at --val-every: GAN samples and real images; CycleGAN test images a side"
+    )
     snapshot_every: int = option(0, "keep the generator of every N-th iteration (0: off)")
     keep_snapshots: int = option(0, "snapshots kept, the newest (0: all)")
     seed: int = option(0, "seed for weights, data order and augmentation")

@@ -8,7 +8,8 @@ protocol (:func:`img2img.metrics.evaluate.evaluate`), with the task's metric:
 
 - aligned translation (pix2pix) and super-resolution: PSNR (and SSIM), higher is better;
 - CycleGAN and GANs from noise: FID (and KID), lower is better; a GAN draws ``--val-images``
-  samples against as many real images, a fixed subset chosen by the seed. The real images'
+  samples against as many real images, a fixed subset chosen by the seed; a CycleGAN
+  translates the first ``--val-images`` test images of each domain. The real images'
   Inception features are cached on disk, so each validation computes only the fakes'.
 
 The values are logged (``val_<metric>`` lines in ``losses.jsonl``, ``val/<metric>`` in

@@ -78,8 +78,9 @@ def evaluate(
     CycleGAN and GAN models in :mod:`img2img.metrics.unpaired`, super-resolution in
     :mod:`img2img.metrics.sr`. For a GAN, ``generate`` samples (0: as many as the real
     images) are drawn with latents from ``seed``, against ``real_count`` real images (0: all;
-    else a random subset chosen by ``seed``). The model is resolved, and its config and
-    weights read, once.
+    else a random subset chosen by ``seed``); a CycleGAN with ``real_count`` > 0 translates
+    and compares the first ``real_count`` test images of each domain. The model is
+    resolved, and its config and weights read, once.
     """
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
@@ -98,7 +99,7 @@ def evaluate(
             way: Translator(select_direction(generator, config, way), config, torch_device)
             for way in generator
         }
-        return evaluate_cyclegan(path, translators, config, data, metrics, setup)
+        return evaluate_cyclegan(path, translators, config, data, metrics, setup, real_count)
     translator = Translator(select_direction(generator, config, None), config, torch_device)
     if protocol == "super-resolution":  # HR test images; LR made by the SR protocol
         summary, kept = evaluate_sr(
