@@ -4,7 +4,9 @@
 
 Every picture is the toolkit's own output on held-out data: the facades test split (label
 map | pix2pix | CycleGAN | real photo), Set5 at x4 (PIL-bicubic LR, as ``img2img eval``
-makes it, shown nearest-upscaled | bicubic | the SR models | HR), and GAN samples. A model
+makes it, shown nearest-upscaled | bicubic | the SR models | HR), GAN samples, and facades
+test photos with the inpainting model's held-out holes (input with the hole in white |
+OpenCV Telea | the model | original, the holes ``img2img eval`` measures). A model
 missing from ``weights/`` is left out of its picture.
 """
 
@@ -68,6 +70,27 @@ def sr_figure(data: Path) -> None:
     save_grid([c.clamp(-1, 1) for c in columns], OUT / "sr.jpg")
 
 
+def inpaint_figure(data: Path) -> None:
+    if not shipped("facades-inpaint"):
+        return
+    from dataclasses import replace
+
+    from img2img.metrics.inpainting import telea
+    from img2img.tasks import get_task
+
+    model = load("facades-inpaint", "cpu")
+    config = replace(model.config, data=str(data / "facades"))
+    test = get_task(config.task).dataset(config, "test")
+    items = [test[i] for i in range(0, 40, 8)]
+    image = torch.stack([item["target"] for item in items])
+    mask = torch.stack([item["mask"] for item in items])
+    holed = torch.where(mask.bool(), torch.ones_like(image), image)
+    filled = torch.cat([telea(image[i : i + 1], mask[i : i + 1]) for i in range(len(items))])
+    columns = [holed, filled, model.inpaint_tensor(image, mask), image]
+    big = [F.interpolate(c, scale_factor=2, mode="nearest") for c in columns]
+    save_grid(big, OUT / "inpaint.jpg")
+
+
 def gan_figures() -> None:
     for name in ("mnist-dcgan", "cifar10-gan"):
         if shipped(name):
@@ -81,6 +104,7 @@ def main() -> None:
     facades_figure(args.data)
     sr_figure(args.data)
     gan_figures()
+    inpaint_figure(args.data)
     print(f"wrote {', '.join(sorted(p.name for p in OUT.iterdir()))} to {OUT}")
 
 

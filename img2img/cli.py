@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.data.masks import MASKS
 from img2img.precision import PRECISIONS
+from img2img.saved_models import DEFAULT_MODEL
 from img2img.tasks import TASKS, get_task
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """Every command's --device, with train's default (its config's ``device`` field)."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:1, ... (default: auto, cuda when available)",
+    )
 
 
 def train_command(argv: list[str]) -> None:
@@ -76,14 +88,19 @@ def translate_command(argv: list[str]) -> None:
         prog="img2img translate", description="Translate images with a trained model."
     )
     parser.add_argument("inputs", nargs="+", help="input image file(s)")
-    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"run directory or shipped model name (default: {DEFAULT_MODEL}, facade label "
+        "maps to photos)",
+    )
     parser.add_argument(
         "-o",
         "--output",
         required=True,
         help="output file (one input) or directory (several inputs)",
     )
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument(
         "--precision",
         default="auto",
@@ -108,6 +125,11 @@ def translate_command(argv: list[str]) -> None:
         help="translate images with a side over N px in overlapping N x N tiles, which "
         "bounds memory (0: always the whole image at once)",
     )
+    parser.add_argument(
+        "--mask",
+        help="inpainting models: image whose white pixels are the hole to fill, resized to "
+        "each input with nearest neighbour (default: the model's training mask)",
+    )
     args = parser.parse_args(argv)
 
     from img2img.images import ImageError
@@ -124,6 +146,10 @@ def translate_command(argv: list[str]) -> None:
         )
     except ValueError as err:  # a direction the model does not have
         parser.error(str(err))
+    if args.mask and not translator.inpaints:
+        parser.error(f"--mask: a {translator.config.task} model takes no mask (inpaint models do)")
+    # Notes such as "mask resized" are for the user, not a source line of img2img.
+    warnings.formatwarning = lambda message, *_, **__: f"note: {message}\n"
     output = Path(args.output)
     many = len(args.inputs) > 1
     if many:
@@ -132,10 +158,11 @@ def translate_command(argv: list[str]) -> None:
     for source in args.inputs:
         target = output / (Path(source).stem + ".png") if many else output
         try:
-            translator(source).save(target)
-        except ImageError as err:
+            translator(source, args.mask).save(target)
+        except ValueError as err:  # unreadable, or a label map value that is no class
             failures += 1
-            print(f"error: {err}", file=sys.stderr)
+            message = err if isinstance(err, ImageError) else f"{source}: {err}"
+            print(f"error: {message}", file=sys.stderr)
             continue
         print(f"{source} -> {target}")
     if failures:
@@ -162,7 +189,7 @@ def eval_command(argv: list[str]) -> None:
     )
     parser.add_argument("--html", action="store_true", help="also write an HTML report")
     parser.add_argument("--samples", type=int, default=8, help="image rows in the HTML report")
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="Inception batch size")
     parser.add_argument("--y-channel", action="store_true", help="PSNR/SSIM on the Y channel")
     parser.add_argument("--shave", type=int, default=0, help="border pixels PSNR/SSIM ignore")
@@ -184,6 +211,16 @@ def eval_command(argv: list[str]) -> None:
         "the first N test images of each domain (0: all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="GAN models: seed of the latents")
+    parser.add_argument(
+        "--baseline",
+        help="inpainting models: another inpainting run measured on the same holes "
+        "(e.g. the network trained with --l2-weight 1); OpenCV's Telea is always measured",
+    )
+    parser.add_argument(
+        "--mask",
+        choices=MASKS,
+        help="inpainting models: the holes to fill (default: the model's training mask)",
+    )
     args = parser.parse_args(argv)
 
     from img2img.metrics.evaluate import evaluate, parse_metrics
@@ -210,6 +247,8 @@ def eval_command(argv: list[str]) -> None:
             generate=args.generate,
             real_count=args.real,
             seed=args.seed,
+            baseline=args.baseline,
+            mask=args.mask,
         )
     except (FileNotFoundError, ValueError) as err:  # missing data or model, wrong kind
         raise SystemExit(f"error: {err}") from None
@@ -271,7 +310,7 @@ def sample_command(argv: list[str]) -> None:
         metavar="N",
         help="also print the Parzen-window log likelihood of held-out data under N samples",
     )
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     args = parser.parse_args(argv)
 
     try:
@@ -328,8 +367,22 @@ def data_command(argv: list[str]) -> None:
         action="store_true",
         help="A from the even-numbered images, B from the odd ones: no scene in both domains",
     )
+    download = commands.add_parser(
+        "download",
+        help="fetch a standard public data set (facades, horse2zebra, div2k, set5, ...)",
+        description="Download a standard public data set from the address its reference code "
+        "uses and unpack it into ROOT/NAME in the layout the tasks read, with a progress bar; "
+        "an interrupted download resumes when run again, and nothing half-unpacked is left "
+        "behind on failure. --list shows the sets.",
+    )
+    download.add_argument("name", nargs="?", help="the data set (see --list)")
+    download.add_argument("--root", default="data", help="folder to unpack into (default: data)")
+    download.add_argument("--list", action="store_true", help="list the data sets and exit")
     args = parser.parse_args(argv)
 
+    if args.command == "download":
+        _download(download, args)
+        return
     from img2img.data import split_unpaired
 
     try:
@@ -337,6 +390,23 @@ def data_command(argv: list[str]) -> None:
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     print(", ".join(f"{name}: {count}" for name, count in counts.items()) + f" -> {args.out}")
+
+
+def _download(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from img2img.data.download import DATASETS, DownloadError, download_dataset
+
+    if args.list:
+        width = max(map(len, DATASETS))
+        for name, dataset in DATASETS.items():
+            print(f"{name:<{width}}  {dataset.description}")
+        return
+    if not args.name:
+        parser.error("name the data set to download (--list shows them)")
+    try:
+        path = download_dataset(args.name, args.root)
+    except DownloadError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"use it with --data {path}")
 
 
 def positive(text: str) -> int:
@@ -376,7 +446,7 @@ def demo_command(argv: list[str]) -> None:
         "bounds each request's work; uploads decoding to over 16x this are refused "
         "(default: img2img.demo.DEFAULT_MAX_PIXELS, 1024 x 1024)",
     )
-    parser.add_argument("--device", default="auto", help="default: a GPU if there is one")
+    add_device_argument(parser)
     parser.add_argument(
         "--concurrency",
         type=positive,
@@ -422,15 +492,20 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--version"], ["-V"]):
+        from img2img import __version__
+
+        print(f"img2img {__version__}")
+        return
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,sample,eval,export,data,demo} ...\n\n"
+            "usage: img2img [--version] {train,translate,sample,eval,export,data,demo} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
-            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  translate  run a model: img2img translate [--model runs/x] in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
-            "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n"
+            "  data       get data: img2img data download facades (--list: all sets)\n"
             "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,

@@ -6,6 +6,10 @@
   against the model's output) and the full-resolution result as a download,
 - **GAN sampling** (task ``gan``): seed, class label for conditional models, number of
   samples and a strip of latent interpolations, drawn by ``img2img sample``'s own code.
+- **Inpainting** (task ``inpaint``): paint the hole on the image with a brush (Gradio's
+  ``ImageEditor``), get the completed image beside it; an empty or all-over mask is refused
+  with a message. The editor's files are read by Gradio itself (``preprocess``), unlike the
+  other tabs' uploads: its own upload widget only takes images.
 
 The UI is a thin layer over :class:`DemoBackend`, whose methods take file paths and numbers
 and return images and a status line, so tests call them without a browser. Every input is
@@ -36,13 +40,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
+import numpy as np
 from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder
 from PIL import Image
 
 from img2img.catalog import ModelInfo, describe_model, list_models
+from img2img.data.labels import palette_legend
 from img2img.images import ImageError, ImageTooLarge, load_image
-from img2img.saved_models import read_config
+from img2img.nets.labels import UnknownLabel
+from img2img.saved_models import read_config, shipped_folder
 from img2img.tasks import TASKS
 
 # The largest input (output, for super-resolution) the demo computes, in pixels: 1 Mpx runs
@@ -81,12 +88,13 @@ MAX_SEED = 2**32 - 1
 # GAN samples are small (often 32 px): the page shows them upscaled by a whole factor with
 # nearest-neighbour, so each generated pixel is a visible block, to at least this width.
 DISPLAY_WIDTH = 512
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = shipped_folder("examples")
 TRANSLATE_EXAMPLE = EXAMPLES_DIR / "facade_label.png"
 SR_EXAMPLE = EXAMPLES_DIR / "sr_lr.png"
+INPAINT_EXAMPLE = EXAMPLES_DIR / "facade_photo.png"
 
 # The tabs, named by the task classes' ``demo_tab``.
-TRANSLATE, SUPER_RESOLVE, SAMPLE = "translate", "super-resolve", "sample"
+TRANSLATE, SUPER_RESOLVE, SAMPLE, INPAINT = "translate", "super-resolve", "sample", "inpaint"
 ALL_CLASSES = "all (one class per column)"
 
 Loader = Callable[[ModelInfo, "str | None", str], Any]
@@ -289,7 +297,10 @@ class DemoBackend:
         else:
             direction = None
         image, note = self.read_input(path, self.max_pixels)
-        output = self.translator(info, direction)(image)
+        try:
+            output = self.translator(info, direction)(image)
+        except UnknownLabel as err:  # a label-map model given colours that are no class
+            raise refuse(f"Cannot use {Path(str(path)).name} as a label map: {err}") from None
         way = f" ({direction})" if direction else ""
         return output, " ".join(filter(None, [note, f"Translated with {name}{way}."]))
 
@@ -309,6 +320,29 @@ class DemoBackend:
         output.save(download)
         status = f"{image.width}x{image.height} -> {output.width}x{output.height} with {name}."
         return (before, output), str(download), " ".join(filter(None, [note, status]))
+
+    def inpaint(
+        self, name: str, path: str | None, layers: Sequence[str] | None
+    ) -> tuple[Image.Image, str]:
+        """Inpainting tab: (completed image, status). ``path``: the image; ``layers``: the
+        brush layers the visitor painted (RGBA files of the image's size; painted = opaque),
+        whose union is the hole."""
+        info = self.model(name, INPAINT)
+        image, note = self.read_input(path, self.max_pixels)
+        painted = [
+            np.asarray(Image.open(layer).convert("RGBA"))[..., 3] > 0 for layer in layers or []
+        ]
+        if not painted or not any(layer.any() for layer in painted):
+            raise refuse("Paint the hole to fill with the brush first (the mask is empty).")
+        hole = Image.fromarray((np.logical_or.reduce(painted) * 255).astype(np.uint8))
+        hole = hole.resize(image.size, Image.Resampling.NEAREST)
+        try:
+            output = self.translator(info, None)(image, hole)
+        except ImageError as err:
+            raise refuse(f"Cannot fill this hole: {err.reason}") from None
+        share = np.asarray(hole).mean() / 255
+        status = f"Filled a hole of {share:.0%} of the image with {name}."
+        return output, " ".join(filter(None, [note, status]))
 
     def class_choices(self, name: str | None) -> list[str]:
         """Label choices of a GAN: the classes of a conditional model, after "all"."""
@@ -381,8 +415,12 @@ def _tab_header(
 
 
 def _summary(backend: DemoBackend, name: str) -> str:
+    """The model card's summary, and the colour legend of a label-map model's palette."""
     info = backend.models.get(name)
-    return info.summary if info else ""
+    if info is None:
+        return ""
+    legend = palette_legend(read_config(info.path))
+    return f"{info.summary}\n\n{legend}" if legend else info.summary
 
 
 def in_page(run: Callable[..., tuple], outputs: int) -> Callable[..., tuple]:
@@ -536,6 +574,40 @@ def _sampling_tab(backend: DemoBackend) -> None:
     )
 
 
+def _inpainting_tab(backend: DemoBackend) -> None:
+    header = _tab_header(backend, INPAINT, "inpainting", "inpaint")
+    if header is None:
+        return
+    model, summary = header
+    model.change(lambda name: _summary(backend, name), model, summary, api_visibility="private")
+    with gr.Row():
+        editor = gr.ImageEditor(
+            type="filepath",
+            label="Image: paint the hole with the brush",
+            brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"),
+            eraser=gr.Eraser(),
+            transforms=(),
+            elem_id="inpaint-input",
+        )
+        output = gr.Image(type="pil", format="png", label="Completed", elem_id="inpaint-output")
+    run = gr.Button("Fill the hole", variant="primary")
+    status = gr.Markdown(elem_id="inpaint-status")
+
+    def run_model(name: str, value: dict[str, Any] | None) -> tuple[Image.Image, str]:
+        value = value or {}
+        return backend.inpaint(name, value.get("background"), value.get("layers"))
+
+    run.click(
+        in_page(run_model, 2),
+        [model, editor],
+        [output, status],
+        api_visibility="private",
+        concurrency_id=COMPUTE,
+    )
+    if INPAINT_EXAMPLE.is_file():
+        gr.Examples([[str(INPAINT_EXAMPLE)]], [editor], api_visibility="private")
+
+
 def _public_api(backend: DemoBackend) -> None:
     """The endpoints for programs (``gradio_client``, ``/gradio_api/...``): ``translate``,
     ``super_resolve`` and ``sample``, each for the tabs that have a model, callable on its
@@ -619,6 +691,8 @@ def build_demo(
             _super_resolution_tab(backend)
         with gr.Tab("GAN sampling"):
             _sampling_tab(backend)
+        with gr.Tab("Inpainting"):
+            _inpainting_tab(backend)
         _public_api(backend)
     demo.backend = backend  # for callers and tests that drive the functions directly
     return demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)

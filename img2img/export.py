@@ -33,6 +33,11 @@ def export_model(
     if format not in FORMATS:
         raise ValueError(f"format={format!r}; choose one of {', '.join(FORMATS)}")
     translator = load(model, device="cpu", precision="fp32", use_ema=use_ema, direction=direction)
+    if translator.inpaints:
+        raise ValueError(
+            f"{model}: an inpainting model takes an image and a mask; export handles "
+            "one-input networks only (run it with img2img translate --mask)"
+        )
     network = translator.generator
     side = max(translator.multiple, 64)
     example = torch.zeros(1, getattr(network, "in_channels", 3), side, side)

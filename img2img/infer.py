@@ -7,6 +7,11 @@ generator — translated, and cropped back to its own size (times the network's 
 super-resolution). Nothing is resized, so no detail is lost or invented by interpolation; the
 padding only affects the border pixels' context.
 
+Inpainting models (``--task inpaint``) take a mask with the image (white = hole; by default
+their training mask) and are not fully convolutional: the image, its hole filled first, is
+resized to the network's size, the prediction resized back, and only the hole's pixels
+taken from it, so every pixel outside the hole is the input's, bit for bit, at any size.
+
 Memory stays bounded on large images: an image with a side over ``tile`` pixels (default
 :data:`DEFAULT_TILE`) is translated in overlapping tiles blended at the seams (see
 :mod:`img2img.tiling`); ``tile=0`` runs the whole image at once.
@@ -23,11 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from img2img.config import config_from_dict
+from img2img.data.masks import read_mask
 from img2img.devices import resolve_device
 from img2img.images import quantize, to_tensor
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast, autocast_dtype
-from img2img.saved_models import read_model, resolve_model, weights_path
+from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
 
@@ -95,6 +101,8 @@ class Translator:
         # A tile is at least one network multiple, or padding would dominate it.
         self.tile = max(tile, self.multiple) if tile > 0 else 0
         self.tile_overlap = min(tile_overlap, self.tile // 2)
+        # An inpainting network fills the hole itself (see nets.context_encoder).
+        self.inpaints = hasattr(generator, "fill_hole")
 
     @classmethod
     def from_pretrained(
@@ -119,6 +127,8 @@ class Translator:
         """N x 3 x H x W in [-1, 1] -> N x 3 x sH x sW in [-1, 1] (s: the network's scale, 1
         but for super-resolution). Each image's result is independent of the others in the
         batch (see :mod:`img2img.nets.batchnorm`)."""
+        if self.inpaints:
+            raise ValueError("an inpainting model needs the hole: use inpaint_tensor(x, mask)")
         if self.tile == 0:
             return self._run(x)
         return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)
@@ -132,8 +142,40 @@ class Translator:
         output = output[..., : height * self.scale, : width * self.scale].float().cpu()
         return output.expand(-1, 3, -1, -1) if output.shape[1] == 1 else output
 
-    def __call__(self, image: Any) -> Any:
+    @torch.inference_mode()
+    def inpaint_tensor(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """N x 3 x H x W in [-1, 1] with its hole mask (N or 1) x 1 x H x W (1 = hole) ->
+        the completed images: ``x`` outside the hole, the network's fill inside it."""
+        side = self.generator.image_size
+        mask = mask.to(x.dtype).expand(len(x), 1, *x.shape[-2:])
+        filled = self.generator.fill_hole(x, mask)  # nothing under the hole reaches the net
+        small, small_mask = filled, mask
+        if x.shape[-2:] != (side, side):
+            small = F.interpolate(filled, (side, side), mode="bicubic", antialias=True)
+            # A low-resolution pixel is hole if any pixel it covers is.
+            small_mask = (F.interpolate(mask, (side, side), mode="area") > 0).to(x.dtype)
+        with autocast(self.device, self.dtype):
+            prediction = self.generator(small.to(self.device), small_mask.to(self.device))
+        prediction = prediction.float().cpu()
+        if x.shape[-2:] != (side, side):
+            prediction = F.interpolate(prediction, x.shape[-2:], mode="bicubic").clamp(-1, 1)
+        return torch.where(mask.bool(), prediction, x)
+
+    def __call__(self, image: Any, mask: Any = None) -> Any:
+        """Translate ``image``; an inpainting model fills the hole of ``mask`` (a path, PIL
+        image, numpy array or tensor, white = hole, resized with nearest neighbour to the
+        image; default: the model's training mask), other models take no mask."""
         x, restore = to_tensor(image)
+        if self.inpaints:
+            size = tuple(x.shape[-2:])
+            task = get_task(self.config.task)
+            hole = task.default_mask(self.config, size) if mask is None else read_mask(mask, size)
+            return restore(self.inpaint_tensor(x, hole))
+        if mask is not None:
+            raise ValueError(
+                f"mask given, but a {self.config.task} model takes none; only inpainting "
+                "models (--task inpaint) fill a masked hole"
+            )
         return restore(self.translate_tensor(x))
 
 
@@ -169,16 +211,17 @@ def select_direction(generator: nn.Module, config: Any, direction: str | None) -
 
 
 def load(
-    model: str | Path,
+    model: str | Path = DEFAULT_MODEL,
     device: str = "auto",
     precision: str = "auto",
     use_ema: bool = True,
     direction: str | None = None,
     tile: int = DEFAULT_TILE,
 ) -> Translator:
-    """Load a model (run directory or shipped name) for repeated use; see
-    :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA") picks the network
-    of a two-way model such as CycleGAN's; ``tile`` the tile side for large images."""
+    """Load a model (run directory or shipped name; default ``"facades-label2photo"``) for
+    repeated use; see :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA")
+    picks the network of a two-way model such as CycleGAN's; ``tile`` the tile side for
+    large images."""
     return Translator.from_pretrained(model, device, precision, use_ema, direction, tile)
 
 
@@ -188,17 +231,25 @@ def _cached(model: str, device: str, mtime: float, direction: str | None) -> Tra
 
 
 def translate(
-    image: Any, model: str | Path, device: str = "auto", direction: str | None = None
+    image: Any,
+    model: str | Path = DEFAULT_MODEL,
+    device: str = "auto",
+    direction: str | None = None,
+    mask: Any = None,
 ) -> Any:
-    """Translate one image with ``model`` (a run directory or a shipped model name).
+    """Translate one image with ``model`` (a run directory or a shipped model name; by
+    default ``"facades-label2photo"``, the shipped pix2pix model from facade label maps to
+    photos).
 
     ``image``: a path, PIL image, numpy HWC uint8 array or tensor; the result is the same
     kind (PIL for a path). Any size is accepted: the image is padded to the network's
     multiple and the output cropped back (see the module docstring). The loaded model is
     cached, so calling this in a loop does not reload it (unless its weights change).
     ``direction`` ("AtoB" or "BtoA", default the first) is for two-way models such as
-    CycleGAN's; one-way models (pix2pix) take none.
+    CycleGAN's; one-way models (pix2pix) take none. ``mask`` (white = hole; a path, PIL
+    image, numpy array or tensor) is for inpainting models, whose default is the mask they
+    trained with; pixels outside the hole come back unchanged.
     """
     path = resolve_model(model)
     mtime = weights_path(path).stat().st_mtime
-    return _cached(str(path), device, mtime, direction)(image)
+    return _cached(str(path), device, mtime, direction)(image, mask)

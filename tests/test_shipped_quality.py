@@ -166,3 +166,23 @@ def test_facades_models_beat_an_untrained_generator(
     (l1, colours), (l1_untrained, colours_untrained) = results["trained"], results["untrained"]
     assert l1 < l1_ratio * l1_untrained, results
     assert colours < 0.2 * colours_untrained, results
+
+
+def test_facades_inpaint_fills_held_out_holes_better_than_the_mean_pixel():
+    """On twelve test photos with their held-out holes, the hole's squared error is well
+    below filling it with the training data's mean pixel (0.084 vs 0.141 when shipped)."""
+    from dataclasses import replace
+
+    shipped("facades-inpaint")
+    model = load("facades-inpaint", "cpu")
+    config = replace(model.config, data=str(require_shared("facades")))
+    test = get_task("inpaint").dataset(config, "test")
+    items = [test[i] for i in range(0, len(test), 9)]
+    image = torch.stack([item["target"] for item in items])
+    mask = torch.stack([item["mask"] for item in items])
+
+    def hole_error(completed: torch.Tensor) -> float:
+        return float(((completed - image) ** 2 * mask).sum() / (3 * mask.sum()))
+
+    mean_fill = hole_error(model.generator.fill_hole(image, mask))
+    assert hole_error(model.inpaint_tensor(image, mask)) < 0.75 * mean_fill

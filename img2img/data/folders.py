@@ -167,6 +167,9 @@ class PairedImageFolder(Dataset):
     counts each unusable file once (the trainer logs the total).
     """
 
+    # The input half's resize filter; label maps need NEAREST (see data/labels.py).
+    input_resample = Image.Resampling.BICUBIC
+
     def __init__(
         self,
         root: str | os.PathLike,
@@ -247,7 +250,7 @@ class PairedImageFolder(Dataset):
             target = resize(target, (source.height, source.width))
         source, target = preprocess_images(
             [source, target], self.preprocess, self.load_size, self.crop_size, self.flip,
-            generator, self.size_multiple,
+            generator, self.size_multiple, [self.input_resample, Image.Resampling.BICUBIC],
         )  # fmt: skip
         if self.augmenter is not None and generator is not None:
             source, target = self.augmenter([source, target], generator)

@@ -64,6 +64,7 @@ def preprocess_images(
     flip: bool,
     generator: torch.Generator | None,
     multiple: int = 4,
+    resamples: list[Image.Resampling] | None = None,
 ) -> list[Image.Image]:
     """Bring ``images`` (of one size: the two of a pair, or a single one) to the network's
     input as ``mode`` (:data:`PREPROCESS`) says, all by the same resize, crop and flip.
@@ -73,7 +74,8 @@ def preprocess_images(
     flip, as the reference code's test options do (load_size = crop_size). ``scale_width``
     keeps the aspect ratio with a height of at least ``crop_size``; ``none`` only rounds
     each side to a multiple of ``multiple`` (the generator's, so its down- and upsampling
-    fit).
+    fit). ``resamples``: each image's resize filter (default bicubic; NEAREST for a label
+    map, whose values must stay classes).
     """
     width, height = images[0].size
     target = load_size if generator is not None else crop_size
@@ -91,7 +93,11 @@ def preprocess_images(
     else:
         top, left = (size[0] - crop[0]) // 2, (size[1] - crop[1]) // 2
         params = CropFlip(top, left, crop[0], crop[1], False)
-    return [apply_crop_flip(resize(image, size), params) for image in images]
+    filters = resamples or [Image.Resampling.BICUBIC] * len(images)
+    return [
+        apply_crop_flip(resize(image, size, resample), params)
+        for image, resample in zip(images, filters, strict=True)
+    ]
 
 
 def load_size_for(crop_size: int, load_size: int = 0) -> int:
@@ -100,14 +106,19 @@ def load_size_for(crop_size: int, load_size: int = 0) -> int:
     return load_size or round(crop_size * 286 / 256)
 
 
-def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Resize a PIL image to ``size`` = (height, width) with PIL's bicubic filter.
+def resize(
+    image: Image.Image,
+    size: tuple[int, int],
+    resample: Image.Resampling = Image.Resampling.BICUBIC,
+) -> Image.Image:
+    """Resize a PIL image to ``size`` = (height, width) with PIL's bicubic filter (or
+    ``resample``: NEAREST for label maps, whose values must stay classes).
 
     PIL rather than torch because pix2pix and CycleGAN resized with PIL's bicubic, and
     torch's bicubic kernel gives measurably different pixels.
     """
     height, width = size
-    return image.resize((width, height), Image.Resampling.BICUBIC)
+    return image.resize((width, height), resample)
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,18 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call
 from torch.nn.utils import parametrize
 
 from img2img.config import option
+from img2img.losses.feature_matching import feature_matching_loss
+from img2img.nets.outputs import DiscriminatorOutput
 from img2img.optim import Stepper, make_optimizer
 
 
@@ -162,13 +166,43 @@ def get_objective(name: str) -> Objective:
         ) from None
 
 
-def _per_sample(logits: Tensor) -> Tensor:
-    """One critic value per sample: the mean of its logits, shape ``(N,)``.
+def logits_per_scale(output: Tensor | DiscriminatorOutput) -> list[Tensor]:
+    """A discriminator's logits as one tensor per scale: ``[output]`` for a plain tensor,
+    the list of a multi-scale :class:`DiscriminatorOutput` (one map per discriminator)."""
+    logits = output.logits if isinstance(output, DiscriminatorOutput) else output
+    return logits if isinstance(logits, list) else [logits]
+
+
+def over_scales(
+    loss: Callable[..., Tensor],
+    first: Tensor | DiscriminatorOutput,
+    second: Tensor | DiscriminatorOutput | None = None,
+) -> Tensor:
+    """``loss(first, second)`` on plain logits; on a discriminator's structured output, the
+    **sum** over its scales of ``loss`` on each scale's logits, as pix2pixHD's GANLoss adds
+    its discriminators' losses (so each scale pulls as hard as a lone PatchGAN would)."""
+    if isinstance(first, Tensor):
+        return loss(first, second)
+    seconds = repeat(None) if second is None else logits_per_scale(second)
+    return sum(loss(a, b) for a, b in zip(logits_per_scale(first), seconds, strict=False))
+
+
+def _mean_logit(output: Tensor | DiscriminatorOutput) -> float:
+    """The mean logit for the logs; over several scales, the mean of each scale's mean."""
+    return torch.stack([scale.mean() for scale in logits_per_scale(output)]).mean().item()
+
+
+def _per_sample(logits: Tensor | DiscriminatorOutput) -> Tensor:
+    """One critic value per sample: the mean of its logits, shape ``(N,)``; for several
+    scales, the mean over scales of each scale's per-sample mean, so a penalty constrains
+    the discriminators as the one function the objective sums.
 
     The objectives average over every logit, so for a PatchGAN the function being
     regularised is the patch *mean*; differentiating the batch sum of these values gives
     each sample's input gradient in one backward pass (samples do not interact).
     """
+    if not isinstance(logits, Tensor):
+        return torch.stack([_per_sample(scale) for scale in logits_per_scale(logits)]).mean(0)
     return logits.reshape(len(logits), -1).mean(dim=1)
 
 
@@ -348,8 +382,8 @@ class Adversary(nn.Module):
         scaler = self.stepper.scaler
         real_logits = judge(discriminator, real, condition)
         fake_logits = judge(discriminator, fake, condition)
-        loss = self.d_loss_weight * self.objective.d_loss(real_logits, fake_logits)
-        logs = {"d_real": real_logits.mean().item(), "d_fake": fake_logits.mean().item()}
+        loss = self.d_loss_weight * over_scales(self.objective.d_loss, real_logits, fake_logits)
+        logs = {"d_real": _mean_logit(real_logits), "d_fake": _mean_logit(fake_logits)}
         if self.gp_weight:
             gp = gradient_penalty(
                 discriminator, real, fake, condition=condition, grad_scaler=scaler
@@ -404,7 +438,33 @@ class Adversary(nn.Module):
         finally:
             for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)
-        return self.objective.g_loss(fake_logits, real_logits)
+        return over_scales(self.objective.g_loss, fake_logits, real_logits)
+
+    def feature_matching(self, fake: Tensor, real: Tensor, condition: Any = None) -> Tensor:
+        """pix2pixHD's feature-matching term (:func:`feature_matching_loss`, unweighted):
+        L1 between the discriminator's intermediate features on ``fake`` and on ``real``.
+
+        The discriminator must return a :class:`DiscriminatorOutput` with ``features``
+        (:class:`img2img.nets.multiscale.MultiScaleDiscriminator` does). Its weights enter
+        as constants (detached), so the gradient reaches ``fake`` (the generator) and
+        never the discriminator; ``real``'s features are computed without a graph. (Under
+        spectral normalisation each training forward advances the power iteration, so the
+        two passes see slightly different weights: the term is ~1e-5, not 0, for equal
+        inputs.)
+        """
+        discriminator = self._judge(for_generator=True)
+        constants = {name: p.detach() for name, p in discriminator.named_parameters()}
+        args = (fake,) if condition is None else (fake, condition)
+        fake_output = functional_call(discriminator, constants, args)
+        with torch.no_grad():
+            real_output = judge(discriminator, real, condition)
+        if not isinstance(fake_output, DiscriminatorOutput) or not fake_output.features:
+            raise ValueError(
+                f"feature matching needs a discriminator that returns its features (a "
+                f"DiscriminatorOutput, e.g. MultiScaleDiscriminator); "
+                f"{type(self.discriminator).__name__} returned {type(fake_output).__name__}"
+            )
+        return feature_matching_loss(fake_output.features, real_output.features)
 
     def generator_turn(self) -> bool:
         """Whether the generator should step now: True after every ``d_steps``-th

@@ -171,3 +171,34 @@ def distribution_metrics(real: np.ndarray, fake: np.ndarray, metrics: list[str])
         result = kid_from_features(real, fake)
         values["kid"] = {"mean": result.mean, "std": result.std}
     return values
+
+
+def distribution_columns(
+    metrics: list[str],
+    images: dict[str, list[Any]],
+    reference: str,
+    inception: Any,
+    means: dict[str, dict[str, Any]],
+    unavailable: dict[str, str],
+) -> None:
+    """FID/KID (as named in ``metrics``) of each method's images against the ``reference``
+    entry's: ``images`` maps names to lists of (N, 3, H, W) tensors in [-1, 1], and
+    ``means[method]`` receives each method's values (the evaluation protocols' baseline
+    columns: SR's bicubic, inpainting's Telea). A metric that cannot be computed (no
+    Inception network, fewer than 2 images) goes to ``unavailable`` with the reason."""
+    wanted = [name for name in ("fid", "kid") if name in metrics]
+    if not wanted:
+        return
+    from img2img.metrics.inception_features import InceptionFeatures
+
+    try:
+        extractor = InceptionFeatures(inception, "cpu")
+    except (FileNotFoundError, ValueError) as reason:
+        unavailable.update(dict.fromkeys(wanted, str(reason)))
+        return
+    if len(images[reference]) < 2:
+        unavailable.update(dict.fromkeys(wanted, "needs at least 2 images"))
+        return
+    features = {key: np.concatenate([extractor(x) for x in batch]) for key, batch in images.items()}
+    for method in means:
+        means[method].update(distribution_metrics(features[reference], features[method], wanted))

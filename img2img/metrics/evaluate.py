@@ -67,6 +67,8 @@ def evaluate(
     generate: int = 0,
     real_count: int = 0,
     seed: int = 0,
+    baseline: str | Path | None = None,
+    mask: str | None = None,
 ) -> Evaluation:
     """Translate the test split of ``data`` with ``model`` and measure ``metrics``.
 
@@ -80,7 +82,9 @@ def evaluate(
     images) are drawn with latents from ``seed``, against ``real_count`` real images (0: all;
     else a random subset chosen by ``seed``); a CycleGAN with ``real_count`` > 0 translates
     and compares the first ``real_count`` test images of each domain. The model is
-    resolved, and its config and weights read, once.
+    resolved, and its config and weights read, once. ``baseline``: for an inpainting model,
+    another inpainting model measured on the same holes, and ``mask`` the kind of hole
+    (default: the model's training mask; :mod:`img2img.metrics.inpainting`).
     """
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
@@ -108,6 +112,20 @@ def evaluate(
             progress=progress, samples=samples,
         )  # fmt: skip
         return Evaluation(summary, kept)
+    if protocol == "inpainting":
+        from img2img.metrics.inpainting import evaluate_inpainting
+
+        other = None if baseline is None else Translator.from_pretrained(baseline, device)
+        summary, kept = evaluate_inpainting(
+            translator, data, metrics, model_path=str(path), baseline=other,
+            baseline_path=None if baseline is None else str(resolve_model(baseline)),
+            mask=mask, inception=inception, progress=progress, samples=samples,
+        )  # fmt: skip
+        return Evaluation(summary, kept)
+    if baseline is not None or mask is not None:
+        raise ValueError(
+            f"--baseline and --mask are for inpainting models; {path} is a {config.task} model"
+        )
     if protocol not in ("aligned", "unaligned"):
         raise ValueError(f"{path}: no evaluation protocol {protocol!r} for a {config.task} model")
     return evaluate_translation(

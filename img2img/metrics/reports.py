@@ -43,6 +43,10 @@ def format_table(summary: dict[str, Any]) -> str:
         from img2img.metrics.sr import format_sr_table
 
         return format_sr_table(summary)
+    if "baselines" in summary:  # the inpainting protocol's Telea (and L2-only) columns
+        from img2img.metrics.inpainting import format_inpainting_table
+
+        return format_inpainting_table(summary)
     images = summary.get("description") or f"{summary['images']} test images"
     head = (
         f"{Path(summary['model']).name} on {summary['data']} ({images}"

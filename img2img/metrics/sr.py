@@ -27,6 +27,7 @@ from PIL import Image
 from torch import Tensor
 
 from img2img.images import load_image, pil_to_tensor, quantize
+from img2img.metrics.distances import distribution_columns
 
 # Per image and method: (name in the summary, metric, on Y?).
 PIXEL_COLUMNS = (("psnr_y", "psnr", True), ("ssim_y", "ssim", True))
@@ -117,7 +118,8 @@ def evaluate_sr(
         prefix = "" if method == "model" else "bicubic_"
         for name in [*wanted, *(["lpips"] if lpips_model is not None else [])]:
             means[method][name] = float(np.mean([row[prefix + name] for row in per_image]))
-    _distribution_metrics(metrics, images, inception, means, unavailable)
+    # FID/KID of whole images, each resized to 299 px by the Inception preprocessing.
+    distribution_columns(metrics, images, "hr", inception, means, unavailable)
     summary = {
         "model": model_path,
         "data": str(data),
@@ -154,38 +156,6 @@ def _lpips_or_reason(
     except LPIPSUnavailable as reason:
         unavailable["lpips"] = str(reason)
         return None
-
-
-def _distribution_metrics(
-    metrics: list[str],
-    images: dict[str, list[Tensor]],
-    inception: Any,
-    means: dict[str, dict[str, Any]],
-    unavailable: dict[str, str],
-) -> None:
-    """FID/KID of each method's outputs against the HR images (whole images, each resized
-    to 299 px by the Inception preprocessing), into ``means``."""
-    wanted = [name for name in ("fid", "kid") if name in metrics]
-    if not wanted:
-        return
-    from img2img.metrics.distances import fid_from_features, kid_from_features
-    from img2img.metrics.inception_features import InceptionFeatures
-
-    try:
-        extractor = InceptionFeatures(inception, "cpu")
-    except (FileNotFoundError, ValueError) as reason:
-        unavailable.update(dict.fromkeys(wanted, str(reason)))
-        return
-    if len(images["hr"]) < 2:
-        unavailable.update(dict.fromkeys(wanted, "needs at least 2 images"))
-        return
-    features = {key: np.concatenate([extractor(x) for x in batch]) for key, batch in images.items()}
-    for method in METHODS:
-        if "fid" in wanted:
-            means[method]["fid"] = fid_from_features(features["hr"], features[method])
-        if "kid" in wanted:
-            kid = kid_from_features(features["hr"], features[method])
-            means[method]["kid"] = {"mean": kid.mean, "std": kid.std}
 
 
 def format_sr_table(summary: dict[str, Any]) -> str:

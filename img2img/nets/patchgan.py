@@ -95,3 +95,14 @@ class PatchGAN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+    def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The activations after each LeakyReLU (``n_layers + 1`` maps for n_layers >= 1,
+        input to output) and the logits, from one forward pass: what pix2pixHD's feature
+        matching compares between real and generated images."""
+        activations = []
+        for layer in self.body:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                activations.append(x)
+        return activations, x

@@ -46,8 +46,10 @@ class ResidualBlock(nn.Module):
 class ResNetGenerator(nn.Module):
     """CycleGAN generator: (N, in_channels, H, W) in [-1, 1] -> (N, out_channels, H, W) in [-1, 1].
 
-    H and W must be multiples of ``size_multiple`` (4). Layers for ngf=64, n_blocks=9
-    (the paper's 256x256 model): c7s1-64, d128, d256, R256 x 9, u128, u64, c7s1-3.
+    H and W must be multiples of ``size_multiple`` (2 ** n_downsampling: 4). Layers for
+    ngf=64, n_blocks=9 (the paper's 256x256 model): c7s1-64, d128, d256, R256 x 9, u128,
+    u64, c7s1-3. With ``n_downsampling=3`` it is pix2pixHD's global generator G1
+    (c7s1-64, d128, d256, d512, R512 x 9, u256, u128, u64, c7s1-3).
 
     Args:
         in_channels, out_channels: image channels on each side.
@@ -57,6 +59,8 @@ class ResNetGenerator(nn.Module):
         dropout: dropout rate inside each residual block (0 in CycleGAN).
         padding: padding of the 7x7 and residual convolutions, one of ``PADDINGS``;
             the strided convolutions always zero-pad, as in the reference code.
+        n_downsampling: stride-2 convolutions before the residual blocks (and transposed
+            ones after); the blocks run at ``ngf * 2 ** n_downsampling`` channels.
     """
 
     size_multiple = 4
@@ -70,8 +74,10 @@ class ResNetGenerator(nn.Module):
         norm: str = "instance",
         dropout: float = 0.0,
         padding: str = "reflect",
+        n_downsampling: int = 2,
     ) -> None:
         super().__init__()
+        self.size_multiple = 2**n_downsampling
         if padding not in PADDINGS:
             raise ValueError(
                 f"ResNetGenerator: unknown padding {padding!r}; valid: {', '.join(PADDINGS)}"
@@ -83,14 +89,16 @@ class ResNetGenerator(nn.Module):
             norm_layer(norm, ngf),
             nn.ReLU(),
         ]
-        for width in (ngf, 2 * ngf):
+        widths = [ngf * 2**i for i in range(n_downsampling)]
+        for width in widths:
             layers += [
                 nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=bias),
                 norm_layer(norm, 2 * width),
                 nn.ReLU(),
             ]
-        layers += [ResidualBlock(4 * ngf, norm, dropout, padding) for _ in range(n_blocks)]
-        for width in (4 * ngf, 2 * ngf):
+        bottom = ngf * 2**n_downsampling
+        layers += [ResidualBlock(bottom, norm, dropout, padding) for _ in range(n_blocks)]
+        for width in [2 * width for width in reversed(widths)]:
             # output_padding=1 makes each upsampling exactly undo a stride-2 downsampling.
             layers += [
                 nn.ConvTranspose2d(

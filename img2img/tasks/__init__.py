@@ -41,17 +41,21 @@ from img2img.config import TrainConfig
 from img2img.optim import Stepper
 from img2img.tasks.cyclegan import CycleGAN
 from img2img.tasks.gan import GAN
+from img2img.tasks.inpaint import Inpaint
 from img2img.tasks.pix2pix import Pix2Pix
+from img2img.tasks.pix2pixhd import Pix2PixHD
 from img2img.tasks.srgan import SRGAN
 
 # How ``img2img eval`` measures a task's models (see :mod:`img2img.metrics.evaluate`):
 # "aligned": outputs of the test inputs against their aligned targets (PSNR, SSIM, LPIPS,
 # FID, KID); "unaligned": the targets only as the real images of FID/KID; "two-way": each
 # direction against the other domain; "super-resolution": LR made from HR test images,
-# with the bicubic baseline; "samples": images drawn from noise against real images.
-EVALUATIONS = ("aligned", "unaligned", "two-way", "super-resolution", "samples")
+# with the bicubic baseline; "samples": images drawn from noise against real images;
+# "inpainting": holes filled in test images, over the hole and the whole image, with the
+# OpenCV (Telea) baseline.
+EVALUATIONS = ("aligned", "unaligned", "two-way", "super-resolution", "samples", "inpainting")
 # The web demo's tabs (:mod:`img2img.demo`).
-DEMO_TABS = ("translate", "super-resolve", "sample")
+DEMO_TABS = ("translate", "super-resolve", "sample", "inpaint")
 
 
 class Task(Protocol):
@@ -97,6 +101,8 @@ class TaskHooks(Protocol):
       (:mod:`img2img.watch`).
     - ``directions``: class attribute of a two-way task, the keys of its generator's
       ``ModuleDict`` (CycleGAN: ``("AtoB", "BtoA")``), read by :mod:`img2img.catalog`.
+    - ``default_mask(config, size) -> Tensor``: an inpainting task's mask (1, 1, H, W) for
+      an image the user gave no mask for (:class:`img2img.infer.Translator`).
     - ``Config.presets(values) -> dict``: defaults that depend on other options, placed by
       :func:`img2img.config.merge` between the dataclass defaults and the user's layers.
     """
@@ -112,9 +118,11 @@ T = TypeVar("T")
 
 TASKS: dict[str, type[Task]] = {
     "pix2pix": Pix2Pix,
+    "pix2pixhd": Pix2PixHD,
     "cyclegan": CycleGAN,
     "gan": GAN,
     "srgan": SRGAN,
+    "inpaint": Inpaint,
 }
 
 

@@ -5,17 +5,20 @@
 - :class:`StateFromParts`: ``state_dict()`` / ``load_state_dict()`` of a recipe made from its
   parts' own (generator, optimizers, Adversaries, image pools), so a recipe lists its parts
   once, under the keys its checkpoints use, instead of writing both methods by hand.
+- :func:`copy_generator_weights`: ``--init-from``, a run starting from a saved generator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from img2img.nets import ResNetGenerator, unet_depth_for
 from img2img.optim import Stepper
+from img2img.saved_models import read_model
 
 
 def size_multiple_for(generator: str, image_size: int) -> int:
@@ -54,3 +57,24 @@ class StateFromParts:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, part in self.state_parts().items():
             part.load_state_dict(state[name])
+
+
+def copy_generator_weights(
+    generator: nn.Module, model: str | Path, shape_options: tuple[str, ...]
+) -> None:
+    """Copy a saved model's generator weights (EMA ones if it has them) into ``generator``,
+    the network this run built from its own config; ``model`` is named as
+    :func:`img2img.saved_models.resolve_model` accepts (run directory, two-file model,
+    shipped name). A mismatch names the saved model's ``shape_options`` (the options that
+    decide the network's shape), which the run must repeat."""
+    values, weights = read_model(model)
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as err:
+        shape = {k: values.get(k) for k in shape_options}
+        flags = ", ".join("--" + k.replace("_", "-") for k in shape_options)
+        raise ValueError(
+            f"--init-from {model}: its generator ({values.get('task')}, {shape}) does not "
+            f"fit this run's network; use the same {flags}. "
+            f"Detail: {str(err).splitlines()[0]}"
+        ) from None

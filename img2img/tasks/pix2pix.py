@@ -26,6 +26,7 @@ from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
+from img2img.nets.multiscale import MultiScaleDiscriminator
 from img2img.tasks.parts import StateFromParts, size_multiple_for, stepper_factory
 
 PIX2PIX_LAYOUTS = {
@@ -57,6 +58,10 @@ class Pix2PixConfig(TrainConfig):
     ngf: int = option(64, "generator width (filters in the first layer)")
     ndf: int = option(64, "discriminator width")
     d_layers: int = option(3, "PatchGAN strided layers: 3 -> 70x70 patches, 0 -> 1x1 PixelGAN")
+    num_d: int = option(1, "PatchGANs on the pair downsampled by 1, 2, 4, ... (pix2pixHD: 3)")
+    feature_matching: float = option(
+        0.0, "weight of pix2pixHD's discriminator feature matching loss (0: off; pix2pixHD: 10)"
+    )
     norm: str = option("batch", "normalisation layers", NORMS)
     dropout: float = option(0.5, "generator dropout (the paper's only noise source)")
     objective: str = objective_option("vanilla")
@@ -132,14 +137,18 @@ class Pix2Pix(StateFromParts):
         self.config = config
         self.device = device
         self.generator = self.build_generator(config).to(device)
-        discriminator = PatchGAN(
+        patchgan = {
             # The discriminator sees (input, output) stacked: it is conditional.
-            in_channels=2 * config.channels,
-            ndf=config.ndf,
-            n_layers=config.d_layers,
-            norm=config.norm,
-            spectral_norm=config.spectral_norm,
-        ).to(device)
+            "in_channels": 2 * config.channels,
+            "ndf": config.ndf,
+            "n_layers": config.d_layers,
+            "norm": config.norm,
+            "spectral_norm": config.spectral_norm,
+        }
+        if config.num_d > 1 or config.feature_matching:  # pix2pixHD's options
+            discriminator = MultiScaleDiscriminator(num_d=config.num_d, **patchgan).to(device)
+        else:
+            discriminator = PatchGAN(**patchgan).to(device)
         for net in (self.generator, discriminator):
             init_weights(net, kind=config.init, gain=config.init_gain)
 
@@ -164,8 +173,14 @@ class Pix2Pix(StateFromParts):
         logs = self.adversary.update(real=torch.cat([a, b], 1), fake=torch.cat([a, fake], 1))
         g_gan = self.adversary.loss(torch.cat([a, fake], 1))
         g_l1 = F.l1_loss(fake, b)
-        self.g_stepper.step(g_gan + self.config.lambda_l1 * g_l1)
-        return {**logs, "g_gan": g_gan.item(), "g_l1": g_l1.item()}
+        loss = g_gan + self.config.lambda_l1 * g_l1
+        logs.update(g_gan=g_gan.item(), g_l1=g_l1.item())
+        if self.config.feature_matching:
+            g_feat = self.adversary.feature_matching(torch.cat([a, fake], 1), torch.cat([a, b], 1))
+            loss = loss + self.config.feature_matching * g_feat
+            logs["g_feat"] = g_feat.item()
+        self.g_stepper.step(loss)
+        return logs
 
     @torch.no_grad()
     def sample(self, batch: dict[str, Any]) -> list[torch.Tensor]:

@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
@@ -40,8 +38,7 @@ from img2img.data.sr import DEGRADATIONS, SRImageFolder, split_folders
 from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
-from img2img.saved_models import read_model
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, copy_generator_weights, stepper_factory
 
 PHASES = ("psnr", "gan", "both")
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
@@ -174,7 +171,9 @@ class SRGAN(StateFromParts):
         self.device = device
         self.generator = self.build_generator(config).to(device)
         if config.init_from:
-            copy_generator_weights(self.generator, config.init_from)
+            copy_generator_weights(
+                self.generator, config.init_from, ("scale", "blocks", "channels")
+            )
         discriminator = SRGANDiscriminator(channels=config.d_channels).to(device)
 
         stepper = stepper_factory(config, total_steps, decay_steps)
@@ -265,20 +264,3 @@ def batch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> float:
     figure the psnr phase raises. Values are in [-1, 1], so the peak-to-peak range is 2."""
     mse = F.mse_loss(sr.detach().clamp(-1, 1), hr).item()
     return 10 * math.log10(4 / max(mse, 1e-12))
-
-
-def copy_generator_weights(generator: nn.Module, model: str | Path) -> None:
-    """Copy a saved model's generator weights (EMA ones if it has them) into ``generator``,
-    the network this run built from its own config; ``model`` is named as
-    :func:`img2img.saved_models.resolve_model` accepts (run directory, two-file model,
-    shipped name)."""
-    values, weights = read_model(model)
-    try:
-        generator.load_state_dict(weights)
-    except RuntimeError as err:
-        shape = {k: values.get(k) for k in ("scale", "blocks", "channels")}
-        raise ValueError(
-            f"--init-from {model}: its generator ({values.get('task')}, {shape}) does not "
-            f"fit this run's network; use the same --scale, --blocks and --channels. "
-            f"Detail: {str(err).splitlines()[0]}"
-        ) from None

@@ -366,12 +366,14 @@ def test_gan_wgan_gp_critic_terms_and_generator_every_fifth_iteration() -> None:
 # renaming one is a format change, not a refactoring.
 STEPPERS = {  # the Trainer names each in messages and in the logged learning rates
     "pix2pix": {"generator", "discriminator"},
+    "pix2pixhd": {"generator", "discriminator"},
     "cyclegan": {"generator", "discriminator_A", "discriminator_B"},
     "srgan": {"generator", "discriminator"},
     "gan": {"generator", "discriminator"},
 }
 STATE_KEYS = {
     "pix2pix": {"generator", "g_stepper", "adversary"},
+    "pix2pixhd": {"generator", "g_stepper", "adversary", "iteration"},
     "cyclegan": {"generator", "g_stepper", "adversary_A", "adversary_B", "pool_A", "pool_B"},
     "srgan": {"generator", "g_stepper", "adversary", "iteration", "psnr_steps"},
     "gan": {"generator", "g_stepper", "adversary", "real_diversity", "saturated_run"},

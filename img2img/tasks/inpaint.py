@@ -1,0 +1,242 @@
+"""Context Encoders (Pathak et al., CVPR 2016): inpainting with a reconstruction loss and
+an adversary.
+
+The generator (:class:`img2img.nets.context_encoder.ContextEncoder`) sees an image whose
+hole is filled with the training data's mean pixel and predicts the hole; a DCGAN
+discriminator judges the prediction. One iteration, in the paper's notation (M the hole,
+B the ``--overlap`` band of known pixels around it that the network also predicts):
+
+    D: max  log D(x) + log(1 - D(F(x)))
+    G: min  0.999 * L2_w(F(x), x; M, B) + 0.001 * (-log D(F(x)))   (non-saturating)
+
+with L2_w the weighted mean squared error of :func:`img2img.losses.inpainting.hole_l2`
+(weight 10 on the band). ``--d-input hole`` shows D the predicted square only (the
+reference's centre-hole setup; needs ``--mask center``), ``image`` the whole completed
+image (real pixels outside the hole, the prediction inside). ``--l2-weight 1`` gives the
+L2-only network the paper compares with (the discriminator is then not trained).
+
+Departures from the reference code (``train.lua``), each a choice this toolkit makes:
+
+- the generator outputs the full image, not only the hole's square (one network for every
+  mask shape); only its hole (and band, for the loss) is used;
+- the hole is filled with the mean pixel of the training data (measured at the start of a
+  run and saved in the generator) rather than ImageNet's mean;
+- ``--load-size`` defaults to 350/128 of ``--image-size`` (350 at 128 px, the reference);
+  test images are resized the same way and centre-cropped, so they are at the training
+  scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from img2img.config import TrainConfig, option
+from img2img.data import resolve_split
+from img2img.data.inpaint import HALVES, TEST_MASK_SEED, InpaintFolder
+from img2img.data.masks import MASKS, center_box, mask_for, overlap_band
+from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.inpainting import hole_l2
+from img2img.nets import init_weights
+from img2img.nets.batchnorm import inference_copy
+from img2img.nets.context_encoder import ContextEncoder
+from img2img.nets.dcgan import DCGANDiscriminator
+from img2img.optim import Stepper
+from img2img.tasks.parts import StateFromParts, stepper_factory
+
+D_INPUTS = ("hole", "image")
+MEAN_PIXEL_IMAGES = 64
+"""Training images whose mean pixel fills the hole: enough for a mean to 1/255."""
+
+
+@dataclass
+class InpaintConfig(TrainConfig):
+    """Defaults are the reference code's (``context-encoder/train.lua``, centre hole)."""
+
+    @staticmethod
+    def presets(values: dict[str, Any]) -> dict[str, Any]:
+        """A non-centre mask has no fixed square to show D: it sees the whole image."""
+        d_input = "hole" if values.get("mask", "center") == "center" else "image"
+        return {**objective_presets(values, "nonsaturating"), "d_input": d_input}
+
+    task: str = option("inpaint", "which recipe to train")
+    data: str = option("", "image folder (DIR/train + DIR/test, or flat); --half for A|B files")
+    half: str = option("", "A|B files: A takes the left half, B the right ('': whole)", HALVES)
+    image_size: int = option(128, "training crop in pixels (4 * 2**k: 32, 64, 128)")
+    load_size: int = option(0, "resize before the random crop (0: image_size * 350/128)")
+    batch_size: int = option(64, "images per optimisation step")
+    epochs: int = option(25, "total epochs (the reference's niter)")
+    decay_epochs: int = option(0, "final epochs of linear LR decay (0: constant, the reference)")
+    flip: bool = option(True, "random horizontal flips")
+    mask: str = option("center", "hole shape during training (and the default at inference)", MASKS)
+    overlap: int = option(4, "band of known pixels around the hole the network also predicts")
+    overlap_weight: float = option(10.0, "L2 weight on the overlap band relative to the hole")
+    bottleneck: str = option("4000", "code size of the 4x4-conv bottleneck, or 'channelwise'")
+    mask_channel: bool = option(False, "give the generator the mask as a fourth channel")
+    nef: int = option(64, "encoder width (filters in the first layer)")
+    ngf: int = option(64, "decoder width (filters in its last hidden layer)")
+    ndf: int = option(64, "discriminator width")
+    d_input: str = option("hole", "what D sees: the predicted square or the whole image", D_INPUTS)
+    l2_weight: float = option(0.999, "weight of L2; the adversarial term gets 1 - l2_weight")
+    objective: str = objective_option("nonsaturating")
+    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
+    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
+    lr: float = option(2e-4, "generator's Adam learning rate")
+    d_lr_ratio: float = option(0.1, "discriminator's learning rate / the generator's")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+
+    def __post_init__(self) -> None:
+        if self.bottleneck != "channelwise" and not self.bottleneck.isdigit():
+            raise ValueError(f"bottleneck={self.bottleneck!r}: give a code size or 'channelwise'")
+        if self.d_input == "hole" and self.mask != "center":
+            raise ValueError(
+                f"d_input='hole' needs mask='center' (a fixed square to crop); with "
+                f"mask={self.mask!r} use d_input='image'"
+            )
+        if not 0 <= self.l2_weight <= 1:
+            raise ValueError(f"l2_weight={self.l2_weight}: use a value in [0, 1]")
+
+
+def load_size(config: InpaintConfig) -> int:
+    return config.load_size or round(config.image_size * 350 / 128)
+
+
+def mean_pixel(dataset: InpaintFolder, count: int = MEAN_PIXEL_IMAGES) -> Tensor:
+    """The mean colour (3,) of up to ``count`` evenly spaced items of ``dataset``."""
+    step = max(1, len(dataset) // count)
+    images = [dataset[i]["target"] for i in range(0, len(dataset), step)][:count]
+    return torch.stack(images).mean(dim=(0, 2, 3))
+
+
+def composite(image: Tensor, prediction: Tensor, mask: Tensor) -> Tensor:
+    """``image`` outside the hole, ``prediction`` inside it."""
+    return torch.where(mask.bool(), prediction, image)
+
+
+class Inpaint(StateFromParts):
+    """The Context Encoder recipe (see :mod:`img2img.tasks` for the interface)."""
+
+    Config = InpaintConfig
+    evaluation = "inpainting"
+    demo_tab = "inpaint"
+
+    @staticmethod
+    def dataset(
+        config: InpaintConfig, split: str, augment: bool | None = None
+    ) -> InpaintFolder | None:
+        root = resolve_split(config.data, split)
+        if root is None:
+            return None
+        return InpaintFolder(
+            root,
+            mask=config.mask,
+            load_size=load_size(config),
+            crop_size=config.image_size,
+            half=config.half,
+            flip=config.flip,
+            overlap=config.overlap,
+            train=split == "train" if augment is None else augment,
+            seed=config.seed,
+        )
+
+    @staticmethod
+    def build_generator(config: InpaintConfig) -> ContextEncoder:
+        bottleneck = config.bottleneck
+        return ContextEncoder(
+            image_size=config.image_size,
+            nef=config.nef,
+            ngf=config.ngf,
+            bottleneck=bottleneck if bottleneck == "channelwise" else int(bottleneck),
+            mask_channel=config.mask_channel,
+        )
+
+    @staticmethod
+    def default_mask(config: InpaintConfig, size: tuple[int, int]) -> Tensor:
+        """The mask an image of ``size`` = (H, W) gets when the user gives none: the
+        training mask (the first test item's, for a random kind), resized by nearest
+        neighbour: (1, 1, H, W)."""
+        mask = mask_for(config.mask, config.image_size, TEST_MASK_SEED, 0, 0, config.overlap)
+        return F.interpolate(mask[None], size=size, mode="nearest")
+
+    @staticmethod
+    def per_image_statistics(config: InpaintConfig) -> bool:
+        return config.batch_size == 1
+
+    def __init__(
+        self, config: InpaintConfig, total_steps: int, decay_steps: int, device: torch.device
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.generator = self.build_generator(config)
+        d_size = config.image_size // 2 if config.d_input == "hole" else config.image_size
+        discriminator = DCGANDiscriminator(image_size=d_size, ndf=config.ndf)
+        for net in (self.generator, discriminator):
+            init_weights(net, kind="normal", gain=0.02)
+        self.generator.fill.copy_(mean_pixel(self.dataset(config, "train", augment=False)))
+        self.generator.to(device)
+        discriminator.to(device)
+        self.g_stepper = stepper_factory(config, total_steps, decay_steps)(self.generator)
+        d_stepper = Stepper.build(
+            discriminator.parameters(),
+            "adam",
+            config.lr * config.d_lr_ratio,
+            (config.beta1, config.beta2),
+            total_steps,
+            decay_steps,
+        )
+        self.adversary = Adversary(
+            discriminator,
+            objective=config.objective,
+            stepper=d_stepper,
+            gp_weight=config.gp_weight,
+            clip=config.clip or None,
+        )
+        self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
+
+    def discriminator_view(self, image: Tensor, prediction: Tensor, mask: Tensor) -> Tensor:
+        """What D judges of ``prediction`` (or of the real ``image``, passed as both):
+        the centre square for ``--d-input hole``, else the completed image."""
+        if self.config.d_input == "hole":
+            start, end = center_box(self.config.image_size)
+            return prediction[..., start:end, start:end]
+        return composite(image, prediction, mask)
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        self.generator.train()
+        image = batch["target"].to(self.device, non_blocking=True)
+        mask = batch["mask"].to(self.device, non_blocking=True)
+        prediction = self.generator(image, mask)
+        band = overlap_band(mask, self.config.overlap)
+        g_l2 = hole_l2(prediction, image, mask, band, self.config.overlap_weight)
+        loss = self.config.l2_weight * g_l2
+        logs = {"g_l2": g_l2.item()}
+        adversarial_weight = 1 - self.config.l2_weight
+        if adversarial_weight:
+            fake = self.discriminator_view(image, prediction, mask)
+            real = self.discriminator_view(image, image, mask)
+            logs.update(self.adversary.update(real=real, fake=fake))
+            g_gan = self.adversary.loss(fake)
+            loss = loss + adversarial_weight * g_gan
+            logs["g_gan"] = g_gan.item()
+        self.g_stepper.step(loss)
+        return logs
+
+    @torch.no_grad()
+    def sample(self, batch: dict[str, Any]) -> list[Tensor]:
+        image = batch["target"].to(self.device)
+        mask = batch["mask"].to(self.device)
+        network = inference_copy(self.generator, self.per_image_statistics(self.config))
+        completed = composite(image, network(image, mask), mask)
+        return [network.fill_hole(image, mask), completed, image]
+
+    def state_parts(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator,
+            "g_stepper": self.g_stepper,
+            "adversary": self.adversary,
+        }

@@ -1,0 +1,218 @@
+"""Context Encoders end to end: the loss mix, what D sees, learning on real photos, exact
+resume, and inference that keeps every pixel outside the hole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_aligned_pairs, require_shared
+from PIL import Image
+
+from img2img.checkpoint import load_model_files, load_training_state
+from img2img.config import merge
+from img2img.data.masks import center_box
+from img2img.infer import load
+from img2img.tasks.inpaint import Inpaint, InpaintConfig, composite
+from img2img.train import Trainer
+
+TINY = {
+    "image_size": 32,
+    "load_size": 36,
+    "nef": 8,
+    "ngf": 8,
+    "ndf": 8,
+    "bottleneck": "channelwise",
+    "overlap": 2,
+    "batch_size": 4,
+    "num_workers": 0,
+    "device": "cpu",
+    "save_every": 4,
+    "sample_every": 1000,
+    "log_every": 2,
+    "num_samples": 2,
+}
+
+
+def tiny_config(data: Path, out: Path, **overrides) -> InpaintConfig:
+    return merge(InpaintConfig, {"data": str(data), "out": str(out), **TINY}, overrides)
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """A|B files whose A halves are the photos (train 8, test 2, 32 px)."""
+    make_aligned_pairs(tmp_path / "photos" / "train", count=8, size=32, seed=0)
+    make_aligned_pairs(tmp_path / "photos" / "test", count=2, size=32, seed=1)
+    return tmp_path / "photos"
+
+
+def test_generator_loss_is_the_0999_0001_mix(photos: Path, tmp_path: Path, monkeypatch) -> None:
+    config = tiny_config(photos, tmp_path / "run", half="A")
+    task = Inpaint(config, total_steps=10, decay_steps=0, device=torch.device("cpu"))
+    monkeypatch.setattr("img2img.tasks.inpaint.hole_l2", lambda *args: torch.tensor(2.0))
+    monkeypatch.setattr(task.adversary, "loss", lambda fake: torch.tensor(5.0))
+    seen = []
+    monkeypatch.setattr(task.g_stepper, "step", seen.append)
+    dataset = Inpaint.dataset(config, "train")
+    batch = {key: torch.stack([dataset[i][key] for i in range(4)]) for key in ("target", "mask")}
+    logs = task.step(batch)
+    assert seen[0].item() == pytest.approx(0.999 * 2.0 + 0.001 * 5.0)
+    assert logs["g_l2"] == 2.0 and logs["g_gan"] == 5.0
+
+
+def test_discriminator_sees_the_predicted_square_or_the_completed_image(
+    photos: Path, tmp_path: Path
+) -> None:
+    image = torch.zeros(2, 3, 32, 32)
+    prediction = torch.arange(2 * 3 * 32 * 32, dtype=torch.float).reshape(2, 3, 32, 32)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 10:20, 10:20] = 1
+    cpu = torch.device("cpu")
+    hole = Inpaint(tiny_config(photos, tmp_path / "a", half="A"), 1, 0, cpu)
+    start, end = center_box(32)
+    assert (start, end) == (8, 24)
+    view = hole.discriminator_view(image, prediction, mask)
+    assert torch.equal(view, prediction[..., 8:24, 8:24])
+    whole = Inpaint(tiny_config(photos, tmp_path / "b", half="A", d_input="image"), 1, 0, cpu)
+    view = whole.discriminator_view(image, prediction, mask)
+    assert torch.equal(view[..., 10:20, 10:20], prediction[..., 10:20, 10:20])
+    assert view.sum() == prediction[..., 10:20, 10:20].sum()  # real (zero) pixels elsewhere
+    assert torch.equal(composite(image, prediction, mask), view)
+
+
+def test_a_random_mask_refuses_the_hole_only_discriminator(photos: Path, tmp_path: Path) -> None:
+    assert tiny_config(photos, tmp_path, mask="free-form").d_input == "image"
+    with pytest.raises(ValueError, match="d_input='hole' needs mask='center'"):
+        tiny_config(photos, tmp_path, mask="free-form", d_input="hole")
+
+
+def test_the_generator_never_sees_what_is_under_the_hole(photos: Path, tmp_path: Path) -> None:
+    config = tiny_config(photos, tmp_path, half="A", mask_channel=True)
+    generator = Inpaint.build_generator(config).eval()
+    torch.manual_seed(0)
+    image, mask = torch.rand(1, 3, 32, 32) * 2 - 1, torch.zeros(1, 1, 32, 32)
+    mask[..., 5:15, 8:20] = 1
+    other = torch.where(mask.bool(), -image, image)
+    torch.testing.assert_close(generator(image, mask), generator(other, mask), rtol=0, atol=0)
+
+
+def hole_mse(completed: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> float:
+    return float(((completed - image) ** 2 * mask).sum() / (mask.sum() * 3))
+
+
+def test_a_short_run_on_facade_photos_beats_mean_fill(tmp_path: Path, one_thread) -> None:
+    facades = require_shared("facades")
+    # 5x the reference's learning rate, so that 80 steps (about 20 s on one core) suffice.
+    config = tiny_config(
+        facades, tmp_path / "run", half="A", nef=16, ngf=16, ndf=16, batch_size=16, lr=1e-3,
+        max_steps=80, save_every=1000, log_every=20,
+    )  # fmt: skip
+    Trainer(config).fit()
+    translator = load(tmp_path / "run", device="cpu")
+    test = Inpaint.dataset(translator.config, "test")
+    items = [test[i] for i in range(0, len(test), 4)]
+    image = torch.stack([item["target"] for item in items])
+    mask = torch.stack([item["mask"] for item in items])
+    mean_fill = translator.generator.fill_hole(image, mask)
+    completed = translator.inpaint_tensor(image, mask)
+    ours, baseline = hole_mse(completed, image, mask), hole_mse(mean_fill, image, mask)
+    assert ours < 0.85 * baseline, f"hole MSE {ours:.4f} vs mean fill {baseline:.4f}"
+
+
+def test_resume_continues_exactly(photos: Path, tmp_path: Path) -> None:
+    options = {"half": "A", "mask": "random-region", "epochs": 20}
+    Trainer(tiny_config(photos, tmp_path / "straight", max_steps=6, **options)).fit()
+    Trainer(tiny_config(photos, tmp_path / "resumed", max_steps=4, **options)).fit()
+    resumed = tiny_config(photos, tmp_path / "resumed", max_steps=6, **options)
+    Trainer(resumed, resume=True).fit()
+    _, expected = load_model_files(tmp_path / "straight")
+    _, actual = load_model_files(tmp_path / "resumed")
+    for name, tensor in expected.items():
+        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=1e-6, msg=name)
+    d_expected = load_training_state(tmp_path / "straight")["task"]["adversary"]
+    d_actual = load_training_state(tmp_path / "resumed")["task"]["adversary"]
+    for name in (name for name in d_expected if name.startswith("discriminator.")):
+        torch.testing.assert_close(d_actual[name], d_expected[name], rtol=0, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (45, 70), (200, 96)])
+def test_pixels_outside_the_hole_are_the_input_bit_for_bit(
+    photos: Path, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    from img2img import translate
+
+    Trainer(tiny_config(photos, tmp_path / "run", half="A", max_steps=1)).fit()
+    rng = np.random.default_rng(0)
+    height, width = size
+    photo = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[height // 4 : height // 2, width // 3 : width // 2] = 255
+    for given, hole in ((mask, mask > 127), (None, None)):
+        out = translate(photo, model=tmp_path / "run", device="cpu", mask=given)
+        assert out.shape == photo.shape and out.dtype == np.uint8
+        if hole is None:  # the training mask: the centre hole, resized to the image
+            changed = (out != photo).any(axis=2)
+            hole = np.zeros_like(changed)
+            hole[changed] = True
+            assert changed.any()
+        assert np.array_equal(out[~hole], photo[~hole])
+        assert (out[hole] != photo[hole]).any()
+    filled = load(tmp_path / "run", device="cpu")(Image.fromarray(photo), Image.fromarray(mask))
+    assert filled.size == (width, height)
+
+
+def test_eval_measures_the_hole_and_the_telea_and_l2_baselines(
+    photos: Path, tmp_path: Path
+) -> None:
+    from img2img.metrics.evaluate import evaluate
+    from img2img.metrics.reports import format_table
+
+    Trainer(tiny_config(photos, tmp_path / "gan", half="A", max_steps=1)).fit()
+    Trainer(tiny_config(photos, tmp_path / "l2", half="A", max_steps=1, l2_weight=1.0)).fit()
+    result = evaluate(
+        tmp_path / "gan", photos, ["psnr", "ssim"], device="cpu", progress=False,
+        baseline=tmp_path / "l2", mask="random-blocks", samples=1,
+    )  # fmt: skip
+    summary = result.summary
+    assert summary["images"] == 2 and summary["mask"] == "random-blocks"
+    assert set(summary["baselines"]) == {"telea", "baseline"}
+    for values in (summary["metrics"], *summary["baselines"].values()):
+        assert values["hole_l2"] > values["l2"] > 0  # errors live in the hole only
+        assert values["hole_psnr"] < values["psnr"]
+    row = summary["per_image"][0]
+    assert row["telea_hole_l2"] != row["hole_l2"] and "baseline_hole_l2" in row
+    assert len(result.samples[0]) == 5
+    assert "telea" in format_table(summary)
+
+
+def test_translate_command_fills_the_mask_and_says_it_was_resized(photos, tmp_path, capsys):
+    from img2img.cli import main
+
+    Trainer(tiny_config(photos, tmp_path / "run", half="A", max_steps=1)).fit()
+    Image.new("RGB", (48, 40), (200, 100, 50)).save(tmp_path / "photo.png")
+    mask = Image.new("L", (24, 20))
+    mask.paste(255, (4, 4, 10, 10))
+    mask.save(tmp_path / "mask.png")
+    argv = ["translate", "--model", str(tmp_path / "run"), str(tmp_path / "photo.png")]
+    with pytest.warns(UserWarning, match="mask.png: mask is 24x20, the image 48x40; resized"):
+        main([*argv, "--mask", str(tmp_path / "mask.png"), "-o", str(tmp_path / "out.png")])
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    keep = np.ones((40, 48), bool)
+    keep[8:20, 8:20] = False
+    assert (out[keep] == (200, 100, 50)).all() and (out[~keep] != (200, 100, 50)).any()
+    Image.new("L", (48, 40)).save(tmp_path / "empty.png")
+    with pytest.raises(SystemExit):
+        main([*argv, "--mask", str(tmp_path / "empty.png"), "-o", str(tmp_path / "o2.png")])
+    assert "empty.png: the mask has no hole" in capsys.readouterr().err
+
+
+def test_export_and_maskless_tensor_calls_say_an_inpainting_model_needs_a_mask(photos, tmp_path):
+    from img2img.export import export_model
+
+    Trainer(tiny_config(photos, tmp_path / "run", half="A", max_steps=1)).fit()
+    with pytest.raises(ValueError, match="use inpaint_tensor"):
+        load(tmp_path / "run", device="cpu").translate_tensor(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="takes an image and a mask"):
+        export_model(tmp_path / "run", tmp_path / "model.pt", format="torchscript")

@@ -1,0 +1,197 @@
+"""pix2pixHD end to end: coarse-to-fine training, freezing, resume, and a facades CLI run."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SHARED_DATA
+from PIL import Image
+
+from img2img.checkpoint import load_model_files, load_training_state
+from img2img.cli import main
+from img2img.config import merge
+from img2img.nets.coarse_to_fine import LocalEnhancer
+from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+from img2img.train import Trainer
+
+# The smallest pix2pixHD with every part: two 1-layer PatchGANs, a 1-block G1 and enhancer.
+TINY = {
+    "image_size": 32,
+    "ngf": 4,
+    "ndf": 4,
+    "global_blocks": 1,
+    "local_blocks": 1,
+    "d_layers": 1,
+    "num_d": 2,
+    "num_workers": 0,
+    "device": "cpu",
+    "log_every": 2,
+    "num_samples": 2,
+    "save_every": 2,
+    "sample_every": 4,
+    "epochs": 10,
+    "decay_epochs": 5,
+}
+
+
+def tiny(data: Path, out: Path, **overrides) -> Pix2PixHDConfig:
+    return merge(Pix2PixHDConfig, {"data": str(data), "out": str(out), **TINY}, overrides)
+
+
+def parameters(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def test_short_run_learns_the_mapping_without_a_pixel_loss(paired_dataset: Path) -> None:
+    """LSGAN over two scales plus feature matching alone (pix2pixHD has no L1) learns the
+    colour inversion of the toy pairs: the translation error falls by more than half."""
+    config = tiny(paired_dataset, Path("unused"), lr=1e-3, ngf=8, ndf=8)
+    torch.manual_seed(0)
+    task = Pix2PixHD(config, total_steps=40, decay_steps=0, device=torch.device("cpu"))
+    dataset = Pix2PixHD.dataset(config, "train", augment=False)
+    a = torch.stack([dataset[i]["input"] for i in range(8)])
+    b = torch.stack([dataset[i]["target"] for i in range(8)])
+
+    def error() -> float:
+        with torch.no_grad():
+            return float((task.generator(a) - b).abs().mean())
+
+    before = error()
+    for i in range(40):
+        half = slice(4 * (i % 2), 4 * (i % 2) + 4)
+        task.step({"input": a[half], "target": b[half]})
+    assert error() < 0.5 * before, (before, error())
+
+
+def test_niter_fix_global_freezes_the_global_generator(paired_dataset: Path) -> None:
+    config = tiny(paired_dataset, Path("unused"), local_enhancers=1, niter_fix_global=2)
+    task = Pix2PixHD(config, total_steps=10, decay_steps=5, device=torch.device("cpu"))
+    enhancer = task.generator.network
+    assert isinstance(enhancer, LocalEnhancer)
+    dataset = Pix2PixHD.dataset(config, "train")
+    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("input", "target")}
+    global_before = parameters(enhancer.global_generator)
+    local_before = torch.cat([p.detach().flatten() for p in enhancer.local_parameters()])
+    for _ in range(2):
+        logs = task.step(batch)
+        assert torch.equal(parameters(enhancer.global_generator), global_before)
+    local_after = torch.cat([p.detach().flatten() for p in enhancer.local_parameters()])
+    assert not torch.equal(local_after, local_before)
+    assert {"g_gan", "g_feat", "d_loss"} <= set(logs) and logs["g_feat"] > 0
+    task.step(batch)  # iteration 3: G1 trains too
+    assert not torch.equal(parameters(enhancer.global_generator), global_before)
+
+
+def test_global_then_local_and_resume_are_exact(paired_dataset: Path, tmp_path: Path) -> None:
+    """A local-enhancer run started from a global run holds its weights in G1, and, resumed
+    across the end of --niter-fix-global, ends where an uninterrupted run ends."""
+    Trainer(tiny(paired_dataset, tmp_path / "global", max_steps=2)).fit()
+    local = {"local_enhancers": 1, "niter_fix_global": 3, "init_from": str(tmp_path / "global")}
+    Trainer(tiny(paired_dataset, tmp_path / "straight", max_steps=6, **local)).fit()
+    Trainer(tiny(paired_dataset, tmp_path / "resumed", max_steps=2, **local)).fit()
+    _, saved_global = load_model_files(tmp_path / "global")
+    _, early = load_model_files(tmp_path / "resumed")
+    for name, tensor in saved_global.items():  # frozen so far: still the global run's
+        inner = name.replace("network.", "network.global_generator.", 1)
+        torch.testing.assert_close(early[inner], tensor, rtol=0, atol=0, msg=name)
+    Trainer(tiny(paired_dataset, tmp_path / "resumed", max_steps=6, **local), resume=True).fit()
+
+    _, expected = load_model_files(tmp_path / "straight")
+    _, actual = load_model_files(tmp_path / "resumed")
+    for name, tensor in expected.items():
+        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=1e-6, msg=name)
+    d_expected = load_training_state(tmp_path / "straight")["task"]["adversary"]
+    d_actual = load_training_state(tmp_path / "resumed")["task"]["adversary"]
+    scales = {name.split(".")[2] for name in d_expected if name.startswith("discriminator.")}
+    assert scales == {"0", "1"}
+    for name, value in d_expected.items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(d_actual[name], value, rtol=0, atol=1e-6, msg=name)
+
+
+def test_short_facades_run_trains_samples_and_translates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the CLI on real CMP Facades label maps (palette colours, JPEG)."""
+    source = SHARED_DATA / "facades"
+    if not source.is_dir():
+        pytest.skip(f"{source} not found: the real facades data is not on this machine")
+    data = tmp_path / "facades"
+    for split, count in (("train", 4), ("test", 1)):
+        (data / split).mkdir(parents=True)
+        for path in random.Random(0).sample(sorted((source / split).glob("*.jpg")), count):
+            shutil.copy(path, data / split / path.name)
+    run = tmp_path / "run"
+    flags = {**TINY, "image_size": 64, "d_layers": 2, "sample_every": 2}
+    argv = [item for k, v in flags.items() for item in ("--" + k.replace("_", "-"), str(v))]
+    main(["train", "--task", "pix2pixhd", "--data", str(data), "--out", str(run),
+          "--direction", "BtoA", "--palette", "facades", "--max-steps", "2", *argv])  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    assert (config["label_nc"], config["task"]) == (12, "pix2pixhd")
+    records = [json.loads(line) for line in (run / "losses.jsonl").open()]
+    assert records[-1]["step"] == 2 and records[-1]["g_feat"] > 0
+    assert Image.open(run / "samples" / "step_0000002.png").width >= 3 * 64
+    test_image = next((data / "test").glob("*.jpg"))
+    label = tmp_path / "label.png"
+    Image.open(test_image).crop((256, 0, 512, 256)).save(label)
+    main(["translate", "--model", str(run), str(label), "-o", str(tmp_path / "photo.png")])
+    assert Image.open(tmp_path / "photo.png").size == (256, 256)
+    black = Image.open(label).copy()
+    black.paste((0, 0, 0), (0, 0, 64, 64))  # an area of a colour the palette lacks
+    black.save(tmp_path / "black.png")
+    with pytest.raises(SystemExit):
+        main(["translate", "--model", str(run), str(tmp_path / "black.png"), "-o", "x.png"])
+    assert "black.png: colour (0, 0, 0) is no class" in capsys.readouterr().err
+    main(["eval", "--model", str(run), "--data", str(data), "--metrics", "psnr,ssim"])
+    report = json.loads((run / "eval-facades.json").read_text())
+    assert report["task"] == "pix2pixhd" and report["metrics"]["psnr"] > 0
+
+
+def test_pix2pix_takes_the_multiscale_options(paired_dataset: Path, tmp_path: Path) -> None:
+    """--num-d and --feature-matching are the Adversary's general options, not pix2pixHD's."""
+    from conftest import tiny_pix2pix
+
+    from img2img.nets.multiscale import MultiScaleDiscriminator
+    from img2img.tasks.pix2pix import Pix2Pix
+
+    options = {"d_layers": 1, "num_d": 2, "feature_matching": 10.0}
+    config = tiny_pix2pix(paired_dataset, tmp_path / "run", **options)
+    task = Pix2Pix(config, total_steps=2, decay_steps=1, device=torch.device("cpu"))
+    assert isinstance(task.adversary.discriminator, MultiScaleDiscriminator)
+    assert len(task.adversary.discriminator.scales) == 2
+    dataset = Pix2Pix.dataset(config, "train")
+    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("input", "target")}
+    logs = task.step(batch)
+    assert logs["g_feat"] > 0 and {"g_gan", "g_l1", "d_loss"} <= set(logs)
+    plain = Pix2Pix(tiny_pix2pix(paired_dataset, tmp_path / "p"), 2, 1, torch.device("cpu"))
+    assert "g_feat" not in plain.step(batch)
+
+
+def test_demo_translates_label_maps_and_lists_the_palette(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    import numpy as np
+    from conftest import save_untrained_model
+    from gradio import Error
+
+    from img2img.catalog import describe_model
+    from img2img.data.labels import PALETTES
+    from img2img.demo import DemoBackend, _summary
+
+    values = {k: v for k, v in TINY.items() if k in ("ngf", "ndf", "global_blocks", "device")}
+    model = save_untrained_model(tmp_path / "hd", "pix2pixhd", palette="facades", **values)
+    backend = DemoBackend([describe_model(model)], max_pixels=64 * 64, device="cpu")
+    colours = np.array(PALETTES["facades"].colours, np.uint8)
+    label = colours[np.arange(32 * 32).reshape(32, 32) // 128 % 12]  # bands of classes
+    Image.fromarray(label).save(tmp_path / "label.png")
+    output, status = backend.translate(str(model), None, str(tmp_path / "label.png"))
+    assert output.size == (32, 32) and status.startswith("Translated with")
+    label[8:24, 8:24] = 0  # an area of black: no class of the palette
+    Image.fromarray(label).save(tmp_path / "black.png")
+    with pytest.raises(Error, match=r"black\.png as a label map: colour \(0, 0, 0\)"):
+        backend.translate(str(model), None, str(tmp_path / "black.png"))
+    assert "Input label colours (facades): background `#0000de`" in _summary(backend, str(model))
