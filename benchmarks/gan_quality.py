@@ -1,13 +1,18 @@
 """GAN quality for a fixed CPU budget: train with the CLI, then FID/KID with ``img2img eval``.
 
     python benchmarks/gan_quality.py [--minutes 12] [--generate 2000] [--real 0] [--only cifar10]
+        [--tag ebgan -- --objective ebgan]
 
 Two setups, each trained by ``img2img train --task gan`` for ``--minutes`` of wall time
 (the run is then stopped with Ctrl-C, which the Trainer turns into a clean final checkpoint):
 
 - ``cifar10``: unconditional DCGAN at 32 px on ../shared/data/cifar10-test (10k images);
 - ``mnist``: class-conditional DCGAN at 28 px on ../shared/data/mnist (the 10k t10k images,
-  the only split there, so the GAN trains on them).
+  the only split there, so the GAN trains on them);
+- ``mnist32``: unconditional at 32 px with cifar10's widths, for comparing variants.
+
+Flags after ``--`` reach ``img2img train`` (``-- --objective ebgan``, ``-- --diffaugment
+color,translation,cutout``); ``--tag`` names the variant's run folder (``mnist32-ebgan``).
 
 Then ``img2img eval --metrics fid,kid --generate N --real M`` compares N generated samples
 with M of the training images (0: all; class-conditional models draw labels in the data's
@@ -44,6 +49,9 @@ SETUPS: dict[str, list[str]] = {
         "32",
     ],
     "mnist": ["--data", str(DATA / "mnist"), "--conditional"],
+    # Unconditional at 32 px with the cifar10 widths: the setup of the DCGAN / EBGAN /
+    # DiffAugment comparison (issue 16), where every variant gets the same nets and minutes.
+    "mnist32": ["--data", str(DATA / "mnist"), "--image-size", "32", "--ngf", "32", "--ndf", "32"],
 }
 # Shared by both: DCGAN defaults (non-saturating loss, Adam 2e-4 (0.5, 0.999), batch 64) with
 # an EMA of the generator's weights, which is what gets sampled.
@@ -105,19 +113,20 @@ def main() -> None:
     parser.add_argument("--out", default="runs/gan_quality", help="parent of the run folders")
     parser.add_argument("--skip-train", action="store_true", help="evaluate existing runs")
     parser.add_argument("--skip-eval", action="store_true", help="train only")
+    parser.add_argument("--tag", default="", help="variant name: runs in OUT/SETUP-TAG")
     parser.add_argument("train_flags", nargs="*", help="extra flags for img2img train (after --)")
     args = parser.parse_args()
 
     for name in [args.only] if args.only else list(SETUPS):
-        out = Path(args.out) / name
+        out = Path(args.out) / (f"{name}-{args.tag}" if args.tag else name)
         command = train_command(name, out, args.train_flags)
         if not args.skip_train:
             print(f"$ {' '.join(command)}  # stopped after {args.minutes} min", flush=True)
             wall = train(command, args.minutes)
-            print(f"{name}: trained for {wall:.0f} s wall", flush=True)
+            print(f"{out.name}: trained for {wall:.0f} s wall", flush=True)
         figures = training_figures(out)
         print(
-            f"{name}: {figures['iterations']} iterations (into epoch {figures['epochs']}) in "
+            f"{out.name}: {figures['iterations']} iterations (into epoch {figures['epochs']}) in "
             f"{figures['train_seconds']:.0f} s, {figures['images_per_second']:.1f} training "
             "images/s",
             flush=True,
@@ -127,7 +136,7 @@ def main() -> None:
         summary = evaluate(out, name, args.generate, args.real)
         metrics, kid = summary["metrics"], summary["metrics"]["kid"]
         print(
-            f"{name}: FID {metrics['fid']:.2f}, KID {kid['mean']:.4f} +- {kid['std']:.4f} "
+            f"{out.name}: FID {metrics['fid']:.2f}, KID {kid['mean']:.4f} +- {kid['std']:.4f} "
             f"({summary['generated']} samples vs {summary['images']} real images; "
             f"eval {summary['seconds']:.0f} s)",
             flush=True,

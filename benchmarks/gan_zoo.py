@@ -26,8 +26,9 @@ and its own paper's optimizer settings (the presets). The kinds:
 - ``ddgan-t1``, ``ddgan-t2``, ``ddgan-t4`` (Denoising Diffusion GAN with T steps; T = 1 is
   a plain GAN with the same networks).
 
-DiffAugment (color,translation,cutout) applies to every kind whose discriminator sees
-images through the Adversary (all but ProGAN, whose D sees its level of detail).
+DiffAugment (color,translation,cutout) applies to the kinds whose discriminator judges
+single images (not ProGAN, whose D sees its level of detail, nor DDGAN, whose D judges
+(x_t, x_{t+1}) pairs).
 A CPU shared with other work gives fewer iterations in the same minutes: run the zoo on an
 otherwise idle machine (``nice`` does not help a fair comparison).
 """
@@ -63,8 +64,9 @@ KINDS: dict[str, list[str]] = {
     "ddgan-t2": ["--task", "ddgan", "--steps", "2", *WIDTHS],
     "ddgan-t4": ["--task", "ddgan", "--steps", "4", *WIDTHS],
 }
-# Kinds whose discriminator input DiffAugment cannot wrap.
-NO_DIFFAUGMENT = {"progan"}
+# Kinds whose discriminator input DiffAugment cannot wrap: ProGAN's D sees its level of
+# detail; DDGAN's judges (x_t, x_{t+1}) pairs that augmenting x_t alone would break.
+NO_DIFFAUGMENT = {"progan", "ddgan-t1", "ddgan-t2", "ddgan-t4"}
 DATASETS = {"mnist32": "mnist", "cifar10": "cifar10-test"}
 COMMON = ["--image-size", "32", "--epochs", "100000", "--log-every", "10", "--save-every", "200"]
 

@@ -7,7 +7,13 @@ step counter and every RNG state, loaded with ``torch.load(weights_only=True)``.
 
 Every file is written to a temporary name in the same directory, flushed to disk and then
 renamed over the old one (``os.replace`` is atomic on POSIX and Windows), so a crash or
-Ctrl-C during a save leaves the previous checkpoint intact.
+Ctrl-C during a save leaves the previous checkpoint intact. The finished file gets the
+permissions any file the user creates gets (0666 less the umask), not the private 0600 of
+a temporary file: a model is meant to be shared.
+
+A run directory is never trained into twice by accident: :func:`prepare_run_directory`
+refuses a non-empty one unless the run resumes it or the user asked to overwrite it, and
+overwriting moves the old run aside rather than deleting it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import os
 import random
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -45,10 +52,59 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask. Linux shows it in /proc (a read that changes nothing); elsewhere
+    it is read by setting it and putting it straight back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class RunDirectoryNotEmpty(ValueError):
+    """A new run was asked to write into a directory holding another run's files."""
+
+
+def prepare_run_directory(directory: str | Path, resume: bool, overwrite: bool) -> Path | None:
+    """Make ``directory`` safe for a new run: a resumed run, an absent or empty directory
+    pass as they are; with ``overwrite`` a non-empty one is renamed to
+    ``DIR.old-YYYYmmdd-HHMMSS`` (returned; never deleted); otherwise it is refused with
+    :class:`RunDirectoryNotEmpty`, so a second run never mixes its model and log with the
+    first one's."""
+    directory = Path(directory)
+    if resume or not directory.is_dir():
+        return None
+    leftovers = [p for p in directory.iterdir() if not p.name.endswith(".tmp")]
+    if not leftovers:
+        return None
+    if not overwrite:
+        shown = ", ".join(sorted(p.name for p in leftovers)[:4])
+        more = " ..." if len(leftovers) > 4 else ""
+        raise RunDirectoryNotEmpty(
+            f"{directory}: already holds a run ({shown}{more}); continue it with "
+            f"--resume {directory}, move it aside and start afresh with --overwrite, or "
+            "choose another --out"
+        )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = directory.with_name(f"{directory.name}.old-{stamp}")
+    for number in itertools.count(1):
+        if not aside.exists():
+            break
+        aside = directory.with_name(f"{directory.name}.old-{stamp}-{number}")
+    os.replace(directory, aside)
+    return aside
 
 
 def remove_stale_temp_files(directory: str | Path) -> None:

@@ -50,22 +50,33 @@ def train_command(argv: list[str]) -> None:
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in a non-empty --out: the old run is moved to OUT.old-<time>, "
+        "not deleted (without this, or --resume, a non-empty --out is refused)",
+    )
     add_config_arguments(parser, task.Config)
     args = vars(parser.parse_args(argv))
     args.pop("config", None)
     resume = args.pop("resume", None)
+    overwrite = args.pop("overwrite")
     if resume:
         args.setdefault("out", resume)
     config = merge(task.Config, yaml_values, saved_values, {**args, "task": task_name})
     if not config.data:
         parser.error("--data is required (a dataset folder)")
 
+    from img2img.checkpoint import RunDirectoryNotEmpty
     from img2img.distributed import shutdown
     from img2img.train import Trainer
     from img2img.watch import TrainingDiverged
 
     try:
-        Trainer(config, resume=bool(resume)).fit()
+        Trainer(config, resume=bool(resume), overwrite=overwrite).fit()
+    except RunDirectoryNotEmpty as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -222,7 +233,8 @@ def eval_command(argv: list[str]) -> None:
         "--real",
         type=int,
         default=0,
-        help="GAN models: compare with this many real images, a random subset (0: all)",
+        help="GAN models: compare with this many real images, a random subset; CycleGAN: "
+        "the first N test images of each domain (0: all)",
     )
     parser.add_argument("--seed", type=int, default=0, help="GAN models: seed of the latents")
     parser.add_argument(
@@ -300,7 +312,7 @@ def export_command(argv: list[str]) -> None:
         use_ema=not args.raw_weights,
         direction=args.direction,
     )
-    print(f"{args.model} -> {path} ({args.format}; input N x 3 x H x W in [-1, 1])")
+    print(f"{args.model} -> {path} ({args.format}; input N x C x H x W in [-1, 1])")
 
 
 def sample_command(argv: list[str]) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from img2img.loggers import LOGGERS
 from img2img.precision import PRECISIONS
 
 C = TypeVar("C", bound="TrainConfig")
@@ -31,13 +32,30 @@ def option(
     choices: tuple | None = None,
     aliases: tuple[str, ...] = (),
     old_names: tuple[str, ...] = (),
+    repeatable: bool = False,
 ) -> Any:
     """A dataclass field with the help text (and allowed values) its CLI flag shows;
     ``aliases`` are extra flag names for it (``("--workers",)``). ``old_names`` are names
     the field had before a rename: each is also a flag, and a YAML file or a saved
-    ``config.json`` that uses it still sets the field (:func:`rename_old_names`)."""
-    metadata = {"help": help, "choices": choices, "aliases": aliases, "old_names": old_names}
+    ``config.json`` that uses it still sets the field (:func:`rename_old_names`).
+    ``repeatable``: a string of comma-separated ``choices``; the flag may be given several
+    times (``--logger tensorboard --logger wandb``) and YAML may give a list."""
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "aliases": aliases,
+        "old_names": old_names,
+        "repeatable": repeatable,
+    }
     return field(default=default, metadata=metadata)
+
+
+class JoinRepeats(argparse.Action):
+    """A flag given several times collects its values joined by commas."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        previous = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, f"{previous},{values}" if previous else values)
 
 
 @dataclass
@@ -57,6 +75,16 @@ class TrainConfig:
     sample_every: int = option(500, "write a sample grid and the loss plot every N iterations")
     log_every: int = option(10, "append mean losses to losses.jsonl every N iterations")
     num_samples: int = option(4, "rows in each sample grid")
+    val_every: int = option(
+        0,
+        "every N iterations measure the model on the test split (PSNR/SSIM; FID/KID for "
+        "GANs and CycleGAN), log it and keep the best model in OUT/best (0: off)",
+    )
+    val_images: int = option(
+        500, "FID/KID at --val-every: GAN samples and real images; CycleGAN test images a side"
+    )
+    snapshot_every: int = option(0, "keep the generator of every N-th iteration (0: off)")
+    keep_snapshots: int = option(0, "snapshots kept, the newest (0: all)")
     seed: int = option(0, "seed for weights, data order and augmentation")
     num_workers: int = option(
         2, "data-loading worker processes (kept for the whole run)", aliases=("--workers",)
@@ -74,6 +102,13 @@ class TrainConfig:
     )
     channels_last: bool = option(False, "channels-last memory format for the networks")
     compile: bool = option(False, "torch.compile the networks (slow start, maybe faster steps)")
+    logger: str = option(
+        "jsonl",
+        "where logs go: losses.jsonl always; tensorboard (then `tensorboard --logdir runs`), "
+        "wandb; repeat the flag for several",
+        LOGGERS,
+        repeatable=True,
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,6 +137,9 @@ def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
     """Build ``cls`` from a dict (old option names accepted, see :func:`rename_old_names`),
     rejecting unknown keys with the list of valid ones."""
     values = rename_old_names(cls, values)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("repeatable") and isinstance(values.get(f.name), list | tuple):
+            values[f.name] = ",".join(values[f.name])
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -119,7 +157,8 @@ def validate(config: TrainConfig) -> None:
     for f in dataclasses.fields(config):
         choices = f.metadata.get("choices")
         value = getattr(config, f.name)
-        if choices and value not in choices:
+        given = value.split(",") if f.metadata.get("repeatable") else [value]
+        if choices and any(part not in choices for part in given):
             raise ValueError(f"{f.name}={value!r} is not valid; choose one of {', '.join(choices)}")
 
 
@@ -155,6 +194,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[TrainConfig]
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if isinstance(f.default, bool):
             group.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
+        elif f.metadata.get("repeatable"):
+            choices = f.metadata.get("choices")
+            group.add_argument(*flags, action=JoinRepeats, choices=choices, **kwargs)
         else:
             choices = f.metadata.get("choices")
             group.add_argument(*flags, type=type(f.default), choices=choices, **kwargs)

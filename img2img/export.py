@@ -2,7 +2,8 @@
 
 The exported network is exactly what :class:`img2img.infer.Translator` runs (EMA weights
 when present, per-image batch-norm statistics for batch-size-1 models, dropout off), with a
-dynamic batch, height and width. Input: N x 3 x H x W float32 in [-1, 1], H and W multiples
+dynamic batch, height and width. Input: N x C x H x W float32 in [-1, 1] (C = 3, or 1 for a
+``--channels 1`` model, which takes luma), H and W multiples
 of the network's stride (2**depth for a U-Net: 256 for UNet-256; 4 for ResNet generators;
 pad as ``img2img.infer.pad_to_multiple`` does). Output: the same shape, in [-1, 1].
 """
@@ -40,7 +41,7 @@ def export_model(
         )
     network = translator.generator
     side = max(translator.multiple, 64)
-    example = torch.zeros(1, 3, side, side)
+    example = torch.zeros(1, getattr(network, "in_channels", 3), side, side)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if format == "onnx":

@@ -187,6 +187,14 @@ def pil_to_tensor(image: Image.Image) -> Tensor:
     return _from_uint8(torch.from_numpy(array).permute(2, 0, 1).contiguous())
 
 
+def pil_to_channels(image: Image.Image, channels: int) -> Tensor:
+    """:func:`pil_to_tensor` with ``channels`` = 3 (RGB) or 1 (PIL's luma, ``convert("L")``,
+    a (1, H, W) tensor): how grayscale models read their images."""
+    if channels == 1:
+        return pil_to_tensor(to_rgb(image).convert("L"))[:1]
+    return pil_to_tensor(image)
+
+
 def tensor_to_pil(tensor: Tensor) -> Image.Image:
     """Tensor of shape (C, H, W) or (1, C, H, W), C = 3 or 1, in [-1, 1] -> RGB or L PIL image.
 

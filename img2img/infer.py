@@ -35,7 +35,7 @@ from img2img.config import config_from_dict
 from img2img.data.masks import read_mask
 from img2img.devices import resolve_device
 from img2img.engines import OnnxRuntimeNetwork, TorchNetwork, compile_network
-from img2img.images import to_tensor
+from img2img.images import quantize, to_tensor
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast_dtype
 from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
@@ -105,8 +105,9 @@ class Translator:
         # An inpainting network fills the hole itself (see nets.context_encoder).
         self.inpaints = hasattr(generator, "fill_hole")
         multiple = getattr(generator, "size_multiple", 1)
-        example = [torch.zeros(1, 3, max(multiple, 64), max(multiple, 64))]
-        probe = [torch.zeros(1, 3, max(multiple, 256), max(multiple, 256))]
+        channels = getattr(generator, "in_channels", 3)
+        example = [torch.zeros(1, channels, max(multiple, 64), max(multiple, 64))]
+        probe = [torch.zeros(1, channels, max(multiple, 256), max(multiple, 256))]
         if self.inpaints:  # two inputs (image, hole) at one fixed size: PyTorch runs it
             self.network = TorchNetwork(self.generator, device, autocast_dtype(precision, device))
         else:
@@ -153,8 +154,11 @@ class Translator:
         return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if getattr(self.generator, "in_channels", 3) == 1 and x.shape[1] == 3:
+            x = luma(x)  # a grayscale model (--channels 1) reads what training read
         padded, (height, width) = pad_to_multiple(x.float(), self.multiple)
-        return self.network(padded)[..., : height * self.scale, : width * self.scale]
+        output = self.network(padded)[..., : height * self.scale, : width * self.scale]
+        return output.expand(-1, 3, -1, -1) if output.shape[1] == 1 else output
 
     @torch.inference_mode()
     def inpaint_tensor(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -195,6 +199,14 @@ class Translator:
                 "models (--task inpaint) fill a masked hole"
             )
         return self.translate_tensor(x)
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [-1, 1] -> (N, 1, H, W): PIL's ``convert("L")`` (ITU-R 601-2 luma,
+    rounded to 8 bits), the grey a ``--channels 1`` model was trained on."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)
+    grey = (x * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return quantize(grey)
 
 
 def select_direction(generator: nn.Module, config: Any, direction: str | None) -> nn.Module:

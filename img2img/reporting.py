@@ -45,13 +45,17 @@ class LossLog:
         """Write the window's means (or ``means``, say averaged over processes), plus
         ``fields`` such as step and lr, and start a new window."""
         record = {**fields, **(self.means() if means is None else means)}
-        if self.path is not None:
-            with self.path.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
+        self.write(record)
         self._sums.clear()
         self._counts.clear()
         self._count = 0
         return record
+
+    def write(self, record: dict[str, object]) -> None:
+        """Append one record as it is (validation results, say), outside the window."""
+        if self.path is not None:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step``: a resumed run repeats those steps, so it rewrites them."""

@@ -27,11 +27,13 @@ from tqdm import tqdm
 
 from img2img.checkpoint import (
     FORMAT_VERSION,
+    RunDirectoryNotEmpty,
     capture_rng_state,
     check_format,
     has_training_state,
     load_training_state,
     nonfinite_tensors,
+    prepare_run_directory,
     remove_stale_temp_files,
     restore_rng_state,
     save_model,
@@ -39,13 +41,16 @@ from img2img.checkpoint import (
 )
 from img2img.config import TrainConfig, format_config, rename_old_names
 from img2img.data import ResumableSampler
+from img2img.data.toy import is_toy
 from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
 from img2img.ema import EMA
+from img2img.loggers import RunLoggers, parse_loggers
 from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
 from img2img.speedups import compile_networks, use_channels_last
 from img2img.tasks import Task, get_task, task_modules
+from img2img.validation import Validator, save_snapshot
 from img2img.watch import BufferGuard, TrainingDiverged
 
 
@@ -145,13 +150,17 @@ class Trainer:
     Args:
         config: the task's resolved config dataclass.
         resume: continue from ``config.out/trainer_state.pt`` when it exists.
+        overwrite: a new run into a non-empty ``config.out`` moves the old run aside
+            (``OUT.old-<time>``); without it (or ``resume``) such a directory is refused
+            with :class:`~img2img.checkpoint.RunDirectoryNotEmpty`.
     """
 
-    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+    def __init__(self, config: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
         self.config = config
         self.out = Path(config.out)
         self.world = World.from_environment(resolve_device(config.device))
         self.device = self.world.device
+        self._claim_run_directory(resume, overwrite)
         if self.world.is_main:
             check_writable(self.out)
             remove_stale_temp_files(self.out)
@@ -194,6 +203,46 @@ class Trainer:
         if resume and has_training_state(self.out):
             self._load()
         self.sample_batch = self._fixed_sample_batch(task_cls)
+        self.validator = self._validator(task_cls)
+        self.loggers = RunLoggers(
+            parse_loggers(config.logger),
+            self.out,
+            config.to_dict(),
+            start_step=self.step,
+            enabled=self.world.is_main,
+        )
+
+    def _validator(self, task_cls: type[Task]) -> Validator | None:
+        """Rank 0's :class:`Validator` when ``--val-every`` asks for one; a task measured on
+        held-out data needs a test split, checked now rather than at the first validation."""
+        if not self.config.val_every or not self.world.is_main:
+            return None
+        if is_toy(self.config.data):
+            raise ValueError(
+                f"--val-every measures FID/KID, which need images; {self.config.data} is 2-D "
+                "points (its mode coverage is logged at every --log-every instead)"
+            )
+        if task_cls.evaluation != "samples" and task_cls.dataset(self.config, "test") is None:
+            raise ValueError(
+                f"{self.config.data}: --val-every measures the test split, and there is none; "
+                "put held-out images in its test/ folder (testA/ and testB/ for unpaired data)"
+            )
+        return Validator(self.config, self.out)
+
+    def _claim_run_directory(self, resume: bool, overwrite: bool) -> None:
+        """Rank 0 checks (and with ``overwrite`` moves aside) ``--out``; every process
+        stops if it refused, so none waits for the others."""
+        refusal: RunDirectoryNotEmpty | None = None
+        if self.world.is_main:
+            try:
+                aside = prepare_run_directory(self.out, resume, overwrite)
+            except RunDirectoryNotEmpty as err:
+                refusal = err
+            else:
+                if aside is not None:
+                    self._print(f"Moved the previous run in {self.out} to {aside}.")
+        if self.world.any(refusal is not None):
+            raise refusal or RunDirectoryNotEmpty(f"{self.out}: refused by rank 0")
 
     def _load(self) -> None:
         state = load_training_state(self.out)
@@ -299,7 +348,31 @@ class Trainer:
             writer(self.sample_batch, path, self.step)
         else:
             save_grid(self.task.sample(self.sample_batch), path)
+        self.loggers.image_file("samples", path, self.step)
         plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
+
+    def validate(self) -> None:
+        """Measure the model (rank 0; see :mod:`img2img.validation`), log the values and
+        keep ``best/``."""
+        if self.validator is None:
+            return
+        ema = None if self.ema is None else self.ema.module
+        values, warning = self.validator(self.step, self.task.generator, ema)
+        self.log.write({"step": self.step, **{f"val_{k}": v for k, v in values.items()}})
+        self.loggers.scalars({f"val/{k}": v for k, v in values.items()}, self.step)
+        if warning:
+            self._print(f"warning (validation) at iteration {self.step}: {warning}")
+            self.loggers.text("warnings/validation", warning, self.step)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        best = "" if self.validator.best is None else f" (best {self.validator.best:.4g})"
+        self._print(f"validation at iteration {self.step}: {shown}{best}")
+
+    def snapshot(self) -> None:
+        if self.world.is_main:
+            ema = None if self.ema is None else self.ema.module
+            config = self.config.to_dict()
+            keep = self.config.keep_snapshots
+            save_snapshot(self.out, config, self.step, self.task.generator, ema, keep)
 
     def skipped_updates(self) -> int:
         """Updates dropped for a non-finite loss or gradient (``--skip-nonfinite``), so far."""
@@ -322,7 +395,7 @@ class Trainer:
             for name, message in warnings.items():
                 tqdm.write(f"warning ({name}) at iteration {self.step}: {message}")
         bar.set_postfix(postfix)
-        self.log.flush(
+        record = self.log.flush(
             means,
             step=self.step,
             epoch=epoch,
@@ -332,9 +405,21 @@ class Trainer:
             **metrics,
             **({"warnings": sorted(warnings)} if warnings else {}),
         )
+        rates = {f"lr/{name}": stepper.lr for name, stepper in self.task.steppers.items()}
+        numbers = {k: v for k, v in record.items() if k not in ("step", "epoch", "lr")}
+        self.loggers.scalars({**numbers, **rates}, self.step)
+        for name, message in warnings.items():
+            self.loggers.text(f"warnings/{name}", message, self.step)
+        self.loggers.flush()
 
     def fit(self) -> Path:
         """Train until ``end_step`` or Ctrl-C; returns the run directory."""
+        try:
+            return self._train()
+        finally:
+            self.loggers.close()  # even on a crash: what was logged reaches the files
+
+    def _train(self) -> Path:
         cfg = self.config
         if self.world.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -389,6 +474,10 @@ class Trainer:
                         self.save()
                     if self.step % cfg.sample_every == 0:
                         self.write_samples()
+                    if cfg.val_every and self.step % cfg.val_every == 0:
+                        self.validate()
+                    if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
+                        self.snapshot()
                     stopping = self.world.any(stop.requested)
                     if self.step >= self.end_step or stopping:
                         break

@@ -17,8 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "img2img"
 LAYERS: list[set[str]] = [
     # foundations: no networks, no tasks
     {
-        "checkpoint", "config", "devices", "ema", "engines", "images", "optim", "precision",
-        "reporting", "saved_models", "tiling", "watch",
+        "checkpoint", "config", "devices", "ema", "engines", "images", "loggers", "optim",
+        "precision", "reporting", "saved_models", "tiling", "watch",
     },
     {"backbones", "data", "nets"},  # frozen pretrained networks, datasets, architectures
     {"losses"},  # objectives, penalties, the Adversary, perceptual losses
@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     },  # use a task's model
     {"metrics"},  # evaluate models
     {"demo"},  # the web demo
-    {"train"},  # the Trainer
+    {"train", "validation"},  # the Trainer, and what it measures while training
     {"__init__", "__main__", "cli"},  # the public API and argv
 ]  # fmt: skip
 LAYER = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}

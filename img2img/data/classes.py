@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from img2img.data.folders import find_images, read_first_usable
 from img2img.data.transforms import resize
-from img2img.images import load_image, pil_to_tensor
+from img2img.images import load_image, pil_to_channels
 
 
 def class_names(root: str | os.PathLike) -> list[str]:
@@ -66,9 +66,8 @@ class ImageFolder(Dataset):
             f"{self.root}: none of its {count} images can be read (see the warnings)",
         )
         image = resize(image, (self.image_size, self.image_size))
-        x = pil_to_tensor(image.convert("L") if self.channels == 1 else image)
         return {
-            "image": x[:1] if self.channels == 1 else x,
+            "image": pil_to_channels(image, self.channels),
             "label": self.labels[(index + skipped) % count],
             "skipped": int(skipped > 0),
         }

@@ -9,12 +9,14 @@ applied, unchanged, to every image of the pair (or of an SR high/low-res pair).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from img2img.config import option
 
 ImageT = TypeVar("ImageT", Image.Image, Tensor)
 
@@ -30,6 +32,72 @@ def make_generator(*keys: int) -> torch.Generator:
         raise ValueError(f"generator keys must be non-negative integers, got {keys}")
     state = np.random.SeedSequence([int(key) for key in keys]).generate_state(1, np.uint64)[0]
     return torch.Generator().manual_seed(int(state))
+
+
+# How images are brought to the training size: the options of the pix2pix/CycleGAN code.
+PREPROCESS = ("resize_and_crop", "scale_width", "scale_width_and_crop", "none")
+
+
+def preprocess_option() -> Any:
+    """The ``--preprocess`` config field that paired and unpaired tasks share."""
+    return option(
+        "resize_and_crop",
+        "resize_and_crop: squash to load_size squared, random crop_size crop; scale_width: "
+        "width to load_size, aspect kept; scale_width_and_crop: that, then a random crop; "
+        "none: sizes rounded to the network's multiple (non-square images)",
+        PREPROCESS,
+    )
+
+
+def channels_option() -> Any:
+    """The ``--channels`` config field of the image-to-image tasks."""
+    return option(
+        3, "image channels: 3 (RGB) or 1 (a grayscale model; images read as luma)", (1, 3)
+    )
+
+
+def preprocess_images(
+    images: list[Image.Image],
+    mode: str,
+    load_size: int,
+    crop_size: int,
+    flip: bool,
+    generator: torch.Generator | None,
+    multiple: int = 4,
+    resamples: list[Image.Resampling] | None = None,
+) -> list[Image.Image]:
+    """Bring ``images`` (of one size: the two of a pair, or a single one) to the network's
+    input as ``mode`` (:data:`PREPROCESS`) says, all by the same resize, crop and flip.
+
+    Training (``generator`` given) resizes (to ``load_size``) and draws a random crop and
+    flip; evaluation (None) resizes to ``crop_size`` instead and takes the centre, with no
+    flip, as the reference code's test options do (load_size = crop_size). ``scale_width``
+    keeps the aspect ratio with a height of at least ``crop_size``; ``none`` only rounds
+    each side to a multiple of ``multiple`` (the generator's, so its down- and upsampling
+    fit). ``resamples``: each image's resize filter (default bicubic; NEAREST for a label
+    map, whose values must stay classes).
+    """
+    width, height = images[0].size
+    target = load_size if generator is not None else crop_size
+    if mode == "resize_and_crop":
+        size = (target, target)
+    elif mode in ("scale_width", "scale_width_and_crop"):
+        size = (max(int(target * height / width), crop_size), target)
+    elif mode == "none":
+        size = tuple(max(multiple, round(side / multiple) * multiple) for side in (height, width))
+    else:
+        raise ValueError(f"preprocess={mode!r}: choose one of {', '.join(PREPROCESS)}")
+    crop = (crop_size, crop_size) if mode.endswith("crop") else size
+    if generator is not None:
+        params = sample_crop_flip(size, crop, flip, generator)
+    else:
+        top, left = (size[0] - crop[0]) // 2, (size[1] - crop[1]) // 2
+        params = CropFlip(top, left, crop[0], crop[1], False)
+    filters = resamples or [Image.Resampling.BICUBIC] * len(images)
+    return [
+        apply_crop_flip(resize(image, size, resample), params)
+        for image, resample in zip(images, filters, strict=True)
+    ]
 
 
 def load_size_for(crop_size: int, load_size: int = 0) -> int:

@@ -15,16 +15,18 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from img2img.data.augment import augmenter_for
 from img2img.data.folders import (
     check_augmentation,
     find_images,
+    paired_folders,
     read_first_usable,
     resolve_split,
     split_aligned,
 )
 from img2img.data.sampler import Key, epoch_and_index
-from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
-from img2img.images import ImageError, load_image, pil_to_tensor
+from img2img.data.transforms import make_generator, preprocess_images
+from img2img.images import ImageError, load_image, pil_to_channels
 
 DOMAINS = ("A", "B")
 
@@ -33,7 +35,9 @@ def resolve_unpaired(root: str | os.PathLike, split: str) -> tuple[Path, Path] |
     """The ``(A, B)`` folders of ``split`` ("train" or "test") of the dataset at ``root``.
 
     train: ``ROOT/trainA`` and ``ROOT/trainB``, both required. test: ``ROOT/testA`` and
-    ``ROOT/testB``, or None when either is absent (no held-out data).
+    ``ROOT/testB``, or None when either is absent (no held-out data). The paired layout
+    ``ROOT/train/A`` + ``ROOT/train/B`` (and ``test/A`` + ``test/B``) serves as well: its
+    pairs are simply not used as pairs.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split={split!r}: choose 'train' or 'test'")
@@ -42,6 +46,9 @@ def resolve_unpaired(root: str | os.PathLike, split: str) -> tuple[Path, Path] |
     missing = [folder.name for folder in folders if not folder.is_dir()]
     if not missing:
         return folders
+    paired = paired_folders(root / split)
+    if paired:
+        return paired
     if split == "test":
         return None
     hint = ""
@@ -65,11 +72,14 @@ class UnpairedImageFolder(Dataset):
     random, so the model never sees a fixed pairing (the CycleGAN reference does the same).
 
     Training (``train=True``) resizes each image to ``load_size`` squared (PIL bicubic),
-    whatever its own size, then takes a random ``crop_size`` crop and a random horizontal
-    flip (if ``flip``), drawn separately for A and B. Every random draw of item ``index``
-    (the B index, then A's crop and flip, then B's) comes from a generator seeded by
-    (seed, epoch, index), never the global RNG; the epoch comes with the key
-    (``dataset[(epoch, index)]``) or from :meth:`set_epoch`, as in :class:`PairedImageFolder`.
+    whatever its own size (by default; see ``preprocess`` in
+    :func:`~img2img.data.transforms.preprocess_images`), then takes a random ``crop_size``
+    crop and a random horizontal flip (if ``flip``) and the ``augment`` pipeline
+    (:mod:`img2img.data.augment`), drawn separately for A and B. Every
+    random draw of item ``index`` (the B index, then A's crop and flip, then B's) comes
+    from a generator seeded by (seed, epoch, index), never the global RNG; the epoch comes
+    with the key (``dataset[(epoch, index)]``) or from :meth:`set_epoch`, as in
+    :class:`PairedImageFolder`.
     Evaluation (``train=False``) pairs A image ``i`` with B image ``i mod len(B)`` and
     resizes both straight to ``crop_size``, with no randomness.
 
@@ -89,8 +99,15 @@ class UnpairedImageFolder(Dataset):
         flip: bool = True,
         train: bool = True,
         seed: int = 0,
+        preprocess: str = "resize_and_crop",
+        size_multiple: int = 4,
+        augment: str = "",
+        channels: int = 3,
     ) -> None:
         check_augmentation(load_size, crop_size, train, seed)
+        self.preprocess, self.size_multiple = preprocess, size_multiple
+        self.augmenter = augmenter_for(augment)
+        self.channels = channels
         self.roots = {"A": Path(root_a), "B": Path(root_b)}
         self.files = {domain: find_images(root) for domain, root in self.roots.items()}
         self.load_size = load_size
@@ -120,7 +137,7 @@ class UnpairedImageFolder(Dataset):
         item: dict[str, Tensor | str | int] = {"skipped": 0}
         for domain in DOMAINS:
             image, path, skipped = self._load(domain, starts[domain])
-            item[domain] = pil_to_tensor(self._augment(image, generator))
+            item[domain] = pil_to_channels(self._augment(image, generator), self.channels)
             item[f"path_{domain}"] = str(path)
             item["skipped"] += int(skipped > 0)
         return item
@@ -137,11 +154,13 @@ class UnpairedImageFolder(Dataset):
         )
 
     def _augment(self, image: Image.Image, generator: torch.Generator | None) -> Image.Image:
-        if generator is None:
-            return resize(image, (self.crop_size, self.crop_size))
-        size = (self.load_size, self.load_size)
-        params = sample_crop_flip(size, (self.crop_size, self.crop_size), self.flip, generator)
-        return apply_crop_flip(resize(image, size), params)
+        (image,) = preprocess_images(
+            [image], self.preprocess, self.load_size, self.crop_size, self.flip, generator,
+            self.size_multiple,
+        )  # fmt: skip
+        if self.augmenter is not None and generator is not None:
+            (image,) = self.augmenter([image], generator)
+        return image
 
 
 def split_unpaired(

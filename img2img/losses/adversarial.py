@@ -19,7 +19,8 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import repeat
 from typing import Any
 
@@ -30,6 +31,7 @@ from torch.func import functional_call
 from torch.nn.utils import parametrize
 
 from img2img.config import option
+from img2img.losses.energy import energy_g_loss, margin_d_loss
 from img2img.losses.feature_matching import feature_matching_loss
 from img2img.nets.outputs import DiscriminatorOutput
 from img2img.optim import Stepper, make_optimizer
@@ -59,6 +61,11 @@ class Objective:
     - ``constraint``: the Adversary options its paper constrains the critic with, which a
       task's presets fill in when its user set none (``wgan``: clipping at 0.01;
       ``wgan-gp``: a gradient penalty of 10).
+    - ``energy``: the discriminator's outputs are non-negative energies, low on data (EBGAN):
+      the task must give it an auto-encoder discriminator
+      (:mod:`img2img.nets.autoencoder`); tasks without one do not offer the objective.
+    - ``margin``: for a margin objective (EBGAN), the margin its ``d_loss`` uses, which is
+      then a ``functools.partial`` with a ``margin`` keyword; :meth:`with_margin` sets it.
     """
 
     name: str
@@ -69,6 +76,16 @@ class Objective:
     probabilities: bool = False
     needs_lipschitz: bool = False
     constraint: dict[str, float] = field(default_factory=dict)
+    energy: bool = False
+    margin: float | None = None
+
+    def with_margin(self, margin: float) -> Objective:
+        """This objective with its D loss's margin set to ``margin`` (> 0)."""
+        if self.margin is None or not isinstance(self.d_loss, partial):
+            raise ValueError(f"the {self.name} objective has no margin")
+        if margin <= 0:
+            raise ValueError(f"the {self.name} margin must be positive, got {margin}")
+        return replace(self, d_loss=partial(self.d_loss.func, margin=margin), margin=margin)
 
 
 # -log sigmoid(x) = softplus(-x) and -log(1 - sigmoid(x)) = softplus(x): the softplus forms
@@ -140,13 +157,26 @@ OBJECTIVES: dict[str, Objective] = {
         constraint={"gp_weight": 10.0},
     ),
     "hinge": Objective("hinge", _hinge_d_loss, _critic_g_loss, bounded_below=True),
+    # Zhao et al. 2017 (EBGAN): energies with a margin, here MNIST's m = 10 (see
+    # img2img.losses.energy; a task sets its own with Objective.with_margin). Not
+    # bounded_below in the watch's sense: a D loss near 0 leaves G its full gradient.
+    "ebgan": Objective(
+        "ebgan",
+        partial(margin_d_loss, margin=10.0),
+        energy_g_loss,
+        energy=True,
+        margin=10.0,
+    ),
 }
 
 
-def objective_option(default: str) -> Any:
+def objective_option(default: str, energy: bool = False) -> Any:
     """The ``objective`` field every task's config declares: the same name and choices
-    everywhere (:data:`OBJECTIVES`), ``--gan-mode`` and a saved ``gan_mode`` still read."""
-    return option(default, "adversarial objective", tuple(OBJECTIVES), old_names=("gan_mode",))
+    everywhere (:data:`OBJECTIVES`), ``--gan-mode`` and a saved ``gan_mode`` still read.
+    Energy objectives (EBGAN) are offered only with ``energy=True``, by tasks that build an
+    auto-encoder discriminator for them."""
+    choices = tuple(name for name, o in OBJECTIVES.items() if energy or not o.energy)
+    return option(default, "adversarial objective", choices, old_names=("gan_mode",))
 
 
 def objective_presets(values: dict[str, Any], default: str) -> dict[str, float]:
@@ -267,11 +297,11 @@ def r1_penalty(
     return 0.5 * grad.reshape(len(grad), -1).pow(2).sum(dim=1).mean()
 
 
-def drift_penalty(real_logits: Tensor) -> Tensor:
+def drift_penalty(real_logits: Tensor | DiscriminatorOutput) -> Tensor:
     """The mean squared real logit, E[D(x)^2]: keeps a Wasserstein critic's scores from
     drifting far from zero, which its loss alone does not prevent (Karras et al. 2018,
-    appendix A.1, weight epsilon_drift = 0.001)."""
-    return real_logits.float().pow(2).mean()
+    appendix A.1, weight epsilon_drift = 0.001); summed over scales, as the objective is."""
+    return sum(scale.float().pow(2).mean() for scale in logits_per_scale(real_logits))
 
 
 def judge(discriminator: Callable[..., Tensor], x: Tensor, condition: Any = None) -> Tensor:
@@ -279,6 +309,18 @@ def judge(discriminator: Callable[..., Tensor], x: Tensor, condition: Any = None
     conditioning arguments (class labels, a time step, a level of detail) reach the
     discriminator unchanged and are never part of what the penalties differentiate."""
     return discriminator(x) if condition is None else discriminator(x, condition)
+
+
+def verdict_logits(verdict: Tensor | DiscriminatorOutput) -> Tensor | list[Tensor]:
+    """The logits of a discriminator's verdict: a bare tensor as it is, or the ``logits`` of
+    a :class:`~img2img.nets.outputs.DiscriminatorOutput` (an auto-encoder's energies, or one
+    map per scale)."""
+    return verdict.logits if isinstance(verdict, DiscriminatorOutput) else verdict
+
+
+def verdict_aux(verdict: Tensor | DiscriminatorOutput) -> dict[str, Tensor]:
+    """The named auxiliary outputs of a verdict; none for a bare tensor."""
+    return verdict.aux if isinstance(verdict, DiscriminatorOutput) else {}
 
 
 def has_spectral_norm(module: nn.Module) -> bool:
@@ -316,6 +358,16 @@ class Adversary(nn.Module):
     ``state_dict()`` holds the discriminator's weights plus, as the module's extra state,
     the optimizer/scheduler state and the update counter, so a resumed run continues the
     same k-critic-steps rhythm.
+
+    ``augment`` (e.g. :class:`img2img.losses.diffaugment.DiffAugment`) transforms every
+    image batch the discriminator sees, real and fake alike, in its step and on the
+    generator's turn, where the generator's gradient flows back through it; the penalties
+    then constrain D on the augmented images it is trained on.
+    ``aux_losses`` names terms ``(weight, fn)`` that the generator's turn adds to its
+    adversarial term, ``fn`` applied to the auxiliary outputs of D's verdict on the fakes
+    (:class:`~img2img.nets.outputs.DiscriminatorOutput`'s ``aux``; EBGAN's pulling-away
+    term on the encoder's codes); their unweighted values after each :meth:`loss` are in
+    ``g_logs``.
     """
 
     def __init__(
@@ -329,6 +381,8 @@ class Adversary(nn.Module):
         d_steps: int = 1,
         d_loss_weight: float = 1.0,
         drift_weight: float = 0.0,
+        augment: Callable[[Tensor], Tensor] | None = None,
+        aux_losses: dict[str, tuple[float, Callable[[dict[str, Tensor]], Tensor]]] | None = None,
         r1_interval: int = 1,
     ) -> None:
         super().__init__()
@@ -361,6 +415,9 @@ class Adversary(nn.Module):
         self.r1_interval = r1_interval
         self.updates = 0
         self._parallel: nn.Module | None = None  # see distribute()
+        self.augment = augment
+        self.aux_losses = dict(aux_losses or {})
+        self.g_logs: dict[str, float] = {}
 
     def distribute(self, parallel: nn.Module) -> None:
         """Train data-parallel: ``parallel`` is ``discriminator`` wrapped in
@@ -391,6 +448,8 @@ class Adversary(nn.Module):
         ``d_fake`` (mean logits) and ``gp`` / ``r1`` when weighted in.
         """
         fake = fake.detach()
+        if self.augment is not None:
+            real, fake = self.augment(real), self.augment(fake)
         r1_due = bool(self.r1_weight) and self.updates % self.r1_interval == 0
         if r1_due:
             real = real.detach().requires_grad_(True)
@@ -452,13 +511,22 @@ class Adversary(nn.Module):
         for p in params:
             p.requires_grad_(False)
         discriminator = self._judge(for_generator=True)
+        if self.augment is not None:
+            fake = self.augment(fake)
+            real = None if real is None else self.augment(real)
         try:
-            fake_logits = judge(discriminator, fake, condition)
+            fake_verdict = judge(discriminator, fake, condition)
             real_logits = None if real is None else judge(discriminator, real, condition)
         finally:
             for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)
-        return over_scales(self.objective.g_loss, fake_logits, real_logits)
+        loss = over_scales(self.objective.g_loss, fake_verdict, real_logits)
+        aux = verdict_aux(fake_verdict)
+        for name, (weight, fn) in self.aux_losses.items():
+            value = fn(aux)
+            self.g_logs[name] = value.item()
+            loss = loss + weight * value
+        return loss
 
     def feature_matching(self, fake: Tensor, real: Tensor, condition: Any = None) -> Tensor:
         """pix2pixHD's feature-matching term (:func:`feature_matching_loss`, unweighted):
@@ -500,7 +568,7 @@ class Adversary(nn.Module):
         was_training = self.discriminator.training
         self.discriminator.eval()
         try:
-            return self.discriminator(x)
+            return verdict_logits(self.discriminator(x))
         finally:
             self.discriminator.train(was_training)
 

@@ -35,7 +35,7 @@ from img2img.metrics.distances import distribution_metrics
 from img2img.metrics.pixel import psnr, ssim
 from img2img.metrics.reports import METRICS, PAIRED, Evaluation
 from img2img.metrics.sr import evaluate_sr
-from img2img.metrics.unpaired import Setup, evaluate_cyclegan, evaluate_gan
+from img2img.metrics.unpaired import Setup, as_rgb, evaluate_cyclegan, evaluate_gan
 from img2img.saved_models import resolve_model
 from img2img.tasks import get_task
 
@@ -80,10 +80,11 @@ def evaluate(
     CycleGAN and GAN models in :mod:`img2img.metrics.unpaired`, super-resolution in
     :mod:`img2img.metrics.sr`. For a GAN, ``generate`` samples (0: as many as the real
     images) are drawn with latents from ``seed``, against ``real_count`` real images (0: all;
-    else a random subset chosen by ``seed``). The model is resolved, and its config and
-    weights read, once. ``baseline``: for an inpainting model, another inpainting model
-    measured on the same holes, and ``mask`` the kind of hole (default: the model's training
-    mask; :mod:`img2img.metrics.inpainting`).
+    else a random subset chosen by ``seed``); a CycleGAN with ``real_count`` > 0 translates
+    and compares the first ``real_count`` test images of each domain. The model is
+    resolved, and its config and weights read, once. ``baseline``: for an inpainting model,
+    another inpainting model measured on the same holes, and ``mask`` the kind of hole
+    (default: the model's training mask; :mod:`img2img.metrics.inpainting`).
     """
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
@@ -102,7 +103,7 @@ def evaluate(
             way: Translator(select_direction(generator, config, way), config, torch_device)
             for way in generator
         }
-        return evaluate_cyclegan(path, translators, config, data, metrics, setup)
+        return evaluate_cyclegan(path, translators, config, data, metrics, setup, real_count)
     translator = Translator(select_direction(generator, config, None), config, torch_device)
     if protocol == "super-resolution":  # HR test images; LR made by the SR protocol
         summary, kept = evaluate_sr(
@@ -173,11 +174,13 @@ def evaluate_translation(
     for index in tqdm(range(len(dataset)), desc="eval", unit="img", disable=not progress):
         item = dataset[index]
         source, target = item["input"][None], item.get("target")
+        if target is not None:  # a grayscale model's target is compared as RGB grey
+            target = as_rgb(target[None])[0]
         output = quantize(translator.translate_tensor(source))
         if features:
             features.add(output, None if target is None else target[None])
         if len(kept) < samples:
-            kept.append((source[0], output[0], target if target is not None else output[0]))
+            kept.append((as_rgb(source)[0], output[0], target if target is not None else output[0]))
         if target is None or not aligned:
             continue
         row: dict[str, Any] = {"path": str(item.get("path", index))}
@@ -272,7 +275,8 @@ class _FeatureCollector:
             unavailable.update(dict.fromkeys(wanted, str(reason)))
             return None
         cache_file, real = None, None
-        files = getattr(dataset, "files", None)
+        # Every file read, so a changed B/ image of the A/ B/ layout renews the cache too.
+        files = getattr(dataset, "all_files", None) or getattr(dataset, "files", None)
         if use_cache and files:
             variant = json.dumps(
                 {
@@ -280,11 +284,13 @@ class _FeatureCollector:
                     "direction": getattr(config, "direction", None),
                     "size": config.image_size,
                     "images": "test targets",
+                    # grey images are other features; RGB runs keep their cache keys
+                    **({"channels": 1} if getattr(config, "channels", 3) == 1 else {}),
                 },
                 sort_keys=True,
             )
             cache_file = inception_features.cache_path(files, extractor, variant)
-            real = inception_features.load_cached(cache_file, len(files))
+            real = inception_features.load_cached(cache_file, len(dataset))
         return cls(extractor, cache_file, real, batch_size)
 
     def add(self, output: Tensor, target: Tensor | None) -> None:

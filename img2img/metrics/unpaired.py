@@ -113,11 +113,14 @@ def evaluate_cyclegan(
     data: str | Path,
     metrics: list[str],
     setup: Setup,
+    limit: int = 0,
 ) -> Evaluation:
     """FID/KID of each direction's test outputs against the other domain's real test images,
     for the model at ``path`` loaded as ``translators`` ("AtoB", "BtoA" ->
     :class:`~img2img.infer.Translator`) with its ``config``. Metrics are named
-    ``fid_AtoB``, ``kid_AtoB``, ``fid_BtoA``, ``kid_BtoA``."""
+    ``fid_AtoB``, ``kid_AtoB``, ``fid_BtoA``, ``kid_BtoA``. ``limit`` > 0 uses only the
+    first ``limit`` test images of each domain (a fixed subset, for validation during
+    training)."""
     start = time.perf_counter()
     config = dataclasses.replace(config, data=str(data))
     dataset = get_task(config.task).dataset(config, "test", augment=False)
@@ -132,9 +135,10 @@ def evaluate_cyclegan(
     extractor = setup.extractor(metrics, unavailable)
     values: dict[str, Any] = {}
     kept: list[tuple[Tensor, ...]] = []
+    files = {domain: paths[:limit] if limit else paths for domain, paths in dataset.files.items()}
 
     def domain_images(domain: str) -> Iterator[Tensor]:
-        for index in range(len(dataset.files[domain])):
+        for index in range(len(files[domain])):
             yield dataset[index][domain]
 
     for way, translator in translators.items():
@@ -152,10 +156,16 @@ def evaluate_cyclegan(
             continue
         real = setup.real_features(
             extractor,
-            dataset.files[target],
+            files[target],
             lambda reals=reals: reals,
             len(reals),
-            {"images": f"test {target}", "task": "cyclegan", "size": config.image_size},
+            {
+                "images": f"test {target}",
+                "task": "cyclegan",
+                "size": config.image_size,
+                # grey images are other features; RGB runs keep their cache keys
+                **({"channels": 1} if getattr(config, "channels", 3) == 1 else {}),
+            },
         )
         fake_features = setup.fake_features(extractor, fake, f"{way} outputs")
         for name, value in distribution_metrics(real, fake_features, metrics).items():
@@ -164,10 +174,10 @@ def evaluate_cyclegan(
         "model": str(path),
         "data": str(data),
         "split": {domain: str(root) for domain, root in dataset.roots.items()},
-        "images": {domain: len(files) for domain, files in dataset.files.items()},
+        "images": {domain: len(paths) for domain, paths in files.items()},
         "description": (
-            f"A->B outputs of {len(dataset.files['A'])} test A images vs "
-            f"{len(dataset.files['B'])} real test B images, and B->A likewise"
+            f"A->B outputs of {len(files['A'])} test A images vs "
+            f"{len(files['B'])} real test B images, and B->A likewise"
         ),
         "task": config.task,
         "direction": None,

@@ -52,6 +52,20 @@ def with_label_maps(images: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     return torch.cat([images, maps], dim=1)
 
 
+def downsampling_body(in_channels: int, widths: list[int], norm: str) -> nn.Sequential:
+    """The DCGAN discriminator's body: one 4x4 stride-2 conv per width (each halves the
+    image), LeakyReLU 0.2 after each and ``norm`` after all but the first. EBGAN's
+    auto-encoder uses it as its encoder."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
+    for w_in, w_out in pairwise(widths):
+        layers += [
+            nn.Conv2d(w_in, w_out, 4, 2, 1, bias=conv_bias(norm)),
+            norm_layer(norm, w_out),
+            nn.LeakyReLU(0.2),
+        ]
+    return nn.Sequential(*layers)
+
+
 class DCGANGenerator(nn.Module):
     """z (N, z_dim) [+ labels (N,)] -> images (N, channels, S, S) in [-1, 1] (tanh).
 
@@ -138,14 +152,7 @@ class DCGANDiscriminator(nn.Module):
         self.projection = bool(num_classes) and conditioning == "projection"
         in_channels = channels + (num_classes if num_classes and not self.projection else 0)
         widths = [ndf * 2**i for i in range(k)]
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
-        for w_in, w_out in pairwise(widths):
-            layers += [
-                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=conv_bias(norm)),
-                norm_layer(norm, w_out),
-                nn.LeakyReLU(0.2),
-            ]
-        self.features = nn.Sequential(*layers)
+        self.features = downsampling_body(in_channels, widths, norm)
         self.head = nn.Conv2d(widths[-1], 1, base, 1, 0)
         self.label_embed = (
             nn.Linear(num_classes, widths[-1], bias=False) if self.projection else None

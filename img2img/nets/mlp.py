@@ -7,7 +7,9 @@ from itertools import pairwise
 
 from torch import Tensor, nn
 
+from img2img.nets.autoencoder import energy_output
 from img2img.nets.blocks import apply_spectral_norm
+from img2img.nets.outputs import DiscriminatorOutput
 
 
 def _mlp(sizes: list[int], activation: Callable[[], nn.Module]) -> list[nn.Module]:
@@ -48,3 +50,30 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x).flatten()
+
+
+class MLPAutoEncoder(nn.Module):
+    """Points (N, in_dim) -> energies (N,) >= 0 with codes: EBGAN's discriminator for 2-D
+    data. Encoder ``in_dim -> hidden x layers -> code_dim`` and a mirrored decoder, LeakyReLU
+    0.2 between layers; the energy is :func:`~img2img.nets.autoencoder.energy_output`'s."""
+
+    def __init__(
+        self,
+        in_dim: int = 2,
+        hidden: int = 128,
+        layers: int = 3,
+        code_dim: int = 8,
+        spectral_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        sizes = [in_dim, *[hidden] * layers, code_dim]
+        self.encoder = nn.Sequential(*_mlp(sizes, lambda: nn.LeakyReLU(0.2)))
+        self.decoder = nn.Sequential(
+            nn.LeakyReLU(0.2), *_mlp(sizes[::-1], lambda: nn.LeakyReLU(0.2))
+        )
+        if spectral_norm:
+            apply_spectral_norm(self)
+
+    def forward(self, x: Tensor) -> DiscriminatorOutput:
+        codes = self.encoder(x)
+        return energy_output(x, self.decoder(codes), codes)

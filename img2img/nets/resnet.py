@@ -82,6 +82,7 @@ class ResNetGenerator(nn.Module):
             raise ValueError(
                 f"ResNetGenerator: unknown padding {padding!r}; valid: {', '.join(PADDINGS)}"
             )
+        self.in_channels = in_channels  # what inference converts its input to (1: luma)
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, ngf, 7, padding=3, padding_mode=padding, bias=bias),

@@ -99,6 +99,7 @@ class UNet(nn.Module):
                 f"UNet: num_downs must be >= 2 (one skip connection at least), got {num_downs}"
             )
         self.size_multiple = 2**num_downs
+        self.in_channels = in_channels  # what inference converts its input to (1: luma)
         widths = [ngf * min(2**level, 8) for level in range(num_downs)]
         innermost = num_downs - 1
         # The released code puts dropout on the decoder stages of the three levels just

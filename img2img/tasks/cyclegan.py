@@ -31,8 +31,10 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data import UnpairedImageFolder, resolve_unpaired
-from img2img.data.transforms import load_size_for
+from img2img.data.augment import augment_option
+from img2img.data.transforms import channels_option, load_size_for, preprocess_option
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.nets import (
     DISCRIMINATORS,
     ResNetGenerator,
@@ -45,7 +47,7 @@ from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.optim import OPTIMIZERS
 from img2img.tasks.image_pool import ImagePool
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, size_multiple_for, stepper_factory
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -92,6 +94,9 @@ class CycleGANConfig(TrainConfig):
         ("cyclegan", "dualgan"),
     )
     load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
+    channels: int = channels_option()
+    preprocess: str = preprocess_option()
+    augment: str = augment_option()
     flip: bool = option(True, "random horizontal flips")
     generator: str = option(
         "resnet", "generator architecture (both directions)", ("resnet", "unet")
@@ -105,6 +110,7 @@ class CycleGANConfig(TrainConfig):
     dropout: float = option(0.0, "generator dropout")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminators")
     objective: str = objective_option("lsgan")
+    diffaugment: str = diffaugment_option()
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (0: off)")
     d_steps: int = option(1, "discriminator steps per generator step")
@@ -127,6 +133,8 @@ def one_generator(config: CycleGANConfig) -> nn.Module:
     """One direction's network, as the config describes it."""
     if config.generator == "unet":
         return UNet(
+            in_channels=config.channels,
+            out_channels=config.channels,
             ngf=config.ngf,
             num_downs=unet_depth_for(config.image_size),
             norm=config.norm,
@@ -135,7 +143,12 @@ def one_generator(config: CycleGANConfig) -> nn.Module:
     # The paper: 9 blocks for 256x256 training images, 6 for 128x128.
     blocks = config.resnet_blocks or (9 if config.image_size > 128 else 6)
     return ResNetGenerator(
-        ngf=config.ngf, n_blocks=blocks, norm=config.norm, dropout=config.dropout
+        in_channels=config.channels,
+        out_channels=config.channels,
+        ngf=config.ngf,
+        n_blocks=blocks,
+        norm=config.norm,
+        dropout=config.dropout,
     )
 
 
@@ -166,6 +179,10 @@ class CycleGAN(StateFromParts):
             flip=config.flip,
             train=augment,
             seed=config.seed,
+            preprocess=config.preprocess,
+            size_multiple=size_multiple_for(config.generator, config.image_size),
+            augment=config.augment,
+            channels=config.channels,
         )
 
     @staticmethod
@@ -189,7 +206,8 @@ class CycleGAN(StateFromParts):
         def adversary() -> Adversary:
             discriminator = build_discriminator(
                 config.discriminator,
-                in_channels=3,  # unconditional: it judges an image of its domain alone
+                # Unconditional: it judges an image of its domain alone.
+                in_channels=config.channels,
                 ndf=config.ndf,
                 n_layers=config.d_layers,
                 norm=config.norm,
@@ -202,6 +220,7 @@ class CycleGAN(StateFromParts):
                 stepper=stepper(discriminator),
                 gp_weight=config.gp_weight,
                 clip=config.clip or None,
+                augment=make_diffaugment(config.diffaugment),
                 d_steps=config.d_steps,
                 d_loss_weight=config.d_loss_weight,
             )

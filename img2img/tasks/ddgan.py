@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from img2img.config import option
-from img2img.losses import Adversary, objective_presets
+from img2img.losses import Adversary, get_objective, objective_presets
 from img2img.nets.ddgan import (
     Denoiser,
     DenoisingChain,
@@ -106,6 +106,16 @@ class DDGAN(GAN):
     ) -> None:
         if config.conditional or config.d_steps != 1:
             raise ValueError("--task ddgan is unconditional, with one D step per G step")
+        if get_objective(config.objective).energy:
+            raise ValueError(
+                f"--task ddgan: --objective {config.objective} needs an auto-encoder D"
+            )
+        if config.diffaugment:
+            # The Adversary augments what D judges (x_t) but not the condition (x_{t+1}), and
+            # a pair shifted or cut out on one side only is no longer a denoising pair.
+            raise ValueError(
+                "--task ddgan judges (x_t, x_{t+1}) pairs: --diffaugment does not apply"
+            )
         self.config = config
         self.device = device
         self.mixture = None

@@ -40,6 +40,7 @@ from img2img.data import resolve_split
 from img2img.data.inpaint import HALVES, TEST_MASK_SEED, InpaintFolder
 from img2img.data.masks import MASKS, center_box, mask_for, overlap_band
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.losses.inpainting import hole_l2
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import inference_copy
@@ -83,6 +84,7 @@ class InpaintConfig(TrainConfig):
     d_input: str = option("hole", "what D sees: the predicted square or the whole image", D_INPUTS)
     l2_weight: float = option(0.999, "weight of L2; the adversarial term gets 1 - l2_weight")
     objective: str = objective_option("nonsaturating")
+    diffaugment: str = diffaugment_option()
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     lr: float = option(2e-4, "generator's Adam learning rate")
@@ -195,6 +197,7 @@ class Inpaint(StateFromParts):
             stepper=d_stepper,
             gp_weight=config.gp_weight,
             clip=config.clip or None,
+            augment=make_diffaugment(config.diffaugment),
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
 

@@ -16,8 +16,18 @@ from typing import Any
 
 from torch import nn
 
+from img2img.nets import ResNetGenerator, unet_depth_for
 from img2img.optim import Stepper
 from img2img.saved_models import read_model
+
+
+def size_multiple_for(generator: str, image_size: int) -> int:
+    """What the sides of a training image must be multiples of for a ``--generator unet``
+    or ``resnet`` of pix2pix/CycleGAN (``--preprocess none`` rounds them to it), known
+    without building the network."""
+    if generator == "unet":
+        return 2 ** unet_depth_for(image_size)
+    return ResNetGenerator.size_multiple
 
 
 def stepper_factory(config: Any, total_steps: int, decay_steps: int) -> Callable[..., Stepper]:

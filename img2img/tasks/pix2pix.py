@@ -19,13 +19,21 @@ from torch import nn
 
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
-from img2img.data.transforms import load_size_for
+from img2img.data.augment import augment_option
+from img2img.data.layouts import IMAGES, PAIRED_FOLDERS, require_layout
+from img2img.data.transforms import channels_option, load_size_for, preprocess_option
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.nets.multiscale import MultiScaleDiscriminator
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, size_multiple_for, stepper_factory
+
+PIX2PIX_LAYOUTS = {
+    IMAGES: "train/*.png, each image A on the left and B on the right",
+    PAIRED_FOLDERS: "train/A/NAME with train/B/NAME",
+}
 
 
 @dataclass
@@ -42,6 +50,9 @@ class Pix2PixConfig(TrainConfig):
         "AtoB", "AtoB: left half is the input; BtoA: right half", ("AtoB", "BtoA")
     )
     load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
+    channels: int = channels_option()
+    preprocess: str = preprocess_option()
+    augment: str = augment_option()
     flip: bool = option(True, "random horizontal flips")
     generator: str = option("unet", "generator architecture", ("unet", "resnet"))
     resnet_blocks: int = option(9, "residual blocks when --generator resnet")
@@ -55,6 +66,7 @@ class Pix2PixConfig(TrainConfig):
     norm: str = option("batch", "normalisation layers", NORMS)
     dropout: float = option(0.5, "generator dropout (the paper's only noise source)")
     objective: str = objective_option("vanilla")
+    diffaugment: str = diffaugment_option()
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminator")
@@ -77,6 +89,8 @@ class Pix2Pix(StateFromParts):
     def dataset(
         config: Pix2PixConfig, split: str, augment: bool | None = None
     ) -> PairedImageFolder | None:
+        if split == "train":
+            require_layout(config.data, "pix2pix", PIX2PIX_LAYOUTS)
         root = resolve_split(config.data, split)
         if root is None:
             return None
@@ -89,19 +103,30 @@ class Pix2Pix(StateFromParts):
             flip=config.flip,
             train=augment,
             seed=config.seed,
+            preprocess=config.preprocess,
+            size_multiple=size_multiple_for(config.generator, config.image_size),
+            augment=config.augment,
+            channels=config.channels,
         )
 
     @staticmethod
     def build_generator(config: Pix2PixConfig) -> nn.Module:
         if config.generator == "unet":
             return UNet(
+                in_channels=config.channels,
+                out_channels=config.channels,
                 ngf=config.ngf,
                 num_downs=unet_depth_for(config.image_size),
                 norm=config.norm,
                 dropout=config.dropout,
             )
         return ResNetGenerator(
-            ngf=config.ngf, n_blocks=config.resnet_blocks, norm=config.norm, dropout=config.dropout
+            in_channels=config.channels,
+            out_channels=config.channels,
+            ngf=config.ngf,
+            n_blocks=config.resnet_blocks,
+            norm=config.norm,
+            dropout=config.dropout,
         )
 
     @staticmethod
@@ -115,7 +140,8 @@ class Pix2Pix(StateFromParts):
         self.device = device
         self.generator = self.build_generator(config).to(device)
         patchgan = {
-            "in_channels": 6,  # the discriminator sees (input, output) stacked: it is conditional
+            # The discriminator sees (input, output) stacked: it is conditional.
+            "in_channels": 2 * config.channels,
             "ndf": config.ndf,
             "n_layers": config.d_layers,
             "norm": config.norm,
@@ -137,6 +163,7 @@ class Pix2Pix(StateFromParts):
             stepper=stepper(discriminator),
             gp_weight=config.gp_weight,
             clip=config.clip or None,
+            augment=make_diffaugment(config.diffaugment),
             d_loss_weight=0.5,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}

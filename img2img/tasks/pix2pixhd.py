@@ -49,6 +49,7 @@ from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.labels import PALETTES, LabelMapFolder, load_palette
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import inference_copy
@@ -105,6 +106,7 @@ class Pix2PixHDConfig(TrainConfig):
     num_d: int = option(3, "discriminators, on the image downsampled by 1, 2, 4, ...")
     norm: str = option("instance", "normalisation layers", NORMS)
     objective: str = objective_option("lsgan")
+    diffaugment: str = diffaugment_option()
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     feature_matching: float = option(10.0, "weight of the discriminator feature matching loss")
@@ -214,6 +216,7 @@ class Pix2PixHD(StateFromParts):
             stepper=stepper(discriminator),
             gp_weight=config.gp_weight,
             clip=config.clip or None,
+            augment=make_diffaugment(config.diffaugment),
             d_loss_weight=0.5,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}

@@ -33,14 +33,19 @@ import torch.nn.functional as F
 
 from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
-from img2img.data.sr import SRImageFolder, split_folders
+from img2img.data.layouts import CLASS_FOLDERS, IMAGES, require_layout
+from img2img.data.sr import DEGRADATIONS, SRImageFolder, split_folders
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
 from img2img.tasks.parts import StateFromParts, copy_generator_weights, stepper_factory
 
 PHASES = ("psnr", "gan", "both")
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+
+# Each a folder of HR images: LR inputs are made from them (any subfolders are read too).
+SR_LAYOUTS = {IMAGES: "HR images", CLASS_FOLDERS: "HR images in subfolders"}
 
 
 @dataclass
@@ -88,6 +93,7 @@ class SRGANConfig(TrainConfig):
     adversarial_weight: float = option(1e-3, "weight of the adversarial loss in the gan phase")
     gan_pixel_weight: float = option(0.0, "weight of the pixel loss in the gan phase")
     objective: str = objective_option("vanilla")
+    diffaugment: str = diffaugment_option()
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     lr: float = option(1e-4, "Adam learning rate (both networks)")
@@ -97,6 +103,17 @@ class SRGANConfig(TrainConfig):
     blur_sigma: float = option(0.0, "degradation: Gaussian blur of the HR crop, sigma in px")
     noise: float = option(0.0, "degradation: Gaussian noise on the LR input, std in 8-bit levels")
     jpeg_quality: int = option(0, "degradation: JPEG quality of the LR input (0: off)")
+    degradation: str = option(
+        "bicubic",
+        "how LR inputs are made: bicubic (plus --blur-sigma, --noise, --jpeg-quality), or "
+        "second-order (Real-ESRGAN's random blur, resize, noise and JPEG, twice)",
+        DEGRADATIONS,
+    )
+    lr_data: str = option(
+        "",
+        "LR input folder(s) named like the HR files of --data (0001.png or 0001x4.png), one "
+        "per --data folder; '' makes LR inputs from HR by bicubic downscaling",
+    )
 
 
 class SRGAN(StateFromParts):
@@ -110,10 +127,18 @@ class SRGAN(StateFromParts):
     def dataset(
         config: SRGANConfig, split: str, augment: bool | None = None
     ) -> SRImageFolder | None:
+        if split == "train":
+            for folder in split_folders(config.data):
+                require_layout(folder, "srgan", SR_LAYOUTS)
         roots = [resolve_split(root, split) for root in split_folders(config.data)]
         roots = [root for root in roots if root is not None]
         if not roots:
             return None
+        lr_roots = []
+        if config.lr_data:
+            lr_roots = [resolve_split(root, split) for root in split_folders(config.lr_data)]
+            if None in lr_roots:
+                return None  # LR images for training only: no held-out pairs
         return SRImageFolder(
             roots,
             crop_size=config.image_size,
@@ -124,6 +149,8 @@ class SRGAN(StateFromParts):
             noise=config.noise,
             jpeg_quality=config.jpeg_quality,
             seed=config.seed,
+            lr_roots=lr_roots,
+            degradation=config.degradation,
         )
 
     @staticmethod
@@ -159,6 +186,7 @@ class SRGAN(StateFromParts):
             stepper(discriminator),
             gp_weight=config.gp_weight,
             clip=config.clip or None,
+            augment=make_diffaugment(config.diffaugment),
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.pixel_loss = PIXEL_LOSSES[config.pixel_loss]

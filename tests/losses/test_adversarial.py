@@ -51,6 +51,9 @@ EXPECTED = {  # name: (d_loss, g_loss) on REAL, FAKE
     "wgan-gp": (-1.75, 1.25),  # the same losses; the name asks for the gradient penalty
     # (relu(-1) + relu(2))/2 + (relu(1.5) + relu(-2))/2 ; -mean(fake)
     "hinge": (1.0 + 0.75, 1.25),
+    # mean(real) + mean(relu(10 - fake)) = 0.5 + (9.5 + 13) / 2 ; mean(fake) (energies; the
+    # negative values here only exercise the arithmetic)
+    "ebgan": (0.5 + 11.25, -1.25),
 }
 
 
@@ -274,7 +277,10 @@ def test_update_decreases_d_loss(name):
     for _ in range(9):
         last = adversary.update(real, fake)
     assert last["d_loss"] < first["d_loss"]
-    assert last["d_real"] > last["d_fake"]
+    if OBJECTIVES[name].energy:  # energies: low on real data
+        assert last["d_real"] < last["d_fake"]
+    else:
+        assert last["d_real"] > last["d_fake"]
     assert set(last) == {"d_loss", "d_real", "d_fake"}
 
 
@@ -384,6 +390,10 @@ def test_state_dict_round_trip_resumes_exactly():
 def test_objectives_know_their_own_facts():
     """Tasks and watches ask the objective, not a list of names."""
     for name, objective in OBJECTIVES.items():
+        assert objective.energy is (name == "ebgan")
+        if objective.energy:  # G's gradient never vanishes: D's loss near 0 is no warning
+            assert not (objective.bounded_below or objective.probabilities)
+            continue
         critic = name in ("wgan", "wgan-gp")
         assert objective.bounded_below is not critic and objective.needs_lipschitz is critic
         assert objective.probabilities is (name in ("minimax", "nonsaturating", "vanilla"))

@@ -65,9 +65,8 @@ def read(paths: list[Path]) -> torch.Tensor:
     return torch.stack([pil_to_tensor(Image.open(p)) for p in paths])
 
 
-def test_cyclegan_compares_each_direction_with_the_other_domain(
-    tmp_path: Path, pixel_features: PixelFeatures
-) -> None:
+def tiny_cyclegan_and_test_domains(tmp_path: Path) -> dict[str, list[Path]]:
+    """An untrained CycleGAN in tmp_path/model; tmp_path/data/testA (4) and testB (6)."""
     files = {
         "A": random_images(tmp_path / "data" / "testA", 4, 16, seed=1),
         "B": random_images(tmp_path / "data" / "testB", 6, 16, seed=2),
@@ -75,6 +74,13 @@ def test_cyclegan_compares_each_direction_with_the_other_domain(
     torch.manual_seed(0)
     config = CycleGANConfig(image_size=16, ngf=4, resnet_blocks=1)
     save_model(tmp_path / "model", dataclasses.asdict(config), CycleGAN.build_generator(config))
+    return files
+
+
+def test_cyclegan_compares_each_direction_with_the_other_domain(
+    tmp_path: Path, pixel_features: PixelFeatures
+) -> None:
+    files = tiny_cyclegan_and_test_domains(tmp_path)
 
     summary = evaluate(tmp_path / "model", tmp_path / "data", ["fid", "kid", "psnr"],
                        device="cpu", progress=False).summary  # fmt: skip
@@ -90,6 +96,18 @@ def test_cyclegan_compares_each_direction_with_the_other_domain(
     assert summary["metrics"]["fid_AtoB"] != pytest.approx(summary["metrics"]["fid_BtoA"])
     assert "no A image has an aligned B" in summary["unavailable"]["psnr"]
     assert summary["images"] == {"A": 4, "B": 6}
+
+
+def test_cyclegan_on_a_fixed_subset(tmp_path: Path, pixel_features: PixelFeatures) -> None:
+    """``real_count`` (validation's --val-images): the first N test images of each domain."""
+    files = tiny_cyclegan_and_test_domains(tmp_path)
+    summary = evaluate(tmp_path / "model", tmp_path / "data", ["fid"], device="cpu",
+                       progress=False, real_count=3).summary  # fmt: skip
+    assert summary["images"] == {"A": 3, "B": 3}
+    translator = load(tmp_path / "model", "cpu", direction="AtoB")
+    outputs = quantize(translator.translate_tensor(read(files["A"][:3])))
+    real, fake = pixel_features(read(files["B"][:3])), pixel_features(outputs)
+    assert summary["metrics"]["fid_AtoB"] == pytest.approx(fid_from_features(real, fake))
 
 
 def test_labels_follow_the_class_proportions() -> None:

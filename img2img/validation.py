@@ -1,0 +1,175 @@
+"""Validation during training (``--val-every``) and generator snapshots (``--snapshot-every``).
+
+GAN training does not converge to its best model: quality swings from one checkpoint to
+the next, so the last weights are often not the ones to keep. Every ``--val-every``
+iterations the current generator (its EMA when there is one, as ``translate`` would run
+it) is written as a model and measured on the test split by ``img2img eval``'s own
+protocol (:func:`img2img.metrics.evaluate.evaluate`), with the task's metric:
+
+- aligned translation (pix2pix) and super-resolution: PSNR (and SSIM), higher is better;
+- CycleGAN and GANs from noise: FID (and KID), lower is better; a GAN draws ``--val-images``
+  samples against as many real images, a fixed subset chosen by the seed; a CycleGAN
+  translates the first ``--val-images`` test images of each domain. The real images'
+  Inception features are cached on disk, so each validation computes only the fakes'.
+
+The values are logged (``val_<metric>`` lines in ``losses.jsonl``, ``val/<metric>`` in
+TensorBoard/W&B), and the best model so far is kept in ``OUT/best/`` with ``val.json``
+(step, metric, value). Validation saves and restores every RNG, so it changes nothing in
+the training that follows and a resumed run stays exact.
+
+``--snapshot-every N`` keeps the generator of every N-th iteration in
+``OUT/snapshots/step_NNNNNNN/`` (a model directory each), the newest ``--keep-snapshots``
+of them (0: all), for people who pick a model by eye.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from img2img.checkpoint import capture_rng_state, restore_rng_state, save_model
+from img2img.data import resolve_split
+from img2img.tasks import get_task
+
+BEST_DIR = "best"
+VAL_FILE = "val.json"
+SNAPSHOT_DIR = "snapshots"
+# Per evaluation protocol (see img2img.tasks.EVALUATIONS): the metrics measured, and
+# whether higher values of the deciding one (the first) are better.
+PROTOCOL_METRICS = {
+    "aligned": (["psnr", "ssim"], True),
+    "super-resolution": (["psnr", "ssim"], True),
+    "unaligned": (["fid", "kid"], False),
+    "two-way": (["fid", "kid"], False),
+    "samples": (["fid", "kid"], False),
+}
+
+
+def held_out_folder(data: str) -> str:
+    """The dataset validation reads: ``data`` itself, or of several comma-joined folders
+    (SR's ``--data T91,BSD200``) the first with a test split."""
+    folders = [part.strip() for part in data.split(",") if part.strip()]
+    if len(folders) < 2:
+        return data
+    return next((f for f in folders if resolve_split(f, "test") is not None), folders[0])
+
+
+def flat_metrics(measured: dict[str, Any]) -> dict[str, float]:
+    """``{"psnr": 21.0, "kid": {"mean": m, "std": s}}`` -> ``{"psnr": 21.0, "kid": m}``."""
+    return {
+        name: float(value["mean"] if isinstance(value, dict) else value)
+        for name, value in measured.items()
+    }
+
+
+def deciding_value(values: dict[str, float], metric: str) -> float | None:
+    """The value that ranks models: ``metric`` itself, or the mean of its variants
+    (``psnr_y`` and ``psnr_rgb`` of SR take ``psnr_y``; CycleGAN's ``fid_AtoB`` and
+    ``fid_BtoA`` their mean); None when it could not be measured."""
+    if metric in values:
+        return values[metric]
+    if f"{metric}_y" in values:
+        return values[f"{metric}_y"]
+    variants = [value for name, value in values.items() if name.startswith(f"{metric}_")]
+    return sum(variants) / len(variants) if variants else None
+
+
+class Validator:
+    """Measures the generator of the run in ``out`` and keeps ``out/best``."""
+
+    def __init__(self, config: Any, out: Path) -> None:
+        self.config = config
+        self.out = Path(out)
+        self.data = held_out_folder(config.data)
+        protocol = get_task(config.task).evaluation
+        self.metrics, self.higher_is_better = PROTOCOL_METRICS[protocol]
+        self.metric = self.metrics[0]
+        self.best = self._saved_best()
+        self.warned = False
+
+    def _saved_best(self) -> float | None:
+        """The best value of a run being resumed (None for a new run)."""
+        path = self.out / BEST_DIR / VAL_FILE
+        return float(json.loads(path.read_text())["value"]) if path.is_file() else None
+
+    def better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.higher_is_better else value < self.best
+
+    def __call__(
+        self, step: int, generator: nn.Module, ema: nn.Module | None
+    ) -> tuple[dict[str, float], str | None]:
+        """Measure the generator at ``step``: (metrics, a warning when the deciding metric
+        could not be measured, once per run, else None). Keeps ``best/`` up to date."""
+        from img2img.metrics.evaluate import evaluate
+
+        candidate = self.out / ".val-model"
+        shutil.rmtree(candidate, ignore_errors=True)
+        save_model(candidate, self.config.to_dict(), generator, ema=ema)
+        rng = capture_rng_state()
+        try:
+            evaluation = evaluate(
+                candidate,
+                self.data,
+                self.metrics,
+                device=self.config.device,
+                batch_size=max(self.config.batch_size, 16),
+                progress=False,
+                generate=self.config.val_images,
+                real_count=self.config.val_images,
+                seed=self.config.seed,
+            )
+        finally:
+            restore_rng_state(rng)
+        values = flat_metrics(evaluation.summary["metrics"])
+        value = deciding_value(values, self.metric)
+        if value is None:
+            shutil.rmtree(candidate, ignore_errors=True)
+            reason = evaluation.summary.get("unavailable", {}).get(self.metric, "not measured")
+            warning = None if self.warned else f"no {self.metric} to keep best/ by: {reason}"
+            self.warned = True
+            return values, warning
+        if self.better(value):
+            self.best = value
+            record = {"step": step, "metric": self.metric, "value": value, "metrics": values}
+            (candidate / VAL_FILE).write_text(json.dumps(record, indent=2))
+            replace_directory(candidate, self.out / BEST_DIR)
+        else:
+            shutil.rmtree(candidate, ignore_errors=True)
+        return values, None
+
+
+def replace_directory(new: Path, target: Path) -> None:
+    """Put directory ``new`` in the place of ``target``: two renames, so at any moment one
+    complete model is at ``target`` or at ``target`` + ``.old``."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_snapshot(
+    out: Path,
+    config: dict[str, Any],
+    step: int,
+    generator: nn.Module,
+    ema: nn.Module | None,
+    keep: int,
+) -> Path:
+    """Write the generator at ``step`` to ``out/snapshots/step_NNNNNNN`` and delete all
+    but the newest ``keep`` snapshots (0: keep them all)."""
+    folder = Path(out) / SNAPSHOT_DIR
+    path = folder / f"step_{step:07d}"
+    save_model(path, config, generator, ema=ema)
+    snapshots = sorted(p for p in folder.glob("step_*") if p.is_dir())
+    for old in snapshots[:-keep] if keep else []:
+        shutil.rmtree(old)
+    return path
