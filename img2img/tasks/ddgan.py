@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from img2img.config import option
-from img2img.losses import Adversary, get_objective, objective_presets
+from img2img.losses import Adversary, objective_option, objective_presets
 from img2img.nets.ddgan import (
     Denoiser,
     DenoisingChain,
@@ -53,6 +53,7 @@ class DDGANConfig(GANConfig):
     """The GAN's data and training options plus the diffusion's."""
 
     task: str = option("ddgan", "which recipe to train")
+    objective: str = objective_option("nonsaturating")  # no energy objectives: D is no AE
     steps: int = option(4, "denoising steps T (1: a plain GAN)")
     beta_min: float = option(0.1, "VP schedule: beta at t = 0")
     beta_max: float = option(20.0, "VP schedule: beta at t = 1")
@@ -106,10 +107,6 @@ class DDGAN(GAN):
     ) -> None:
         if config.conditional or config.d_steps != 1:
             raise ValueError("--task ddgan is unconditional, with one D step per G step")
-        if get_objective(config.objective).energy:
-            raise ValueError(
-                f"--task ddgan: --objective {config.objective} needs an auto-encoder D"
-            )
         if config.diffaugment:
             # The Adversary augments what D judges (x_t) but not the condition (x_{t+1}), and
             # a pair shifted or cut out on one side only is no longer a denoising pair.
