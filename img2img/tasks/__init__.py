@@ -43,15 +43,17 @@ from img2img.tasks.cyclegan import CycleGAN
 from img2img.tasks.gan import GAN
 from img2img.tasks.pix2pix import Pix2Pix
 from img2img.tasks.srgan import SRGAN
+from img2img.tasks.vqgan import VQGAN
 
 # How ``img2img eval`` measures a task's models (see :mod:`img2img.metrics.evaluate`):
 # "aligned": outputs of the test inputs against their aligned targets (PSNR, SSIM, LPIPS,
 # FID, KID); "unaligned": the targets only as the real images of FID/KID; "two-way": each
 # direction against the other domain; "super-resolution": LR made from HR test images,
-# with the bicubic baseline; "samples": images drawn from noise against real images.
-EVALUATIONS = ("aligned", "unaligned", "two-way", "super-resolution", "samples")
+# with the bicubic baseline; "samples": images drawn from noise against real images;
+# "autoencoder": reconstructions of the test images, plus the codes' usage and size.
+EVALUATIONS = ("aligned", "unaligned", "two-way", "super-resolution", "samples", "autoencoder")
 # The web demo's tabs (:mod:`img2img.demo`).
-DEMO_TABS = ("translate", "super-resolve", "sample")
+DEMO_TABS = ("translate", "super-resolve", "sample", "autoencode")
 
 
 class Task(Protocol):
@@ -115,6 +117,7 @@ TASKS: dict[str, type[Task]] = {
     "cyclegan": CycleGAN,
     "gan": GAN,
     "srgan": SRGAN,
+    "vqgan": VQGAN,
 }
 
 
