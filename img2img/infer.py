@@ -24,7 +24,7 @@ from torch import nn
 
 from img2img.config import config_from_dict
 from img2img.devices import resolve_device
-from img2img.images import to_tensor
+from img2img.images import tensor_to_pil, to_tensor
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast, autocast_dtype
 from img2img.saved_models import read_model, resolve_model, weights_path
@@ -132,6 +132,41 @@ class Translator:
     def __call__(self, image: Any) -> Any:
         x, restore = to_tensor(image)
         return restore(self.translate_tensor(x))
+
+    @torch.inference_mode()
+    def encode(self, image: Any) -> torch.Tensor:
+        """The codes of an autoencoder model (VQGAN): an int64 code map ``(h, w)`` for one
+        image (path, PIL, numpy, CHW tensor) or ``(N, h, w)`` for an NCHW batch; a KL or
+        plain autoencoder gives its float latent, ``(C, h, w)`` or ``(N, C, h, w)``. The
+        image is padded to a multiple of the downsampling factor f, so the map covers
+        ``ceil(H / f) x ceil(W / f)``; :meth:`decode` turns codes back into an image."""
+        network = self._autoencoder("encode")
+        x, _ = to_tensor(image)
+        padded, _ = pad_to_multiple(x.to(self.device), self.multiple)
+        with autocast(self.device, self.dtype):
+            codes = network.encode(padded)
+        codes = codes.cpu() if not codes.is_floating_point() else codes.float().cpu()
+        batched = isinstance(image, torch.Tensor) and image.dim() == 4
+        return codes if batched else codes[0]
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor) -> Any:
+        """The image of :meth:`encode`'s codes: a PIL image for one image's codes, a float
+        ``(N, 3, H, W)`` tensor in [-1, 1] for a batch (H, W: the code map's size times f)."""
+        network = self._autoencoder("decode")
+        single = codes.dim() == (3 if codes.is_floating_point() else 2)
+        batch = (codes[None] if single else codes).to(self.device)
+        with autocast(self.device, self.dtype):
+            images = network.decode(batch).float().clamp(-1, 1).cpu()
+        return tensor_to_pil(images[0]) if single else images
+
+    def _autoencoder(self, method: str) -> nn.Module:
+        if not hasattr(self.generator, method):
+            raise TypeError(
+                f"{method}: a {self.config.task} model has no codes; encode and decode are "
+                "for autoencoder models (--task vqgan)"
+            )
+        return self.generator
 
 
 def select_direction(generator: nn.Module, config: Any, direction: str | None) -> nn.Module:
