@@ -40,12 +40,16 @@ def code_report(translator: Translator, data: str | Path, batch_size: int = 16) 
         codes.append(translator.encode(torch.stack(batch)))
     codes_all = torch.cat(codes)
     size = translator.generator.codebook_size
-    pixels = 3 * config.image_size**2 * 8
+    bits = code_bits(codes_all[0], size)
+    values = {"bits_per_image": bits, "compression_ratio": 3 * 8 * config.image_size**2 / bits}
     if size:
         usage, perplexity = code_statistics(codes_all, size)
-        bits = codes_all[0].numel() * math.log2(size)
-        values = {"codebook_usage": usage, "perplexity": perplexity}
-    else:
-        bits = codes_all[0].numel() * LATENT_BITS
-        values = {}
-    return {**values, "bits_per_image": bits, "compression_ratio": pixels / bits}
+        values = {"codebook_usage": usage, "perplexity": perplexity, **values}
+    return values
+
+
+def code_bits(codes: torch.Tensor, codebook_size: int) -> float:
+    """Bits one image's ``codes`` take: ``log2(codebook_size)`` per index of a code map, or
+    :data:`LATENT_BITS` per value of a float latent (``codebook_size`` 0)."""
+    per_value = math.log2(codebook_size) if codebook_size else LATENT_BITS
+    return codes.numel() * per_value
