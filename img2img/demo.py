@@ -5,7 +5,9 @@
 - **Super-resolution** (task ``srgan``): a before/after slider (the input upscaled by bicubic
   against the model's output) and the full-resolution result as a download,
 - **GAN sampling** (task ``gan``): seed, class label for conditional models, number of
-  samples and a strip of latent interpolations, drawn by ``img2img sample``'s own code.
+  samples and a strip of latent interpolations, drawn by ``img2img sample``'s own code,
+- **Autoencoder** (task ``vqgan``): the reconstruction, the code map (one colour a code)
+  and the compression ratio of the codes.
 
 The UI is a thin layer over :class:`DemoBackend`, whose methods take file paths and numbers
 and return images and a status line, so tests call them without a browser. Every input is
