@@ -108,9 +108,10 @@ class EMAVectorQuantizer(_Codebook):
     pass updates it (like batch norm's running statistics).
 
     Dead-code restart: after each update, every code whose averaged count per batch is under
-    ``restart_threshold`` takes the value of a random encoder output of the batch (torch's
-    global RNG, so a seeded run repeats) and a count of 1, so it competes again; 0 turns it
-    off. The restarted codes of the last update are counted in ``restarts``.
+    ``restart_threshold`` (1, Jukebox's value: on average less than once a batch) takes the
+    value of a random encoder output of the batch (torch's global RNG, so a seeded run
+    repeats) and a count of 1, so it competes again; 0 turns it off. The restarted codes of
+    the last update are counted in ``restarts``.
     """
 
     def __init__(
