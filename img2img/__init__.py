@@ -1,6 +1,7 @@
 """img2img: image-to-image translation with GANs.
 
-Public API: :func:`translate`, :func:`load`, :class:`Translator` and :func:`list_models`.
+Public API: :func:`translate` (by default with the shipped facades-label2photo model),
+:func:`load`, :class:`Translator` and :func:`list_models`.
 Importing img2img needs no GPU, no network and no Gradio; torch and the networks load on
 first use.
 """

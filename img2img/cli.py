@@ -12,7 +12,17 @@ from pathlib import Path
 
 from img2img.config import add_config_arguments, load_json, load_yaml, merge
 from img2img.precision import PRECISIONS
+from img2img.saved_models import DEFAULT_MODEL
 from img2img.tasks import TASKS, get_task
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """Every command's --device, with train's default (its config's ``device`` field)."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:1, ... (default: auto, cuda when available)",
+    )
 
 
 def train_command(argv: list[str]) -> None:
@@ -65,14 +75,19 @@ def translate_command(argv: list[str]) -> None:
         prog="img2img translate", description="Translate images with a trained model."
     )
     parser.add_argument("inputs", nargs="+", help="input image file(s)")
-    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"run directory or shipped model name (default: {DEFAULT_MODEL}, facade label "
+        "maps to photos)",
+    )
     parser.add_argument(
         "-o",
         "--output",
         required=True,
         help="output file (one input) or directory (several inputs)",
     )
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument(
         "--precision",
         default="auto",
@@ -151,7 +166,7 @@ def eval_command(argv: list[str]) -> None:
     )
     parser.add_argument("--html", action="store_true", help="also write an HTML report")
     parser.add_argument("--samples", type=int, default=8, help="image rows in the HTML report")
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="Inception batch size")
     parser.add_argument("--y-channel", action="store_true", help="PSNR/SSIM on the Y channel")
     parser.add_argument("--shave", type=int, default=0, help="border pixels PSNR/SSIM ignore")
@@ -259,7 +274,7 @@ def sample_command(argv: list[str]) -> None:
         metavar="N",
         help="also print the Parzen-window log likelihood of held-out data under N samples",
     )
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     args = parser.parse_args(argv)
 
     try:
@@ -316,8 +331,22 @@ def data_command(argv: list[str]) -> None:
         action="store_true",
         help="A from the even-numbered images, B from the odd ones: no scene in both domains",
     )
+    download = commands.add_parser(
+        "download",
+        help="fetch a standard public data set (facades, horse2zebra, div2k, set5, ...)",
+        description="Download a standard public data set from the address its reference code "
+        "uses and unpack it into ROOT/NAME in the layout the tasks read, with a progress bar; "
+        "an interrupted download resumes when run again, and nothing half-unpacked is left "
+        "behind on failure. --list shows the sets.",
+    )
+    download.add_argument("name", nargs="?", help="the data set (see --list)")
+    download.add_argument("--root", default="data", help="folder to unpack into (default: data)")
+    download.add_argument("--list", action="store_true", help="list the data sets and exit")
     args = parser.parse_args(argv)
 
+    if args.command == "download":
+        _download(download, args)
+        return
     from img2img.data import split_unpaired
 
     try:
@@ -325,6 +354,23 @@ def data_command(argv: list[str]) -> None:
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     print(", ".join(f"{name}: {count}" for name, count in counts.items()) + f" -> {args.out}")
+
+
+def _download(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from img2img.data.download import DATASETS, DownloadError, download_dataset
+
+    if args.list:
+        width = max(map(len, DATASETS))
+        for name, dataset in DATASETS.items():
+            print(f"{name:<{width}}  {dataset.description}")
+        return
+    if not args.name:
+        parser.error("name the data set to download (--list shows them)")
+    try:
+        path = download_dataset(args.name, args.root)
+    except DownloadError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"use it with --data {path}")
 
 
 def positive(text: str) -> int:
@@ -364,7 +410,7 @@ def demo_command(argv: list[str]) -> None:
         "bounds each request's work; uploads decoding to over 16x this are refused "
         "(default: img2img.demo.DEFAULT_MAX_PIXELS, 1024 x 1024)",
     )
-    parser.add_argument("--device", default="auto", help="default: a GPU if there is one")
+    add_device_argument(parser)
     parser.add_argument(
         "--concurrency",
         type=positive,
@@ -410,15 +456,20 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["--version"], ["-V"]):
+        from img2img import __version__
+
+        print(f"img2img {__version__}")
+        return
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img {train,translate,sample,eval,export,data,demo} ...\n\n"
+            "usage: img2img [--version] {train,translate,sample,eval,export,data,demo} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
-            "  translate  run a model: img2img translate --model runs/x in.png -o out.png\n"
+            "  translate  run a model: img2img translate [--model runs/x] in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
-            "  data       prepare data: img2img data split-unpaired --data DIR --out DIR2\n"
+            "  data       get data: img2img data download facades (--list: all sets)\n"
             "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,

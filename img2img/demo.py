@@ -46,7 +46,7 @@ from PIL import Image
 from img2img.catalog import ModelInfo, describe_model, list_models
 from img2img.images import ImageError, ImageTooLarge, load_image
 from img2img.metrics.autoencoder import code_bits
-from img2img.saved_models import read_config
+from img2img.saved_models import read_config, shipped_folder
 from img2img.tasks import TASKS
 
 # The largest input (output, for super-resolution) the demo computes, in pixels: 1 Mpx runs
@@ -85,7 +85,7 @@ MAX_SEED = 2**32 - 1
 # GAN samples are small (often 32 px): the page shows them upscaled by a whole factor with
 # nearest-neighbour, so each generated pixel is a visible block, to at least this width.
 DISPLAY_WIDTH = 512
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES_DIR = shipped_folder("examples")
 TRANSLATE_EXAMPLE = EXAMPLES_DIR / "facade_label.png"
 SR_EXAMPLE = EXAMPLES_DIR / "sr_lr.png"
 

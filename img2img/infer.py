@@ -27,7 +27,7 @@ from img2img.devices import resolve_device
 from img2img.images import tensor_to_pil, to_tensor
 from img2img.nets.batchnorm import inference_copy
 from img2img.precision import autocast, autocast_dtype
-from img2img.saved_models import read_model, resolve_model, weights_path
+from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
 
@@ -193,16 +193,17 @@ def select_direction(generator: nn.Module, config: Any, direction: str | None) -
 
 
 def load(
-    model: str | Path,
+    model: str | Path = DEFAULT_MODEL,
     device: str = "auto",
     precision: str = "auto",
     use_ema: bool = True,
     direction: str | None = None,
     tile: int = DEFAULT_TILE,
 ) -> Translator:
-    """Load a model (run directory or shipped name) for repeated use; see
-    :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA") picks the network
-    of a two-way model such as CycleGAN's; ``tile`` the tile side for large images."""
+    """Load a model (run directory or shipped name; default ``"facades-label2photo"``) for
+    repeated use; see :meth:`Translator.from_pretrained`. ``direction`` ("AtoB" or "BtoA")
+    picks the network of a two-way model such as CycleGAN's; ``tile`` the tile side for
+    large images."""
     return Translator.from_pretrained(model, device, precision, use_ema, direction, tile)
 
 
@@ -212,9 +213,14 @@ def _cached(model: str, device: str, mtime: float, direction: str | None) -> Tra
 
 
 def translate(
-    image: Any, model: str | Path, device: str = "auto", direction: str | None = None
+    image: Any,
+    model: str | Path = DEFAULT_MODEL,
+    device: str = "auto",
+    direction: str | None = None,
 ) -> Any:
-    """Translate one image with ``model`` (a run directory or a shipped model name).
+    """Translate one image with ``model`` (a run directory or a shipped model name; by
+    default ``"facades-label2photo"``, the shipped pix2pix model from facade label maps to
+    photos).
 
     ``image``: a path, PIL image, numpy HWC uint8 array or tensor; the result is the same
     kind (PIL for a path). Any size is accepted: the image is padded to the network's

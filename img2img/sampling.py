@@ -17,11 +17,12 @@ from torch import Tensor, nn
 
 from img2img.data.toy import get_mixture
 from img2img.data.transforms import make_generator
+from img2img.devices import resolve_device
 from img2img.infer import load_generator
 from img2img.tasks.gan import GANConfig, generate, latent
 
 
-def load_gan(model: str | Path, device: str = "cpu") -> tuple[nn.Module, GANConfig]:
+def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, GANConfig]:
     """A trained GAN generator (in eval mode, on ``device``) and its config, from any model
     :func:`img2img.infer.load_generator` reads; a model of another task is refused, since
     only a GAN draws images from noise."""
@@ -74,7 +75,7 @@ def write_sample_files(
     seed: int = 0,
     interpolations: int = 4,
     steps: int = 10,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> list[Path]:
     """``img2img sample``: a grid of ``n`` samples at ``output`` and, when
     ``interpolations`` > 0, a strip of slerp paths at ``<output stem>_slerp<suffix>``
@@ -82,6 +83,7 @@ def write_sample_files(
     """
     from torchvision.utils import save_image
 
+    device = resolve_device(device)
     generator, config = load_gan(model, device)
     output.parent.mkdir(parents=True, exist_ok=True)
     labels = sample_labels(config, n, label)

@@ -10,6 +10,10 @@ A model is a training config (JSON with a ``"task"`` field) and generator weight
    works: without an ``X.json`` the directory's ``config.json`` is its config;
 3. the name of a model shipped in ``weights/`` (``"facades-label2photo"``).
 
+The shipped models and the demo's examples are found by :func:`shipped_folder`: inside the
+installed package when img2img comes from a wheel (the build copies them there, see
+``setup.py``), else the checkout's top-level ``weights/`` and ``examples/``.
+
 It reads files only and knows no task, so a recipe may use it (SRGAN's ``--init-from``);
 listing models with their tasks is :mod:`img2img.catalog`, and rebuilding a generator from
 them :func:`img2img.infer.load_generator`.
@@ -26,7 +30,20 @@ from safetensors.torch import load_file
 
 from img2img.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_model_files
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+def shipped_folder(name: str) -> Path:
+    """The folder of files shipped with img2img (``"weights"``, ``"examples"``): the copy a
+    wheel carries inside the package, ``img2img/_shipped/NAME``, else the checkout's
+    top-level ``NAME/`` (a source checkout or an editable install)."""
+    package = Path(__file__).resolve().parent
+    packaged = package / "_shipped" / name
+    return packaged if packaged.is_dir() else package.parent / name
+
+
+WEIGHTS_DIR = shipped_folder("weights")
+# What ``translate(image)`` and ``img2img translate in.png -o out.png`` use when no model is
+# named: the shipped pix2pix model that turns facade label maps into photos.
+DEFAULT_MODEL = "facades-label2photo"
 # Where the user's models are looked for by default: training's usual --out parent.
 RUNS_DIR = Path("runs")
 MODEL_CARD_FILE = "model_card.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,10 @@ import torch
 from PIL import Image
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# No test downloads ImageNet weights (hundreds of MB): where a file is missing, the code under
+# test raises its "how to provide it" error, as on a machine without network access. Tests of
+# the download itself unset this and fake the transfer. Subprocesses inherit it.
+os.environ.setdefault("IMG2IMG_OFFLINE", "1")
 
 
 def make_aligned_pairs(root: Path, count: int, size: int, seed: int = 0) -> Path:

@@ -2,13 +2,14 @@
 
 LPIPS is a distance between deep features of an ImageNet classifier (AlexNet by default,
 or VGG-16) weighted by small learned linear heads. The ``lpips`` wheel ships the heads
-(``lpips/weights/v0.1/*.pth``) but fetches the trunk from torchvision's download server,
-which is unreachable offline. So the trunk is built without weights and then loaded from a
-local torchvision weights file: the path given, else ``$IMG2IMG_LPIPS_TRUNK``, else the
-torch hub cache where torchvision itself keeps downloads
-(``~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth`` or ``vgg16-397923af.pth``).
-Without one, :class:`LPIPSUnavailable` says where to put it: the metric is never computed
-on random trunk weights.
+(``lpips/weights/v0.1/*.pth``); the trunk is built without weights and then loaded from a
+torchvision weights file: the path given, else ``$IMG2IMG_LPIPS_TRUNK``, else the torch hub
+cache where torchvision keeps its downloads
+(``~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth`` or ``vgg16-397923af.pth``),
+downloaded there on first use where the network is reachable (:mod:`img2img.backbones.hub`).
+A file named by path is never replaced by a download. Without a file,
+:class:`LPIPSUnavailable` says how to provide one: the metric is never computed on random
+trunk weights.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from img2img.backbones.hub import TORCHVISION_URL, hub_weights
+
 # torchvision's weight files (the names its download URLs end in) for each LPIPS trunk.
 TRUNK_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 
@@ -30,7 +33,8 @@ class LPIPSUnavailable(RuntimeError):
 
 
 def trunk_weights_path(net: str = "alex", path: str | os.PathLike | None = None) -> Path:
-    """The local torchvision weights file for the LPIPS trunk ``net`` ("alex" or "vgg")."""
+    """The torchvision weights file for the LPIPS trunk ``net`` ("alex" or "vgg"): ``path``,
+    ``$IMG2IMG_LPIPS_TRUNK``, else the hub cache's (downloaded when missing and allowed)."""
     if net not in TRUNK_FILES:
         raise ValueError(f"net={net!r}: choose one of {', '.join(TRUNK_FILES)}")
     if path or os.environ.get("IMG2IMG_LPIPS_TRUNK"):
@@ -38,14 +42,13 @@ def trunk_weights_path(net: str = "alex", path: str | os.PathLike | None = None)
         if not file.is_file():
             raise LPIPSUnavailable(f"{file}: LPIPS trunk weights file not found")
         return file
-    file = Path(torch.hub.get_dir()) / "checkpoints" / TRUNK_FILES[net]
-    if not file.is_file():
-        raise LPIPSUnavailable(
-            f"LPIPS needs torchvision's ImageNet {net} weights, which cannot be downloaded "
-            f"here: copy {TRUNK_FILES[net]} to {file}, or pass its path "
-            "(--lpips-weights PATH, lpips(..., trunk_weights=PATH) or $IMG2IMG_LPIPS_TRUNK)"
-        )
-    return file
+    return hub_weights(
+        TORCHVISION_URL + TRUNK_FILES[net],
+        f"LPIPS needs torchvision's ImageNet {net} weights ({TRUNK_FILES[net]})",
+        "pass its path (--lpips-weights PATH, lpips(..., trunk_weights=PATH) or "
+        "$IMG2IMG_LPIPS_TRUNK)",
+        LPIPSUnavailable,
+    )
 
 
 @functools.lru_cache(maxsize=2)
@@ -54,10 +57,8 @@ def load_lpips(
 ) -> nn.Module:
     """The LPIPS model with its trunk loaded from :func:`trunk_weights_path`; eval mode."""
     file = trunk_weights_path(net, trunk_weights)
-    try:
-        import lpips as lpips_package
-    except ImportError:
-        raise LPIPSUnavailable("LPIPS needs the lpips package: pip install lpips") from None
+    import lpips as lpips_package
+
     with warnings.catch_warnings():  # lpips passes torchvision's deprecated pretrained=False
         warnings.simplefilter("ignore", UserWarning)
         model = lpips_package.LPIPS(net=net, pnet_rand=True, verbose=False)

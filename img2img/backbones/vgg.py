@@ -1,8 +1,9 @@
-"""torchvision's VGG19 convolutional features, with ImageNet weights from a local file.
+"""torchvision's VGG19 convolutional features, with its ImageNet weights.
 
-The weights (``vgg19-dcbbe5f2.pth``) cannot be downloaded here: they are read from the torch
-hub cache, where torchvision itself keeps downloads, or from a file the caller names. Used by
-the SRGAN content loss (:mod:`img2img.losses.perceptual`, Ledig et al. 2017's VGG54/VGG22).
+The weights (``vgg19-dcbbe5f2.pth``) are read from a file the caller names, else from the
+torch hub cache where torchvision keeps its downloads, downloaded there on first use where
+the network is reachable (:mod:`img2img.backbones.hub`). Used by the SRGAN content loss
+(:mod:`img2img.losses.perceptual`, Ledig et al. 2017's VGG54/VGG22).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+from img2img.backbones.hub import TORCHVISION_URL, hub_weights
 
 VGG19_FILE = "vgg19-dcbbe5f2.pth"
 # Index of the ReLU in torchvision's vgg19().features after which the features are taken.
@@ -25,20 +28,19 @@ class PerceptualWeightsMissing(FileNotFoundError):
 
 
 def vgg19_weights_path(path: str | os.PathLike | None = None) -> Path:
-    """``path`` if given (it must exist), else torchvision's file in the torch hub cache."""
+    """``path`` if given (it must exist), else torchvision's file in the torch hub cache
+    (downloaded when missing and allowed)."""
     if path:
         file = Path(path)
         if not file.is_file():
             raise PerceptualWeightsMissing(f"{file}: VGG19 weights file not found")
         return file
-    file = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
-    if not file.is_file():
-        raise PerceptualWeightsMissing(
-            f"the vgg19 perceptual loss needs torchvision's ImageNet VGG19 weights, which "
-            f"cannot be downloaded here: copy {VGG19_FILE} to {file}, or pass its path with "
-            "--perceptual-weights PATH; or use --perceptual inception (works offline)"
-        )
-    return file
+    return hub_weights(
+        TORCHVISION_URL + VGG19_FILE,
+        f"the vgg19 perceptual loss needs torchvision's ImageNet VGG19 weights ({VGG19_FILE})",
+        "pass its path with --perceptual-weights PATH; or use --perceptual inception",
+        PerceptualWeightsMissing,
+    )
 
 
 def vgg19_features(layer: str = "relu5_4", weights: str | os.PathLike | None = None) -> nn.Module:

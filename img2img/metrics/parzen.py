@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from img2img.data.transforms import make_generator
+from img2img.devices import resolve_device
 from img2img.sampling import load_gan, sample_labels
 from img2img.tasks.gan import GAN, generate, latent
 
@@ -78,13 +79,14 @@ def evaluate_parzen(
     samples: int = 10_000,
     held_out: int = 2_000,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> dict[str, float]:
     """Parzen-window log likelihood (nats) of held-out images under ``samples`` generated
     ones, images in [0, 1] as in Goodfellow et al. (2014); sigma is chosen on a separate
     validation split. Held-out data is the test split when the data set has one, else the
     training images, and ``"seen"`` in the result is True (the model trained on them).
     Returns ``{"log_likelihood", "stderr", "sigma", "seen"}``."""
+    device = resolve_device(device)
     generator, config = load_gan(model, device)
     test_split = GAN.dataset(config, "test")
     dataset = test_split or GAN.dataset(config, "train")

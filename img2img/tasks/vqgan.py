@@ -45,7 +45,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from img2img.backbones.lpips import LPIPSUnavailable, trunk_weights_path
+from img2img.backbones.hub import hub_file
+from img2img.backbones.lpips import TRUNK_FILES
 from img2img.config import TrainConfig, option
 from img2img.data import resolve_split
 from img2img.data.autoencoding import ReconstructionFolder
@@ -141,13 +142,10 @@ class VQGANConfig(TrainConfig):
 
 
 def available_perceptual() -> str:
-    """ "lpips" when LPIPS's VGG trunk weights are on this machine, else "inception" (the
-    network img2img can always load): the reference's perceptual loss where possible."""
-    try:
-        trunk_weights_path("vgg")
-    except LPIPSUnavailable:
-        return "inception"
-    return "lpips"
+    """ "lpips" when LPIPS's VGG trunk weights are already in the torch hub cache, else
+    "inception" (the network img2img can always load): the reference's perceptual loss where
+    it is present. Only looks: choosing a default never starts a download."""
+    return "lpips" if hub_file(TRUNK_FILES["vgg"]).is_file() else "inception"
 
 
 def channel_mult(config: VQGANConfig) -> tuple[int, ...]:
