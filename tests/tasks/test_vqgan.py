@@ -82,7 +82,12 @@ def test_resume_continues_exactly(images: Path, tmp_path: Path, quantizer: str, 
 
 @pytest.mark.parametrize(
     ("quantizer", "dtype", "shape"),
-    [("vq", torch.int64, (5, 6)), ("kl", torch.float32, (8, 5, 6))],
+    [
+        ("vq", torch.int64, (5, 6)),
+        ("ema", torch.int64, (5, 6)),
+        ("kl", torch.float32, (8, 5, 6)),
+        ("none", torch.float32, (8, 5, 6)),
+    ],
 )
 def test_encode_decode_round_trip_shapes_and_dtypes(
     tmp_path: Path, quantizer: str, dtype: torch.dtype, shape: tuple, one_thread
