@@ -15,8 +15,8 @@ decoder's last layer L, clamped to [0, 1e4] and detached: an option of the Adver
 both terms by 0 instead; either way its weights do not move). The bottleneck
 (``--quantizer``): ``vq`` (codebook + 0.25 * commitment, beta on the encoder side; see
 :mod:`img2img.losses.quantization`), ``ema`` (EMA codebook with dead-code restart, commitment
-only), ``kl`` (diagonal Gaussian, KL weight 1e-6, adversarial weight 0.5: the latent-diffusion
-``kl-f8`` settings) or ``none``.
+only), ``kl`` (diagonal Gaussian, 4 latent channels, KL weight 1e-6, adversarial weight 0.5: the
+latent-diffusion ``kl-f8`` settings) or ``none``.
 
 Defaults follow the reference's configs: f = 16 (ch 128, ch_mult 1,1,2,2,4, 2 res blocks,
 attention at the latent resolution), 1024 codes of dim 256, PatchGAN with 3 layers and batch
@@ -79,8 +79,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 2e-4,
     },
 }
-# The latent-diffusion KL autoencoder's loss settings (its kl-f8 config).
-KL_PRESETS = {"disc_weight": 0.5}
+# The latent-diffusion KL autoencoder's settings (its kl-f8 config): a 4-channel latent, whose
+# 16-bit values then cost less than the image's pixels, and a lighter adversarial term.
+KL_PRESETS = {"code_dim": 4, "disc_weight": 0.5}
 
 
 @dataclass
