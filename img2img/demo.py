@@ -11,6 +11,8 @@
   ``ImageEditor``), get the completed image beside it; an empty or all-over mask is refused
   with a message. The editor's files are read by Gradio itself (``preprocess``), unlike the
   other tabs' uploads: its own upload widget only takes images.
+- **Autoencoder** (task ``vqgan``): the reconstruction, the code map (one colour a code)
+  and the compression ratio of the codes.
 
 The UI is a thin layer over :class:`DemoBackend`, whose methods take file paths and numbers
 and return images and a status line, so tests call them without a browser. Every input is
@@ -49,6 +51,7 @@ from PIL import Image
 from img2img.catalog import ModelInfo, describe_model, list_models
 from img2img.data.labels import palette_legend
 from img2img.images import ImageError, ImageTooLarge, load_image
+from img2img.metrics.autoencoder import code_bits
 from img2img.nets.labels import UnknownLabel
 from img2img.saved_models import read_config, shipped_folder
 from img2img.tasks import TASKS
@@ -96,6 +99,7 @@ INPAINT_EXAMPLE = EXAMPLES_DIR / "facade_photo.png"
 
 # The tabs, named by the task classes' ``demo_tab``.
 TRANSLATE, SUPER_RESOLVE, SAMPLE, INPAINT = "translate", "super-resolve", "sample", "inpaint"
+AUTOENCODE = "autoencode"
 ALL_CLASSES = "all (one class per column)"
 # The GAN tab's second figure, per generator kind (DemoBackend.generator_kind).
 EXTRAS = {"style": "Mix styles", "ddgan": "Show the denoising steps"}
@@ -362,6 +366,27 @@ class DemoBackend:
         status = f"Filled a hole of {share:.0%} of the image with {name}."
         return output, " ".join(filter(None, [note, status]))
 
+    def autoencode(self, name: str, path: str | None) -> tuple[Image.Image, Image.Image, str]:
+        """Autoencoder tab: (reconstruction, code map, status with the compression ratio).
+        The code map shows each code in its own colour (a KL latent's first three channels),
+        one block of f x f pixels per code, over the image padded to a multiple of f."""
+        info = self.model(name, AUTOENCODE)
+        translator = self.translator(info, None)
+        image, note = self.read_input(path, self.max_pixels)
+        codes = translator.encode(image)
+        size = translator.generator.codebook_size
+        factor = translator.multiple
+        bits = code_bits(codes, size)
+        what = f"{codes.shape[-1]}x{codes.shape[-2]} codes of {size}" if size else "latent"
+        status = (
+            f"{image.width}x{image.height} -> {what} ({bits:,.0f} bits): "
+            f"{24 * image.width * image.height / bits:.1f}x smaller than 24-bit pixels."
+        )
+        code_map = colour_codes(codes, size).resize(
+            (codes.shape[-1] * factor, codes.shape[-2] * factor), Image.Resampling.NEAREST
+        )
+        return translator(image), code_map, " ".join(filter(None, [note, status]))
+
     def class_choices(self, name: str | None) -> list[str]:
         """Label choices of a GAN: the classes of a conditional model, after "all"."""
         if name not in self.names(SAMPLE):  # a list, not a dict: any JSON value is safe here
@@ -472,6 +497,20 @@ class DemoBackend:
             strip,
             f"{count} sample{plural}{which} from {name}, seed {seed}.{grown}{zoom}",
         )
+
+
+def colour_codes(codes: Any, codebook_size: int) -> Image.Image:
+    """One pixel per code: a code map ``(h, w)`` in fixed random colours (the same code, the
+    same colour, in every image), or a float latent ``(C, h, w)``'s first three channels
+    stretched to [0, 255]."""
+    if codebook_size:
+        palette = np.random.default_rng(0).integers(0, 256, (codebook_size, 3), dtype=np.uint8)
+        return Image.fromarray(palette[codes.numpy()])
+    latent = codes[:3].float()
+    latent = (latent - latent.min()) / (latent.max() - latent.min() + 1e-8)
+    if len(latent) < 3:
+        latent = latent[:1].expand(3, -1, -1)
+    return Image.fromarray((latent.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
 
 
 def _tab_header(
@@ -701,6 +740,28 @@ def _inpainting_tab(backend: DemoBackend) -> None:
         gr.Examples([[str(INPAINT_EXAMPLE)]], [editor], api_visibility="private")
 
 
+def _autoencoder_tab(backend: DemoBackend) -> None:
+    header = _tab_header(backend, AUTOENCODE, "autoencoder", "vqgan")
+    if header is None:
+        return
+    model, summary = header
+    model.change(lambda name: _summary(backend, name), model, summary, api_visibility="private")
+    with gr.Row():
+        source = gr.Image(type="filepath", label="Input image", elem_id="autoencoder-input")
+        output = gr.Image(type="pil", format="png", label="Reconstruction")
+        code_map = gr.Image(type="pil", format="png", label="Code map (one colour a code)")
+    run = gr.Button("Encode and decode", variant="primary")
+    status = gr.Markdown(elem_id="autoencoder-status")
+    run.click(
+        in_page(lambda name, image: backend.autoencode(name, upload_path(image)), 3),
+        [model, source],
+        [output, code_map, status],
+        preprocess=False,
+        api_visibility="private",
+        concurrency_id=COMPUTE,
+    )
+
+
 def _public_api(backend: DemoBackend) -> None:
     """The endpoints for programs (``gradio_client``, ``/gradio_api/...``): ``translate``,
     ``super_resolve`` and ``sample``, each for the tabs that have a model, callable on its
@@ -789,6 +850,8 @@ def build_demo(
             _sampling_tab(backend)
         with gr.Tab("Inpainting"):
             _inpainting_tab(backend)
+        with gr.Tab("Autoencoder"):
+            _autoencoder_tab(backend)
         _public_api(backend)
     demo.backend = backend  # for callers and tests that drive the functions directly
     return demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)

@@ -35,9 +35,9 @@ from img2img.config import config_from_dict
 from img2img.data.masks import read_mask
 from img2img.devices import resolve_device
 from img2img.engines import OnnxRuntimeNetwork, TorchNetwork, compile_network
-from img2img.images import quantize, to_tensor
+from img2img.images import quantize, tensor_to_pil, to_tensor
 from img2img.nets.batchnorm import inference_copy
-from img2img.precision import autocast_dtype
+from img2img.precision import autocast, autocast_dtype
 from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
@@ -102,6 +102,7 @@ class Translator:
         self.generator = inference_copy(generator, per_image).to(device)
         self.config = config
         self.device = device
+        self.dtype = autocast_dtype(precision, device)  # PyTorch's, where it runs a network
         # An inpainting network fills the hole itself (see nets.context_encoder).
         self.inpaints = hasattr(generator, "fill_hole")
         multiple = getattr(generator, "size_multiple", 1)
@@ -109,7 +110,7 @@ class Translator:
         example = [torch.zeros(1, channels, max(multiple, 64), max(multiple, 64))]
         probe = [torch.zeros(1, channels, max(multiple, 256), max(multiple, 256))]
         if self.inpaints:  # two inputs (image, hole) at one fixed size: PyTorch runs it
-            self.network = TorchNetwork(self.generator, device, autocast_dtype(precision, device))
+            self.network = TorchNetwork(self.generator, device, self.dtype)
         else:
             self.network = compile_network(
                 self.generator, example, engine, device, precision, probe=probe
@@ -199,6 +200,41 @@ class Translator:
                 "models (--task inpaint) fill a masked hole"
             )
         return self.translate_tensor(x)
+
+    @torch.inference_mode()
+    def encode(self, image: Any) -> torch.Tensor:
+        """The codes of an autoencoder model (VQGAN): an int64 code map ``(h, w)`` for one
+        image (path, PIL, numpy, CHW tensor) or ``(N, h, w)`` for an NCHW batch; a KL or
+        plain autoencoder gives its float latent, ``(C, h, w)`` or ``(N, C, h, w)``. The
+        image is padded to a multiple of the downsampling factor f, so the map covers
+        ``ceil(H / f) x ceil(W / f)``; :meth:`decode` turns codes back into an image."""
+        network = self._autoencoder("encode")
+        x, _ = to_tensor(image)
+        padded, _ = pad_to_multiple(x.to(self.device), self.multiple)
+        with autocast(self.device, self.dtype):
+            codes = network.encode(padded)
+        codes = codes.cpu() if not codes.is_floating_point() else codes.float().cpu()
+        batched = isinstance(image, torch.Tensor) and image.dim() == 4
+        return codes if batched else codes[0]
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor) -> Any:
+        """The image of :meth:`encode`'s codes: a PIL image for one image's codes, a float
+        ``(N, 3, H, W)`` tensor in [-1, 1] for a batch (H, W: the code map's size times f)."""
+        network = self._autoencoder("decode")
+        single = codes.dim() == (3 if codes.is_floating_point() else 2)
+        batch = (codes[None] if single else codes).to(self.device)
+        with autocast(self.device, self.dtype):
+            images = network.decode(batch).float().clamp(-1, 1).cpu()
+        return tensor_to_pil(images[0]) if single else images
+
+    def _autoencoder(self, method: str) -> nn.Module:
+        if not hasattr(self.generator, method):
+            raise TypeError(
+                f"{method}: a {self.config.task} model has no codes; encode and decode are "
+                "for autoencoder models (--task vqgan)"
+            )
+        return self.generator
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:

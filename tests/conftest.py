@@ -10,7 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# Real data sets for the tests that compare against them: $IMG2IMG_TEST_DATA, or a "shared/data"
+# folder beside the checkout (facades/, sr/Set5, sr/Set14, sr/T91, sr/BSD200, mnist/,
+# cifar10-test/); a test whose set is missing skips and says which.
+SHARED_DATA = Path(
+    os.environ.get("IMG2IMG_TEST_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 # No test downloads ImageNet weights (hundreds of MB): where a file is missing, the code under
 # test raises its "how to provide it" error, as on a machine without network access. Tests of
 # the download itself unset this and fake the transfer. Subprocesses inherit it.

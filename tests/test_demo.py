@@ -313,7 +313,9 @@ def test_build_demo_makes_one_tab_per_task_and_notes_empty_ones(tiny_models):
 
     demo = build_demo([tiny_models["pix2pix"]], device="cpu")
     tabs = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
-    assert tabs == ["Image translation", "Super-resolution", "GAN sampling", "Inpainting"]
+    assert tabs == [
+        "Image translation", "Super-resolution", "GAN sampling", "Inpainting", "Autoencoder",
+    ]  # fmt: skip
     assert "No super-resolution model is loaded" in markdown(demo)
     assert "No GAN model is loaded" in markdown(demo)
     assert "No image translation model" not in markdown(demo)

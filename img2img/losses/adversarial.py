@@ -33,6 +33,7 @@ from torch.nn.utils import parametrize
 from img2img.config import option
 from img2img.losses.energy import energy_g_loss, margin_d_loss
 from img2img.losses.feature_matching import feature_matching_loss
+from img2img.losses.weighting import adaptive_weight
 from img2img.nets.outputs import DiscriminatorOutput
 from img2img.optim import Stepper, make_optimizer
 
@@ -414,6 +415,7 @@ class Adversary(nn.Module):
         # chooses the weight (StyleGAN2 multiplies gamma by the interval, DDGAN does not).
         self.r1_interval = r1_interval
         self.updates = 0
+        self.last_adaptive_weight: float | None = None  # see loss(adaptive_to=...)
         self._parallel: nn.Module | None = None  # see distribute()
         self.augment = augment
         self.aux_losses = dict(aux_losses or {})
@@ -497,7 +499,13 @@ class Adversary(nn.Module):
         self.updates += 1
         return logs
 
-    def loss(self, fake: Tensor, real: Tensor | None = None, condition: Any = None) -> Tensor:
+    def loss(
+        self,
+        fake: Tensor,
+        real: Tensor | None = None,
+        condition: Any = None,
+        adaptive_to: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
         """The generator's adversarial term: a scalar whose gradient reaches ``fake``.
 
         The discriminator's parameters are frozen for this forward pass only, so
@@ -505,7 +513,20 @@ class Adversary(nn.Module):
         decides what to track when the graph is built, so restoring the flags right after
         is safe. ``real`` (optional) feeds objectives that compare against real logits;
         ``condition`` is passed to the discriminator as in :meth:`d_loss`.
+
+        ``adaptive_to=(rec_loss, last_layer)``: scale the term by VQGAN's adaptive weight,
+        the ratio of the two losses' gradient norms at ``last_layer`` (the generator's last
+        weight tensor; :func:`img2img.losses.weighting.adaptive_weight`), detached. The
+        weight used is kept in ``last_adaptive_weight`` for the logs.
         """
+        g_loss = self._g_loss(fake, real, condition)
+        if adaptive_to is None:
+            return g_loss
+        weight = adaptive_weight(adaptive_to[0], g_loss, adaptive_to[1])
+        self.last_adaptive_weight = weight.item()
+        return weight * g_loss
+
+    def _g_loss(self, fake: Tensor, real: Tensor | None, condition: Any) -> Tensor:
         params = list(self.discriminator.parameters())
         flags = [p.requires_grad for p in params]
         for p in params:

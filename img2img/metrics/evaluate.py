@@ -6,6 +6,9 @@ does), each output is rounded to 8 bits as a saved image would be, and then:
 - paired metrics against the item's target (PSNR, SSIM, LPIPS), averaged over images, for
   tasks whose targets are aligned with their inputs (task ``evaluation = "aligned"``; an
   ``"unaligned"`` task gets only the distribution metrics);
+- for an autoencoder (VQGAN, ``evaluation = "autoencoder"``), each test image is its own
+  target (reconstruction PSNR/SSIM/LPIPS, rFID/KID), plus the usage and size of its codes
+  (:mod:`.autoencoder`);
 - FID and KID of all outputs against the target domain's real images of the same split
   (the dataset's targets, read at the model's image size). Their Inception features are
   cached like a real folder's (keyed by the files, sizes, mtimes, and how they are read),
@@ -31,6 +34,7 @@ from tqdm import tqdm
 from img2img.devices import resolve_device
 from img2img.images import quantize
 from img2img.infer import Translator, load_generator, select_direction
+from img2img.metrics.autoencoder import code_report
 from img2img.metrics.distances import distribution_metrics
 from img2img.metrics.pixel import psnr, ssim
 from img2img.metrics.reports import METRICS, PAIRED, Evaluation
@@ -126,13 +130,16 @@ def evaluate(
         raise ValueError(
             f"--baseline and --mask are for inpainting models; {path} is a {config.task} model"
         )
-    if protocol not in ("aligned", "unaligned"):
+    if protocol not in ("aligned", "unaligned", "autoencoder"):
         raise ValueError(f"{path}: no evaluation protocol {protocol!r} for a {config.task} model")
-    return evaluate_translation(
-        path, translator, data, metrics, setup, aligned=protocol == "aligned",
+    evaluation = evaluate_translation(
+        path, translator, data, metrics, setup, aligned=protocol != "unaligned",
         y_channel=y_channel, shave=shave, lpips_net=lpips_net, lpips_weights=lpips_weights,
         start=start,
     )  # fmt: skip
+    if protocol == "autoencoder":  # reconstructions of the test images, plus their codes
+        evaluation.summary["metrics"].update(code_report(translator, data, batch_size))
+    return evaluation
 
 
 def evaluate_translation(

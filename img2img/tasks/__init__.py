@@ -47,6 +47,7 @@ from img2img.tasks.pix2pix import Pix2Pix
 from img2img.tasks.pix2pixhd import Pix2PixHD
 from img2img.tasks.progan import ProGAN
 from img2img.tasks.srgan import SRGAN
+from img2img.tasks.vqgan import VQGAN
 
 # How ``img2img eval`` measures a task's models (see :mod:`img2img.metrics.evaluate`):
 # "aligned": outputs of the test inputs against their aligned targets (PSNR, SSIM, LPIPS,
@@ -54,10 +55,13 @@ from img2img.tasks.srgan import SRGAN
 # direction against the other domain; "super-resolution": LR made from HR test images,
 # with the bicubic baseline; "samples": images drawn from noise against real images;
 # "inpainting": holes filled in test images, over the hole and the whole image, with the
-# OpenCV (Telea) baseline.
-EVALUATIONS = ("aligned", "unaligned", "two-way", "super-resolution", "samples", "inpainting")
+# OpenCV (Telea) baseline; "autoencoder": reconstructions of the test images, plus the codes'
+# usage and size.
+EVALUATIONS = (
+    "aligned", "unaligned", "two-way", "super-resolution", "samples", "inpainting", "autoencoder",
+)  # fmt: skip
 # The web demo's tabs (:mod:`img2img.demo`).
-DEMO_TABS = ("translate", "super-resolve", "sample", "inpaint")
+DEMO_TABS = ("translate", "super-resolve", "sample", "inpaint", "autoencode")
 
 
 class Task(Protocol):
@@ -127,6 +131,7 @@ TASKS: dict[str, type[Task]] = {
     "ddgan": DDGAN,
     "inpaint": Inpaint,
     "progan": ProGAN,
+    "vqgan": VQGAN,
 }
 
 

@@ -1,0 +1,205 @@
+"""The vqgan recipe: the discriminator waits for --disc-start, exact resume, encode/decode
+through the public API, translate from the command line, learning on real images."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED_DATA, make_hr_images
+from PIL import Image
+
+import img2img
+from img2img.checkpoint import load_training_state
+from img2img.config import merge
+from img2img.tasks.vqgan import VQGAN, VQGANConfig
+from img2img.train import Trainer
+
+# The smallest autoencoder that runs every part: 16 px, f = 4, one block a level.
+TINY_VQGAN = {
+    "image_size": 16,
+    "batch_size": 2,
+    "downsample": 4,
+    "channels": 32,
+    "channel_mult": "1,1,1",
+    "res_blocks": 1,
+    "attention": False,
+    "code_dim": 8,
+    "codebook_size": 16,
+    "d_channels": 8,
+    "d_layers": 1,
+    "perceptual": "none",
+    "num_workers": 0,
+    "device": "cpu",
+    "log_every": 1,
+    "num_samples": 2,
+    "sample_every": 1000,
+}
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    return make_hr_images(tmp_path / "images", [(16, 16)] * 4)
+
+
+def tiny(data: Path, out: Path, **overrides) -> VQGANConfig:
+    return merge(VQGANConfig, {"data": str(data), "out": str(out), **TINY_VQGAN, **overrides})
+
+
+def test_the_discriminator_neither_trains_nor_counts_before_disc_start(
+    images: Path, tmp_path: Path, one_thread
+) -> None:
+    task = VQGAN(tiny(images, tmp_path / "run", disc_start=2), 10, 0, torch.device("cpu"))
+    before = {k: v.clone() for k, v in task.adversary.discriminator.state_dict().items()}
+    batch = {"input": torch.rand(2, 3, 16, 16) * 2 - 1}
+    logs = [task.step(batch) for _ in range(2)]
+    after = task.adversary.discriminator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats too
+    assert not any("d_loss" in log or "g_gan" in log for log in logs)
+    third = task.step(batch)
+    assert "d_loss" in third and third["adaptive_weight"] > 0
+    assert not torch.equal(before["body.0.weight"], task.adversary.discriminator.body[0].weight)
+
+
+@pytest.mark.parametrize("quantizer", ["ema", "kl"])
+def test_resume_continues_exactly(images: Path, tmp_path: Path, quantizer: str, one_thread) -> None:
+    """Across the discriminator's start; EMA restarts and KL samples draw from the saved RNG."""
+    options = {"quantizer": quantizer, "disc_start": 1, "max_steps": 3}
+    Trainer(tiny(images, tmp_path / "straight", **options)).fit()
+    Trainer(tiny(images, tmp_path / "resumed", **{**options, "max_steps": 2})).fit()
+    Trainer(tiny(images, tmp_path / "resumed", **options), resume=True).fit()
+    straight, resumed = (load_training_state(tmp_path / run) for run in ("straight", "resumed"))
+    assert straight["task"]["iteration"] == resumed["task"]["iteration"] == 3
+    for part in ("generator", "adversary"):
+        for key, value in straight["task"][part].items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(value, resumed["task"][part][key]), (part, key)
+
+
+@pytest.mark.parametrize(
+    ("quantizer", "dtype", "shape"),
+    [
+        ("vq", torch.int64, (5, 6)),
+        ("ema", torch.int64, (5, 6)),
+        ("kl", torch.float32, (8, 5, 6)),
+        ("none", torch.float32, (8, 5, 6)),
+    ],
+)
+def test_encode_decode_round_trip_shapes_and_dtypes(
+    tmp_path: Path, quantizer: str, dtype: torch.dtype, shape: tuple, one_thread
+) -> None:
+    from conftest import save_untrained_model
+
+    run = save_untrained_model(tmp_path / "vq", "vqgan", **TINY_VQGAN, quantizer=quantizer)
+    vq = img2img.load(run, device="cpu", precision="fp32")
+    image = Image.new("RGB", (22, 18), (200, 40, 90))  # padded up to 24 x 20: a 6 x 5 map
+    codes = vq.encode(image)
+    assert codes.dtype == dtype and tuple(codes.shape) == shape
+    decoded = vq.decode(codes)
+    assert isinstance(decoded, Image.Image) and decoded.size == (24, 20)
+    batch = torch.rand(3, 3, 16, 16) * 2 - 1
+    batch_codes = vq.encode(batch)
+    assert batch_codes.shape[0] == 3 and batch_codes.dtype == dtype
+    images = vq.decode(batch_codes)
+    assert images.shape == (3, 3, 16, 16) and images.dtype == torch.float32
+    # decode(encode(x)) is what translate runs.
+    torch.testing.assert_close(images, vq.translate_tensor(batch).clamp(-1, 1))
+    with pytest.raises(ValueError, match="decodes"):
+        vq.decode(codes.float() if dtype == torch.int64 else codes.long())
+
+
+def test_encode_refuses_a_model_without_codes(tmp_path: Path) -> None:
+    from conftest import TINY_GAN, save_untrained_model
+
+    run = save_untrained_model(tmp_path / "gan", "gan", **TINY_GAN)
+    with pytest.raises(TypeError, match="gan model has no codes"):
+        img2img.load(run, device="cpu").encode(torch.zeros(1, 1, 28, 28))
+
+
+def test_cli_translate_reconstructs(images: Path, tmp_path: Path) -> None:
+    from conftest import save_untrained_model
+
+    run = save_untrained_model(tmp_path / "vq", "vqgan", **TINY_VQGAN)
+    recon, source = tmp_path / "recon.png", next(images.iterdir())
+    subprocess.run(
+        [sys.executable, "-m", "img2img", "translate", "--model", str(run), str(source),
+         "-o", str(recon)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    expected = img2img.load(run, device="cpu")(Image.open(source))
+    assert (np.asarray(Image.open(recon)) == np.asarray(expected)).all()
+
+
+def test_a_short_run_on_cifar_reduces_reconstruction_error(tmp_path: Path, one_thread) -> None:
+    cifar = SHARED_DATA / "cifar10-test"
+    if not cifar.exists():
+        pytest.skip(f"real data not found at {cifar} (see the README's data section)")
+    data = tmp_path / "cifar"
+    data.mkdir()
+    for path in sorted((cifar / "cat").glob("*.jpg"))[:16]:
+        (data / path.name).symlink_to(path)
+    config = tiny(data, tmp_path / "run", batch_size=4, disc_start=1000, max_steps=40)
+    config.lr = 1e-3
+    trainer = Trainer(config)
+    test = torch.stack([trainer.dataset[i]["input"] for i in range(8)])
+
+    def error() -> float:
+        with torch.no_grad():
+            return (trainer.task.generator.eval()(test) - test).abs().mean().item()
+
+    start = error()
+    trainer.fit()
+    assert error() < 0.7 * start
+
+
+def test_eval_reports_reconstruction_and_the_codes_usage_and_size(tmp_path: Path) -> None:
+    from conftest import save_untrained_model
+
+    from img2img.metrics.evaluate import evaluate
+    from img2img.nets.quantizers import code_statistics
+
+    data = tmp_path / "data"
+    make_hr_images(data / "test", [(16, 16)] * 3)
+    run = save_untrained_model(tmp_path / "vq", "vqgan", **TINY_VQGAN)
+    summary = evaluate(run, data, ["psnr", "ssim"], device="cpu", progress=False).summary
+    metrics = summary["metrics"]
+    # 16 px at f = 4: a 4 x 4 map of indices into 16 codes, 4 bits each; 3 x 16 x 16 x 8 bits.
+    assert metrics["bits_per_image"] == 64 and metrics["compression_ratio"] == 96
+    vq = img2img.load(run, device="cpu")  # the precision eval runs at
+    originals = torch.stack([_as_tensor(path) for path in sorted((data / "test").iterdir())])
+    usage, perplexity = code_statistics(vq.encode(originals), 16)
+    assert metrics["codebook_usage"] == usage and metrics["perplexity"] == pytest.approx(perplexity)
+    recon = vq.translate_tensor(originals)
+    from img2img.images import quantize
+    from img2img.metrics.pixel import psnr
+
+    expected = psnr(quantize(recon), originals).mean().item()
+    assert metrics["psnr"] == pytest.approx(expected, rel=1e-6)
+    assert len(summary["per_image"]) == 3 and -1 < metrics["ssim"] < 1
+
+
+def _as_tensor(path: Path) -> torch.Tensor:
+    from img2img.images import load_image, pil_to_tensor
+
+    return pil_to_tensor(load_image(path))
+
+
+def test_the_shipped_model_reconstructs_held_out_cifar_images(one_thread) -> None:
+    """cifar10-vqgan trained on nine in ten CIFAR-10 test images (sorted by class folder and
+    name); every 500th is held out. An untrained model is at about 11 dB."""
+    from img2img.metrics.pixel import psnr
+
+    cifar = SHARED_DATA / "cifar10-test"
+    if not cifar.exists():
+        pytest.skip(f"real data not found at {cifar} (see the README's data section)")
+    files = sorted(cifar.glob("*/*.jpg"))[::500]
+    originals = torch.stack([_as_tensor(path) for path in files])
+    vq = img2img.load("cifar10-vqgan", device="cpu")
+    recon = vq.translate_tensor(originals).clamp(-1, 1)
+    assert psnr(recon, originals).mean().item() > 14.0  # its card: 15.8 dB on 200 held out
+    codes = vq.encode(originals)
+    assert codes.shape == (len(files), 8, 8) and len(codes.unique()) > 100
