@@ -330,6 +330,19 @@ def sample_command(argv: list[str]) -> None:
     )
     parser.add_argument("--steps", type=int, default=10, help="images per interpolation row")
     parser.add_argument(
+        "--truncation", type=float, default=1.0, help="style models: psi of the truncation trick"
+    )
+    parser.add_argument(
+        "--style-mix",
+        type=int,
+        default=0,
+        metavar="K",
+        help="style models: also write a K x K style-mixing grid (<output>_mix)",
+    )
+    parser.add_argument(
+        "--chain", action="store_true", help="DDGAN models: also write the denoising steps"
+    )
+    parser.add_argument(
         "--parzen",
         type=int,
         default=0,
@@ -375,6 +388,9 @@ def _sample(args: argparse.Namespace) -> None:
         args.steps,
         args.device,
         args.engine,
+        args.truncation,
+        args.style_mix,
+        args.chain,
     ):
         print(path)
     if note := growth_note(args.model):

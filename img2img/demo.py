@@ -101,11 +101,24 @@ INPAINT_EXAMPLE = EXAMPLES_DIR / "facade_photo.png"
 TRANSLATE, SUPER_RESOLVE, SAMPLE, INPAINT = "translate", "super-resolve", "sample", "inpaint"
 AUTOENCODE = "autoencode"
 ALL_CLASSES = "all (one class per column)"
+# The GAN tab's second figure, per generator kind (DemoBackend.generator_kind).
+EXTRAS = {"style": "Mix styles", "ddgan": "Show the denoising steps"}
 
 Loader = Callable[[ModelInfo, "str | None", str, str], Any]
 log = logging.getLogger(__name__)
 _BRIEF = reprlib.Repr()
 _BRIEF.maxstring = _BRIEF.maxother = 200  # room for a model's path, not for megabytes
+
+
+def truncation_psi(value: Any) -> float:
+    """The truncation psi a visitor gave, checked: a number from 0 to 1."""
+    try:
+        psi = float(value)
+    except (TypeError, ValueError):
+        raise refuse(f"The truncation must be a number between 0 and 1; got {value!r}") from None
+    if not 0 <= psi <= 1:
+        raise refuse(f"The truncation must be between 0 and 1; got {psi}")
+    return psi
 
 
 def refuse(message: str) -> gr.Error:
@@ -383,13 +396,64 @@ class DemoBackend:
             return []
         return [ALL_CLASSES] + [str(label) for label in range(int(values["num_classes"]))]
 
+    def generator_kind(self, name: str | None) -> str:
+        """ "style" for a style generator, "ddgan" for a Denoising Diffusion GAN, else "":
+        which extra controls the GAN tab shows."""
+        if name not in self.names(SAMPLE):
+            return ""
+        values = read_config(self.models[name].path)
+        if values.get("task") == "ddgan":
+            return "ddgan"
+        return "style" if values.get("generator") == "style" else ""
+
+    def extras(self, name: str, seed: float, truncation: float = 1.0) -> tuple[str, str]:
+        """GAN tab, second figure: a style model's 4 x 4 style-mixing grid (coarse styles
+        from the top row, fine from the left column) or a DDGAN's denoising steps
+        (x_T ... x_0, one row per sample); (file, status)."""
+        from img2img.sampling import write_sample_files
+
+        info = self.model(name, SAMPLE)
+        kind = self.generator_kind(name)
+        if not kind:
+            raise refuse(f"{name} has neither styles to mix nor denoising steps.")
+        seed = whole_number(seed, "The seed", 0, MAX_SEED)
+        truncation = truncation_psi(truncation)
+        try:
+            files = write_sample_files(
+                info.path,
+                self.request_folder() / "samples.png",
+                n=4,
+                seed=seed,
+                interpolations=0,
+                device=self.device,
+                engine=self.engine,
+                truncation=truncation if kind == "style" else 1.0,
+                style_mix=4 if kind == "style" else 0,
+                chain=kind == "ddgan",
+            )
+        except (FileNotFoundError, ValueError) as err:
+            raise gr.Error(f"Cannot sample from {name}: {err}") from None
+        upscale_for_display(files[-1])
+        if kind == "style":
+            return str(files[-1]), f"Style mixing from {name}, seed {seed}, psi {truncation}."
+        steps = int(read_config(info.path).get("steps", 0))
+        return str(files[-1]), f"{steps} denoising steps of {name}, seed {seed}."
+
     def sample(
-        self, name: str, seed: float, label: str | None, count: float, rows: float, steps: float
+        self,
+        name: str,
+        seed: float,
+        label: str | None,
+        count: float,
+        rows: float,
+        steps: float,
+        truncation: float = 1.0,
     ) -> tuple[str, str | None, str]:
         """GAN tab: (grid file, interpolation strip file or None, status), written by
         ``img2img sample``'s :func:`~img2img.sampling.write_sample_files` and upscaled for
         the page (:func:`upscale_for_display`). ``label``: a class of a conditional model
-        (as a string, like the picker's choices), or None / :data:`ALL_CLASSES` for all."""
+        (as a string, like the picker's choices), or None / :data:`ALL_CLASSES` for all.
+        ``truncation``: psi of a style model's truncation trick (1: off)."""
         from img2img.sampling import growth_note, write_sample_files
 
         info = self.model(name, SAMPLE)
@@ -403,6 +467,9 @@ class DemoBackend:
             if not classes:
                 raise refuse(f"{name} is not class-conditional: it takes no class.")
             chosen = int(one_of(label, classes, "class"))
+        truncation = truncation_psi(truncation)
+        if truncation != 1 and self.generator_kind(name) != "style":
+            raise refuse(f"{name} is not a style model: it has no truncation.")
         try:
             files = write_sample_files(
                 info.path,
@@ -414,6 +481,7 @@ class DemoBackend:
                 steps=steps,
                 device=self.device,
                 engine=self.engine,
+                truncation=truncation,
             )
         except (FileNotFoundError, ValueError) as err:
             raise gr.Error(f"Cannot sample from {name}: {err}") from None
@@ -600,22 +668,39 @@ def _sampling_tab(backend: DemoBackend) -> None:
     with gr.Row():
         rows = gr.Slider(*ROWS, step=1, label="Interpolation rows (0: none)")
         steps = gr.Slider(*STEPS, step=1, label="Images per row")
+    kind = backend.generator_kind(model.value)
+    truncation = gr.Slider(
+        0, 1, value=1, step=0.05, label="Truncation psi (style models)", visible=kind == "style"
+    )
 
-    def picked(name: str) -> tuple[str, Any]:
+    def picked(name: str) -> tuple[str, Any, Any, Any]:
         choices = backend.class_choices(name)
-        return _summary(backend, name), gr.Dropdown(
-            choices, value=(choices or [None])[0], visible=bool(choices)
+        kind = backend.generator_kind(name)
+        return (
+            _summary(backend, name),
+            gr.Dropdown(choices, value=(choices or [None])[0], visible=bool(choices)),
+            gr.Slider(visible=kind == "style"),
+            gr.Button(value=EXTRAS.get(kind, ""), visible=bool(kind)),
         )
 
-    model.change(picked, model, [summary, label], api_visibility="private")
+    extra_run = gr.Button(EXTRAS.get(kind, ""), visible=bool(kind))
+    model.change(picked, model, [summary, label, truncation, extra_run], api_visibility="private")
     run = gr.Button("Sample", variant="primary")
     grid = gr.Image(type="filepath", format="png", label="Samples", elem_id="samples")
     strip = gr.Image(type="filepath", format="png", label="Latent interpolations (slerp)")
     status = gr.Markdown(elem_id="sample-status")
     run.click(
         in_page(backend.sample, 3),
-        [model, seed, label, count, rows, steps],
+        [model, seed, label, count, rows, steps, truncation],
         [grid, strip, status],
+        api_visibility="private",
+        concurrency_id=COMPUTE,
+    )
+    extra = gr.Image(type="filepath", format="png", label="Style mixing / denoising steps")
+    extra_run.click(
+        in_page(backend.extras, 2),
+        [model, seed, truncation],
+        [extra, status],
         api_visibility="private",
         concurrency_id=COMPUTE,
     )
@@ -721,12 +806,13 @@ def _public_api(backend: DemoBackend) -> None:
             count: int = SAMPLES.default,
             rows: int = ROWS.default,
             steps: int = STEPS.default,
+            truncation: float = 1.0,
         ) -> tuple[FileData, FileData | None, str]:
             """Draw ``count`` samples from a GAN (a grid, enlarged for display) and ``rows``
             latent interpolations of ``steps`` images (None when rows is 0), with a status
             line. ``label``: a class of a conditional model ("0", "1", ...), or None for one
-            class per column."""
-            grid, strip, status = backend.sample(model, seed, label, count, rows, steps)
+            class per column; ``truncation``: psi for a style model (1: off)."""
+            grid, strip, status = backend.sample(model, seed, label, count, rows, steps, truncation)
             return FileData(path=grid), strip and FileData(path=strip), status
 
         gr.api(sample, api_name="sample", concurrency_id=COMPUTE)

@@ -23,10 +23,12 @@ from img2img.data.transforms import make_generator
 from img2img.devices import resolve_device
 from img2img.engines import compile_network
 from img2img.infer import load_generator
-from img2img.nets.batchnorm import batch_statistics_copy
+from img2img.nets.batchnorm import batch_statistics, batch_statistics_copy
+from img2img.nets.ddgan import DenoisingChain
 from img2img.nets.progan import ProGANGenerator
+from img2img.nets.stylegan import StyleGenerator, Truncated, mix_styles
 from img2img.tasks import get_task
-from img2img.tasks.gan import latent
+from img2img.tasks.gan import latent, latent_size
 from img2img.tasks.progan import describe
 
 
@@ -50,12 +52,21 @@ def growth_note(model: str | Path) -> str:
 
 
 def gan_sampler(
-    generator: nn.Module, config: Any, engine: str = "auto", device: str = "cpu"
+    generator: nn.Module,
+    config: Any,
+    engine: str = "auto",
+    device: str = "cpu",
+    truncation: float = 1.0,
 ) -> Callable[[Tensor, Tensor | None], Tensor]:
     """``sampler(z, labels)`` -> images (float32, CPU): ``generator`` with batch statistics
-    (:func:`~img2img.nets.batchnorm.batch_statistics_copy`) on ``engine``."""
+    (:func:`~img2img.nets.batchnorm.batch_statistics_copy`) on ``engine``; a style
+    generator's w truncated by psi = ``truncation`` (1: off)."""
     network = batch_statistics_copy(generator)
-    example = [torch.zeros(2, config.z_dim)]
+    if truncation != 1:
+        if not isinstance(generator, StyleGenerator):
+            raise ValueError("truncation needs a style generator (--generator style)")
+        network = Truncated(network, truncation)
+    example = [torch.zeros(2, latent_size(config))]
     if getattr(config, "conditional", False):  # progan has no such option
         example.append(torch.zeros(2, dtype=torch.long))
     names = ("z", "labels")[: len(example)]
@@ -103,6 +114,55 @@ def interpolation_latents(z_dim: int, rows: int, steps: int, seed: int) -> Tenso
     return slerp(ends[:, :1], ends[:, 1:], t).reshape(rows * steps, z_dim)
 
 
+@torch.no_grad()
+def style_mix_grid(
+    generator: nn.Module,
+    rows: int,
+    columns: int,
+    seed: int = 0,
+    cutoff: int | None = None,
+    truncation: float = 1.0,
+) -> Tensor:
+    """The style-mixing figure of StyleGAN: ``(rows + 1) * (columns + 1)`` images, row-major.
+    The top row shows the column sources, the left column the row sources (the corner is
+    blank, -1); cell (i, j) takes the coarse styles (layers < ``cutoff``, default half of
+    them) from column source j and the fine ones from row source i."""
+    if not isinstance(generator, StyleGenerator):
+        raise ValueError("style mixing needs a style generator (--generator style)")
+    cutoff = generator.num_ws // 2 if cutoff is None else cutoff
+    if not 0 < cutoff < generator.num_ws:
+        raise ValueError(f"cutoff {cutoff}: the generator has layers 0..{generator.num_ws - 1}")
+    device = next(generator.parameters()).device
+    z = latent(rows + columns, generator.z_dim, seed + 2).to(device)
+    with batch_statistics(generator):
+        ws = generator.broadcast(generator.map(z, truncation))
+        row_ws, column_ws = ws[:rows], ws[rows:]
+        sources = generator.synthesis(ws)
+        cells = [
+            generator.synthesis(
+                mix_styles(column_ws, row_ws[i : i + 1].expand_as(column_ws), cutoff)
+            )
+            for i in range(rows)
+        ]
+    blank = torch.full_like(sources[:1], -1)
+    grid = [blank, sources[rows:]]
+    for i in range(rows):
+        grid += [sources[i : i + 1], cells[i]]
+    return torch.cat(grid)
+
+
+@torch.no_grad()
+def denoising_steps(generator: nn.Module, n: int, seed: int = 0) -> Tensor:
+    """A DDGAN's chain x_T, ..., x_0 for ``n`` seeded latents: ((T + 1) * n, C, H, W),
+    row-major with one row per sample."""
+    if not isinstance(generator, DenoisingChain):
+        raise ValueError("the denoising chain needs a DDGAN model (--task ddgan)")
+    device = next(generator.parameters()).device
+    with batch_statistics(generator):
+        chain = generator.trajectory(latent(n, generator.latent_size, seed).to(device))
+    return torch.stack(chain, dim=1).flatten(0, 1)
+
+
 def write_sample_files(
     model: str | Path,
     output: Path,
@@ -113,19 +173,25 @@ def write_sample_files(
     steps: int = 10,
     device: str = "auto",
     engine: str = "auto",
+    truncation: float = 1.0,
+    style_mix: int = 0,
+    chain: bool = False,
 ) -> list[Path]:
     """``img2img sample``: a grid of ``n`` samples at ``output`` and, when
     ``interpolations`` > 0, a strip of slerp paths at ``<output stem>_slerp<suffix>``
-    (one row per path). 2-D models get a scatter plot instead. Returns the files written.
+    (one row per path). 2-D models get a scatter plot instead. Style generators take a
+    ``truncation`` psi and, with ``style_mix`` = k > 0, write a k x k style-mixing grid at
+    ``<stem>_mix<suffix>`` (:func:`style_mix_grid`); a DDGAN with ``chain`` writes its
+    denoising steps at ``<stem>_chain<suffix>``. Returns the files written.
     """
     from torchvision.utils import save_image
 
     device = resolve_device(device)
     generator, config = load_gan(model, device)
-    sampler = gan_sampler(generator, config, engine, device)
+    sampler = gan_sampler(generator, config, engine, device, truncation)
     output.parent.mkdir(parents=True, exist_ok=True)
     labels = sample_labels(config, n, label)
-    fake = sampler(latent(n, config.z_dim, seed), labels)
+    fake = sampler(latent(n, latent_size(config), seed), labels)
     if getattr(config, "net", "") == "mlp":
         from img2img.reporting import plot_points
 
@@ -136,7 +202,7 @@ def write_sample_files(
     save_image(fake * 0.5 + 0.5, output, nrow=columns, padding=2)
     written = [output]
     if interpolations > 0:
-        path_z = interpolation_latents(config.z_dim, interpolations, steps, seed)
+        path_z = interpolation_latents(latent_size(config), interpolations, steps, seed)
         path_labels = sample_labels(config, len(path_z), label)
         if path_labels is not None and label is None:  # one class per row
             path_labels = torch.arange(interpolations).repeat_interleave(steps) % config.num_classes
@@ -144,4 +210,15 @@ def write_sample_files(
         strip_path = output.with_name(f"{output.stem}_slerp{output.suffix}")
         save_image(strip * 0.5 + 0.5, strip_path, nrow=steps, padding=2)
         written.append(strip_path)
+    if style_mix > 0:
+        mix_path = output.with_name(f"{output.stem}_mix{output.suffix}")
+        grid = style_mix_grid(generator, style_mix, style_mix, seed, truncation=truncation)
+        save_image(grid.cpu() * 0.5 + 0.5, mix_path, nrow=style_mix + 1, padding=2)
+        written.append(mix_path)
+    if chain:
+        chain_path = output.with_name(f"{output.stem}_chain{output.suffix}")
+        rows = min(n, 8)
+        steps_grid = denoising_steps(generator, rows, seed).cpu()
+        save_image(steps_grid * 0.5 + 0.5, chain_path, nrow=len(steps_grid) // rows, padding=2)
+        written.append(chain_path)
     return written

@@ -353,7 +353,8 @@ class Adversary(nn.Module):
     The D loss is ``d_loss_weight * objective.d_loss + gp_weight * gp + r1_weight * r1``
     (``+ drift_weight * drift`` when set, see :func:`drift_penalty`): the weight scales the
     objective only (0.5 gives pix2pix/CycleGAN parity), penalties keep the weights their
-    papers quote.
+    papers quote. ``r1_interval`` > 1 computes R1 on every ``r1_interval``-th update only
+    (lazy regularisation, Karras et al. 2020).
 
     ``state_dict()`` holds the discriminator's weights plus, as the module's extra state,
     the optimizer/scheduler state and the update counter, so a resumed run continues the
@@ -383,6 +384,7 @@ class Adversary(nn.Module):
         drift_weight: float = 0.0,
         augment: Callable[[Tensor], Tensor] | None = None,
         aux_losses: dict[str, tuple[float, Callable[[dict[str, Tensor]], Tensor]]] | None = None,
+        r1_interval: int = 1,
     ) -> None:
         super().__init__()
         if d_steps < 1:
@@ -409,6 +411,9 @@ class Adversary(nn.Module):
         self.d_steps = d_steps
         self.d_loss_weight = d_loss_weight
         self.drift_weight = drift_weight
+        # Lazy regularisation (StyleGAN2): R1 only on every r1_interval-th update; the task
+        # chooses the weight (StyleGAN2 multiplies gamma by the interval, DDGAN does not).
+        self.r1_interval = r1_interval
         self.updates = 0
         self.last_adaptive_weight: float | None = None  # see loss(adaptive_to=...)
         self._parallel: nn.Module | None = None  # see distribute()
@@ -447,7 +452,8 @@ class Adversary(nn.Module):
         fake = fake.detach()
         if self.augment is not None:
             real, fake = self.augment(real), self.augment(fake)
-        if self.r1_weight:
+        r1_due = bool(self.r1_weight) and self.updates % self.r1_interval == 0
+        if r1_due:
             real = real.detach().requires_grad_(True)
         discriminator = self._judge()
         scaler = self.stepper.scaler
@@ -461,7 +467,7 @@ class Adversary(nn.Module):
             )
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.item()
-        if self.r1_weight:
+        if r1_due:
             r1 = r1_penalty(real_logits, real, grad_scaler=scaler)
             loss = loss + self.r1_weight * r1
             logs["r1"] = r1.item()

@@ -19,7 +19,7 @@ from torch import Tensor
 from img2img.data.transforms import make_generator
 from img2img.devices import resolve_device
 from img2img.sampling import load_gan, sample_labels
-from img2img.tasks.gan import GAN, generate, latent
+from img2img.tasks.gan import GAN, generate, latent, latent_size
 
 
 def _log_kde(sq: Tensor, sigma: float, dim: int) -> Tensor:
@@ -104,7 +104,7 @@ def evaluate_parzen(
                 )
                 for i, z in zip(
                     range(0, samples, 500),
-                    latent(samples, config.z_dim, seed).split(500),
+                    latent(samples, latent_size(config), seed).split(500),
                     strict=True,
                 )
             ]

@@ -224,7 +224,7 @@ def evaluate_gan(
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
     from img2img.tasks.gan import generate as run_generator
-    from img2img.tasks.gan import latent
+    from img2img.tasks.gan import latent, latent_size
 
     start = time.perf_counter()
     if is_toy(str(data)):
@@ -256,7 +256,7 @@ def evaluate_gan(
             )
         labels = proportional_labels(real_labels, count, seed)
 
-    z = latent(count, config.z_dim, seed)
+    z = latent(count, latent_size(config), seed)
     chunk = config.batch_size  # batch statistics: sample at the batch size it trained with
     fake = torch.cat(
         [

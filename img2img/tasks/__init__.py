@@ -40,6 +40,7 @@ from torch.utils.data import Dataset
 from img2img.config import TrainConfig
 from img2img.optim import Stepper
 from img2img.tasks.cyclegan import CycleGAN
+from img2img.tasks.ddgan import DDGAN
 from img2img.tasks.gan import GAN
 from img2img.tasks.inpaint import Inpaint
 from img2img.tasks.pix2pix import Pix2Pix
@@ -127,6 +128,7 @@ TASKS: dict[str, type[Task]] = {
     "cyclegan": CycleGAN,
     "gan": GAN,
     "srgan": SRGAN,
+    "ddgan": DDGAN,
     "inpaint": Inpaint,
     "progan": ProGAN,
     "vqgan": VQGAN,

@@ -26,7 +26,7 @@ evaluation :func:`img2img.metrics.parzen.evaluate_parzen`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from img2img.data.transforms import make_generator
 from img2img.losses import Adversary, get_objective, objective_option, objective_presets
 from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.losses.energy import pulling_away_loss
+from img2img.losses.path_length import path_length_penalty
 from img2img.nets import init_weights
 from img2img.nets.autoencoder import AutoEncoderDiscriminator
 from img2img.nets.batchnorm import batch_statistics
@@ -53,6 +54,7 @@ from img2img.nets.dcgan import (
     DCGANGenerator,
 )
 from img2img.nets.mlp import MLPAutoEncoder, MLPDiscriminator, MLPGenerator
+from img2img.nets.stylegan import StyleGenerator, mix_styles
 from img2img.tasks.parts import StateFromParts, stepper_factory
 from img2img.watch import GANWatch, check_losses
 
@@ -76,6 +78,8 @@ OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {
     # set grid-searched learning rates.
     "ebgan": {"pt_weight": 0.1},
 }
+
+GENERATORS = ("dcgan", "style")
 
 # The 2-D lab: small MLPs, big batches, many short epochs, a plot every 250 iterations.
 TOY_PRESETS: dict[str, Any] = {
@@ -116,6 +120,17 @@ class GANConfig(TrainConfig):
     decay_epochs: int = option(0, "final epochs over which the LR decays linearly to 0")
     num_samples: int = option(64, "samples in each progress grid (fixed z)")
     net: str = option("dcgan", "networks: dcgan (images) or mlp (2-D toy data)", ("dcgan", "mlp"))
+    generator: str = option(
+        "dcgan", "image generator: dcgan, or style (StyleGAN2-style, nets/stylegan.py)", GENERATORS
+    )
+    w_dim: int = option(128, "style generator: size of w (the reference's 512, small for CPUs)")
+    mapping_layers: int = option(8, "style generator: layers of the mapping network z -> w")
+    mapping_lr: float = option(0.01, "style generator: mapping network's lr multiplier")
+    style_mixing: float = option(0.9, "style generator: probability of mixing two w's per batch")
+    r1_gamma: float = option(0.0, "R1 penalty gamma on real images (style: 0.0002 * S^2 / batch)")
+    r1_interval: int = option(16, "lazy R1: penalise every this many D steps (StyleGAN2: 16)")
+    pl_weight: float = option(0.0, "style generator: path-length regularisation (StyleGAN2: 2)")
+    pl_interval: int = option(4, "lazy path-length regularisation every this many G steps")
     z_dim: int = option(100, "noise dimension; z ~ N(0, I)")
     ngf: int = option(64, "generator width (DCGAN: last hidden layer)")
     ndf: int = option(64, "discriminator width (DCGAN: first layer)")
@@ -149,6 +164,10 @@ class GANConfig(TrainConfig):
     )
     collapse_ratio: float = option(0.25, "warn when sample diversity falls below this x real's")
 
+    def latent_size(self) -> int:
+        """Size of the latent vector a sample is drawn from (``img2img sample``, eval)."""
+        return self.z_dim
+
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
         """Defaults implied by the data and the objective (objective wins over data)."""
@@ -160,12 +179,39 @@ class GANConfig(TrainConfig):
             found.update(image_size=28, channels=1, num_classes=10)
         elif data and (names := class_names(data)):
             found.update(num_classes=len(names))
+        if values.get("generator") == "style":
+            found.update(style_presets(values, found))
         objective = values.get("objective", "nonsaturating")
         found.update(objective_presets(values, "nonsaturating"))
         found.update(OBJECTIVE_PRESETS.get(objective, {}))
         if is_toy(data):
             found.update(TOY_OBJECTIVE_PRESETS.get(objective, {}))
         return found
+
+
+def style_presets(values: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+    """stylegan2-ada-pytorch's settings for its ``auto``/``cifar`` configs: Adam 0.0025 with
+    betas (0, 0.99), no batch norm in D, and R1 gamma = 0.0002 * resolution^2 / batch."""
+    size = values.get("image_size", found.get("image_size", 64))
+    batch = values.get("batch_size", 64)
+    return {
+        "lr": 0.0025,
+        "beta1": 0.0,
+        "beta2": 0.99,
+        "d_norm": "none",
+        "r1_gamma": 0.0002 * size**2 / batch,
+    }
+
+
+def lazy_optimizer(config: GANConfig, interval: int) -> GANConfig:
+    """``config`` with the lr and betas a network regularised every ``interval`` steps needs
+    (stylegan2-ada-pytorch's training_loop): c = interval / (interval + 1), lr * c,
+    betas ** c, so the optimizer's effective step stays what the main loss alone would
+    get. Unchanged for ``interval`` 1."""
+    if interval <= 1:
+        return config
+    c = interval / (interval + 1)
+    return replace(config, lr=config.lr * c, beta1=config.beta1**c, beta2=config.beta2**c)
 
 
 def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
@@ -186,15 +232,28 @@ def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
         kind = MLPAutoEncoder if energy else MLPDiscriminator
         d = kind(hidden=config.hidden, layers=config.mlp_layers, spectral_norm=config.spectral_norm)
         return g, d
-    g = DCGANGenerator(
-        z_dim=config.z_dim,
-        image_size=config.image_size,
-        channels=config.channels,
-        ngf=config.ngf,
-        norm=config.g_norm,
-        num_classes=classes,
-        embed_dim=config.embed_dim,
-    )
+    if config.generator == "style":
+        if config.conditional:
+            raise ValueError("--generator style is unconditional: drop --conditional")
+        g: nn.Module = StyleGenerator(
+            z_dim=config.z_dim,
+            w_dim=config.w_dim,
+            image_size=config.image_size,
+            channels=config.channels,
+            ngf=config.ngf,
+            mapping_layers=config.mapping_layers,
+            mapping_lr=config.mapping_lr,
+        )
+    else:
+        g = DCGANGenerator(
+            z_dim=config.z_dim,
+            image_size=config.image_size,
+            channels=config.channels,
+            ngf=config.ngf,
+            norm=config.g_norm,
+            num_classes=classes,
+            embed_dim=config.embed_dim,
+        )
     shape = {"image_size": config.image_size, "channels": config.channels, "ndf": config.ndf}
     d_options = {**shape, "norm": config.d_norm, "spectral_norm": config.spectral_norm}
     if energy:
@@ -204,11 +263,47 @@ def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
+def generate(
+    generator: nn.Module, z: Tensor, labels: Tensor | None = None, truncation: float = 1.0
+) -> Tensor:
     """Run ``generator`` on ``z`` (N, z_dim) without touching its training state: batch norm
-    uses the batch's statistics (as in training) and leaves its running averages alone."""
+    uses the batch's statistics (as in training) and leaves its running averages alone.
+    ``truncation`` psi < 1 (style generators only) pulls w towards its tracked mean."""
     with batch_statistics(generator):
-        return generator(z, labels)
+        if truncation == 1:
+            return generator(z, labels)
+        if not isinstance(generator, StyleGenerator):
+            raise ValueError("truncation needs a style generator (--generator style)")
+        return generator(z, labels, truncation=truncation)
+
+
+def gan_watch(adversary: Adversary, config: GANConfig) -> GANWatch:
+    """The failure-mode watch for ``adversary``'s objective with the config's patience."""
+    objective = adversary.objective
+    return GANWatch(
+        objective.bounded_below, objective.saturation, config.watch_patience, config.collapse_ratio
+    )
+
+
+def style_mixed_fakes(
+    generator: StyleGenerator, z: Tensor, z_mix: Tensor, probability: float
+) -> Tensor:
+    """Training fakes with style mixing regularisation (stylegan2-ada-pytorch loss.py): with
+    ``probability`` the layers from a random cutoff in [1, num_ws) on take ``z_mix``'s w, so
+    the generator cannot rely on neighbouring layers' styles being correlated. The training
+    forward also moves the tracked mean w."""
+    ws = generator.broadcast(generator.map(z, update_mean=True))
+    cutoff = int(torch.randint(1, generator.num_ws, ()))
+    if float(torch.rand(())) < probability:
+        ws = mix_styles(ws, generator.broadcast(generator.map(z_mix)), cutoff)
+    return generator.synthesis(ws)
+
+
+def latent_size(config: Any) -> int:
+    """Size of the latent vector one sample of ``config``'s model is drawn from: its
+    ``latent_size()`` where it has one (a DDGAN's holds every step's noise), else ``z_dim``."""
+    size = getattr(config, "latent_size", None)
+    return size() if size is not None else config.z_dim
 
 
 def latent(n: int, z_dim: int, seed: int) -> Tensor:
@@ -253,12 +348,18 @@ class GAN(StateFromParts):
         self.generator, discriminator = build_networks(config)
         self.generator.to(device)
         discriminator.to(device)
+        self.style = isinstance(self.generator, StyleGenerator)
         if config.net == "dcgan":  # DCGAN's N(0, 0.02); the MLPs keep PyTorch's default
-            for net in (self.generator, discriminator):
+            # (the style generator keeps its equalized-lr N(0, 1) weights)
+            for net in (discriminator,) if self.style else (self.generator, discriminator):
                 init_weights(net, kind=config.init, gain=config.init_gain)
 
-        stepper = stepper_factory(config, total_steps, decay_steps)
-        self.g_stepper = stepper(self.generator)
+        if config.pl_weight and not self.style:
+            raise ValueError("--pl-weight needs the style generator (--generator style)")
+        self.pl_interval = config.pl_interval if config.pl_weight else 0
+        g_config = lazy_optimizer(config, self.pl_interval)
+        self.g_stepper = stepper_factory(g_config, total_steps, decay_steps)(self.generator)
+        self.path_length_mean = torch.zeros((), device=device)
         objective = get_objective(config.objective)
         if objective.margin is not None:
             objective = objective.with_margin(config.margin)
@@ -269,11 +370,16 @@ class GAN(StateFromParts):
             )
         if config.diffaugment and config.net == "mlp":
             raise ValueError("--diffaugment augments images; it has no meaning for 2-D points")
+        # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, D's optimizer adjusted.
+        r1_interval = config.r1_interval if config.r1_gamma else 1
+        d_stepper = stepper_factory(lazy_optimizer(config, r1_interval), total_steps, decay_steps)
         self.adversary = Adversary(
             discriminator,
             objective=objective,
-            stepper=stepper(discriminator),
+            stepper=d_stepper(discriminator),
             gp_weight=config.gp_weight,
+            r1_weight=config.r1_gamma * r1_interval,
+            r1_interval=r1_interval,
             clip=config.clip or None,
             d_steps=config.d_steps,
             augment=make_diffaugment(config.diffaugment),
@@ -281,18 +387,14 @@ class GAN(StateFromParts):
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.conditional = config.conditional
-        self.z_fixed = latent(max(config.num_samples, 2), config.z_dim, config.seed).to(device)
+        self.z_fixed = latent(max(config.num_samples, 2), config.latent_size(), config.seed)
+        self.z_fixed = self.z_fixed.to(device)
         self.labels_fixed = (
             torch.arange(len(self.z_fixed), device=device) % config.num_classes
             if config.conditional
             else None
         )
-        self.watch = GANWatch(
-            objective.bounded_below,
-            objective.saturation,
-            config.watch_patience,
-            config.collapse_ratio,
-        )
+        self.watch = gan_watch(self.adversary, config)
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.generator.train()
@@ -301,21 +403,45 @@ class GAN(StateFromParts):
         # With k > 1 critic steps, most iterations need no graph through G.
         reuse = self.adversary.d_steps == 1
         with torch.set_grad_enabled(reuse):
-            fake = self.generator(self._noise(len(real)), labels)
+            fake = self._fake(len(real), labels)
         logs = self.adversary.update(real, fake, condition=labels)
         check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
         self.watch.observe(real, logs["d_loss"])
         if self.adversary.generator_turn():
             if not reuse:
-                fake = self.generator(self._noise(len(real)), labels)
+                fake = self._fake(len(real), labels)
             g_loss = self.adversary.loss(fake, condition=labels)
             logs.update(self.adversary.g_logs, g_loss=g_loss.item())
+            if (
+                self.pl_interval
+                and (self.adversary.updates // self.adversary.d_steps - 1) % (self.pl_interval) == 0
+            ):
+                g_loss = g_loss + self._path_length_term(len(real), logs)
             check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
             self.g_stepper.step(g_loss)
         return logs
 
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device)
+
+    def _path_length_term(self, n: int, logs: dict[str, float]) -> Tensor:
+        """Lazy path-length regularisation on half a batch (the reference's pl_batch_shrink
+        2), weighted by the interval; its running mean length is task state."""
+        ws = self.generator.broadcast(self.generator.map(self._noise(max(n // 2, 1))))
+        ws = ws.detach().requires_grad_(True)
+        penalty, self.path_length_mean = path_length_penalty(
+            self.generator.synthesis(ws), ws, self.path_length_mean
+        )
+        logs["path_length"] = penalty.item()
+        return self.config.pl_weight * self.pl_interval * penalty
+
+    def _fake(self, n: int, labels: Tensor | None) -> Tensor:
+        """A training batch of fakes; a style generator's with style mixing."""
+        if not self.style:
+            return self.generator(self._noise(n), labels)
+        return style_mixed_fakes(
+            self.generator, self._noise(n), self._noise(n), self.config.style_mixing
+        )
 
     def sample(self, batch: dict[str, Any]) -> list[Tensor]:
         """The fixed-z samples as one grid column (N, C, H, W)."""
@@ -362,8 +488,13 @@ class GAN(StateFromParts):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), **self.watch.state_dict()}  # + real_diversity, ...
+        state = {**super().state_dict(), **self.watch.state_dict()}  # + real_diversity, ...
+        if self.pl_interval:
+            state["path_length_mean"] = self.path_length_mean.clone()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.watch.load_state_dict(state)
+        if self.pl_interval:
+            self.path_length_mean = state["path_length_mean"].to(self.device)

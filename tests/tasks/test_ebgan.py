@@ -103,7 +103,13 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
     ]
     recipes = (Pix2Pix, CycleGAN, SRGAN, Pix2PixHD, Inpaint)
     tasks = [recipe(config, 10, 0, CPU) for recipe, config in zip(recipes, configs, strict=True)]
-    assert {recipe.Config for recipe in recipes} | {GANConfig} == {
+    # DDGAN's discriminator judges (x_t, x_{t+1}) pairs, which augmenting x_t alone would
+    # break: it refuses the option with that reason.
+    from img2img.tasks.ddgan import DDGAN, DDGANConfig
+
+    with pytest.raises(ValueError, match="pairs: --diffaugment does not apply"):
+        DDGAN(merge(DDGANConfig, {**policy, **small}), 10, 0, CPU)
+    assert {recipe.Config for recipe in recipes} | {GANConfig, DDGANConfig} == {
         task.Config for task in TASKS.values()
     }, "a new task with a discriminator: give it --diffaugment and add it here"
     adversaries = [task.adversary for task in tasks if hasattr(task, "adversary")]

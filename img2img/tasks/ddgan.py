@@ -1,0 +1,162 @@
+"""Denoising Diffusion GANs (Xiao et al. 2022; reference NVlabs/denoising-diffusion-gan,
+``train_ddgan.py``): diffusion with T = 4 large steps, each reverse step a conditional GAN.
+
+One iteration, for real images x_0 and t ~ U{0, ..., T-1}:
+
+    (x_t, x_{t+1}) ~ q                         the forward chain (VP schedule)
+    x0' = G(x_{t+1}, t, z)                     the generator predicts the clean image
+    x_t' ~ q(x_t | x_{t+1}, x0')               and steps back through the true posterior
+    D: non-saturating loss on D(x_t, x_{t+1}, t) vs D(x_t', x_{t+1}, t), R1 on the real x_t
+    G: non-saturating loss on D(x_t', x_{t+1}, t)
+
+``--objective`` takes any objective (with its critic constraint); the reference's is the
+non-saturating one, the default. The discriminator is an ordinary Adversary: (x_{t+1}, t)
+travel as its ``condition=``, so R1 differentiates x_t alone, as in the reference. ``--steps
+1`` makes x_1 almost pure noise and the posterior's mean x0' itself: a plain GAN with the
+same networks, which is what the zoo benchmark compares against. The model
+(``generator.safetensors``) is the whole :class:`img2img.nets.ddgan.DenoisingChain`, so
+``img2img sample`` runs the T steps.
+
+Defaults are the reference's CIFAR-10 settings (T 4, beta 0.1..20, nz 100, Adam G 1.6e-4 /
+D 1.25e-4 with betas (0.5, 0.9), R1 gamma 0.02 every 15 iterations, unscaled as in the
+reference) except: the networks (a small FiLM U-Net with a tanh output and a strided-conv
+discriminator instead of NCSN++, for CPU budgets); no EMA by default (``--ema 0.9999``
+gives the reference's); and the generator's turn reuses the discriminator step's batch
+(t, the pair and the fake), as the GAN recipe does, where the reference draws a fresh t,
+pair and z for it (one generator forward per iteration instead of two).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from img2img.config import option
+from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.nets.ddgan import (
+    Denoiser,
+    DenoisingChain,
+    TimeDiscriminator,
+    posterior_sample,
+    q_sample_pairs,
+)
+from img2img.tasks.gan import GAN, GANConfig, gan_watch, latent
+from img2img.tasks.parts import stepper_factory
+from img2img.watch import check_losses
+
+
+@dataclass
+class DDGANConfig(GANConfig):
+    """The GAN's data and training options plus the diffusion's."""
+
+    task: str = option("ddgan", "which recipe to train")
+    objective: str = objective_option("nonsaturating")  # no energy objectives: D is no AE
+    steps: int = option(4, "denoising steps T (1: a plain GAN)")
+    beta_min: float = option(0.1, "VP schedule: beta at t = 0")
+    beta_max: float = option(20.0, "VP schedule: beta at t = 1")
+    t_dim: int = option(128, "size of the time-step embedding")
+    lr: float = option(1.6e-4, "generator learning rate")
+    d_lr: float = option(1.25e-4, "discriminator learning rate")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.9, "Adam beta2")
+    r1_gamma: float = option(0.02, "R1 gamma on real pairs (weight gamma / 2 on ||grad||^2)")
+    r1_interval: int = option(15, "R1 every this many iterations (the reference's lazy_reg)")
+
+    @staticmethod
+    def presets(values: dict[str, Any]) -> dict[str, Any]:
+        """The data set's presets and the objective's critic constraint (wgan: clipping,
+        wgan-gp: a penalty); the reference's optimizer settings are the defaults, so the
+        GAN's per-objective optimizer presets do not apply."""
+        found = GANConfig.presets({**values, "objective": "nonsaturating"})
+        data = {k: v for k, v in found.items() if k in ("image_size", "channels", "num_classes")}
+        return {**data, **objective_presets(values, "nonsaturating")}
+
+    def latent_size(self) -> int:
+        return self.steps * (self.channels * self.image_size**2 + self.z_dim)
+
+
+def build_chain(config: DDGANConfig) -> DenoisingChain:
+    denoiser = Denoiser(
+        channels=config.channels, ngf=config.ngf, z_dim=config.z_dim, t_dim=config.t_dim
+    )
+    return DenoisingChain(
+        denoiser,
+        steps=config.steps,
+        image_size=config.image_size,
+        channels=config.channels,
+        z_dim=config.z_dim,
+        beta_min=config.beta_min,
+        beta_max=config.beta_max,
+    )
+
+
+class DDGAN(GAN):
+    """The DDGAN recipe; data, samples, grids and the watch are the GAN's."""
+
+    Config = DDGANConfig
+
+    @staticmethod
+    def build_generator(config: DDGANConfig) -> nn.Module:
+        return build_chain(config)
+
+    def __init__(
+        self, config: DDGANConfig, total_steps: int, decay_steps: int, device: torch.device
+    ) -> None:
+        if config.conditional or config.d_steps != 1:
+            raise ValueError("--task ddgan is unconditional, with one D step per G step")
+        if config.diffaugment:
+            # The Adversary augments what D judges (x_t) but not the condition (x_{t+1}), and
+            # a pair shifted or cut out on one side only is no longer a denoising pair.
+            raise ValueError(
+                "--task ddgan judges (x_t, x_{t+1}) pairs: --diffaugment does not apply"
+            )
+        self.config = config
+        self.device = device
+        self.mixture = None
+        self.style = False
+        self.pl_interval = 0  # no path-length regularisation (a style-generator option)
+        self.conditional = False
+        self.generator = build_chain(config).to(device)
+        discriminator = TimeDiscriminator(
+            image_size=config.image_size,
+            channels=config.channels,
+            ndf=config.ndf,
+            t_dim=config.t_dim,
+        ).to(device)
+        self.g_stepper = stepper_factory(config, total_steps, decay_steps)(self.generator)
+        d_config = replace(config, lr=config.d_lr)
+        self.adversary = Adversary(
+            discriminator,
+            objective=config.objective,
+            stepper=stepper_factory(d_config, total_steps, decay_steps)(discriminator),
+            gp_weight=config.gp_weight,
+            r1_weight=config.r1_gamma,
+            r1_interval=config.r1_interval,
+            clip=config.clip or None,
+        )
+        self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
+        self.z_fixed = latent(max(config.num_samples, 2), config.latent_size(), config.seed)
+        self.z_fixed = self.z_fixed.to(device)
+        self.labels_fixed = None
+        self.watch = gan_watch(self.adversary, config)
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        self.generator.train()
+        real = batch["image"].to(self.device, non_blocking=True)
+        chain = self.generator
+        t = torch.randint(0, chain.steps, (len(real),), device=self.device)
+        x_t, x_next = q_sample_pairs(chain.schedule, real, t)
+        z = torch.randn(len(real), self.config.z_dim, device=self.device)
+        x0 = chain.denoiser(x_next, t, z)
+        fake = posterior_sample(chain.schedule, x0, x_next, t, torch.randn_like(real))
+        logs = self.adversary.update(x_t, fake, condition=(x_next, t))
+        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
+        self.watch.observe(real, logs["d_loss"])
+        g_loss = self.adversary.loss(fake, condition=(x_next, t))
+        logs["g_loss"] = g_loss.item()
+        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
+        self.g_stepper.step(g_loss)
+        return logs
