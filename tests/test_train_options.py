@@ -150,8 +150,12 @@ def test_a_wasserstein_objective_brings_its_critic_constraint_in_every_task(name
     """--objective wgan clips at 0.01 and wgan-gp penalises at 10 unless told otherwise, the
     values reach the task's Adversaries, and an unconstrained critic is refused."""
     config_class = TASKS[name].Config
-    small = {"channels": 8, "d_channels": 8, "blocks": 1, "phase": "psnr"}
-    base = {"device": "cpu", **(small if name == "srgan" else {"ngf": 4, "ndf": 4})}
+    small = {
+        "srgan": {"channels": 8, "d_channels": 8, "blocks": 1, "phase": "psnr"},
+        "progan": {"fmap_base": 32, "fmap_max": 8, "z_dim": 8, "image_size": 8},
+        "vqgan": {"preset": "small"},
+    }.get(name, {"ngf": 4, "ndf": 4})
+    base = {"device": "cpu", **small}
     plain = merge(config_class, {**base, "objective": "lsgan"})
     assert (plain.clip, plain.gp_weight) == (0.0, 0.0)
     assert merge(config_class, {**base, "objective": "wgan"}).clip == 0.01

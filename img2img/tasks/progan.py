@@ -46,7 +46,8 @@ from torch.utils.data import Dataset
 from img2img.config import TrainConfig, option
 from img2img.data.mnist import is_mnist_folder
 from img2img.data.toy import is_toy
-from img2img.losses import Adversary
+from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.nets.progan import (
     ProGANDiscriminator,
     ProGANGenerator,
@@ -105,16 +106,20 @@ class ProGANConfig(TrainConfig):
     lr: float = option(1e-3, "Adam learning rate (both networks)")
     beta1: float = option(0.0, "Adam beta1")
     beta2: float = option(0.99, "Adam beta2")
-    gp_weight: float = option(10.0, "WGAN-GP gradient-penalty weight")
+    objective: str = objective_option("wgan-gp")
+    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
+    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
     drift_weight: float = option(1e-3, "weight of E[D(x)^2] on real scores (epsilon_drift)")
+    diffaugment: str = diffaugment_option()
     reset_optimizer: bool = option(True, "reset Adam's state when a fade-in starts or ends")
     ema: float = option(0.999, "EMA of the generator weights (the reference's G_smoothing)")
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
-        """MNIST: one channel; the loader batch: the largest batch the schedule uses."""
+        """The objective's critic constraint (WGAN-GP: penalty 10); MNIST: one channel; the
+        loader batch: the largest batch the schedule uses."""
         data = str(values.get("data", ""))
-        found: dict[str, Any] = {}
+        found: dict[str, Any] = objective_presets(values, "wgan-gp")
         if data and not is_toy(data) and is_mnist_folder(data):
             found["channels"] = 1
         size = int(values.get("image_size", 32))
@@ -247,10 +252,12 @@ class ProGAN(StateFromParts):
         self.g_stepper = stepper(self.generator)
         self.adversary = Adversary(
             discriminator,
-            objective="wgan-gp",
+            objective=config.objective,
             stepper=stepper(discriminator),
             gp_weight=config.gp_weight,
+            clip=config.clip or None,
             drift_weight=config.drift_weight,
+            augment=make_diffaugment(config.diffaugment),
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.growth = Growth(top, config.images_per_phase)

@@ -52,6 +52,7 @@ from img2img.config import TrainConfig, option
 from img2img.data import resolve_split
 from img2img.data.autoencoding import ReconstructionFolder
 from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.losses.quantization import bottleneck_loss
 from img2img.nets import PatchGAN, init_weights
@@ -136,6 +137,7 @@ class VQGANConfig(TrainConfig):
     objective: str = objective_option("hinge")
     gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
     clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
+    diffaugment: str = diffaugment_option()
     d_channels: int = option(64, "discriminator width")
     d_layers: int = option(3, "PatchGAN strided layers (3: 70x70 patches)")
     lr: float = option(BASE_LR * 8, "Adam learning rate, both networks (preset: 4.5e-6 x batch)")
@@ -224,6 +226,7 @@ class VQGAN(StateFromParts):
             gp_weight=config.gp_weight,
             clip=config.clip or None,
             d_loss_weight=0.5,
+            augment=make_diffaugment(config.diffaugment),
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         perceptual = available_perceptual() if config.perceptual == "auto" else config.perceptual

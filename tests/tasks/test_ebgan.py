@@ -90,7 +90,9 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
     from img2img.tasks.inpaint import Inpaint, InpaintConfig
     from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
     from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+    from img2img.tasks.progan import ProGAN, ProGANConfig
     from img2img.tasks.srgan import SRGAN, SRGANConfig
+    from img2img.tasks.vqgan import VQGAN, VQGANConfig
 
     policy = {"diffaugment": "color,translation", "device": "cpu", "image_size": 32}
     small = {"ngf": 4, "ndf": 4}
@@ -100,8 +102,10 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
         merge(SRGANConfig, {**policy, "blocks": 1, "channels": 8, "d_channels": 8}),
         merge(Pix2PixHDConfig, {**policy, **small, "global_blocks": 1}),
         merge(InpaintConfig, {**policy, "load_size": 36, "nef": 8, "ngf": 8}),
+        merge(ProGANConfig, {**policy, "fmap_base": 32, "fmap_max": 8, "z_dim": 8}),
+        merge(VQGANConfig, {**policy, "preset": "small"}),
     ]
-    recipes = (Pix2Pix, CycleGAN, SRGAN, Pix2PixHD, Inpaint)
+    recipes = (Pix2Pix, CycleGAN, SRGAN, Pix2PixHD, Inpaint, ProGAN, VQGAN)
     tasks = [recipe(config, 10, 0, CPU) for recipe, config in zip(recipes, configs, strict=True)]
     # DDGAN's discriminator judges (x_t, x_{t+1}) pairs, which augmenting x_t alone would
     # break: it refuses the option with that reason.
@@ -114,7 +118,7 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
     }, "a new task with a discriminator: give it --diffaugment and add it here"
     adversaries = [task.adversary for task in tasks if hasattr(task, "adversary")]
     adversaries += list(tasks[1].adversaries.values())
-    assert len(adversaries) == 6
+    assert len(adversaries) == 8
     for adversary in adversaries:
         assert isinstance(adversary.augment, DiffAugment)
         assert adversary.augment.names == ["color", "translation"]
