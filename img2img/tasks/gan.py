@@ -480,13 +480,6 @@ class GAN(StateFromParts):
             probabilities=self.adversary.objective.probabilities,
         )
 
-    def state_parts(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "g_stepper": self.g_stepper,
-            "adversary": self.adversary,
-        }
-
     def state_dict(self) -> dict[str, Any]:
         state = {**super().state_dict(), **self.watch.state_dict()}  # + real_diversity, ...
         if self.pl_interval:

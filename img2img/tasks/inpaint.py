@@ -236,10 +236,3 @@ class Inpaint(StateFromParts):
         network = inference_copy(self.generator, self.per_image_statistics(self.config))
         completed = composite(image, network(image, mask), mask)
         return [network.fill_hole(image, mask), completed, image]
-
-    def state_parts(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "g_stepper": self.g_stepper,
-            "adversary": self.adversary,
-        }

@@ -45,18 +45,31 @@ def stepper_factory(config: Any, total_steps: int, decay_steps: int) -> Callable
 
 
 class StateFromParts:
-    """A recipe's training state as the state dicts of the parts :meth:`state_parts` names."""
+    """A recipe's training state: the state dicts of the parts :meth:`state_parts` names,
+    plus the integer attributes named in ``counters`` (an iteration count that decides a
+    phase or a schedule), so a resumed run continues exactly where it stopped."""
+
+    counters: tuple[str, ...] = ()
 
     def state_parts(self) -> dict[str, Any]:
-        """Checkpoint key -> object with ``state_dict()`` / ``load_state_dict()``."""
-        raise NotImplementedError
+        """Checkpoint key -> object with ``state_dict()`` / ``load_state_dict()``; by default
+        the parts of a recipe with one generator, its Stepper and one Adversary (recipes
+        with other parts name them)."""
+        return {
+            "generator": self.generator,
+            "g_stepper": self.g_stepper,
+            "adversary": self.adversary,
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {name: part.state_dict() for name, part in self.state_parts().items()}
+        state = {name: part.state_dict() for name, part in self.state_parts().items()}
+        return {**state, **{name: getattr(self, name) for name in self.counters}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, part in self.state_parts().items():
             part.load_state_dict(state[name])
+        for name in self.counters:
+            setattr(self, name, int(state[name]))
 
 
 def copy_generator_weights(

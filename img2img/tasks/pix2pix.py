@@ -190,10 +190,3 @@ class Pix2Pix(StateFromParts):
         a = batch["input"].to(self.device)
         network = inference_copy(self.generator, self.per_image_statistics(self.config))
         return [a, network(a), batch["target"].to(self.device)]
-
-    def state_parts(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "g_stepper": self.g_stepper,
-            "adversary": self.adversary,
-        }

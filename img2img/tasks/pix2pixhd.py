@@ -144,6 +144,8 @@ def label_encoder(config: Pix2PixHDConfig) -> LabelEncoder | None:
 class Pix2PixHD(StateFromParts):
     """The pix2pixHD recipe over the shared parts (see :mod:`img2img.tasks`)."""
 
+    counters = ("iteration",)  # saved with the parts (see StateFromParts)
+
     Config = Pix2PixHDConfig
     evaluation = "aligned"
     demo_tab = "translate"
@@ -275,17 +277,3 @@ class Pix2PixHD(StateFromParts):
         label = batch["input"].to(self.device)
         network = inference_copy(self.generator, self.per_image_statistics(self.config))
         return [label, network(label), batch["target"].to(self.device)]
-
-    def state_parts(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "g_stepper": self.g_stepper,
-            "adversary": self.adversary,
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "iteration": self.iteration}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.iteration = int(state["iteration"])

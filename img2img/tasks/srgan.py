@@ -119,6 +119,8 @@ class SRGANConfig(TrainConfig):
 class SRGAN(StateFromParts):
     """SRResNet / SRGAN over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
+    counters = ("iteration",)  # saved with the parts (see StateFromParts)
+
     Config = SRGANConfig
     evaluation = "super-resolution"
     demo_tab = "super-resolve"
@@ -232,19 +234,11 @@ class SRGAN(StateFromParts):
         bicubic = F.interpolate(lr, size=sr.shape[-2:], mode="bicubic", align_corners=False)
         return [bicubic.clamp(-1, 1), sr, batch["target"].to(self.device)]
 
-    def state_parts(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "g_stepper": self.g_stepper,
-            "adversary": self.adversary,
-        }
-
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "iteration": self.iteration, "psnr_steps": self.psnr_steps}
+        return {**super().state_dict(), "psnr_steps": self.psnr_steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.iteration = int(state["iteration"])
         # The switch was fixed when the run started: recomputing it from a resumed run's
         # --max-steps could send a run already in its GAN phase back to the pixel loss.
         # (States written before it was saved recompute it.)

@@ -175,6 +175,8 @@ def channel_mult(config: VQGANConfig) -> tuple[int, ...]:
 class VQGAN(StateFromParts):
     """The VQGAN / KL-autoencoder recipe (see :mod:`img2img.tasks` for the interface)."""
 
+    counters = ("iteration",)  # saved with the parts (see StateFromParts)
+
     Config = VQGANConfig
     evaluation = "autoencoder"
     demo_tab = "autoencode"
@@ -278,17 +280,3 @@ class VQGAN(StateFromParts):
         recon = self.generator(x).clamp(-1, 1)
         self.generator.train()
         return [x, recon]
-
-    def state_parts(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator,
-            "g_stepper": self.g_stepper,
-            "adversary": self.adversary,
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "iteration": self.iteration}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.iteration = int(state["iteration"])
