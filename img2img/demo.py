@@ -185,9 +185,12 @@ def load_translator(info: ModelInfo, direction: str | None, device: str, engine:
     return load(info.path, device, direction=direction, engine=engine)
 
 
-def fit_pixels(image: Image.Image, max_pixels: int) -> tuple[Image.Image, str]:
-    """``image`` downscaled (Lanczos, aspect kept) to at most ``max_pixels``, and a note
-    saying so ("" when it already fits)."""
+def fit_pixels(
+    image: Image.Image, max_pixels: int, labels: bool = False
+) -> tuple[Image.Image, str]:
+    """``image`` downscaled (Lanczos, aspect kept; nearest neighbour for a label map, whose
+    colours are classes that blending would turn into colours of no class) to at most
+    ``max_pixels``, and a note saying so ("" when it already fits)."""
     width, height = image.size
     if width * height <= max_pixels:
         return image, ""
@@ -197,7 +200,8 @@ def fit_pixels(image: Image.Image, max_pixels: int) -> tuple[Image.Image, str]:
         f"The input ({width}x{height}) is over this demo's limit of {max_pixels:,} pixels: "
         f"it was downscaled to {size[0]}x{size[1]}."
     )
-    return image.resize(size, Image.Resampling.LANCZOS), note
+    resample = Image.Resampling.NEAREST if labels else Image.Resampling.LANCZOS
+    return image.resize(size, resample), note
 
 
 def upscale_for_display(path: Path) -> int:
@@ -284,9 +288,12 @@ class DemoBackend:
                     shutil.rmtree(folder, ignore_errors=True)
             return Path(tempfile.mkdtemp(dir=self.output_dir, prefix="request-"))
 
-    def read_input(self, path: str | None, max_pixels: int) -> tuple[Image.Image, str]:
-        """The uploaded image as RGB within ``max_pixels``, and a note when it was shrunk.
-        Messages name the file, never the folder it sits in on the server."""
+    def read_input(
+        self, path: str | None, max_pixels: int, labels: bool = False
+    ) -> tuple[Image.Image, str]:
+        """The uploaded image as RGB within ``max_pixels``, and a note when it was shrunk
+        (``labels``: a label map, see :func:`fit_pixels`). Messages name the file, never the
+        folder it sits in on the server."""
         if not path:
             raise refuse("Upload an image first (or click one of the examples).")
         name = Path(path).name
@@ -306,7 +313,7 @@ class DemoBackend:
                 f"Cannot use {name}: {image.width}x{image.height} pixels is too small; this "
                 f"demo needs at least {MIN_SIDE} pixels on each side."
             )
-        return fit_pixels(image, max_pixels)
+        return fit_pixels(image, max_pixels, labels)
 
     def translate(
         self, name: str, direction: str | None, path: str | None
@@ -318,7 +325,8 @@ class DemoBackend:
             direction = one_of(direction or info.directions[0], info.directions, "direction")
         else:
             direction = None
-        image, note = self.read_input(path, self.max_pixels)
+        labels = bool(read_config(info.path).get("label_nc"))
+        image, note = self.read_input(path, self.max_pixels, labels)
         try:
             output = self.translator(info, direction)(image)
         except UnknownLabel as err:  # a label-map model given colours that are no class

@@ -195,3 +195,20 @@ def test_demo_translates_label_maps_and_lists_the_palette(tmp_path: Path) -> Non
     with pytest.raises(Error, match=r"black\.png as a label map: colour \(0, 0, 0\)"):
         backend.translate(str(model), None, str(tmp_path / "black.png"))
     assert "Input label colours (facades): background `#0000de`" in _summary(backend, str(model))
+
+
+def test_the_demo_shrinks_label_maps_without_blending_their_colours() -> None:
+    pytest.importorskip("gradio")
+    import numpy as np
+
+    from img2img.data.labels import PALETTES
+    from img2img.demo import fit_pixels
+
+    colours = np.array(PALETTES["facades"].colours, np.uint8)
+    label = Image.fromarray(colours[np.arange(100 * 100).reshape(100, 100) // 7 % 12])
+    palette = {tuple(c) for c in colours}
+    small, note = fit_pixels(label, 50 * 50, labels=True)
+    assert "downscaled" in note and small.size == (50, 50)
+    assert {tuple(c) for c in np.asarray(small).reshape(-1, 3)} <= palette
+    photo_like, _ = fit_pixels(label, 50 * 50)  # Lanczos: blends neighbouring classes
+    assert not {tuple(c) for c in np.asarray(photo_like).reshape(-1, 3)} <= palette
