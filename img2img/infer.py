@@ -106,15 +106,19 @@ class Translator:
         # An inpainting network fills the hole itself (see nets.context_encoder).
         self.inpaints = hasattr(generator, "fill_hole")
         multiple = getattr(generator, "size_multiple", 1)
+        # A generator with an input stage (a label map's check and one-hot encoding) runs
+        # that stage in PyTorch and gives only its network to the engine.
+        split = getattr(self.generator, "input_stage", None)
         channels = getattr(generator, "in_channels", 3)
+        self.prepare, network = None, self.generator
+        if split is not None:
+            self.prepare, network, channels = split()
         example = [torch.zeros(1, channels, max(multiple, 64), max(multiple, 64))]
         probe = [torch.zeros(1, channels, max(multiple, 256), max(multiple, 256))]
         if self.inpaints:  # two inputs (image, hole) at one fixed size: PyTorch runs it
             self.network = TorchNetwork(self.generator, device, self.dtype)
         else:
-            self.network = compile_network(
-                self.generator, example, engine, device, precision, probe=probe
-            )
+            self.network = compile_network(network, example, engine, device, precision, probe=probe)
         self.engine = "onnxruntime" if isinstance(self.network, OnnxRuntimeNetwork) else "torch"
         self.multiple = multiple
         self.scale = getattr(generator, "scale", 1)
@@ -158,6 +162,9 @@ class Translator:
         if getattr(self.generator, "in_channels", 3) == 1 and x.shape[1] == 3:
             x = luma(x)  # a grayscale model (--channels 1) reads what training read
         padded, (height, width) = pad_to_multiple(x.float(), self.multiple)
+        if self.prepare is not None:
+            with torch.inference_mode():
+                padded = self.prepare(padded.to(self.device)).cpu()
         output = self.network(padded)[..., : height * self.scale, : width * self.scale]
         return output.expand(-1, 3, -1, -1) if output.shape[1] == 1 else output
 

@@ -63,7 +63,7 @@ def test_the_api_has_named_documented_endpoints_and_no_glue(served):
     assert parameters["direction"]["parameter_default"] is None
     assert "AtoB or BtoA" in translate["description"]
     sample = {p["parameter_name"] for p in api["named_endpoints"]["/sample"]["parameters"]}
-    assert sample == {"model", "seed", "label", "count", "rows", "steps"}
+    assert sample == {"model", "seed", "label", "count", "rows", "steps", "truncation"}
 
 
 def test_each_endpoint_runs_on_its_own(served):

@@ -21,6 +21,8 @@ The encoder is part of the saved generator (its palette is a buffer in the weigh
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -113,3 +115,11 @@ class LabelToImage(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.network(self.encode(x))
+
+    def input_stage(self) -> tuple[Callable[[Tensor], Tensor], nn.Module, int]:
+        """(input stage, network, the network's input channels): the label check and the
+        one-hot encoding branch on the data, which no exported graph keeps, so inference
+        runs them in PyTorch and hands only the network to an engine (see
+        :class:`img2img.infer.Translator`)."""
+        channels = 3 if self.encoder is None else self.encoder.label_nc
+        return self.encode, self.network, channels

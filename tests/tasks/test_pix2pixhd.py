@@ -212,3 +212,26 @@ def test_the_demo_shrinks_label_maps_without_blending_their_colours() -> None:
     assert {tuple(c) for c in np.asarray(small).reshape(-1, 3)} <= palette
     photo_like, _ = fit_pixels(label, 50 * 50)  # Lanczos: blends neighbouring classes
     assert not {tuple(c) for c in np.asarray(photo_like).reshape(-1, 3)} <= palette
+
+
+def test_a_label_map_model_runs_on_onnxruntime_and_still_checks_its_colours(tmp_path: Path):
+    import numpy as np
+    from conftest import save_untrained_model
+
+    from img2img.data.labels import PALETTES
+    from img2img.infer import load
+    from img2img.nets.labels import UnknownLabel
+
+    values = {k: v for k, v in TINY.items() if k in ("ngf", "ndf", "global_blocks", "device")}
+    model = save_untrained_model(tmp_path / "hd", "pix2pixhd", palette="facades", **values)
+    colours = np.array(PALETTES["facades"].colours, np.uint8)
+    label = Image.fromarray(colours[np.arange(32 * 32).reshape(32, 32) // 128 % 12])
+    fast = load(model, "cpu", engine="onnxruntime")
+    assert fast.engine == "onnxruntime"
+    exact = load(model, "cpu", "fp32", engine="torch")
+    difference = np.abs(np.asarray(fast(label), int) - np.asarray(exact(label), int))
+    assert difference.max() <= 1
+    black = np.asarray(label).copy()
+    black[8:24, 8:24] = 0  # an area of a colour the palette lacks
+    with pytest.raises(UnknownLabel, match=r"colour \(0, 0, 0\)"):
+        fast(Image.fromarray(black))
