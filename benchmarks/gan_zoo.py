@@ -7,9 +7,9 @@ Each (data set, kind[, +DiffAugment]) is trained by ``img2img train`` for ``--mi
 training time (the run's own clock, start-up excluded) and stopped as Ctrl-C does, then
 measured by ``img2img eval --metrics fid,kid --generate N --real M`` (FID is biased upwards
 at small N: compare only rows with the same N), and sampled with ``img2img sample`` (a
-64-image grid per model in ``OUT/grids``). The table (Markdown, also ``OUT/zoo.md`` and
-``OUT/zoo.json``) gives iterations, training images/s, generator/discriminator parameters,
-FID and KID.
+64-image grid per model in ``OUT/grids``, all in ``OUT/zoo.jpg``). The table (Markdown,
+also ``OUT/zoo.md`` and ``OUT/zoo.json``) gives iterations, training images/s,
+generator/discriminator parameters, FID and KID.
 
 Data: ``mnist32`` (MNIST t10k at 32 px, unconditional) and ``cifar10`` (the CIFAR-10 test
 set, 32 px), from ``--data-root`` (default ../shared/data beside the checkout; see the
@@ -136,9 +136,31 @@ def evaluate(out: Path, data: Path, generate: int, real: int) -> dict:
     return json.loads((out / f"eval-{data.name}.json").read_text())
 
 
+def grid_path(out: Path, data_name: str, name: str) -> Path:
+    return out / "grids" / f"{data_name}-{name}.png"
+
+
 def sample_grid(out: Path, path: Path) -> None:
     command = ["img2img", "sample", "--model", str(out), "-n", "64", "-o", str(path)]
     subprocess.run([sys.executable, "-m", *command, "--interpolations", "0"], check=True)
+
+
+def mosaic(grids: list[tuple[str, Path]], path: Path, columns: int = 3) -> None:
+    """The runs' sample grids in one captioned picture (the README's), ``columns`` a row."""
+    from PIL import Image, ImageDraw
+
+    images = [(name, Image.open(grid).convert("RGB")) for name, grid in grids]
+    caption = 14
+    width = max(image.width for _, image in images)
+    height = max(image.height for _, image in images) + caption
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * width, rows * height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (name, image) in enumerate(images):
+        x, y = k % columns * width, k // columns * height
+        draw.text((x + 2, y + 1), name, fill="black")
+        sheet.paste(image, (x, y + caption))
+    sheet.save(path, quality=85)
 
 
 def table(rows: list[dict]) -> str:
@@ -189,7 +211,7 @@ def main() -> None:
             row = {"data": data_name, "kind": name, **training_figures(out)}
             row.update(parameter_counts(out))
             args.out.joinpath("grids").mkdir(parents=True, exist_ok=True)
-            sample_grid(out, args.out / "grids" / f"{data_name}-{name}.png")
+            sample_grid(out, grid_path(args.out, data_name, name))
             if not args.skip_eval:
                 summary = evaluate(out, data, args.generate, args.real)
                 kid = summary["metrics"]["kid"]
@@ -205,6 +227,8 @@ def main() -> None:
             args.out.joinpath("zoo.json").write_text(json.dumps(rows, indent=1))
     report = table(rows)
     args.out.joinpath("zoo.md").write_text(report + "\n")
+    grids = [(f"{r['data']} {r['kind']}", grid_path(args.out, r["data"], r["kind"])) for r in rows]
+    mosaic(grids, args.out / "zoo.jpg")
     print(report)
 
 
