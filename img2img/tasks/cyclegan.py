@@ -34,7 +34,7 @@ from img2img.data import UnpairedImageFolder, resolve_unpaired
 from img2img.data.augment import augment_option
 from img2img.data.transforms import channels_option, load_size_for, preprocess_option
 from img2img.losses import Adversary, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
+from img2img.losses.diffaugment import diffaugment_option
 from img2img.nets import (
     DISCRIMINATORS,
     ResNetGenerator,
@@ -47,7 +47,7 @@ from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.optim import OPTIMIZERS
 from img2img.tasks.image_pool import ImagePool
-from img2img.tasks.parts import StateFromParts, size_multiple_for, stepper_factory
+from img2img.tasks.parts import StateFromParts, config_adversary, size_multiple_for, stepper_factory
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -214,13 +214,10 @@ class CycleGAN(StateFromParts):
                 spectral_norm=config.spectral_norm,
             ).to(device)
             init_weights(discriminator, kind=config.init, gain=config.init_gain)
-            return Adversary(
+            return config_adversary(
+                config,
                 discriminator,
-                objective=config.objective,
-                stepper=stepper(discriminator),
-                gp_weight=config.gp_weight,
-                clip=config.clip or None,
-                augment=make_diffaugment(config.diffaugment),
+                stepper(discriminator),
                 d_steps=config.d_steps,
                 d_loss_weight=config.d_loss_weight,
             )

@@ -41,7 +41,7 @@ from img2img.data.mnist import MNIST, is_mnist_folder, mnist_split_files
 from img2img.data.toy import ToyDataset, get_mixture, is_toy, mode_coverage
 from img2img.data.transforms import make_generator
 from img2img.losses import Adversary, get_objective, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
+from img2img.losses.diffaugment import diffaugment_option
 from img2img.losses.energy import pulling_away_loss
 from img2img.losses.path_length import path_length_penalty
 from img2img.nets import init_weights
@@ -55,7 +55,7 @@ from img2img.nets.dcgan import (
 )
 from img2img.nets.mlp import MLPAutoEncoder, MLPDiscriminator, MLPGenerator
 from img2img.nets.stylegan import StyleGenerator, mix_styles
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
 from img2img.watch import GANWatch, check_losses
 
 # Each objective's paper settings, applied when it is chosen to every field the user
@@ -373,16 +373,14 @@ class GAN(StateFromParts):
         # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, D's optimizer adjusted.
         r1_interval = config.r1_interval if config.r1_gamma else 1
         d_stepper = stepper_factory(lazy_optimizer(config, r1_interval), total_steps, decay_steps)
-        self.adversary = Adversary(
+        self.adversary = config_adversary(
+            config,
             discriminator,
+            d_stepper(discriminator),
             objective=objective,
-            stepper=d_stepper(discriminator),
-            gp_weight=config.gp_weight,
             r1_weight=config.r1_gamma * r1_interval,
             r1_interval=r1_interval,
-            clip=config.clip or None,
             d_steps=config.d_steps,
-            augment=make_diffaugment(config.diffaugment),
             aux_losses={"pt": (config.pt_weight, pulling_away_loss)} if config.pt_weight else None,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}

@@ -39,15 +39,15 @@ from img2img.config import TrainConfig, option
 from img2img.data import resolve_split
 from img2img.data.inpaint import HALVES, TEST_MASK_SEED, InpaintFolder
 from img2img.data.masks import MASKS, center_box, mask_for, overlap_band
-from img2img.losses import Adversary, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
+from img2img.losses import objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option
 from img2img.losses.inpainting import hole_l2
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.context_encoder import ContextEncoder
 from img2img.nets.dcgan import DCGANDiscriminator
 from img2img.optim import Stepper
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
 
 D_INPUTS = ("hole", "image")
 MEAN_PIXEL_IMAGES = 64
@@ -191,14 +191,7 @@ class Inpaint(StateFromParts):
             total_steps,
             decay_steps,
         )
-        self.adversary = Adversary(
-            discriminator,
-            objective=config.objective,
-            stepper=d_stepper,
-            gp_weight=config.gp_weight,
-            clip=config.clip or None,
-            augment=make_diffaugment(config.diffaugment),
-        )
+        self.adversary = config_adversary(config, discriminator, d_stepper)
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
 
     def discriminator_view(self, image: Tensor, prediction: Tensor, mask: Tensor) -> Tensor:

@@ -5,6 +5,8 @@
 - :class:`StateFromParts`: ``state_dict()`` / ``load_state_dict()`` of a recipe made from its
   parts' own (generator, optimizers, Adversaries, image pools), so a recipe lists its parts
   once, under the keys its checkpoints use, instead of writing both methods by hand.
+- :func:`config_adversary`: an Adversary with the options every task config shares
+  (``--objective``, ``--gp-weight``, ``--clip``, ``--diffaugment``).
 - :func:`copy_generator_weights`: ``--init-from``, a run starting from a saved generator.
 """
 
@@ -16,6 +18,8 @@ from typing import Any
 
 from torch import nn
 
+from img2img.losses import Adversary
+from img2img.losses.diffaugment import make_diffaugment
 from img2img.nets import ResNetGenerator, unet_depth_for
 from img2img.optim import Stepper
 from img2img.saved_models import read_model
@@ -42,6 +46,22 @@ def stepper_factory(config: Any, total_steps: int, decay_steps: int) -> Callable
         return Stepper.build(params, kind, config.lr, betas, total_steps, decay_steps)
 
     return stepper
+
+
+def config_adversary(
+    config: Any, discriminator: nn.Module, stepper: Stepper, **options: Any
+) -> Adversary:
+    """The Adversary of ``discriminator`` (stepped by ``stepper``) with the options every
+    task config with a discriminator declares under the same names: ``objective``,
+    ``gp_weight``, ``clip`` (0: off) and ``diffaugment``; ``options`` add a recipe's own
+    (``d_loss_weight``, ``r1_weight``, ...) or replace one of those."""
+    shared = {
+        "objective": config.objective,
+        "gp_weight": config.gp_weight,
+        "clip": config.clip or None,
+        "augment": make_diffaugment(config.diffaugment),
+    }
+    return Adversary(discriminator, stepper=stepper, **{**shared, **options})
 
 
 class StateFromParts:

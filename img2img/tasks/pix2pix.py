@@ -22,13 +22,13 @@ from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.augment import augment_option
 from img2img.data.layouts import IMAGES, PAIRED_FOLDERS, require_layout
 from img2img.data.transforms import channels_option, load_size_for, preprocess_option
-from img2img.losses import Adversary, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
+from img2img.losses import objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.nets.multiscale import MultiScaleDiscriminator
-from img2img.tasks.parts import StateFromParts, size_multiple_for, stepper_factory
+from img2img.tasks.parts import StateFromParts, config_adversary, size_multiple_for, stepper_factory
 
 PIX2PIX_LAYOUTS = {
     IMAGES: "train/*.png, each image A on the left and B on the right",
@@ -157,14 +157,8 @@ class Pix2Pix(StateFromParts):
         stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)
         # The paper halves D's objective "to slow down the rate at which D learns relative to G".
-        self.adversary = Adversary(
-            discriminator,
-            objective=config.objective,
-            stepper=stepper(discriminator),
-            gp_weight=config.gp_weight,
-            clip=config.clip or None,
-            augment=make_diffaugment(config.diffaugment),
-            d_loss_weight=0.5,
+        self.adversary = config_adversary(
+            config, discriminator, stepper(discriminator), d_loss_weight=0.5
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
 

@@ -48,8 +48,8 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.labels import PALETTES, LabelMapFolder, load_palette
-from img2img.losses import Adversary, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
+from img2img.losses import objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import inference_copy
@@ -57,7 +57,12 @@ from img2img.nets.blocks import NORMS
 from img2img.nets.coarse_to_fine import LocalEnhancer, global_generator
 from img2img.nets.labels import LabelEncoder, LabelToImage
 from img2img.nets.multiscale import MultiScaleDiscriminator
-from img2img.tasks.parts import StateFromParts, copy_generator_weights, stepper_factory
+from img2img.tasks.parts import (
+    StateFromParts,
+    config_adversary,
+    copy_generator_weights,
+    stepper_factory,
+)
 
 # The options that decide the generator's shape, repeated by a run that --init-from's.
 SHAPE_OPTIONS = ("label_nc", "palette", "ngf", "global_blocks")
@@ -212,14 +217,8 @@ class Pix2PixHD(StateFromParts):
         stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)
         # The reference halves D's loss, as pix2pix does.
-        self.adversary = Adversary(
-            discriminator,
-            objective=config.objective,
-            stepper=stepper(discriminator),
-            gp_weight=config.gp_weight,
-            clip=config.clip or None,
-            augment=make_diffaugment(config.diffaugment),
-            d_loss_weight=0.5,
+        self.adversary = config_adversary(
+            config, discriminator, stepper(discriminator), d_loss_weight=0.5
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.perceptual = None

@@ -46,8 +46,8 @@ from torch.utils.data import Dataset
 from img2img.config import TrainConfig, option
 from img2img.data.mnist import is_mnist_folder
 from img2img.data.toy import is_toy
-from img2img.losses import Adversary, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
+from img2img.losses import objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option
 from img2img.nets.progan import (
     ProGANDiscriminator,
     ProGANGenerator,
@@ -59,7 +59,7 @@ from img2img.nets.progan import (
 )
 from img2img.reporting import save_captioned_grid
 from img2img.tasks.gan import GAN, generate, latent
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
 from img2img.watch import check_losses
 
 # The reference's preset-v2-1gpu minibatch_dict; other resolutions take minibatch_base 4.
@@ -250,14 +250,8 @@ class ProGAN(StateFromParts):
         ).to(device)
         stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)
-        self.adversary = Adversary(
-            discriminator,
-            objective=config.objective,
-            stepper=stepper(discriminator),
-            gp_weight=config.gp_weight,
-            clip=config.clip or None,
-            drift_weight=config.drift_weight,
-            augment=make_diffaugment(config.diffaugment),
+        self.adversary = config_adversary(
+            config, discriminator, stepper(discriminator), drift_weight=config.drift_weight
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.growth = Growth(top, config.images_per_phase)

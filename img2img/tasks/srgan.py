@@ -35,11 +35,16 @@ from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
 from img2img.data.layouts import CLASS_FOLDERS, IMAGES, require_layout
 from img2img.data.sr import DEGRADATIONS, SRImageFolder, split_folders
-from img2img.losses import Adversary, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
+from img2img.losses import objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
-from img2img.tasks.parts import StateFromParts, copy_generator_weights, stepper_factory
+from img2img.tasks.parts import (
+    StateFromParts,
+    config_adversary,
+    copy_generator_weights,
+    stepper_factory,
+)
 
 PHASES = ("psnr", "gan", "both")
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
@@ -182,14 +187,7 @@ class SRGAN(StateFromParts):
 
         stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)
-        self.adversary = Adversary(
-            discriminator,
-            config.objective,
-            stepper(discriminator),
-            gp_weight=config.gp_weight,
-            clip=config.clip or None,
-            augment=make_diffaugment(config.diffaugment),
-        )
+        self.adversary = config_adversary(config, discriminator, stepper(discriminator))
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.pixel_loss = PIXEL_LOSSES[config.pixel_loss]
         # Built at the start even when the GAN phase comes later: a missing weights file

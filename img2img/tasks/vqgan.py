@@ -51,14 +51,14 @@ from img2img.backbones.lpips import TRUNK_FILES
 from img2img.config import TrainConfig, option
 from img2img.data import resolve_split
 from img2img.data.autoencoding import ReconstructionFolder
-from img2img.losses import Adversary, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option, make_diffaugment
+from img2img.losses import objective_option, objective_presets
+from img2img.losses.diffaugment import diffaugment_option
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.losses.quantization import bottleneck_loss
 from img2img.nets import PatchGAN, init_weights
 from img2img.nets.quantizers import QUANTIZERS, code_statistics
 from img2img.nets.vqgan import CHANNEL_MULTS, Autoencoder
-from img2img.tasks.parts import StateFromParts, stepper_factory
+from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
 
 PERCEPTUALS = ("auto", *BACKBONES, "none")
 # taming-transformers scales its base learning rate by the batch size (and GPU count).
@@ -221,14 +221,8 @@ class VQGAN(StateFromParts):
         stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)
         # The reference halves the hinge loss of its discriminator.
-        self.adversary = Adversary(
-            discriminator,
-            config.objective,
-            stepper(discriminator),
-            gp_weight=config.gp_weight,
-            clip=config.clip or None,
-            d_loss_weight=0.5,
-            augment=make_diffaugment(config.diffaugment),
+        self.adversary = config_adversary(
+            config, discriminator, stepper(discriminator), d_loss_weight=0.5
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         perceptual = available_perceptual() if config.perceptual == "auto" else config.perceptual
