@@ -247,6 +247,7 @@ def eval_command(argv: list[str]) -> None:
         choices=MASKS,
         help="inpainting models: the holes to fill (default: the model's training mask)",
     )
+    add_engine_argument(parser)
     args = parser.parse_args(argv)
 
     from img2img.metrics.evaluate import evaluate, parse_metrics
@@ -275,8 +276,9 @@ def eval_command(argv: list[str]) -> None:
             seed=args.seed,
             baseline=args.baseline,
             mask=args.mask,
+            engine=args.engine,
         )
-    except (FileNotFoundError, ValueError) as err:  # missing data or model, wrong kind
+    except (FileNotFoundError, ValueError, ImportError) as err:  # data, model, kind, engine
         raise SystemExit(f"error: {err}") from None
     print(format_table(evaluation.summary))
     out = Path(args.out) if args.out else default_output_dir(args.model)

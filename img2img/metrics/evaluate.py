@@ -73,6 +73,7 @@ def evaluate(
     seed: int = 0,
     baseline: str | Path | None = None,
     mask: str | None = None,
+    engine: str = "auto",
 ) -> Evaluation:
     """Translate the test split of ``data`` with ``model`` and measure ``metrics``.
 
@@ -88,7 +89,9 @@ def evaluate(
     and compares the first ``real_count`` test images of each domain. The model is
     resolved, and its config and weights read, once. ``baseline``: for an inpainting model,
     another inpainting model measured on the same holes, and ``mask`` the kind of hole
-    (default: the model's training mask; :mod:`img2img.metrics.inpainting`).
+    (default: the model's training mask; :mod:`img2img.metrics.inpainting`). ``engine``
+    runs the model under test ("auto", "torch" or "onnxruntime", :mod:`img2img.engines`),
+    as ``translate`` and ``sample`` would run it, so a model is scored as it is served.
     """
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
@@ -100,15 +103,19 @@ def evaluate(
     if protocol == "samples":
         return evaluate_gan(
             path, generator, config, data, metrics, setup,
-            generate=generate, real_count=real_count, seed=seed,
+            generate=generate, real_count=real_count, seed=seed, engine=engine,
         )  # fmt: skip
     if protocol == "two-way":
         translators = {
-            way: Translator(select_direction(generator, config, way), config, torch_device)
+            way: Translator(
+                select_direction(generator, config, way), config, torch_device, engine=engine
+            )
             for way in generator
         }
         return evaluate_cyclegan(path, translators, config, data, metrics, setup, real_count)
-    translator = Translator(select_direction(generator, config, None), config, torch_device)
+    translator = Translator(
+        select_direction(generator, config, None), config, torch_device, engine=engine
+    )
     if protocol == "super-resolution":  # HR test images; LR made by the SR protocol
         summary, kept = evaluate_sr(
             translator, data, metrics, model_path=str(path),
@@ -119,7 +126,11 @@ def evaluate(
     if protocol == "inpainting":
         from img2img.metrics.inpainting import evaluate_inpainting
 
-        other = None if baseline is None else Translator.from_pretrained(baseline, device)
+        other = (
+            None
+            if baseline is None
+            else Translator.from_pretrained(baseline, device, engine=engine)
+        )
         summary, kept = evaluate_inpainting(
             translator, data, metrics, model_path=str(path), baseline=other,
             baseline_path=None if baseline is None else str(resolve_model(baseline)),

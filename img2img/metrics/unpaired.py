@@ -214,16 +214,18 @@ def evaluate_gan(
     generate: int = 0,
     real_count: int = 0,
     seed: int = 0,
+    engine: str = "auto",
 ) -> Evaluation:
     """FID/KID of ``generate`` samples of a GAN (0: as many as the real images) against the
     real images of ``data`` (``real_count`` > 0: a random subset of that many, chosen by ``seed``;
     Inception on a CPU is slow); ``generator`` (eval mode, on its device) and ``config`` are
     the model at ``path``. Samples are drawn in batches of the training batch size,
-    with batch norm on batch statistics as in training (:func:`img2img.tasks.gan.generate`)."""
+    with batch norm on batch statistics as in training, on ``engine``: as ``img2img
+    sample`` draws them (:func:`img2img.sampling.gan_sampler`)."""
     from img2img.data.mnist import mnist_split_files
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
-    from img2img.tasks.gan import generate as run_generator
+    from img2img.sampling import gan_sampler
     from img2img.tasks.gan import latent, latent_size
 
     start = time.perf_counter()
@@ -257,16 +259,11 @@ def evaluate_gan(
         labels = proportional_labels(real_labels, count, seed)
 
     z = latent(count, latent_size(config), seed)
+    sample = gan_sampler(generator, config, engine, torch_device)
     chunk = config.batch_size  # batch statistics: sample at the batch size it trained with
     fake = torch.cat(
         [
-            quantize(
-                run_generator(
-                    generator,
-                    z[i : i + chunk].to(torch_device),
-                    None if labels is None else labels[i : i + chunk].to(torch_device),
-                ).cpu()
-            )
+            quantize(sample(z[i : i + chunk], None if labels is None else labels[i : i + chunk]))
             for i in range(0, count, chunk)
         ]
     )

@@ -62,6 +62,31 @@ def test_paired_metrics_match_the_functions(
     assert summary["metrics"]["ssim"] == pytest.approx(sum(e[1] for e in expected) / 2, rel=1e-9)
 
 
+def test_engine_runs_the_model_under_test(
+    tiny_model: Path, paired_dataset: Path, offline: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--engine` reaches the Translator that scores the model (the model is measured as it
+    is served), and the two engines score it alike."""
+    from img2img import infer
+
+    asked: list[str] = []
+    compile_network = infer.compile_network
+
+    def recording(network, example, engine, *args, **kwargs):
+        asked.append(engine)
+        return compile_network(network, example, engine, *args, **kwargs)
+
+    monkeypatch.setattr(infer, "compile_network", recording)
+    scores = {}
+    for engine in ("torch", "onnxruntime"):
+        summary = evaluate(tiny_model, paired_dataset, ["psnr", "ssim"], device="cpu",
+                           progress=False, engine=engine).summary  # fmt: skip
+        scores[engine] = summary["metrics"]
+    assert asked == ["torch", "onnxruntime"]
+    assert scores["onnxruntime"]["psnr"] == pytest.approx(scores["torch"]["psnr"], abs=0.05)
+    assert scores["onnxruntime"]["ssim"] == pytest.approx(scores["torch"]["ssim"], abs=1e-3)
+
+
 def test_cli_writes_json_and_html_and_reuses_real_features(
     tiny_model: Path,
     paired_dataset: Path,

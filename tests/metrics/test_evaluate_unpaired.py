@@ -135,7 +135,7 @@ def test_gan_samples_against_the_real_images(
 ) -> None:
     model, data = tiny_gan
     summary = evaluate(model, data, ["fid", "kid", "ssim"], device="cpu", progress=False,
-                       generate=10, seed=5).summary  # fmt: skip
+                       generate=10, seed=5, engine="torch").summary  # fmt: skip
 
     generator, config = load_gan(model)
     labels = proportional_labels(torch.tensor([0, 0, 0, 0, 1, 1]), 10, seed=5)
@@ -168,6 +168,35 @@ def test_gan_eval_cli_writes_table_json_and_html(
     assert set(summary["metrics"]) == {"fid", "kid"}
     page = (out / "eval-classes.html").read_text()
     assert "<th>generated</th><th>real</th>" in page and page.count("<tr>") == 3
+
+
+def test_gan_eval_draws_samples_on_the_chosen_engine(
+    tiny_gan: tuple[Path, Path],
+    pixel_features: PixelFeatures,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`img2img eval --engine` draws the samples as `img2img sample --engine` would: the
+    engine reaches the sampler, and both engines' samples score alike."""
+    from img2img import sampling
+
+    asked: list[str] = []
+    compile_network = sampling.compile_network
+
+    def recording(network, example, engine, *args, **kwargs):
+        asked.append(engine)
+        return compile_network(network, example, engine, *args, **kwargs)
+
+    monkeypatch.setattr(sampling, "compile_network", recording)
+    model, data = tiny_gan
+    fid = {}
+    for engine in ("torch", "onnxruntime"):
+        out = tmp_path / engine
+        main(["eval", "--model", str(model), "--data", str(data), "--device", "cpu", "--out",
+              str(out), "--generate", "8", "--engine", engine])  # fmt: skip
+        fid[engine] = json.loads((out / "eval-classes.json").read_text())["metrics"]["fid"]
+    assert asked == ["torch", "onnxruntime"]
+    assert fid["onnxruntime"] == pytest.approx(fid["torch"], rel=1e-2)
 
 
 def test_cyclegan_without_test_domains_is_a_clear_error(tmp_path: Path) -> None:
