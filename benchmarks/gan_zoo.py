@@ -29,6 +29,7 @@ and its own paper's optimizer settings (the presets). The kinds:
 DiffAugment (color,translation,cutout) applies to the kinds whose discriminator judges
 single images (not ProGAN, whose D sees its level of detail, nor DDGAN, whose D judges
 (x_t, x_{t+1}) pairs).
+Rows already in ``OUT/zoo.json`` are kept, so the zoo can be run in parts into one table.
 A CPU shared with other work gives fewer iterations in the same minutes: run the zoo on an
 otherwise idle machine (``nice`` does not help a fair comparison).
 """
@@ -163,6 +164,13 @@ def mosaic(grids: list[tuple[str, Path]], path: Path, columns: int = 3) -> None:
     sheet.save(path, quality=85)
 
 
+def earlier_rows(path: Path) -> list[dict]:
+    """The rows of earlier invocations with the same ``--out``: the whole zoo is longer than
+    one sitting, so it can be run a data set or a DiffAugment setting at a time into one
+    table (a run measured again replaces its old row)."""
+    return json.loads(path.read_text()) if path.exists() else []
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| data | kind | iterations | train img/s | G params | D params | FID | KID x 1e3 | N |",
@@ -197,7 +205,7 @@ def main() -> None:
     kinds = args.kinds.split(",")
     if unknown := sorted(set(kinds) - set(KINDS)):
         parser.error(f"unknown kinds {unknown}; choose from {', '.join(KINDS)}")
-    rows = []
+    rows = earlier_rows(args.out / "zoo.json")
     for data_name in args.data.split(","):
         data = args.data_root / DATASETS[data_name]
         for name, flags in runs(kinds, args.diffaugment):
@@ -222,7 +230,7 @@ def main() -> None:
                     generated=summary["generated"],
                     real=summary["images"],
                 )
-            rows.append(row)
+            rows = [r for r in rows if (r["data"], r["kind"]) != (data_name, name)] + [row]
             print(table(rows[-1:]).splitlines()[-1], flush=True)
             args.out.joinpath("zoo.json").write_text(json.dumps(rows, indent=1))
     report = table(rows)
