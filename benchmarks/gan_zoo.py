@@ -7,9 +7,9 @@ Each (data set, kind[, +DiffAugment]) is trained by ``img2img train`` for ``--mi
 training time (the run's own clock, start-up excluded) and stopped as Ctrl-C does, then
 measured by ``img2img eval --metrics fid,kid --generate N --real M`` (FID is biased upwards
 at small N: compare only rows with the same N), and sampled with ``img2img sample`` (a
-64-image grid per model in ``OUT/grids``, all in ``OUT/zoo.jpg``). The table (Markdown,
-also ``OUT/zoo.md`` and ``OUT/zoo.json``) gives iterations, training images/s,
-generator/discriminator parameters, FID and KID.
+64-image grid per model in ``OUT/grids``, a data set's in one picture, ``OUT/zoo-<data>.jpg``).
+The table (Markdown, also ``OUT/zoo.md`` and ``OUT/zoo.json``) gives iterations, training
+images/s, generator/discriminator parameters, FID and KID.
 
 Data: ``mnist32`` (MNIST t10k at 32 px, unconditional) and ``cifar10`` (the CIFAR-10 test
 set, 32 px), from ``--data-root`` (default ../shared/data beside the checkout; see the
@@ -235,8 +235,10 @@ def main() -> None:
             args.out.joinpath("zoo.json").write_text(json.dumps(rows, indent=1))
     report = table(rows)
     args.out.joinpath("zoo.md").write_text(report + "\n")
-    grids = [(f"{r['data']} {r['kind']}", grid_path(args.out, r["data"], r["kind"])) for r in rows]
-    mosaic(grids, args.out / "zoo.jpg")
+    for data_name in dict.fromkeys(r["data"] for r in rows):
+        grids = [(r["kind"], grid_path(args.out, data_name, r["kind"])) for r in rows
+                 if r["data"] == data_name]  # fmt: skip
+        mosaic(grids, args.out / f"zoo-{data_name}.jpg")
     print(report)
 
 
