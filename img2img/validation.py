@@ -12,6 +12,10 @@ protocol (:func:`img2img.metrics.evaluate.evaluate`), with the task's metric:
   translates the first ``--val-images`` test images of each domain. The real images'
   Inception features are cached on disk, so each validation computes only the fakes'.
 
+The model is run by PyTorch, not exported to ONNX Runtime as ``img2img eval`` may do
+(:mod:`img2img.engines`): each validation's weights are new, and an exported graph of each
+would fill the graph cache with files the size of the model.
+
 The values are logged (``val_<metric>`` lines in ``losses.jsonl``, ``val/<metric>`` in
 TensorBoard/W&B), and the best model so far is kept in ``OUT/best/`` with ``val.json``
 (step, metric, value). Validation saves and restores every RNG, so it changes nothing in
@@ -124,6 +128,7 @@ class Validator:
                 generate=self.config.val_images,
                 real_count=self.config.val_images,
                 seed=self.config.seed,
+                engine="torch",
             )
         finally:
             restore_rng_state(rng)

@@ -145,3 +145,17 @@ def assert_agrees_with_skimage(output: torch.Tensor, target: torch.Tensor, ssim_
     reference_psnr_y = metrics.peak_signal_noise_ratio(y_y, y_x, data_range=1.0)
     measured_psnr_y = psnr(output, target, y_channel=True, shave=4).item()
     assert measured_psnr_y == pytest.approx(reference_psnr_y, abs=1e-6)
+
+
+def record_engines(monkeypatch: pytest.MonkeyPatch, module: object) -> list[str]:
+    """The engines asked of ``module.compile_network`` from now on, in order (the calls go
+    through): a wiring check that an ``engine`` option reaches the network it is for."""
+    asked: list[str] = []
+    compile_network = module.compile_network
+
+    def recording(network, example, engine, *args, **kwargs):
+        asked.append(engine)
+        return compile_network(network, example, engine, *args, **kwargs)
+
+    monkeypatch.setattr(module, "compile_network", recording)
+    return asked

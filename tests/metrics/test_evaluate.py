@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import record_engines
 
 from img2img.backbones import lpips as lpips_backbone
 from img2img.backbones.inception import default_inception_path
@@ -69,14 +70,7 @@ def test_engine_runs_the_model_under_test(
     is served), and the two engines score it alike."""
     from img2img import infer
 
-    asked: list[str] = []
-    compile_network = infer.compile_network
-
-    def recording(network, example, engine, *args, **kwargs):
-        asked.append(engine)
-        return compile_network(network, example, engine, *args, **kwargs)
-
-    monkeypatch.setattr(infer, "compile_network", recording)
+    asked = record_engines(monkeypatch, infer)
     scores = {}
     for engine in ("torch", "onnxruntime"):
         summary = evaluate(tiny_model, paired_dataset, ["psnr", "ssim"], device="cpu",

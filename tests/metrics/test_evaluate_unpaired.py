@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import record_engines
 from PIL import Image
 
 from img2img.checkpoint import save_model
@@ -180,14 +181,7 @@ def test_gan_eval_draws_samples_on_the_chosen_engine(
     engine reaches the sampler, and both engines' samples score alike."""
     from img2img import sampling
 
-    asked: list[str] = []
-    compile_network = sampling.compile_network
-
-    def recording(network, example, engine, *args, **kwargs):
-        asked.append(engine)
-        return compile_network(network, example, engine, *args, **kwargs)
-
-    monkeypatch.setattr(sampling, "compile_network", recording)
+    asked = record_engines(monkeypatch, sampling)
     model, data = tiny_gan
     fid = {}
     for engine in ("torch", "onnxruntime"):
