@@ -63,9 +63,7 @@ def held_out_folders(config: Any) -> tuple[str, str | None]:
     folders = split_folders(config.data)
     chosen = next((f for f in folders if resolve_split(f, "test") is not None), folders[0])
     lr_data = getattr(config, "lr_data", "")
-    if not lr_data:
-        return (config.data if len(folders) < 2 else chosen), None
-    return chosen, split_folders(lr_data)[folders.index(chosen)]
+    return chosen, split_folders(lr_data)[folders.index(chosen)] if lr_data else None
 
 
 def flat_metrics(measured: dict[str, Any]) -> dict[str, float]:
