@@ -247,6 +247,11 @@ def eval_command(argv: list[str]) -> None:
         choices=MASKS,
         help="inpainting models: the holes to fill (default: the model's training mask)",
     )
+    parser.add_argument(
+        "--lr-data",
+        help="super-resolution models: the LR test images (DIR/test or DIR), named like the "
+        "HR ones (0001.png or 0001x4.png), instead of LR made by bicubic downscaling",
+    )
     add_engine_argument(parser)
     args = parser.parse_args(argv)
 
@@ -277,6 +282,7 @@ def eval_command(argv: list[str]) -> None:
             baseline=args.baseline,
             mask=args.mask,
             engine=args.engine,
+            lr_data=args.lr_data,
         )
     except (FileNotFoundError, ValueError, ImportError) as err:  # data, model, kind, engine
         raise SystemExit(f"error: {err}") from None

@@ -225,7 +225,8 @@ class Trainer:
         if task_cls.evaluation != "samples" and task_cls.dataset(self.config, "test") is None:
             raise ValueError(
                 f"{self.config.data}: --val-every measures the test split, and there is none; "
-                "put held-out images in its test/ folder (testA/ and testB/ for unpaired data)"
+                "put held-out images in its test/ folder (testA/ and testB/ for unpaired data; "
+                "with --lr-data, the LR folders need one too)"
             )
         return Validator(self.config, self.out)
 

@@ -6,7 +6,8 @@ iterations the current generator (its EMA when there is one, as ``translate`` wo
 it) is written as a model and measured on the test split by ``img2img eval``'s own
 protocol (:func:`img2img.metrics.evaluate.evaluate`), with the task's metric:
 
-- aligned translation (pix2pix) and super-resolution: PSNR (and SSIM), higher is better;
+- aligned translation (pix2pix) and super-resolution: PSNR (and SSIM), higher is better
+  (SR trained on given LR images, ``--lr-data``, is scored on the LR folder's test split);
 - CycleGAN and GANs from noise: FID (and KID), lower is better; a GAN draws ``--val-images``
   samples against as many real images, a fixed subset chosen by the seed; a CycleGAN
   translates the first ``--val-images`` test images of each domain. The real images'
@@ -38,6 +39,7 @@ from torch import nn
 
 from img2img.checkpoint import capture_rng_state, restore_rng_state, save_model
 from img2img.data import resolve_split
+from img2img.data.sr import split_folders
 from img2img.tasks import get_task
 
 BEST_DIR = "best"
@@ -54,13 +56,14 @@ PROTOCOL_METRICS = {
 }
 
 
-def held_out_folder(data: str) -> str:
-    """The dataset validation reads: ``data`` itself, or of several comma-joined folders
-    (SR's ``--data T91,BSD200``) the first with a test split."""
-    folders = [part.strip() for part in data.split(",") if part.strip()]
-    if len(folders) < 2:
-        return data
-    return next((f for f in folders if resolve_split(f, "test") is not None), folders[0])
+def held_out_folders(config: Any) -> tuple[str, str | None]:
+    """The dataset validation reads: ``--data`` itself, or of several comma-joined folders
+    (SR's ``--data T91,BSD200``) the first with a test split; and for SR trained on given
+    LR images (``--lr-data``), the LR folder at the same place in its list (else None)."""
+    folders = split_folders(config.data)
+    chosen = next((f for f in folders if resolve_split(f, "test") is not None), folders[0])
+    lr_data = getattr(config, "lr_data", "")
+    return chosen, split_folders(lr_data)[folders.index(chosen)] if lr_data else None
 
 
 def flat_metrics(measured: dict[str, Any]) -> dict[str, float]:
@@ -89,7 +92,7 @@ class Validator:
     def __init__(self, config: Any, out: Path) -> None:
         self.config = config
         self.out = Path(out)
-        self.data = held_out_folder(config.data)
+        self.data, self.lr_data = held_out_folders(config)
         protocol = get_task(config.task).evaluation
         self.metrics, self.higher_is_better = PROTOCOL_METRICS[protocol]
         self.metric = self.metrics[0]
@@ -129,6 +132,7 @@ class Validator:
                 real_count=self.config.val_images,
                 seed=self.config.seed,
                 engine="torch",
+                lr_data=self.lr_data,
             )
         finally:
             restore_rng_state(rng)

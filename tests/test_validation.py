@@ -107,13 +107,18 @@ def test_the_deciding_value() -> None:
 
 
 def test_several_sr_folders_validate_on_the_one_with_a_test_split(tmp_path: Path) -> None:
-    from img2img.validation import held_out_folder
+    """...and SR trained on given LR images is scored on the LR folder of that one."""
+    from img2img.tasks.srgan import SRGANConfig
+    from img2img.validation import held_out_folders
 
     for name in ("T91", "DIV2K/test"):
         (tmp_path / name).mkdir(parents=True)
     data = f"{tmp_path / 'T91'},{tmp_path / 'DIV2K'}"
-    assert held_out_folder(data) == str(tmp_path / "DIV2K")
-    assert held_out_folder(str(tmp_path / "T91")) == str(tmp_path / "T91")
+    assert held_out_folders(SRGANConfig(data=data)) == (str(tmp_path / "DIV2K"), None)
+    single = str(tmp_path / "T91")
+    assert held_out_folders(SRGANConfig(data=single)) == (single, None)
+    given = SRGANConfig(data=data, lr_data="T91_LR, DIV2K_LR/X4")
+    assert held_out_folders(given) == (str(tmp_path / "DIV2K"), "DIV2K_LR/X4")
 
 
 def test_val_every_refuses_2d_points(tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ def evaluate(
     baseline: str | Path | None = None,
     mask: str | None = None,
     engine: str = "auto",
+    lr_data: str | Path | None = None,
 ) -> Evaluation:
     """Translate the test split of ``data`` with ``model`` and measure ``metrics``.
 
@@ -92,6 +93,8 @@ def evaluate(
     (default: the model's training mask; :mod:`img2img.metrics.inpainting`). ``engine``
     runs the model under test ("auto", "torch" or "onnxruntime", :mod:`img2img.engines`),
     as ``translate`` and ``sample`` would run it, so a model is scored as it is served.
+    ``lr_data``: for a super-resolution model, the LR test images (its training's
+    ``--lr-data``), instead of LR made from HR by the protocol (:mod:`.sr`).
     """
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
@@ -99,6 +102,10 @@ def evaluate(
     torch_device = resolve_device(device)
     generator, config = load_generator(path, device=torch_device)
     protocol = get_task(config.task).evaluation
+    if lr_data and protocol != "super-resolution":
+        raise ValueError(
+            f"--lr-data is for super-resolution models; {path} is a {config.task} model"
+        )
     setup = Setup(device, batch_size, inception, use_cache, progress, samples)
     if protocol == "samples":
         return evaluate_gan(
@@ -120,7 +127,7 @@ def evaluate(
         summary, kept = evaluate_sr(
             translator, data, metrics, model_path=str(path),
             inception=inception, lpips_net=lpips_net, lpips_weights=lpips_weights,
-            progress=progress, samples=samples,
+            progress=progress, samples=samples, lr_data=lr_data,
         )  # fmt: skip
         return Evaluation(summary, kept)
     if protocol == "inpainting":

@@ -47,11 +47,34 @@ def bicubic_pair(hr: Image.Image, scale: int) -> tuple[Image.Image, Image.Image]
     return lr, lr.resize(hr.size, Image.Resampling.BICUBIC)
 
 
-def hr_test_images(data: str | Path) -> list[Path]:
-    """The HR test images: DATA/test (or DATA/val) when present, else every image in DATA."""
-    from img2img.data import find_images, resolve_split
+def test_pairs(
+    data: str | Path, scale: int, lr_data: str | Path | None = None
+) -> list[tuple[Path, Path | None]]:
+    """(HR image, given LR image or None) for each test image: the HR images are DATA/test
+    (or DATA/val) when present, else every image in DATA; with ``lr_data`` (training's
+    ``--lr-data``) each is paired by name with its LR image in LR_DATA/test (or LR_DATA),
+    ``0001.png`` with ``0001.png`` or ``0001x4.png``; without, LR is made from HR (None)."""
+    from img2img.data.folders import find_images, match_by_name, resolve_split
 
-    return find_images(resolve_split(data, "test") or data)
+    hr_root = Path(resolve_split(data, "test") or data)
+    if not lr_data:
+        return [(path, None) for path in find_images(hr_root)]
+    lr_root = Path(resolve_split(lr_data, "test") or lr_data)
+    return match_by_name(hr_root, lr_root, second_suffix=f"x{scale}")
+
+
+def given_pair(hr: Image.Image, lr_path: Path, scale: int) -> tuple[Image.Image, Image.Image]:
+    """(the LR image at ``lr_path``, its PIL BICUBIC upscaling), checked to be ``hr``'s size
+    divided by ``scale`` (``hr`` already cropped to a multiple of it)."""
+    lr = load_image(lr_path)
+    expected = (hr.width // scale, hr.height // scale)
+    if lr.size != expected:
+        raise ValueError(
+            f"{lr_path}: an LR image of {lr.width}x{lr.height}; its HR image (cropped to a "
+            f"multiple of {scale}) is {hr.width}x{hr.height}, so x{scale} wants "
+            f"{expected[0]}x{expected[1]}"
+        )
+    return lr, lr.resize(hr.size, Image.Resampling.BICUBIC)
 
 
 def evaluate_sr(
@@ -65,8 +88,11 @@ def evaluate_sr(
     lpips_weights: str | Path | None = None,
     progress: bool = True,
     samples: int = 0,
+    lr_data: str | Path | None = None,
 ) -> tuple[dict[str, Any], list[tuple[Tensor, Tensor, Tensor]]]:
-    """Measure an SR model (a loaded ``Translator``) on the HR images of ``data``.
+    """Measure an SR model (a loaded ``Translator``) on the HR images of ``data``; with
+    ``lr_data``, on the LR images given there (see :func:`test_pairs`) instead of LR made by
+    the protocol, and bicubic upscales those.
 
     Returns ``(summary, samples)``: the JSON-ready summary (``metrics`` and ``bicubic`` map
     names such as ``psnr_y`` to means; ``per_image`` has both methods' values per file) and
@@ -78,15 +104,18 @@ def evaluate_sr(
 
     start = time.perf_counter()
     scale = translator.config.scale
-    files = hr_test_images(data)
+    pairs = test_pairs(data, scale, lr_data)
     unavailable: dict[str, str] = {}
     wanted = [name for name, metric, _ in PIXEL_COLUMNS if metric in metrics]
     lpips_model = _lpips_or_reason(metrics, lpips_net, lpips_weights, unavailable)
     per_image, kept = [], []
     images: dict[str, list[Tensor]] = {"model": [], "bicubic": [], "hr": []}
-    for path in tqdm(files, desc="eval", unit="img", disable=not progress):
+    for path, lr_path in tqdm(pairs, desc="eval", unit="img", disable=not progress):
         hr_image = modcrop(load_image(path), scale)
-        lr_image, bicubic_image = bicubic_pair(hr_image, scale)
+        if lr_path is None:
+            lr_image, bicubic_image = bicubic_pair(hr_image, scale)
+        else:
+            lr_image, bicubic_image = given_pair(hr_image, lr_path, scale)
         hr, lr = pil_to_tensor(hr_image)[None], pil_to_tensor(lr_image)[None]
         outputs = {
             "model": quantize(translator.translate_tensor(lr)),
@@ -123,12 +152,17 @@ def evaluate_sr(
     summary = {
         "model": model_path,
         "data": str(data),
-        "images": len(files),
+        "images": len(pairs),
         "task": translator.config.task,
         "scale": scale,
+        "lr_data": str(lr_data) if lr_data else None,
         "image_size": translator.config.image_size,
         "protocol": {
-            "lr": "HR cropped to a multiple of scale, PIL BICUBIC downscale, 8 bits",
+            "lr": (
+                "HR cropped to a multiple of scale, PIL BICUBIC downscale, 8 bits"
+                if not lr_data
+                else f"given in {lr_data}, matched by name"
+            ),
             "bicubic": "PIL BICUBIC upscale of the same LR",
             "shave": scale,
             "y_channel": "ITU-R BT.601 (MATLAB rgb2ycbcr)",
@@ -161,9 +195,11 @@ def _lpips_or_reason(
 def format_sr_table(summary: dict[str, Any]) -> str:
     """Per-image rows and the mean, the model's values then bicubic's, one column each."""
     names = [name for name in summary["metrics"] if name not in ("fid", "kid")]
+    given = summary.get("lr_data")
+    lr = f"LR from {given}" if given else "LR by PIL bicubic"
     head = (
         f"{Path(summary['model']).name} on {summary['data']} ({summary['images']} images, "
-        f"x{summary['scale']}; LR by PIL bicubic; {summary['scale']} px shaved; "
+        f"x{summary['scale']}; {lr}; {summary['scale']} px shaved; "
         "model | bicubic)"
     )
     width = max([len(Path(row["path"]).name) for row in summary["per_image"]] + [8])

@@ -11,6 +11,7 @@ from PIL import Image
 
 from img2img.checkpoint import save_model
 from img2img.config import merge
+from img2img.images import pil_to_tensor
 from img2img.metrics.evaluate import evaluate
 from img2img.metrics.reports import format_table
 from img2img.metrics.sr import bicubic_pair, modcrop
@@ -54,3 +55,42 @@ def test_grayscale_and_odd_sized_test_images(tmp_path: Path) -> None:
     rows = summary.summary["per_image"]
     assert [Path(row["path"]).name for row in rows] == ["gray.png", "rgb.png"]
     assert all(row["bicubic_psnr_y"] > row["psnr_y"] for row in rows)  # an untrained model
+
+
+def test_given_lr_images_replace_the_protocols(tmp_path: Path) -> None:
+    """`eval --lr-data`: the model and the bicubic column see the LR images given (paired by
+    name, DIV2K's ``x2`` suffix allowed), not LR made from HR; a wrong size names the file."""
+    from img2img.metrics.pixel import psnr
+
+    hr_folder, lr_folder = tmp_path / "hr" / "test", tmp_path / "lr" / "test"
+    hr_folder.mkdir(parents=True)
+    lr_folder.mkdir(parents=True)
+    hr_images = {
+        "a": Image.radial_gradient("L").convert("RGB").resize((40, 32)),
+        "b": Image.linear_gradient("L").convert("RGB").resize((36, 28)),
+    }
+    given = {}
+    for name, hr in hr_images.items():
+        hr.save(hr_folder / f"{name}.png")
+        # Nearest-neighbour LR: not what the protocol's bicubic downscaling would make.
+        given[name] = hr.resize((hr.width // 2, hr.height // 2), Image.Resampling.NEAREST)
+    given["a"].save(lr_folder / "a.png")
+    given["b"].save(lr_folder / "bx2.png")
+    model = tiny_sr_model(tmp_path / "m", scale=2)
+
+    summary = evaluate(model, tmp_path / "hr", ["psnr"], progress=False,
+                       lr_data=tmp_path / "lr").summary  # fmt: skip
+    made = evaluate(model, tmp_path / "hr", ["psnr"], progress=False).summary
+    assert summary["lr_data"] == str(tmp_path / "lr") and summary["images"] == 2
+    for row, made_row, name in zip(summary["per_image"], made["per_image"], "ab", strict=True):
+        hr = pil_to_tensor(hr_images[name])[None]
+        up = pil_to_tensor(given[name].resize(hr_images[name].size, Image.Resampling.BICUBIC))
+        expected = psnr(up[None], hr, y_channel=True, shave=2)[0].item()
+        assert row["bicubic_psnr_y"] == pytest.approx(expected, abs=1e-6)
+        assert abs(row["bicubic_psnr_y"] - made_row["bicubic_psnr_y"]) > 0.1
+        assert row["psnr_y"] != made_row["psnr_y"]  # the model saw the given LR too
+    assert "LR from" in format_table(summary)
+
+    given["b"].resize((10, 10)).save(lr_folder / "bx2.png")
+    with pytest.raises(ValueError, match=r"bx2\.png: an LR image of 10x10.*wants 18x14"):
+        evaluate(model, tmp_path / "hr", ["psnr"], progress=False, lr_data=tmp_path / "lr")
