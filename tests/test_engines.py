@@ -82,7 +82,11 @@ def test_a_choice_made_on_a_busy_machine_is_not_remembered(tmp_path: Path, monke
     monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
     monkeypatch.setenv("IMG2IMG_CACHE", str(tmp_path / "cache"))
     timed = []
-    fake_timing = lambda candidates, probe: timed.append(1) or {"torch": 2.0, "onnxruntime": 1.0}  # noqa: E731
+
+    def fake_timing(candidates, probe) -> dict[str, float]:
+        timed.append(1)
+        return {"torch": 2.0, "onnxruntime": 1.0}
+
     monkeypatch.setattr(engines, "timed_in_turns", fake_timing)
     model = save_untrained_model(tmp_path / "model", "pix2pix", **TINY_PIX2PIX)
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0 * (os.cpu_count() or 1), 0.0, 0.0))
