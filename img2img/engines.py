@@ -14,8 +14,9 @@ on GPUs PyTorch is the engine.
   in fp32 by design), decided from what the machine supports;
 - on a CPU with native bf16 at ``precision="auto"``: whichever of PyTorch bf16 and ONNX
   Runtime fp32 ran the network faster in a one-off measurement (best of three runs each on
-  a probe input, about a second), cached per network and machine (CPU model, core and
-  thread counts) in ``$IMG2IMG_CACHE/engine-choices.json``;
+  a probe input, taking turns, about a second), cached per network and machine (CPU model,
+  core and thread counts) in ``$IMG2IMG_CACHE/engine-choices.json`` unless the machine was
+  busy with other work then (see :func:`measured_choice`);
 - PyTorch on GPUs.
 
 When the ``onnxruntime`` package cannot be imported (a platform without its wheels),
@@ -36,6 +37,7 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import math
 import os
 import platform
 import time
@@ -253,39 +255,59 @@ def machine_id() -> str:
     return f"{model}|{os.cpu_count()} cores|{torch.get_num_threads()} threads"
 
 
-def seconds_per_call(network: Callable[..., Tensor], probe: Sequence[Tensor]) -> float:
-    """Best of three timed calls after a warm-up."""
-    network(*probe)
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
+def timed_in_turns(
+    candidates: dict[str, Callable[..., Tensor]], probe: Sequence[Tensor], rounds: int = 3
+) -> dict[str, float]:
+    """Seconds per call of each candidate on ``probe``: the best of ``rounds`` after a
+    warm-up each, the candidates taking turns in every round, so that a change in the
+    machine's load while they are timed weighs on all of them alike."""
+    for network in candidates.values():
         network(*probe)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    seconds = dict.fromkeys(candidates, math.inf)
+    for _ in range(rounds):
+        for name, network in candidates.items():
+            start = time.perf_counter()
+            network(*probe)
+            seconds[name] = min(seconds[name], time.perf_counter() - start)
+    return seconds
+
+
+def machine_busy() -> bool:
+    """Whether other work keeps the CPU's cores busy (1-minute load average above the core
+    count): timings taken then say more about that work than about the engines."""
+    return hasattr(os, "getloadavg") and os.getloadavg()[0] > (os.cpu_count() or 1)
 
 
 def measured_choice(
     candidates: dict[str, Callable[..., Tensor]], probe: Sequence[Tensor], key: str
 ) -> str:
     """The name of the fastest of ``candidates`` on ``probe``, measured once per ``key`` and
-    machine and remembered in ``engine-choices.json`` in the cache."""
+    machine and remembered, with the timings, in ``engine-choices.json`` in the cache.
+
+    A choice measured while the machine is busy serves this process only (the next one
+    measures again): remembered, a choice made under someone else's load would slow every
+    later run of the model. Entries without timings (older versions wrote the name alone,
+    whatever the load) are measured again for the same reason."""
     path = cache_root() / "engine-choices.json"
     entry = f"{key}|{[tuple(x.shape) for x in probe]}|{machine_id()}"
 
-    def read() -> dict[str, str]:
+    def read() -> dict[str, Any]:
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return {}  # absent or damaged: measured again
 
-    chosen = read().get(entry)
-    if chosen in candidates:
-        return chosen
-    seconds = {name: seconds_per_call(network, probe) for name, network in candidates.items()}
+    remembered = read().get(entry)
+    if isinstance(remembered, dict) and remembered.get("engine") in candidates:
+        return remembered["engine"]
+    seconds = timed_in_turns(candidates, probe)
     chosen = min(seconds, key=seconds.__getitem__)
+    if machine_busy():
+        return chosen
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({**read(), entry: chosen}, indent=1))
+    record = {"engine": chosen, "seconds": {name: round(t, 6) for name, t in seconds.items()}}
+    temporary.write_text(json.dumps({**read(), entry: record}, indent=1))
     os.replace(temporary, path)
     return chosen
 
