@@ -14,8 +14,8 @@ on GPUs PyTorch is the engine.
   in fp32 by design), decided from what the machine supports;
 - on a CPU with native bf16 at ``precision="auto"``: whichever of PyTorch bf16 and ONNX
   Runtime fp32 ran the network faster in a one-off measurement (best of three runs each on
-  a probe input, taking turns, about a second), cached per network and machine (CPU model,
-  core and thread counts) in ``$IMG2IMG_CACHE/engine-choices.json`` unless the machine was
+  a probe input, about a second), cached per network and machine (CPU model, core and
+  thread counts) in ``$IMG2IMG_CACHE/engine-choices.json`` unless the machine was
   busy with other work then (see :func:`measured_choice`);
 - PyTorch on GPUs.
 
@@ -255,20 +255,22 @@ def machine_id() -> str:
     return f"{model}|{os.cpu_count()} cores|{torch.get_num_threads()} threads"
 
 
-def timed_in_turns(
+def timed_in_blocks(
     candidates: dict[str, Callable[..., Tensor]], probe: Sequence[Tensor], rounds: int = 3
 ) -> dict[str, float]:
-    """Seconds per call of each candidate on ``probe``: the best of ``rounds`` after a
-    warm-up each, the candidates taking turns in every round, so that a change in the
-    machine's load while they are timed weighs on all of them alike."""
-    for network in candidates.values():
+    """Seconds per call of each candidate on ``probe``: a warm-up call, then the best of
+    ``rounds``, one candidate after the other. Not in turns: ONNX Runtime's threads spin
+    for a moment after each run, and a PyTorch call right after one took 2.5x its time
+    (CycleGAN's ResNet-9 at 256 px, 2 cores); each block's warm-up call absorbs that."""
+    seconds = {}
+    for name, network in candidates.items():
         network(*probe)
-    seconds = dict.fromkeys(candidates, math.inf)
-    for _ in range(rounds):
-        for name, network in candidates.items():
+        best = math.inf
+        for _ in range(rounds):
             start = time.perf_counter()
             network(*probe)
-            seconds[name] = min(seconds[name], time.perf_counter() - start)
+            best = min(best, time.perf_counter() - start)
+        seconds[name] = best
     return seconds
 
 
@@ -300,7 +302,7 @@ def measured_choice(
     remembered = read().get(entry)
     if isinstance(remembered, dict) and remembered.get("engine") in candidates:
         return remembered["engine"]
-    seconds = timed_in_turns(candidates, probe)
+    seconds = timed_in_blocks(candidates, probe)
     chosen = min(seconds, key=seconds.__getitem__)
     if machine_busy():
         return chosen

@@ -64,7 +64,7 @@ def test_on_bf16_cpus_auto_measures_once_per_model_and_machine(tmp_path: Path, m
         assert set(candidates) == {"torch", "onnxruntime"}
         return dict(seconds)
 
-    monkeypatch.setattr(engines, "timed_in_turns", fake_timing)
+    monkeypatch.setattr(engines, "timed_in_blocks", fake_timing)
     model = save_untrained_model(tmp_path / "model", "pix2pix", **TINY_PIX2PIX)
     assert load(model, "cpu").engine == "onnxruntime"
     assert timed == [(1, 3, 256, 256)]  # both engines at once, on a typical size
@@ -87,7 +87,7 @@ def test_a_choice_made_on_a_busy_machine_is_not_remembered(tmp_path: Path, monke
         timed.append(1)
         return {"torch": 2.0, "onnxruntime": 1.0}
 
-    monkeypatch.setattr(engines, "timed_in_turns", fake_timing)
+    monkeypatch.setattr(engines, "timed_in_blocks", fake_timing)
     model = save_untrained_model(tmp_path / "model", "pix2pix", **TINY_PIX2PIX)
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0 * (os.cpu_count() or 1), 0.0, 0.0))
     assert load(model, "cpu").engine == "onnxruntime"
@@ -102,11 +102,13 @@ def test_a_choice_made_on_a_busy_machine_is_not_remembered(tmp_path: Path, monke
     assert load(model, "cpu").engine == "onnxruntime" and len(timed) == 4
 
 
-def test_engines_are_timed_in_turns() -> None:
+def test_engines_are_timed_one_after_the_other() -> None:
+    """Each engine's calls in a block with its own warm-up: ONNX Runtime's spinning threads
+    would slow a PyTorch call made right after one of its runs."""
     calls = []
     candidates = {name: (lambda *x, name=name: calls.append(name)) for name in ("a", "b")}
-    seconds = engines.timed_in_turns(candidates, [torch.zeros(1)], rounds=3)
-    assert calls == ["a", "b"] * 4  # a warm-up each, then three rounds of turns
+    seconds = engines.timed_in_blocks(candidates, [torch.zeros(1)], rounds=3)
+    assert calls == ["a"] * 4 + ["b"] * 4  # a warm-up, then three timed calls, each
     assert set(seconds) == {"a", "b"} and all(0 <= t < 1 for t in seconds.values())
 
 
