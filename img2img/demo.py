@@ -566,6 +566,27 @@ def in_page(run: Callable[..., tuple], outputs: int) -> Callable[..., tuple]:
     return handler
 
 
+def on_compute(
+    trigger: Callable[..., Any],
+    run: Callable[..., tuple],
+    inputs: list[Any],
+    outputs: list[Any],
+    preprocess: bool = True,
+) -> Any:
+    """Wire ``trigger`` (a button's ``click``, an example's ``then``) to ``run`` as the
+    page's own handler: refusals shown in the tab (:func:`in_page`), private (the public
+    endpoints are :func:`_public_api`'s), and in the one queue that bounds the demo's
+    concurrent compute (``COMPUTE``)."""
+    return trigger(
+        in_page(run, len(outputs)),
+        inputs,
+        outputs,
+        preprocess=preprocess,
+        api_visibility="private",
+        concurrency_id=COMPUTE,
+    )
+
+
 def _bundled_example(
     path: Path,
     model: gr.Dropdown,
@@ -581,14 +602,7 @@ def _bundled_example(
         examples = gr.Examples(
             [[model.value, str(path)]], [model, source], api_visibility="private"
         )
-        examples.load_input_event.then(
-            in_page(run, len(outputs)),
-            [model, source],
-            outputs,
-            preprocess=False,
-            api_visibility="private",
-            concurrency_id=COMPUTE,
-        )
+        on_compute(examples.load_input_event.then, run, [model, source], outputs, preprocess=False)
 
 
 def _translation_tab(backend: DemoBackend) -> None:
@@ -617,13 +631,12 @@ def _translation_tab(backend: DemoBackend) -> None:
     run = gr.Button("Translate", variant="primary")
     status = gr.Markdown(elem_id="translation-status")
     outputs = [output, status]
-    run.click(
-        in_page(lambda name, way, image: backend.translate(name, way, upload_path(image)), 2),
+    on_compute(
+        run.click,
+        lambda name, way, image: backend.translate(name, way, upload_path(image)),
         [model, direction, source],
         outputs,
         preprocess=False,
-        api_visibility="private",
-        concurrency_id=COMPUTE,
     )
     _bundled_example(
         TRANSLATE_EXAMPLE,
@@ -650,14 +663,7 @@ def _super_resolution_tab(backend: DemoBackend) -> None:
     def run_model(name: str, image: dict[str, Any] | None) -> Any:
         return backend.super_resolve(name, upload_path(image))
 
-    run.click(
-        in_page(run_model, 3),
-        [model, source],
-        outputs,
-        preprocess=False,
-        api_visibility="private",
-        concurrency_id=COMPUTE,
-    )
+    on_compute(run.click, run_model, [model, source], outputs, preprocess=False)
     _bundled_example(SR_EXAMPLE, model, source, outputs, run_model)
 
 
@@ -697,21 +703,10 @@ def _sampling_tab(backend: DemoBackend) -> None:
     grid = gr.Image(type="filepath", format="png", label="Samples", elem_id="samples")
     strip = gr.Image(type="filepath", format="png", label="Latent interpolations (slerp)")
     status = gr.Markdown(elem_id="sample-status")
-    run.click(
-        in_page(backend.sample, 3),
-        [model, seed, label, count, rows, steps, truncation],
-        [grid, strip, status],
-        api_visibility="private",
-        concurrency_id=COMPUTE,
-    )
+    inputs = [model, seed, label, count, rows, steps, truncation]
+    on_compute(run.click, backend.sample, inputs, [grid, strip, status])
     extra = gr.Image(type="filepath", format="png", label="Style mixing / denoising steps")
-    extra_run.click(
-        in_page(backend.extras, 2),
-        [model, seed, truncation],
-        [extra, status],
-        api_visibility="private",
-        concurrency_id=COMPUTE,
-    )
+    on_compute(extra_run.click, backend.extras, [model, seed, truncation], [extra, status])
 
 
 def _inpainting_tab(backend: DemoBackend) -> None:
@@ -737,13 +732,7 @@ def _inpainting_tab(backend: DemoBackend) -> None:
         value = value or {}
         return backend.inpaint(name, value.get("background"), value.get("layers"))
 
-    run.click(
-        in_page(run_model, 2),
-        [model, editor],
-        [output, status],
-        api_visibility="private",
-        concurrency_id=COMPUTE,
-    )
+    on_compute(run.click, run_model, [model, editor], [output, status])
     if INPAINT_EXAMPLE.is_file():
         gr.Examples([[str(INPAINT_EXAMPLE)]], [editor], api_visibility="private")
 
@@ -760,13 +749,12 @@ def _autoencoder_tab(backend: DemoBackend) -> None:
         code_map = gr.Image(type="pil", format="png", label="Code map (one colour a code)")
     run = gr.Button("Encode and decode", variant="primary")
     status = gr.Markdown(elem_id="autoencoder-status")
-    run.click(
-        in_page(lambda name, image: backend.autoencode(name, upload_path(image)), 3),
+    on_compute(
+        run.click,
+        lambda name, image: backend.autoencode(name, upload_path(image)),
         [model, source],
         [output, code_map, status],
         preprocess=False,
-        api_visibility="private",
-        concurrency_id=COMPUTE,
     )
 
 
