@@ -159,3 +159,24 @@ def record_engines(monkeypatch: pytest.MonkeyPatch, module: object) -> list[str]
 
     monkeypatch.setattr(module, "compile_network", recording)
     return asked
+
+
+def assert_resumed_like_straight(straight: Path, resumed: Path, atol: float = 1e-6) -> list[str]:
+    """A run stopped and resumed ended where an uninterrupted one did: the same generator
+    weights and the same tensors in the adversary's state (the discriminator's weights and
+    buffers), to ``atol``. Returns the names of the discriminator's tensors, for checks of
+    what was compared."""
+    from img2img.checkpoint import load_model_files, load_training_state
+
+    _, expected = load_model_files(straight)
+    _, actual = load_model_files(resumed)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=atol, msg=name)
+    d_expected = load_training_state(straight)["task"]["adversary"]
+    d_actual = load_training_state(resumed)["task"]["adversary"]
+    for name, value in d_expected.items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(d_actual[name], value, rtol=0, atol=atol, msg=name)
+    d_weights = [name for name in d_expected if name.startswith("discriminator.")]
+    assert d_weights, f"{straight}: no discriminator in the training state"
+    return d_weights

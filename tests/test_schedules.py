@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import tiny_pix2pix
+from conftest import assert_resumed_like_straight, tiny_pix2pix
 
-from img2img.checkpoint import load_model_files, load_training_state
 from img2img.optim import linear_decay_factor
 from img2img.train import Trainer
 
@@ -78,11 +76,4 @@ def test_trainer_decays_every_optimizer_and_resumes_inside_the_decay_window(
     Trainer(config(paired_dataset, resumed, max_steps=9)).fit()  # stops inside the decay
     Trainer(config(paired_dataset, resumed, max_steps=11), resume=True).fit()
     assert logged_lr(resumed) == pytest.approx(lrs)
-    _, expected = load_model_files(straight)
-    _, actual = load_model_files(resumed)
-    for name, tensor in expected.items():
-        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=1e-6, msg=name)
-    d_expected = load_training_state(straight)["task"]["adversary"]
-    d_actual = load_training_state(resumed)["task"]["adversary"]
-    for name in [name for name in d_expected if name.startswith("discriminator.")]:
-        torch.testing.assert_close(d_actual[name], d_expected[name], rtol=0, atol=1e-6, msg=name)
+    assert_resumed_like_straight(straight, resumed)

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_aligned_pairs, tiny_pix2pix
+from conftest import assert_resumed_like_straight, make_aligned_pairs, tiny_pix2pix
 from PIL import Image
 
-from img2img.checkpoint import load_model_files
 from img2img.data import PairedImageFolder, UnpairedImageFolder
 from img2img.data.augment import Augmenter
 from img2img.train import Trainer
@@ -57,10 +56,7 @@ def test_resume_with_augmentation_is_exact(paired_dataset: Path, tmp_path: Path)
     Trainer(tiny_pix2pix(paired_dataset, tmp_path / "resumed", max_steps=2, **common)).fit()
     resumed = tiny_pix2pix(paired_dataset, tmp_path / "resumed", max_steps=4, **common)
     Trainer(resumed, resume=True).fit()
-    _, expected = load_model_files(tmp_path / "straight")
-    _, actual = load_model_files(tmp_path / "resumed")
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, actual[name]), name
+    assert_resumed_like_straight(tmp_path / "straight", tmp_path / "resumed", atol=0)
 
 
 def test_a_yaml_file_of_transforms(tmp_path: Path) -> None:

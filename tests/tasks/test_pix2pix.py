@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_pix2pix
+from conftest import assert_resumed_like_straight, tiny_pix2pix
 from PIL import Image
 
-from img2img.checkpoint import load_model_files, load_training_state
+from img2img.checkpoint import load_training_state
 from img2img.infer import load
 from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
 from img2img.train import Trainer
@@ -57,16 +57,7 @@ def test_resume_continues_exactly(paired_dataset: Path, tmp_path: Path) -> None:
     resumed = tiny_config(paired_dataset, tmp_path / "resumed", max_steps=8)
     Trainer(resumed, resume=True).fit()
 
-    _, expected = load_model_files(tmp_path / "straight")
-    _, actual = load_model_files(tmp_path / "resumed")
-    for name, tensor in expected.items():
-        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=1e-6, msg=name)
-    d_expected = load_training_state(tmp_path / "straight")["task"]["adversary"]
-    d_actual = load_training_state(tmp_path / "resumed")["task"]["adversary"]
-    d_weights = [name for name in d_expected if name.startswith("discriminator.")]
-    assert d_weights
-    for name in d_weights:
-        torch.testing.assert_close(d_actual[name], d_expected[name], rtol=0, atol=1e-6, msg=name)
+    assert_resumed_like_straight(tmp_path / "straight", tmp_path / "resumed")
     steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "losses.jsonl").open()]
     assert steps == sorted(set(steps)), "a resumed run must not duplicate log records"
 
