@@ -123,7 +123,7 @@ def evaluate(
     translator = Translator(
         select_direction(generator, config, None), config, torch_device, engine=engine
     )
-    if protocol == "super-resolution":  # HR test images; LR made by the SR protocol
+    if protocol == "super-resolution":  # HR test images; LR made by the protocol or given
         summary, kept = evaluate_sr(
             translator, data, metrics, model_path=str(path),
             inception=inception, lpips_net=lpips_net, lpips_weights=lpips_weights,

@@ -47,7 +47,7 @@ def bicubic_pair(hr: Image.Image, scale: int) -> tuple[Image.Image, Image.Image]
     return lr, lr.resize(hr.size, Image.Resampling.BICUBIC)
 
 
-def test_pairs(
+def held_out_pairs(
     data: str | Path, scale: int, lr_data: str | Path | None = None
 ) -> list[tuple[Path, Path | None]]:
     """(HR image, given LR image or None) for each test image: the HR images are DATA/test
@@ -91,7 +91,7 @@ def evaluate_sr(
     lr_data: str | Path | None = None,
 ) -> tuple[dict[str, Any], list[tuple[Tensor, Tensor, Tensor]]]:
     """Measure an SR model (a loaded ``Translator``) on the HR images of ``data``; with
-    ``lr_data``, on the LR images given there (see :func:`test_pairs`) instead of LR made by
+    ``lr_data``, on the LR images given there (see :func:`held_out_pairs`) instead of LR made by
     the protocol, and bicubic upscales those.
 
     Returns ``(summary, samples)``: the JSON-ready summary (``metrics`` and ``bicubic`` map
@@ -104,7 +104,7 @@ def evaluate_sr(
 
     start = time.perf_counter()
     scale = translator.config.scale
-    pairs = test_pairs(data, scale, lr_data)
+    pairs = held_out_pairs(data, scale, lr_data)
     unavailable: dict[str, str] = {}
     wanted = [name for name, metric, _ in PIXEL_COLUMNS if metric in metrics]
     lpips_model = _lpips_or_reason(metrics, lpips_net, lpips_weights, unavailable)
