@@ -5,6 +5,11 @@ from it (``image_size`` becomes ``--image-size``, booleans get ``--flag/--no-fla
 file may set any field, and the resolved values are saved with every checkpoint so that a
 checkpoint alone rebuilds its model.
 
+Options that several tasks share are declared once, in option groups (small dataclasses
+that task configs compose by inheritance: :mod:`img2img.tasks.options`); a task whose
+default differs re-declares the field with :meth:`OptionGroup.option`, which keeps the
+group's help text and choices, so one name means one thing in every task.
+
 Precedence, lowest first: dataclass defaults < presets (a config class's ``presets(values)``:
 defaults that depend on other options, such as a GAN objective's paper settings or the
 DualGAN preset; see :func:`merge`) < ``--config`` YAML < the config saved in a run being
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,21 +39,39 @@ def option(
     aliases: tuple[str, ...] = (),
     old_names: tuple[str, ...] = (),
     repeatable: bool = False,
+    file_names: tuple[str, ...] = (),
 ) -> Any:
     """A dataclass field with the help text (and allowed values) its CLI flag shows;
     ``aliases`` are extra flag names for it (``("--workers",)``). ``old_names`` are names
     the field had before a rename: each is also a flag, and a YAML file or a saved
     ``config.json`` that uses it still sets the field (:func:`rename_old_names`).
-    ``repeatable``: a string of comma-separated ``choices``; the flag may be given several
-    times (``--logger tensorboard --logger wandb``) and YAML may give a list."""
+    ``file_names`` are old names read from YAML and saved configs only, with a note, for a
+    name whose flag now means something else (SRGAN's width was ``channels``, which is an
+    image's channels everywhere now). ``repeatable``: a string of comma-separated
+    ``choices``; the flag may be given several times (``--logger tensorboard --logger
+    wandb``) and YAML may give a list."""
     metadata = {
         "help": help,
         "choices": choices,
         "aliases": aliases,
         "old_names": old_names,
         "repeatable": repeatable,
+        "file_names": file_names,
     }
     return field(default=default, metadata=metadata)
+
+
+@dataclass
+class OptionGroup:
+    """Options declared together and composed into task configs (see the module
+    docstring); the first line of a group's docstring titles its section of ``--help``."""
+
+    @classmethod
+    def option(cls, name: str, default: Any, **changes: Any) -> Any:
+        """The group's field ``name`` with this task's ``default`` (and, in ``changes``, other
+        metadata such as ``choices`` or ``file_names``); the help text stays the group's."""
+        declared = cls.__dataclass_fields__[name]
+        return field(default=default, metadata={**declared.metadata, **changes})
 
 
 class JoinRepeats(argparse.Action):
@@ -59,7 +83,7 @@ class JoinRepeats(argparse.Action):
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(OptionGroup):
     """Options every task shares: data, run directory, schedule, logging and checkpoints."""
 
     task: str = option("", "which recipe to train (pix2pix, ...)")
@@ -120,10 +144,12 @@ def rename_old_names(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str
     gives both names different values is ambiguous and raises ValueError."""
     renamed = dict(values)
     for f in dataclasses.fields(cls):
-        for old in f.metadata.get("old_names", ()):
-            if old not in renamed:
+        for old in (*f.metadata.get("old_names", ()), *f.metadata.get("file_names", ())):
+            if old not in renamed or old in cls.__dataclass_fields__:
                 continue
             value = renamed.pop(old)
+            if old in f.metadata.get("file_names", ()):
+                warnings.warn(f"{old}={value!r} is read as {f.name} (its old name)", stacklevel=3)
             if f.name in renamed and renamed[f.name] != value:
                 raise ValueError(
                     f"{old}={value!r} and {f.name}={renamed[f.name]!r}: {old} is the old name "
@@ -184,10 +210,17 @@ def load_json(path: str | Path) -> dict[str, Any]:
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type[TrainConfig]) -> None:
-    """Add one ``--flag`` per dataclass field. Defaults are suppressed so that the parsed
-    namespace holds only what the user typed; precedence is applied in :func:`merge`."""
-    group = parser.add_argument_group(f"{cls.__name__} options")
+    """Add one ``--flag`` per dataclass field, in a section of the help per option group
+    that declares it (the task's own options under the config class). Defaults are
+    suppressed so that the parsed namespace holds only what the user typed; precedence is
+    applied in :func:`merge`."""
+    sections: dict[type, Any] = {}
     for f in dataclasses.fields(cls):
+        owner = declaring_group(cls, f.name)
+        if owner not in sections:
+            title = (owner.__doc__ or owner.__name__).strip().splitlines()[0].rstrip(".")
+            sections[owner] = parser.add_argument_group(title)
+        group = sections[owner]
         old_flags = ["--" + old.replace("_", "-") for old in f.metadata.get("old_names", ())]
         flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ()), *old_flags]
         help_text = f"{f.metadata.get('help', '')} (default: {f.default!r})"
@@ -200,6 +233,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type[TrainConfig]
         else:
             choices = f.metadata.get("choices")
             group.add_argument(*flags, type=type(f.default), choices=choices, **kwargs)
+
+
+def declaring_group(cls: type, name: str) -> type:
+    """The option group (or ``cls`` itself) in whose body field ``name`` is first written,
+    going from the most general base to ``cls``: where its help text comes from."""
+    for klass in reversed(cls.__mro__):
+        if name in vars(klass).get("__annotations__", {}):
+            return klass
+    return cls
 
 
 def merge(cls: type[C], *layers: dict[str, Any]) -> C:

@@ -41,7 +41,6 @@ from img2img.checkpoint import (
 )
 from img2img.config import TrainConfig, format_config, rename_old_names
 from img2img.data import ResumableSampler
-from img2img.data.toy import is_toy
 from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
 from img2img.ema import EMA
@@ -203,7 +202,7 @@ class Trainer:
         if resume and has_training_state(self.out):
             self._load()
         self.sample_batch = self._fixed_sample_batch(task_cls)
-        self.validator = self._validator(task_cls)
+        self.validator = self._validator()
         self.loggers = RunLoggers(
             parse_loggers(config.logger),
             self.out,
@@ -212,22 +211,11 @@ class Trainer:
             enabled=self.world.is_main,
         )
 
-    def _validator(self, task_cls: type[Task]) -> Validator | None:
-        """Rank 0's :class:`Validator` when ``--val-every`` asks for one; a task measured on
-        held-out data needs a test split, checked now rather than at the first validation."""
+    def _validator(self) -> Validator | None:
+        """Rank 0's :class:`Validator` when ``--val-every`` asks for one, its data checked
+        now rather than at the first validation."""
         if not self.config.val_every or not self.world.is_main:
             return None
-        if is_toy(self.config.data):
-            raise ValueError(
-                f"--val-every measures FID/KID, which need images; {self.config.data} is 2-D "
-                "points (its mode coverage is logged at every --log-every instead)"
-            )
-        if task_cls.evaluation != "samples" and task_cls.dataset(self.config, "test") is None:
-            raise ValueError(
-                f"{self.config.data}: --val-every measures the test split, and there is none; "
-                "put held-out images in its test/ folder (testA/ and testB/ for unpaired data; "
-                "with --lr-data, the LR folders need one too)"
-            )
         return Validator(self.config, self.out)
 
     def _claim_run_directory(self, resume: bool, overwrite: bool) -> None:

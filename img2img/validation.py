@@ -4,10 +4,12 @@ GAN training does not converge to its best model: quality swings from one checkp
 the next, so the last weights are often not the ones to keep. Every ``--val-every``
 iterations the current generator (its EMA when there is one, as ``translate`` would run
 it) is written as a model and measured on the test split by ``img2img eval``'s own
-protocol (:func:`img2img.metrics.evaluate.evaluate`), with the task's metric:
+protocol (:func:`img2img.metrics.evaluate.evaluate`), which names the metrics to ask for
+and the value that ranks models (:mod:`img2img.metrics.protocols`):
 
-- aligned translation (pix2pix) and super-resolution: PSNR (and SSIM), higher is better
-  (SR trained on given LR images, ``--lr-data``, is scored on the LR folder's test split);
+- aligned translation (pix2pix), autoencoders and super-resolution: PSNR (and SSIM), higher
+  is better (SR: on Y; trained on given LR images, ``--lr-data``, scored on the LR folder's
+  test split); inpainting: the PSNR over the hole;
 - CycleGAN and GANs from noise: FID (and KID), lower is better; a GAN draws ``--val-images``
   samples against as many real images, a fixed subset chosen by the seed; a CycleGAN
   translates the first ``--val-images`` test images of each domain. The real images'
@@ -32,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +43,27 @@ from torch import nn
 from img2img.checkpoint import capture_rng_state, restore_rng_state, save_model
 from img2img.data import resolve_split
 from img2img.data.sr import split_folders
+from img2img.metrics.protocols import EvaluationProtocol, get_protocol
 from img2img.tasks import get_task
 
 BEST_DIR = "best"
 VAL_FILE = "val.json"
 SNAPSHOT_DIR = "snapshots"
-# Per evaluation protocol (see img2img.tasks.EVALUATIONS): the metrics measured, and
-# whether higher values of the deciding one (the first) are better.
-PROTOCOL_METRICS = {
-    "aligned": (["psnr", "ssim"], True),
-    "super-resolution": (["psnr", "ssim"], True),
-    "unaligned": (["fid", "kid"], False),
-    "two-way": (["fid", "kid"], False),
-    "samples": (["fid", "kid"], False),
-}
+
+
+def validation_protocol(config: Any) -> type[EvaluationProtocol]:
+    """The protocol ``--val-every`` measures ``config``'s task by, once it has checked that
+    the run's data can be measured (:meth:`EvaluationProtocol.check_data`: a test split,
+    images); a protocol with no validation metrics is refused, naming the option."""
+    task = get_task(config.task)
+    protocol = get_protocol(task.evaluation)
+    if not protocol.validation:
+        raise ValueError(
+            f"--val-every: the {protocol.name} protocol of --task {config.task} names no "
+            "validation metric; train without --val-every"
+        )
+    protocol.check_data(task, replace(config, data=held_out_folders(config)[0]))
+    return protocol
 
 
 def held_out_folders(config: Any) -> tuple[str, str | None]:
@@ -76,12 +86,9 @@ def flat_metrics(measured: dict[str, Any]) -> dict[str, float]:
 
 def deciding_value(values: dict[str, float], metric: str) -> float | None:
     """The value that ranks models: ``metric`` itself, or the mean of its variants
-    (``psnr_y`` and ``psnr_rgb`` of SR take ``psnr_y``; CycleGAN's ``fid_AtoB`` and
-    ``fid_BtoA`` their mean); None when it could not be measured."""
+    (CycleGAN's ``fid_AtoB`` and ``fid_BtoA``); None when it could not be measured."""
     if metric in values:
         return values[metric]
-    if f"{metric}_y" in values:
-        return values[f"{metric}_y"]
     variants = [value for name, value in values.items() if name.startswith(f"{metric}_")]
     return sum(variants) / len(variants) if variants else None
 
@@ -92,10 +99,13 @@ class Validator:
     def __init__(self, config: Any, out: Path) -> None:
         self.config = config
         self.out = Path(out)
-        self.data, self.lr_data = held_out_folders(config)
-        protocol = get_task(config.task).evaluation
-        self.metrics, self.higher_is_better = PROTOCOL_METRICS[protocol]
-        self.metric = self.metrics[0]
+        self.data, lr_data = held_out_folders(config)
+        self.protocol = validation_protocol(config)
+        self.metrics = list(self.protocol.validation)
+        self.metric, self.higher_is_better = self.protocol.decides, self.protocol.higher_is_better
+        run = {"generate": config.val_images, "real_count": config.val_images}
+        run.update(seed=config.seed, lr_data=lr_data)
+        self.options = {k: v for k, v in run.items() if k in self.protocol.options}
         self.best = self._saved_best()
         self.warned = False
 
@@ -128,11 +138,8 @@ class Validator:
                 device=self.config.device,
                 batch_size=max(self.config.batch_size, 16),
                 progress=False,
-                generate=self.config.val_images,
-                real_count=self.config.val_images,
-                seed=self.config.seed,
                 engine="torch",
-                lr_data=self.lr_data,
+                **self.options,
             )
         finally:
             restore_rng_state(rng)

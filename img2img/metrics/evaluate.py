@@ -1,12 +1,14 @@
 """Evaluate a model on the test split of a dataset folder: ``img2img eval``.
 
-The model translates every test input (batch norm and padding exactly as ``translate``
-does), each output is rounded to 8 bits as a saved image would be, and then:
+:func:`evaluate` loads the model once and runs its task's protocol
+(:mod:`img2img.metrics.protocols`). This module holds the translation protocols: the model
+translates every test input (batch norm and padding exactly as ``translate`` does), each
+output is rounded to 8 bits as a saved image would be, and then:
 
 - paired metrics against the item's target (PSNR, SSIM, LPIPS), averaged over images, for
-  tasks whose targets are aligned with their inputs (task ``evaluation = "aligned"``; an
-  ``"unaligned"`` task gets only the distribution metrics);
-- for an autoencoder (VQGAN, ``evaluation = "autoencoder"``), each test image is its own
+  tasks whose targets are aligned with their inputs (protocol ``aligned``; an ``unaligned``
+  task gets only the distribution metrics);
+- for an autoencoder (VQGAN, protocol ``autoencoder``), each test image is its own
   target (reconstruction PSNR/SSIM/LPIPS, rFID/KID), plus the usage and size of its codes
   (:mod:`.autoencoder`);
 - FID and KID of all outputs against the target domain's real images of the same split
@@ -33,13 +35,20 @@ from tqdm import tqdm
 
 from img2img.devices import resolve_device
 from img2img.images import quantize
-from img2img.infer import Translator, load_generator, select_direction
+from img2img.infer import Translator, load_generator
 from img2img.metrics.autoencoder import code_report
 from img2img.metrics.distances import distribution_metrics
 from img2img.metrics.pixel import psnr, ssim
+from img2img.metrics.protocols import (
+    EVALUATIONS,
+    EvalRequest,
+    EvaluationProtocol,
+    Setup,
+    as_rgb,
+    get_protocol,
+    register_protocol,
+)
 from img2img.metrics.reports import METRICS, PAIRED, Evaluation
-from img2img.metrics.sr import evaluate_sr
-from img2img.metrics.unpaired import Setup, as_rgb, evaluate_cyclegan, evaluate_gan
 from img2img.saved_models import resolve_model
 from img2img.tasks import get_task
 
@@ -60,104 +69,125 @@ def evaluate(
     *,
     device: str = "auto",
     batch_size: int = 16,
-    y_channel: bool = False,
-    shave: int = 0,
     inception: str | Path | None = None,
-    lpips_net: str = "alex",
-    lpips_weights: str | Path | None = None,
     use_cache: bool = True,
     progress: bool = True,
     samples: int = 0,
-    generate: int = 0,
-    real_count: int = 0,
-    seed: int = 0,
-    baseline: str | Path | None = None,
-    mask: str | None = None,
     engine: str = "auto",
-    lr_data: str | Path | None = None,
+    **options: Any,
 ) -> Evaluation:
-    """Translate the test split of ``data`` with ``model`` and measure ``metrics``.
+    """Measure ``model`` on the held-out split of ``data`` by its task's protocol.
 
     ``model``: anything :func:`img2img.saved_models.resolve_model` accepts. ``data``: a
-    dataset folder of the model's task with a ``test/`` (or ``val/``) split. ``y_channel`` /
-    ``shave``: compute PSNR/SSIM on the luma with that many border pixels dropped (the SR
-    convention). ``samples``: how many (input, output, target) triples to keep for a report.
-    The model's task class names its protocol (``evaluation``): aligned translation here,
-    CycleGAN and GAN models in :mod:`img2img.metrics.unpaired`, super-resolution in
-    :mod:`img2img.metrics.sr`. For a GAN, ``generate`` samples (0: as many as the real
-    images) are drawn with latents from ``seed``, against ``real_count`` real images (0: all;
-    else a random subset chosen by ``seed``); a CycleGAN with ``real_count`` > 0 translates
-    and compares the first ``real_count`` test images of each domain. The model is
-    resolved, and its config and weights read, once. ``baseline``: for an inpainting model,
-    another inpainting model measured on the same holes, and ``mask`` the kind of hole
-    (default: the model's training mask; :mod:`img2img.metrics.inpainting`). ``engine``
-    runs the model under test ("auto", "torch" or "onnxruntime", :mod:`img2img.engines`),
-    as ``translate`` and ``sample`` would run it, so a model is scored as it is served.
-    ``lr_data``: for a super-resolution model, the LR test images (its training's
-    ``--lr-data``), instead of LR made from HR by the protocol (:mod:`.sr`).
+    dataset folder of the model's task with a ``test/`` (or ``val/``) split. ``samples``: how
+    many rows of images to keep for a report. ``engine`` runs the model under test ("auto",
+    "torch" or "onnxruntime", :mod:`img2img.engines`), as ``translate`` and ``sample`` would
+    run it, so a model is scored as it is served. The model is resolved, and its config and
+    weights read, once.
+
+    The model's task names its protocol (:mod:`img2img.metrics.protocols`), and
+    ``options`` are the protocol's own: ``y_channel``, ``shave``, ``lpips_net``,
+    ``lpips_weights`` (aligned translation: PSNR/SSIM on the luma with that many border pixels
+    dropped, LPIPS's trunk), ``lr_data`` (super-resolution: LR test images instead of LR made
+    by the protocol), ``baseline``, ``mask`` (inpainting: another model on the same holes,
+    and the kind of hole), ``generate``, ``real_count``, ``seed`` (GAN samples and
+    CycleGAN; see :mod:`.unpaired`). An option the protocol does not read is an error
+    naming it, unless it has its default value.
     """
     start = time.perf_counter()
     metrics = list(dict.fromkeys(metrics))
     path = resolve_model(model)
     torch_device = resolve_device(device)
     generator, config = load_generator(path, device=torch_device)
-    protocol = get_task(config.task).evaluation
-    if lr_data and protocol != "super-resolution":
-        raise ValueError(
-            f"--lr-data is for super-resolution models; {path} is a {config.task} model"
-        )
-    setup = Setup(device, batch_size, inception, use_cache, progress, samples)
-    if protocol == "samples":
-        return evaluate_gan(
-            path, generator, config, data, metrics, setup,
-            generate=generate, real_count=real_count, seed=seed, engine=engine,
-        )  # fmt: skip
-    if protocol == "two-way":
-        translators = {
-            way: Translator(
-                select_direction(generator, config, way), config, torch_device, engine=engine
-            )
-            for way in generator
-        }
-        return evaluate_cyclegan(path, translators, config, data, metrics, setup, real_count)
-    translator = Translator(
-        select_direction(generator, config, None), config, torch_device, engine=engine
-    )
-    if protocol == "super-resolution":  # HR test images; LR made by the protocol or given
-        summary, kept = evaluate_sr(
-            translator, data, metrics, model_path=str(path),
-            inception=inception, lpips_net=lpips_net, lpips_weights=lpips_weights,
-            progress=progress, samples=samples, lr_data=lr_data,
-        )  # fmt: skip
-        return Evaluation(summary, kept)
-    if protocol == "inpainting":
-        from img2img.metrics.inpainting import evaluate_inpainting
-
-        other = (
-            None
-            if baseline is None
-            else Translator.from_pretrained(baseline, device, engine=engine)
-        )
-        summary, kept = evaluate_inpainting(
-            translator, data, metrics, model_path=str(path), baseline=other,
-            baseline_path=None if baseline is None else str(resolve_model(baseline)),
-            mask=mask, inception=inception, progress=progress, samples=samples,
-        )  # fmt: skip
-        return Evaluation(summary, kept)
-    if baseline is not None or mask is not None:
-        raise ValueError(
-            f"--baseline and --mask are for inpainting models; {path} is a {config.task} model"
-        )
-    if protocol not in ("aligned", "unaligned", "autoencoder"):
-        raise ValueError(f"{path}: no evaluation protocol {protocol!r} for a {config.task} model")
-    evaluation = evaluate_translation(
-        path, translator, data, metrics, setup, aligned=protocol != "unaligned",
-        y_channel=y_channel, shave=shave, lpips_net=lpips_net, lpips_weights=lpips_weights,
+    protocol = get_protocol(get_task(config.task).evaluation)
+    request = EvalRequest(
+        path=path,
+        generator=generator,
+        config=config,
+        data=data,
+        metrics=metrics,
+        setup=Setup(device, batch_size, inception, use_cache, progress, samples),
+        device=torch_device,
+        engine=engine,
         start=start,
-    )  # fmt: skip
-    if protocol == "autoencoder":  # reconstructions of the test images, plus their codes
-        evaluation.summary["metrics"].update(code_report(translator, data, batch_size))
+        options=protocol_options(protocol, options, f"{path} (a {config.task} model)"),
+    )
+    evaluation = protocol.evaluate(request)
+    evaluation.summary.setdefault("protocol", protocol.name)
     return evaluation
+
+
+def protocol_options(
+    protocol: type[EvaluationProtocol], given: dict[str, Any], what: str
+) -> dict[str, Any]:
+    """``protocol``'s options: its defaults updated with ``given``. A given option that the
+    protocol does not read is refused unless it holds the default another protocol declares
+    for it (a caller passing every option at its default); one no protocol reads is a
+    TypeError."""
+    defaults = {
+        name: default for _, other in EVALUATIONS.items() for name, default in other.options.items()
+    }
+    for name, value in given.items():
+        if name not in defaults:
+            raise TypeError(f"evaluate() got an unknown option {name!r}")
+        if name not in protocol.options and value != defaults[name]:
+            flag = "--" + name.replace("_", "-")
+            readers = [n for n, other in EVALUATIONS.items() if name in other.options]
+            raise ValueError(
+                f"{flag} does not apply to {what}, measured by the {protocol.name} protocol; "
+                f"it is an option of the {' and '.join(readers)} protocol"
+                + ("s" if len(readers) > 1 else "")
+            )
+    return {name: given.get(name, default) for name, default in protocol.options.items()}
+
+
+TRANSLATION_OPTIONS = {"y_channel": False, "shave": 0, "lpips_net": "alex", "lpips_weights": None}
+
+
+@register_protocol("aligned")
+class AlignedTranslation(EvaluationProtocol):
+    """Outputs of the test inputs against their aligned targets: PSNR, SSIM, LPIPS per
+    image, FID/KID of all outputs against the targets (pix2pix, pix2pixHD)."""
+
+    options = TRANSLATION_OPTIONS
+    validation = ("psnr", "ssim")
+    higher_is_better = True
+    aligned = True
+
+    @classmethod
+    def evaluate(cls, request: EvalRequest) -> Evaluation:
+        return cls.measure(request, request.translator())
+
+    @classmethod
+    def measure(cls, request: EvalRequest, translator: Translator) -> Evaluation:
+        return evaluate_translation(
+            request.path, translator, request.data, request.metrics, request.setup,
+            aligned=cls.aligned, start=request.start, **request.options,
+        )  # fmt: skip
+
+
+@register_protocol("unaligned")
+class UnalignedTranslation(AlignedTranslation):
+    """A task whose test targets are not aligned with its inputs: the targets serve only as
+    the real images of FID/KID, and the paired metrics are reported unavailable."""
+
+    validation = ("fid", "kid")
+    higher_is_better = False
+    aligned = False
+
+
+@register_protocol("autoencoder")
+class Reconstruction(AlignedTranslation):
+    """Each test image its own target (reconstruction PSNR/SSIM/LPIPS, rFID/KID), plus the
+    usage and size of its codes (:mod:`.autoencoder`)."""
+
+    @classmethod
+    def evaluate(cls, request: EvalRequest) -> Evaluation:
+        translator = request.translator()
+        evaluation = cls.measure(request, translator)
+        codes = code_report(translator, request.data, request.setup.batch_size)
+        evaluation.summary["metrics"].update(codes)
+        return evaluation
 
 
 def evaluate_translation(

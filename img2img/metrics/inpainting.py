@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from img2img.images import quantize, tensor_to_pil
 from img2img.infer import Translator
 from img2img.metrics.distances import distribution_columns
 from img2img.metrics.pixel import prepare, ssim
+from img2img.metrics.protocols import EvalRequest, EvaluationProtocol, register_protocol
+from img2img.metrics.reports import Evaluation
+from img2img.saved_models import resolve_model
 from img2img.tasks import get_task
 
 TELEA_RADIUS = 3
@@ -178,3 +181,35 @@ def _number(name: str, value: Any) -> str:
     if name.endswith("psnr"):
         return f"{value:.2f} dB"
     return f"{value:.2f}" if name == "fid" else f"{value:.4f}"
+
+
+@register_protocol("inpainting")
+class Inpainting(EvaluationProtocol):
+    """Holes drawn from a fixed seed in the test images, filled by the model, OpenCV's
+    Telea and an optional ``baseline`` model: L1/L2/PSNR over the hole and the whole image,
+    SSIM, FID/KID (:func:`evaluate_inpainting`). ``--val-every`` keeps the best hole PSNR."""
+
+    options: ClassVar[dict[str, Any]] = {"baseline": None, "mask": None}
+    validation = ("psnr", "ssim")
+    decides = "hole_psnr"
+    higher_is_better = True
+
+    @classmethod
+    def evaluate(cls, request: EvalRequest) -> Evaluation:
+        baseline = request.options["baseline"]
+        other = None
+        if baseline is not None:
+            other = Translator.from_pretrained(baseline, str(request.device), engine=request.engine)
+        setup = request.setup
+        summary, kept = evaluate_inpainting(
+            request.translator(), request.data, request.metrics,
+            model_path=str(request.path), baseline=other,
+            baseline_path=None if baseline is None else str(resolve_model(baseline)),
+            mask=request.options["mask"], inception=setup.inception, progress=setup.progress,
+            samples=setup.samples,
+        )  # fmt: skip
+        return Evaluation(summary, kept)
+
+    @classmethod
+    def format_table(cls, summary: dict[str, Any]) -> str:
+        return format_inpainting_table(summary)

@@ -37,16 +37,15 @@ class Evaluation:
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """The summary as a small text table, one metric a line (``fid_AtoB`` is a FID); SR
-    models get their own table: per image, with the bicubic baseline."""
-    if "bicubic" in summary:  # the super-resolution protocol's baseline column
-        from img2img.metrics.sr import format_sr_table
+    """The summary as a small text table, one metric a line (``fid_AtoB`` is a FID); a
+    protocol with its own table (super-resolution: per image, with the bicubic baseline;
+    inpainting: beside Telea) formats its summaries itself."""
+    from img2img.metrics.protocols import EVALUATIONS
 
-        return format_sr_table(summary)
-    if "baselines" in summary:  # the inpainting protocol's Telea (and L2-only) columns
-        from img2img.metrics.inpainting import format_inpainting_table
-
-        return format_inpainting_table(summary)
+    protocol = EVALUATIONS.get(summary.get("protocol", ""))
+    table = protocol.format_table(summary) if protocol is not None else None
+    if table is not None:
+        return table
     images = summary.get("description") or f"{summary['images']} test images"
     head = (
         f"{Path(summary['model']).name} on {summary['data']} ({images}"

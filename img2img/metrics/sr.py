@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +28,8 @@ from torch import Tensor
 
 from img2img.images import load_image, pil_to_tensor, quantize
 from img2img.metrics.distances import distribution_columns
+from img2img.metrics.protocols import EvalRequest, EvaluationProtocol, register_protocol
+from img2img.metrics.reports import Evaluation
 
 # Per image and method: (name in the summary, metric, on Y?).
 PIXEL_COLUMNS = (("psnr_y", "psnr", True), ("ssim_y", "ssim", True))
@@ -229,3 +231,33 @@ def _number(name: str, value: Any) -> str:
     if name.startswith("psnr") or name == "fid":
         return f"{value:.2f}"
     return f"{value:.4f}"
+
+
+@register_protocol("super-resolution")
+class SuperResolution(EvaluationProtocol):
+    """Whole HR test images downscaled by the protocol (or the given LR images,
+    ``lr_data``), upscaled by the model and by bicubic: PSNR/SSIM on Y with ``scale`` px
+    shaved, the SR papers' convention (:func:`evaluate_sr`)."""
+
+    options: ClassVar[dict[str, Any]] = {
+        "lpips_net": "alex",
+        "lpips_weights": None,
+        "lr_data": None,
+    }
+    validation = ("psnr", "ssim")
+    decides = "psnr_y"
+    higher_is_better = True
+
+    @classmethod
+    def evaluate(cls, request: EvalRequest) -> Evaluation:
+        setup = request.setup
+        summary, kept = evaluate_sr(
+            request.translator(), request.data, request.metrics, model_path=str(request.path),
+            inception=setup.inception, progress=setup.progress, samples=setup.samples,
+            **request.options,
+        )  # fmt: skip
+        return Evaluation(summary, kept)
+
+    @classmethod
+    def format_table(cls, summary: dict[str, Any]) -> str:
+        return format_sr_table(summary)

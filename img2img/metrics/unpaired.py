@@ -17,89 +17,28 @@ Outputs are rounded to 8 bits (as saved images are) before they reach Inception,
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from img2img.devices import resolve_device
 from img2img.images import quantize
 from img2img.metrics.distances import distribution_metrics
+from img2img.metrics.protocols import (
+    EvalRequest,
+    EvaluationProtocol,
+    Setup,
+    as_rgb,
+    batches,
+    register_protocol,
+)
 from img2img.metrics.reports import PAIRED, Evaluation
 from img2img.tasks import get_task
-
-
-def as_rgb(images: Tensor) -> Tensor:
-    """(N, 1 or 3, H, W) -> (N, 3, H, W): Inception sees grey images as three equal channels."""
-    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-
-
-def batches(images: Iterable[Tensor], size: int) -> Iterator[Tensor]:
-    """Stack single images (C, H, W) of one size into (size, 3, H, W) batches."""
-    batch: list[Tensor] = []
-    for image in images:
-        batch.append(image)
-        if len(batch) == size:
-            yield as_rgb(torch.stack(batch))
-            batch = []
-    if batch:
-        yield as_rgb(torch.stack(batch))
-
-
-@dataclass
-class Setup:
-    """How :func:`img2img.metrics.evaluate.evaluate` was asked to measure (its arguments)."""
-
-    device: str
-    batch_size: int
-    inception: str | Path | None
-    use_cache: bool
-    progress: bool
-    samples: int
-
-    def extractor(self, metrics: list[str], unavailable: dict[str, str]) -> Any:
-        """The Inception feature extractor when FID or KID is wanted and available; else
-        None, with the reason recorded in ``unavailable``."""
-        from img2img.metrics.inception_features import InceptionFeatures
-
-        wanted = [name for name in ("fid", "kid") if name in metrics]
-        if not wanted:
-            return None
-        try:
-            return InceptionFeatures(self.inception, self.device)
-        except (FileNotFoundError, ValueError) as reason:
-            unavailable.update(dict.fromkeys(wanted, str(reason)))
-            return None
-
-    def real_features(
-        self,
-        extractor: Any,
-        files: list[Path],
-        images: Callable[[], Iterable[Tensor]],
-        count: int,
-        variant: dict[str, Any],
-    ) -> np.ndarray:
-        """Features of the ``count`` real images ``images()`` yields, cached under ``files``
-        (the files they are read from) and ``variant`` (how they are read)."""
-        from img2img.metrics.inception_features import cached_features
-
-        def compute() -> np.ndarray:
-            chunks = batches(images(), self.batch_size)
-            return extractor.extract(chunks, count, self.progress, f"real {variant['images']}")
-
-        key = json.dumps(variant, sort_keys=True)
-        return cached_features(files, extractor, compute, key, self.use_cache, count)
-
-    def fake_features(self, extractor: Any, images: Tensor, desc: str) -> np.ndarray:
-        chunks = batches(images, self.batch_size)
-        return extractor.extract(chunks, len(images), self.progress, desc)
 
 
 def unavailable_paired(metrics: list[str], reason: str) -> dict[str, str]:
@@ -161,7 +100,7 @@ def evaluate_cyclegan(
             len(reals),
             {
                 "images": f"test {target}",
-                "task": "cyclegan",
+                "protocol": "two-way",
                 "size": config.image_size,
                 # grey images are other features; RGB runs keep their cache keys
                 **({"channels": 1} if getattr(config, "channels", 3) == 1 else {}),
@@ -278,7 +217,7 @@ def evaluate_gan(
             len(chosen),
             {
                 "images": f"{split} split",
-                "task": "gan",
+                "protocol": "samples",
                 "size": config.image_size,
                 "channels": config.channels,
                 "subset": None if len(chosen) == len(dataset) else [len(chosen), seed],
@@ -316,3 +255,50 @@ def evaluate_gan(
         "per_image": [],
     }
     return Evaluation(summary, kept)
+
+
+@register_protocol("two-way")
+class BothDirections(EvaluationProtocol):
+    """Each direction's test outputs against the other domain's real test images (FID/KID),
+    the mean over the two directions ranking models (:func:`evaluate_cyclegan`)."""
+
+    options: ClassVar[dict[str, Any]] = {"real_count": 0}
+    validation = ("fid", "kid")
+    higher_is_better = False
+
+    @classmethod
+    def evaluate(cls, request: EvalRequest) -> Evaluation:
+        translators = {way: request.translator(way) for way in request.generator}
+        return evaluate_cyclegan(
+            request.path, translators, request.config, request.data, request.metrics,
+            request.setup, request.options["real_count"],
+        )  # fmt: skip
+
+
+@register_protocol("samples")
+class Samples(EvaluationProtocol):
+    """Samples drawn from noise against the real images of the data (FID/KID;
+    :func:`evaluate_gan`)."""
+
+    options: ClassVar[dict[str, Any]] = {"generate": 0, "real_count": 0, "seed": 0}
+    validation = ("fid", "kid")
+    higher_is_better = False
+
+    @classmethod
+    def check_data(cls, task: Any, config: Any) -> None:
+        """Any image data will do (the training images when there is no test split), but
+        not 2-D points."""
+        from img2img.data.toy import is_toy
+
+        if is_toy(config.data):
+            raise ValueError(
+                f"--val-every measures FID/KID, which need images; {config.data} is 2-D "
+                "points (its mode coverage is logged at every --log-every instead)"
+            )
+
+    @classmethod
+    def evaluate(cls, request: EvalRequest) -> Evaluation:
+        return evaluate_gan(
+            request.path, request.generator, request.config, request.data, request.metrics,
+            request.setup, engine=request.engine, **request.options,
+        )  # fmt: skip

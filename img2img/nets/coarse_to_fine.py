@@ -63,6 +63,7 @@ class LocalEnhancer(nn.Module):
         super().__init__()
         self.global_generator = global_generator
         self.size_multiple = 2 * global_generator.size_multiple
+        self.in_channels, self.scale = in_channels, 1  # nets.capabilities.ImageToImage
         bias = conv_bias(norm)
         self.front = nn.Sequential(
             nn.Conv2d(in_channels, ngf, 7, padding=3, padding_mode="reflect", bias=bias),

@@ -91,7 +91,8 @@ class DCGANGenerator(nn.Module):
     ) -> None:
         super().__init__()
         base, k = dcgan_layout(image_size)
-        self.z_dim = z_dim
+        # nets.capabilities.DrawsFromNoise: a latent is one z.
+        self.z_dim = self.latent_size = z_dim
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         widths = [ngf * 2**i for i in reversed(range(k))]  # ..., 4ngf, 2ngf, ngf

@@ -207,6 +207,7 @@ class DenoisingChain(nn.Module):
         super().__init__()
         self.denoiser = denoiser
         self.steps, self.z_dim = steps, z_dim
+        self.num_classes = 0  # unconditional (nets.capabilities.DrawsFromNoise)
         self.image_shape = (channels, image_size, image_size)
         self.schedule = vp_schedule(steps, beta_min, beta_max)
 

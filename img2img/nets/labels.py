@@ -107,7 +107,8 @@ class LabelToImage(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.network = network
-        self.size_multiple = getattr(network, "size_multiple", 1)
+        # nets.capabilities.ImageToImage: a 3-channel label image, the network's multiple.
+        self.in_channels, self.size_multiple, self.scale = 3, network.size_multiple, 1
 
     def encode(self, x: Tensor) -> Tensor:
         """The network's input for label image ``x``: one-hot channels, or ``x`` itself."""

@@ -29,7 +29,7 @@ class MLPGenerator(nn.Module):
         self, z_dim: int = 8, out_dim: int = 2, hidden: int = 128, layers: int = 3
     ) -> None:
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim = self.latent_size = z_dim  # nets.capabilities.DrawsFromNoise
         self.num_classes = 0
         self.body = nn.Sequential(*_mlp([z_dim, *[hidden] * layers, out_dim], nn.ReLU))
 

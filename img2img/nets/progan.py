@@ -148,6 +148,12 @@ class _Growing(nn.Module):
         """The side of the highest level running (its output is then upsampled)."""
         return 4 * 2 ** self.level_alpha[0]
 
+    def growth(self) -> str:
+        """Where the network stands, e.g. ``16x16 of 32x32, fading in (alpha 0.40)``."""
+        side, alpha = self.resolution, self.level_alpha[1]
+        fading = f", fading in (alpha {alpha:.2f})" if alpha < 1 else ""
+        return f"{side}x{side} of {self.image_size}x{self.image_size}{fading}"
+
 
 class ProGANGenerator(_Growing):
     """z (N, z_dim) -> images (N, channels, S, S), linear output (no tanh, as the reference).
@@ -168,7 +174,8 @@ class ProGANGenerator(_Growing):
         fmap_max: int = 512,
     ) -> None:
         super().__init__(image_size)
-        self.z_dim = z_dim
+        self.z_dim = self.latent_size = z_dim  # nets.capabilities.DrawsFromNoise
+        self.num_classes = 0
         width = [feature_maps(level + 1, fmap_base, fmap_max) for level in range(self.top + 1)]
         # 4x4: a dense layer to 4x4 maps (gain sqrt(2)/4, the reference's Theano match), a conv.
         self.dense = EqualizedLinear(z_dim, width[0] * 16, gain=math.sqrt(2) / 4, bias=False)

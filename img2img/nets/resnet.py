@@ -64,6 +64,7 @@ class ResNetGenerator(nn.Module):
     """
 
     size_multiple = 4
+    scale = 1  # translation keeps the size (img2img.nets.capabilities.ImageToImage)
 
     def __init__(
         self,

@@ -55,6 +55,7 @@ class SRResNet(nn.Module):
     """
 
     size_multiple = 1
+    in_channels = 3  # RGB in (img2img.nets.capabilities.ImageToImage; scale set per model)
 
     def __init__(
         self, scale: int = 4, blocks: int = 16, channels: int = 64, bicubic_residual: bool = False

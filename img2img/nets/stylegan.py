@@ -183,6 +183,7 @@ class StyleGenerator(nn.Module):
         super().__init__()
         base, k = dcgan_layout(image_size)
         self.z_dim, self.w_dim, self.w_avg_beta = z_dim, w_dim, w_avg_beta
+        self.latent_size, self.num_classes = z_dim, 0  # nets.capabilities.DrawsFromNoise
         widths = [ngf * 2**i for i in reversed(range(k))]  # coarse (wide) to fine (ngf)
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr)
         self.register_buffer("w_avg", torch.zeros(w_dim))

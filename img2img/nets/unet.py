@@ -84,6 +84,8 @@ class UNet(nn.Module):
             :mod:`img2img.nets.batchnorm` for the normalisation at inference).
     """
 
+    scale = 1  # translation keeps the size (img2img.nets.capabilities.ImageToImage)
+
     def __init__(
         self,
         in_channels: int = 3,

@@ -202,6 +202,7 @@ class Autoencoder(nn.Module):
         self.code_dim = code_dim
         self.codebook_size = codebook_size if quantizer in ("vq", "ema") else 0
         self.size_multiple = 2 ** (len(channel_mult) - 1)
+        self.in_channels, self.scale = 3, 1  # nets.capabilities.ImageToImage
         moments = 2 * code_dim if quantizer == "kl" else code_dim
         args = (channels, tuple(channel_mult), res_blocks)
         self.encoder = Encoder(*args, moments, attention, dropout)

@@ -32,9 +32,8 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import UnpairedImageFolder, resolve_unpaired
 from img2img.data.augment import augment_option
-from img2img.data.transforms import channels_option, load_size_for, preprocess_option
-from img2img.losses import Adversary, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option
+from img2img.data.transforms import load_size_for, preprocess_option
+from img2img.losses import Adversary, objective_presets
 from img2img.nets import (
     DISCRIMINATORS,
     ResNetGenerator,
@@ -45,9 +44,17 @@ from img2img.nets import (
 )
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
-from img2img.optim import OPTIMIZERS
 from img2img.tasks.image_pool import ImagePool
+from img2img.tasks.options import (
+    AdversaryOptions,
+    CropOptions,
+    DiffAugmentOptions,
+    ImageChannels,
+    OptimizerOptions,
+    WidthOptions,
+)
 from img2img.tasks.parts import StateFromParts, config_adversary, size_multiple_for, stepper_factory
+from img2img.tasks.registry import register_task
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -74,8 +81,17 @@ DUALGAN = {
 
 
 @dataclass
-class CycleGANConfig(TrainConfig):
-    """Defaults are the CycleGAN paper's (Zhu et al., 2017, and its reference code)."""
+class CycleGANConfig(
+    CropOptions,
+    ImageChannels,
+    WidthOptions,
+    OptimizerOptions,
+    DiffAugmentOptions,
+    AdversaryOptions,
+    TrainConfig,
+):
+    """Defaults are the CycleGAN paper's (Zhu et al., 2017, and its reference code);
+    ``--load-size 0`` resizes to image_size * 286/256 before the crop."""
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
@@ -93,26 +109,18 @@ class CycleGANConfig(TrainConfig):
         + " (any option given as well overrides the preset)",
         ("cyclegan", "dualgan"),
     )
-    load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
-    channels: int = channels_option()
     preprocess: str = preprocess_option()
     augment: str = augment_option()
-    flip: bool = option(True, "random horizontal flips")
     generator: str = option(
         "resnet", "generator architecture (both directions)", ("resnet", "unet")
     )
     resnet_blocks: int = option(0, "residual blocks (0: 9, or 6 when image_size <= 128)")
-    ngf: int = option(64, "generator width (filters in the first layer)")
-    ndf: int = option(64, "discriminator width")
     discriminator: str = option("patchgan", "discriminator architecture", tuple(DISCRIMINATORS))
     d_layers: int = option(3, "PatchGAN strided layers: 3 -> 70x70 patches")
     norm: str = option("instance", "normalisation layers (generators and discriminators)", NORMS)
     dropout: float = option(0.0, "generator dropout")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminators")
-    objective: str = objective_option("lsgan")
-    diffaugment: str = diffaugment_option()
-    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
-    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (0: off)")
+    objective: str = AdversaryOptions.option("objective", "lsgan")
     d_steps: int = option(1, "discriminator steps per generator step")
     d_loss_weight: float = option(0.5, "scale of the discriminator objective (CycleGAN halves it)")
     lambda_a: float = option(10.0, "weight of the A -> B -> A cycle loss (L1)")
@@ -121,10 +129,6 @@ class CycleGANConfig(TrainConfig):
         0.5, "identity loss |G_AB(b) - b| weight, as a fraction of lambda_b (and for A)"
     )
     pool_size: int = option(50, "past fakes each discriminator draws from (0: none)")
-    optimizer: str = option("adam", "optimizer (all networks)", OPTIMIZERS)
-    lr: float = option(2e-4, "learning rate (all networks)")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
     init: str = option("normal", "weight init", ("normal", "xavier", "kaiming", "orthogonal"))
     init_gain: float = option(0.02, "std (normal) or gain of the weight init")
 
@@ -152,6 +156,7 @@ def one_generator(config: CycleGANConfig) -> nn.Module:
     )
 
 
+@register_task("cyclegan", evaluation="two-way", demo_tab="translate", directions=DIRECTIONS)
 class CycleGAN(StateFromParts):
     """The CycleGAN/DualGAN recipe over the shared parts (see :mod:`img2img.tasks`).
 
@@ -160,9 +165,6 @@ class CycleGAN(StateFromParts):
     """
 
     Config = CycleGANConfig
-    evaluation = "two-way"
-    demo_tab = "translate"
-    directions = DIRECTIONS  # a two-way model: build_generator's keys, for list_models()
 
     @staticmethod
     def dataset(

@@ -45,6 +45,7 @@ from img2img.nets.ddgan import (
 )
 from img2img.tasks.gan import GAN, GANConfig, gan_watch, latent
 from img2img.tasks.parts import stepper_factory
+from img2img.tasks.registry import register_task
 from img2img.watch import check_losses
 
 
@@ -93,6 +94,7 @@ def build_chain(config: DDGANConfig) -> DenoisingChain:
     )
 
 
+@register_task("ddgan", evaluation="samples", demo_tab="sample")
 class DDGAN(GAN):
     """The DDGAN recipe; data, samples, grids and the watch are the GAN's."""
 

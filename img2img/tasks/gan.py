@@ -56,6 +56,7 @@ from img2img.nets.dcgan import (
 from img2img.nets.mlp import MLPAutoEncoder, MLPDiscriminator, MLPGenerator
 from img2img.nets.stylegan import StyleGenerator, mix_styles
 from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
+from img2img.tasks.registry import register_task
 from img2img.watch import GANWatch, check_losses
 
 # Each objective's paper settings, applied when it is chosen to every field the user
@@ -311,12 +312,11 @@ def latent(n: int, z_dim: int, seed: int) -> Tensor:
     return torch.randn(n, z_dim, generator=make_generator(seed, 11))
 
 
+@register_task("gan", evaluation="samples", demo_tab="sample")
 class GAN(StateFromParts):
     """The GAN recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = GANConfig
-    evaluation = "samples"
-    demo_tab = "sample"
 
     @staticmethod
     def dataset(config: GANConfig, split: str, augment: bool | None = None) -> Dataset | None:

@@ -39,15 +39,21 @@ from img2img.config import TrainConfig, option
 from img2img.data import resolve_split
 from img2img.data.inpaint import HALVES, TEST_MASK_SEED, InpaintFolder
 from img2img.data.masks import MASKS, center_box, mask_for, overlap_band
-from img2img.losses import objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option
+from img2img.losses import objective_presets
 from img2img.losses.inpainting import hole_l2
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.context_encoder import ContextEncoder
 from img2img.nets.dcgan import DCGANDiscriminator
-from img2img.optim import Stepper
+from img2img.tasks.options import (
+    AdversaryOptions,
+    CropOptions,
+    DiffAugmentOptions,
+    OptimizerOptions,
+    WidthOptions,
+)
 from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
+from img2img.tasks.registry import register_task
 
 D_INPUTS = ("hole", "image")
 MEAN_PIXEL_IMAGES = 64
@@ -55,8 +61,17 @@ MEAN_PIXEL_IMAGES = 64
 
 
 @dataclass
-class InpaintConfig(TrainConfig):
-    """Defaults are the reference code's (``context-encoder/train.lua``, centre hole)."""
+class InpaintConfig(
+    CropOptions,
+    WidthOptions,
+    OptimizerOptions,
+    DiffAugmentOptions,
+    AdversaryOptions,
+    TrainConfig,
+):
+    """Defaults are the reference code's (``context-encoder/train.lua``, centre hole);
+    ``--load-size 0`` resizes to image_size * 350/128 before the crop, ``--ngf`` is the
+    decoder's width (its last hidden layer) and ``--lr`` the generator's."""
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
@@ -68,29 +83,18 @@ class InpaintConfig(TrainConfig):
     data: str = option("", "image folder (DIR/train + DIR/test, or flat); --half for A|B files")
     half: str = option("", "A|B files: A takes the left half, B the right ('': whole)", HALVES)
     image_size: int = option(128, "training crop in pixels (4 * 2**k: 32, 64, 128)")
-    load_size: int = option(0, "resize before the random crop (0: image_size * 350/128)")
     batch_size: int = option(64, "images per optimisation step")
     epochs: int = option(25, "total epochs (the reference's niter)")
     decay_epochs: int = option(0, "final epochs of linear LR decay (0: constant, the reference)")
-    flip: bool = option(True, "random horizontal flips")
     mask: str = option("center", "hole shape during training (and the default at inference)", MASKS)
     overlap: int = option(4, "band of known pixels around the hole the network also predicts")
     overlap_weight: float = option(10.0, "L2 weight on the overlap band relative to the hole")
     bottleneck: str = option("4000", "code size of the 4x4-conv bottleneck, or 'channelwise'")
     mask_channel: bool = option(False, "give the generator the mask as a fourth channel")
     nef: int = option(64, "encoder width (filters in the first layer)")
-    ngf: int = option(64, "decoder width (filters in its last hidden layer)")
-    ndf: int = option(64, "discriminator width")
     d_input: str = option("hole", "what D sees: the predicted square or the whole image", D_INPUTS)
     l2_weight: float = option(0.999, "weight of L2; the adversarial term gets 1 - l2_weight")
-    objective: str = objective_option("nonsaturating")
-    diffaugment: str = diffaugment_option()
-    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
-    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
-    lr: float = option(2e-4, "generator's Adam learning rate")
     d_lr_ratio: float = option(0.1, "discriminator's learning rate / the generator's")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
 
     def __post_init__(self) -> None:
         if self.bottleneck != "channelwise" and not self.bottleneck.isdigit():
@@ -120,12 +124,11 @@ def composite(image: Tensor, prediction: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask.bool(), prediction, image)
 
 
+@register_task("inpaint", evaluation="inpainting", demo_tab="inpaint")
 class Inpaint(StateFromParts):
     """The Context Encoder recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = InpaintConfig
-    evaluation = "inpainting"
-    demo_tab = "inpaint"
 
     @staticmethod
     def dataset(
@@ -183,15 +186,8 @@ class Inpaint(StateFromParts):
         self.generator.to(device)
         discriminator.to(device)
         self.g_stepper = stepper_factory(config, total_steps, decay_steps)(self.generator)
-        d_stepper = Stepper.build(
-            discriminator.parameters(),
-            "adam",
-            config.lr * config.d_lr_ratio,
-            (config.beta1, config.beta2),
-            total_steps,
-            decay_steps,
-        )
-        self.adversary = config_adversary(config, discriminator, d_stepper)
+        d_stepper = stepper_factory(config, total_steps, decay_steps, config.lr * config.d_lr_ratio)
+        self.adversary = config_adversary(config, discriminator, d_stepper(discriminator))
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
 
     def discriminator_view(self, image: Tensor, prediction: Tensor, mask: Tensor) -> Tensor:

@@ -1,12 +1,12 @@
 """What every recipe builds and saves the same way, written once.
 
-- :func:`stepper_factory`: a Stepper per network (or group of networks) with the config's
-  optimizer, learning rate and betas, and the run's linear LR decay.
+- :func:`stepper_factory`: a Stepper per network (or group of networks) with the
+  :class:`~img2img.tasks.options.OptimizerOptions` and the run's linear LR decay.
 - :class:`StateFromParts`: ``state_dict()`` / ``load_state_dict()`` of a recipe made from its
   parts' own (generator, optimizers, Adversaries, image pools), so a recipe lists its parts
   once, under the keys its checkpoints use, instead of writing both methods by hand.
-- :func:`config_adversary`: an Adversary with the options every task config shares
-  (``--objective``, ``--gp-weight``, ``--clip``, ``--diffaugment``).
+- :func:`config_adversary`: an Adversary with the
+  :class:`~img2img.tasks.options.AdversaryOptions` (and ``--diffaugment``).
 - :func:`copy_generator_weights`: ``--init-from``, a run starting from a saved generator.
 """
 
@@ -23,6 +23,7 @@ from img2img.losses.diffaugment import make_diffaugment
 from img2img.nets import ResNetGenerator, unet_depth_for
 from img2img.optim import Stepper
 from img2img.saved_models import read_model
+from img2img.tasks.options import AdversaryOptions, DiffAugmentOptions, OptimizerOptions
 
 
 def size_multiple_for(generator: str, image_size: int) -> int:
@@ -34,34 +35,43 @@ def size_multiple_for(generator: str, image_size: int) -> int:
     return ResNetGenerator.size_multiple
 
 
-def stepper_factory(config: Any, total_steps: int, decay_steps: int) -> Callable[..., Stepper]:
+def stepper_factory(
+    options: OptimizerOptions,
+    total_steps: int,
+    decay_steps: int,
+    lr: float | None = None,
+    betas: tuple[float, float] | None = None,
+) -> Callable[..., Stepper]:
     """``stepper(*networks)``: one Stepper over all their parameters (CycleGAN's two
-    generators take one step on one loss). The optimizer is ``config.optimizer`` where the
-    task offers a choice, else Adam (the papers' choice for pix2pix and SRGAN)."""
-    kind = getattr(config, "optimizer", "adam")
-    betas = (config.beta1, config.beta2)
+    generators take one step on one loss), with the run's LR schedule and the options'
+    optimizer, learning rate and betas; ``lr`` / ``betas`` replace the options' for a
+    network a recipe sets apart (a discriminator's own rate, lazy regularisation's
+    adjustment)."""
+    lr = options.lr if lr is None else lr
+    betas = (options.beta1, options.beta2) if betas is None else betas
 
     def stepper(*networks: nn.Module) -> Stepper:
         params = [p for network in networks for p in network.parameters()]
-        return Stepper.build(params, kind, config.lr, betas, total_steps, decay_steps)
+        return Stepper.build(params, options.optimizer, lr, betas, total_steps, decay_steps)
 
     return stepper
 
 
 def config_adversary(
-    config: Any, discriminator: nn.Module, stepper: Stepper, **options: Any
+    options: AdversaryOptions, discriminator: nn.Module, stepper: Stepper, **extra: Any
 ) -> Adversary:
-    """The Adversary of ``discriminator`` (stepped by ``stepper``) with the options every
-    task config with a discriminator declares under the same names: ``objective``,
-    ``gp_weight``, ``clip`` (0: off) and ``diffaugment``; ``options`` add a recipe's own
-    (``d_loss_weight``, ``r1_weight``, ...) or replace one of those."""
-    shared = {
-        "objective": config.objective,
-        "gp_weight": config.gp_weight,
-        "clip": config.clip or None,
-        "augment": make_diffaugment(config.diffaugment),
+    """The Adversary of ``discriminator`` (stepped by ``stepper``) with the adversary
+    options (``objective``, ``gp_weight``, ``clip``: 0 is off) and, for a config with
+    :class:`DiffAugmentOptions`, its ``diffaugment``; ``extra`` adds a recipe's own
+    (``d_loss_weight``, ``r1_weight``, ...) or replaces one of those."""
+    shared: dict[str, Any] = {
+        "objective": options.objective,
+        "gp_weight": options.gp_weight,
+        "clip": options.clip or None,
     }
-    return Adversary(discriminator, stepper=stepper, **{**shared, **options})
+    if isinstance(options, DiffAugmentOptions):
+        shared["augment"] = make_diffaugment(options.diffaugment)
+    return Adversary(discriminator, stepper=stepper, **{**shared, **extra})
 
 
 class StateFromParts:

@@ -21,14 +21,22 @@ from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.augment import augment_option
 from img2img.data.layouts import IMAGES, PAIRED_FOLDERS, require_layout
-from img2img.data.transforms import channels_option, load_size_for, preprocess_option
-from img2img.losses import objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option
+from img2img.data.transforms import load_size_for, preprocess_option
+from img2img.losses import objective_presets
 from img2img.nets import PatchGAN, ResNetGenerator, UNet, init_weights, unet_depth_for
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.blocks import NORMS
 from img2img.nets.multiscale import MultiScaleDiscriminator
+from img2img.tasks.options import (
+    AdversaryOptions,
+    CropOptions,
+    DiffAugmentOptions,
+    ImageChannels,
+    OptimizerOptions,
+    WidthOptions,
+)
 from img2img.tasks.parts import StateFromParts, config_adversary, size_multiple_for, stepper_factory
+from img2img.tasks.registry import register_task
 
 PIX2PIX_LAYOUTS = {
     IMAGES: "train/*.png, each image A on the left and B on the right",
@@ -37,8 +45,17 @@ PIX2PIX_LAYOUTS = {
 
 
 @dataclass
-class Pix2PixConfig(TrainConfig):
-    """Defaults are the paper's facades setup (Isola et al., 2017, and its reference code)."""
+class Pix2PixConfig(
+    CropOptions,
+    ImageChannels,
+    WidthOptions,
+    OptimizerOptions,
+    DiffAugmentOptions,
+    AdversaryOptions,
+    TrainConfig,
+):
+    """Defaults are the paper's facades setup (Isola et al., 2017, and its reference code);
+    ``--load-size 0`` resizes to image_size * 286/256 before the crop."""
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
@@ -49,15 +66,10 @@ class Pix2PixConfig(TrainConfig):
     direction: str = option(
         "AtoB", "AtoB: left half is the input; BtoA: right half", ("AtoB", "BtoA")
     )
-    load_size: int = option(0, "resize before the random crop (0: image_size * 286/256)")
-    channels: int = channels_option()
     preprocess: str = preprocess_option()
     augment: str = augment_option()
-    flip: bool = option(True, "random horizontal flips")
     generator: str = option("unet", "generator architecture", ("unet", "resnet"))
     resnet_blocks: int = option(9, "residual blocks when --generator resnet")
-    ngf: int = option(64, "generator width (filters in the first layer)")
-    ndf: int = option(64, "discriminator width")
     d_layers: int = option(3, "PatchGAN strided layers: 3 -> 70x70 patches, 0 -> 1x1 PixelGAN")
     num_d: int = option(1, "PatchGANs on the pair downsampled by 1, 2, 4, ... (pix2pixHD: 3)")
     feature_matching: float = option(
@@ -65,25 +77,18 @@ class Pix2PixConfig(TrainConfig):
     )
     norm: str = option("batch", "normalisation layers", NORMS)
     dropout: float = option(0.5, "generator dropout (the paper's only noise source)")
-    objective: str = objective_option("vanilla")
-    diffaugment: str = diffaugment_option()
-    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
-    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
+    objective: str = AdversaryOptions.option("objective", "vanilla")
     spectral_norm: bool = option(False, "spectral normalisation on the discriminator")
     lambda_l1: float = option(100.0, "weight of the L1 reconstruction loss")
-    lr: float = option(2e-4, "Adam learning rate (both networks)")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
     init: str = option("normal", "weight init", ("normal", "xavier", "kaiming", "orthogonal"))
     init_gain: float = option(0.02, "std (normal) or gain of the weight init")
 
 
+@register_task("pix2pix", evaluation="aligned", demo_tab="translate")
 class Pix2Pix(StateFromParts):
     """The pix2pix recipe over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
     Config = Pix2PixConfig
-    evaluation = "aligned"
-    demo_tab = "translate"
 
     @staticmethod
     def dataset(

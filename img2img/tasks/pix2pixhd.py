@@ -48,8 +48,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.labels import PALETTES, LabelMapFolder, load_palette
-from img2img.losses import objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option
+from img2img.losses import objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets import init_weights
 from img2img.nets.batchnorm import inference_copy
@@ -57,21 +56,38 @@ from img2img.nets.blocks import NORMS
 from img2img.nets.coarse_to_fine import LocalEnhancer, global_generator
 from img2img.nets.labels import LabelEncoder, LabelToImage
 from img2img.nets.multiscale import MultiScaleDiscriminator
+from img2img.tasks.options import (
+    AdversaryOptions,
+    CropOptions,
+    DiffAugmentOptions,
+    OptimizerOptions,
+    WidthOptions,
+)
 from img2img.tasks.parts import (
     StateFromParts,
     config_adversary,
     copy_generator_weights,
     stepper_factory,
 )
+from img2img.tasks.registry import register_task
 
 # The options that decide the generator's shape, repeated by a run that --init-from's.
 SHAPE_OPTIONS = ("label_nc", "palette", "ngf", "global_blocks")
 
 
 @dataclass
-class Pix2PixHDConfig(TrainConfig):
+class Pix2PixHDConfig(
+    CropOptions,
+    WidthOptions,
+    OptimizerOptions,
+    DiffAugmentOptions,
+    AdversaryOptions,
+    TrainConfig,
+):
     """Defaults are the reference code's (``netG global``, instance norm, LSGAN, feature
-    matching 10, Adam 2e-4 (0.5, 0.999), 100 + 100 epochs), except as the module says."""
+    matching 10, Adam 2e-4 (0.5, 0.999), 100 + 100 epochs), except as the module says;
+    ``--load-size 0`` is --image-size (no crop, as scale_width), and the local enhancer
+    runs at half of ``--ngf``."""
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
@@ -88,10 +104,6 @@ class Pix2PixHDConfig(TrainConfig):
         "AtoB", "AtoB: left half is the input (label map); BtoA: right half", ("AtoB", "BtoA")
     )
     image_size: int = option(512, "training size in pixels (the reference's fineSize 512)")
-    load_size: int = option(
-        0, "resize before the random crop (0: image_size, i.e. no crop, as scale_width)"
-    )
-    flip: bool = option(True, "random horizontal flips")
     label_nc: int = option(0, "classes of the input label map, one-hot encoded (0: RGB input)")
     palette: str = option(
         "", "label colours: 'facades' or a JSON palette file (empty: class-index images)"
@@ -103,26 +115,18 @@ class Pix2PixHDConfig(TrainConfig):
         0, "with --local-enhancers 1: train only the enhancer for this many iterations"
     )
     init_from: str = option("", "start the global generator from this pix2pixhd model")
-    ngf: int = option(64, "global generator width (the local enhancer runs at half of it)")
     global_blocks: int = option(9, "residual blocks of the global generator")
     local_blocks: int = option(3, "residual blocks of the local enhancer")
-    ndf: int = option(64, "discriminator width")
     d_layers: int = option(3, "PatchGAN strided layers (3: 70x70 patches)")
     num_d: int = option(3, "discriminators, on the image downsampled by 1, 2, 4, ...")
     norm: str = option("instance", "normalisation layers", NORMS)
-    objective: str = objective_option("lsgan")
-    diffaugment: str = diffaugment_option()
-    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
-    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
+    objective: str = AdversaryOptions.option("objective", "lsgan")
     feature_matching: float = option(10.0, "weight of the discriminator feature matching loss")
     perceptual: str = option("", "perceptual loss backbone (empty: off)", ("", *BACKBONES))
     perceptual_layer: str = option("", "feature layer (empty: the backbone's default)")
     perceptual_weights: str = option("", "VGG19 (or LPIPS trunk) weights file")
     perceptual_weight: float = option(10.0, "weight of the perceptual loss")
     epochs: int = option(200, "total epochs (the reference: 100 + 100 of decay)")
-    lr: float = option(2e-4, "Adam learning rate (both networks)")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
 
 
 def label_encoder(config: Pix2PixHDConfig) -> LabelEncoder | None:
@@ -146,14 +150,13 @@ def label_encoder(config: Pix2PixHDConfig) -> LabelEncoder | None:
     return palette.encoder()
 
 
+@register_task("pix2pixhd", evaluation="aligned", demo_tab="translate")
 class Pix2PixHD(StateFromParts):
     """The pix2pixHD recipe over the shared parts (see :mod:`img2img.tasks`)."""
 
     counters = ("iteration",)  # saved with the parts (see StateFromParts)
 
     Config = Pix2PixHDConfig
-    evaluation = "aligned"
-    demo_tab = "translate"
 
     @staticmethod
     def dataset(

@@ -40,14 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from img2img.config import TrainConfig, option
 from img2img.data.mnist import is_mnist_folder
 from img2img.data.toy import is_toy
-from img2img.losses import objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option
+from img2img.losses import objective_presets
 from img2img.nets.progan import (
     ProGANDiscriminator,
     ProGANGenerator,
@@ -59,7 +58,14 @@ from img2img.nets.progan import (
 )
 from img2img.reporting import save_captioned_grid
 from img2img.tasks.gan import GAN, generate, latent
+from img2img.tasks.options import (
+    AdversaryOptions,
+    DiffAugmentOptions,
+    ImageChannels,
+    OptimizerOptions,
+)
 from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
+from img2img.tasks.registry import register_task
 from img2img.watch import check_losses
 
 # The reference's preset-v2-1gpu minibatch_dict; other resolutions take minibatch_base 4.
@@ -83,13 +89,18 @@ def parse_batch_sizes(text: str) -> dict[int, int]:
 
 
 @dataclass
-class ProGANConfig(TrainConfig):
+class ProGANConfig(
+    ImageChannels,
+    OptimizerOptions,
+    DiffAugmentOptions,
+    AdversaryOptions,
+    TrainConfig,
+):
     """Defaults are the reference code's, except where the module docstring says."""
 
     task: str = option("progan", "which recipe to train")
     data: str = option("", "MNIST folder (IDX files), image folder or class folders")
     image_size: int = option(32, "final image side, a power of two >= 4 (MNIST is resized)")
-    channels: int = option(3, "image channels (1 for MNIST, set automatically)")
     batch_size: int = option(0, "images the loader delivers per iteration (0: the largest used)")
     batch_sizes: str = option(REFERENCE_BATCH_SIZES, "batch per resolution, res:batch,...")
     batch_base: int = option(4, "batch at resolutions --batch-sizes does not list")
@@ -103,14 +114,11 @@ class ProGANConfig(TrainConfig):
     fmap_base: int = option(8192, "width multiplier: level k has min(base / 2**(k+1), max)")
     fmap_max: int = option(512, "widest layer")
     group_size: int = option(4, "minibatch-stddev group size (0: no stddev channel)")
-    lr: float = option(1e-3, "Adam learning rate (both networks)")
-    beta1: float = option(0.0, "Adam beta1")
-    beta2: float = option(0.99, "Adam beta2")
-    objective: str = objective_option("wgan-gp")
-    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
-    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
+    lr: float = OptimizerOptions.option("lr", 1e-3)
+    beta1: float = OptimizerOptions.option("beta1", 0.0)
+    beta2: float = OptimizerOptions.option("beta2", 0.99)
+    objective: str = AdversaryOptions.option("objective", "wgan-gp")
     drift_weight: float = option(1e-3, "weight of E[D(x)^2] on real scores (epsilon_drift)")
-    diffaugment: str = diffaugment_option()
     reset_optimizer: bool = option(True, "reset Adam's state when a fade-in starts or ends")
     ema: float = option(0.999, "EMA of the generator weights (the reference's G_smoothing)")
 
@@ -187,19 +195,11 @@ class Growth:
         self.stage = None if state["stage"] is None else tuple(state["stage"])
 
 
-def describe(generator: nn.Module) -> str:
-    """Where a growing generator stands, e.g. ``16x16 of 32x32, fading in (alpha 0.40)``."""
-    side, alpha = generator.resolution, generator.level_alpha[1]
-    fading = f", fading in (alpha {alpha:.2f})" if alpha < 1 else ""
-    return f"{side}x{side} of {generator.image_size}x{generator.image_size}{fading}"
-
-
+@register_task("progan", evaluation="samples", demo_tab="sample")
 class ProGAN(StateFromParts):
     """The progressive-growing recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = ProGANConfig
-    evaluation = "samples"
-    demo_tab = "sample"
 
     @staticmethod
     def dataset(config: ProGANConfig, split: str, augment: bool | None = None) -> Dataset | None:
@@ -300,7 +300,7 @@ class ProGAN(StateFromParts):
     def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
         """The fixed-z grid under a caption: the iteration, resolution and alpha."""
         fake = generate(self.generator, self.z_fixed)
-        caption = f"iteration {step}: {describe(self.generator)}"
+        caption = f"iteration {step}: {self.generator.growth()}"
         save_captioned_grid(fake, path, math.isqrt(len(fake)), caption)
 
     def state_parts(self) -> dict[str, Any]:

@@ -35,16 +35,23 @@ from img2img.config import TrainConfig, option
 from img2img.data.folders import resolve_split
 from img2img.data.layouts import CLASS_FOLDERS, IMAGES, require_layout
 from img2img.data.sr import DEGRADATIONS, SRImageFolder, split_folders
-from img2img.losses import objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option
+from img2img.losses import objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets.srresnet import SRGANDiscriminator, SRResNet
+from img2img.tasks.options import (
+    AdversaryOptions,
+    DiffAugmentOptions,
+    FlipOptions,
+    OptimizerOptions,
+    WidthOptions,
+)
 from img2img.tasks.parts import (
     StateFromParts,
     config_adversary,
     copy_generator_weights,
     stepper_factory,
 )
+from img2img.tasks.registry import register_task
 
 PHASES = ("psnr", "gan", "both")
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
@@ -54,7 +61,14 @@ SR_LAYOUTS = {IMAGES: "HR images", CLASS_FOLDERS: "HR images in subfolders"}
 
 
 @dataclass
-class SRGANConfig(TrainConfig):
+class SRGANConfig(
+    FlipOptions,
+    WidthOptions,
+    OptimizerOptions,
+    DiffAugmentOptions,
+    AdversaryOptions,
+    TrainConfig,
+):
     """Defaults are the paper's: x4, 96 px HR crops, batch 16, Adam 1e-4, 16 blocks of 64."""
 
     @staticmethod
@@ -76,11 +90,11 @@ class SRGANConfig(TrainConfig):
     )
     scale: int = option(4, "upscaling factor: 2, 4 or 8")
     blocks: int = option(16, "residual blocks of the SRResNet")
-    channels: int = option(64, "SRResNet filters")
+    ngf: int = WidthOptions.option("ngf", 64, file_names=("channels",))  # SRResNet filters
     bicubic_residual: bool = option(
         False, "add the bicubic upsampling of the input to the output (starts at bicubic)"
     )
-    d_channels: int = option(64, "discriminator filters in its first layer")
+    ndf: int = WidthOptions.option("ndf", 64, file_names=("d_channels",))
     phase: str = option("both", "psnr: pixel loss only; gan: GAN fine-tuning; both", PHASES)
     psnr_steps: int = option(0, "--phase both: iterations of the psnr phase (0: half the run)")
     init_from: str = option(
@@ -97,14 +111,9 @@ class SRGANConfig(TrainConfig):
     perceptual_weight: float = option(1.0, "weight of the perceptual loss in the gan phase")
     adversarial_weight: float = option(1e-3, "weight of the adversarial loss in the gan phase")
     gan_pixel_weight: float = option(0.0, "weight of the pixel loss in the gan phase")
-    objective: str = objective_option("vanilla")
-    diffaugment: str = diffaugment_option()
-    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
-    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
-    lr: float = option(1e-4, "Adam learning rate (both networks)")
-    beta1: float = option(0.9, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
-    flip: bool = option(True, "random horizontal flips of the HR crops")
+    objective: str = AdversaryOptions.option("objective", "vanilla")
+    lr: float = OptimizerOptions.option("lr", 1e-4)
+    beta1: float = OptimizerOptions.option("beta1", 0.9)
     blur_sigma: float = option(0.0, "degradation: Gaussian blur of the HR crop, sigma in px")
     noise: float = option(0.0, "degradation: Gaussian noise on the LR input, std in 8-bit levels")
     jpeg_quality: int = option(0, "degradation: JPEG quality of the LR input (0: off)")
@@ -121,14 +130,13 @@ class SRGANConfig(TrainConfig):
     )
 
 
+@register_task("srgan", evaluation="super-resolution", demo_tab="super-resolve")
 class SRGAN(StateFromParts):
     """SRResNet / SRGAN over the shared parts (see :mod:`img2img.tasks` for the interface)."""
 
     counters = ("iteration",)  # saved with the parts (see StateFromParts)
 
     Config = SRGANConfig
-    evaluation = "super-resolution"
-    demo_tab = "super-resolve"
 
     @staticmethod
     def dataset(
@@ -165,7 +173,7 @@ class SRGAN(StateFromParts):
         return SRResNet(
             scale=config.scale,
             blocks=config.blocks,
-            channels=config.channels,
+            channels=config.ngf,
             bicubic_residual=config.bicubic_residual,
         )
 
@@ -180,10 +188,8 @@ class SRGAN(StateFromParts):
         self.device = device
         self.generator = self.build_generator(config).to(device)
         if config.init_from:
-            copy_generator_weights(
-                self.generator, config.init_from, ("scale", "blocks", "channels")
-            )
-        discriminator = SRGANDiscriminator(channels=config.d_channels).to(device)
+            copy_generator_weights(self.generator, config.init_from, ("scale", "blocks", "ngf"))
+        discriminator = SRGANDiscriminator(channels=config.ndf).to(device)
 
         stepper = stepper_factory(config, total_steps, decay_steps)
         self.g_stepper = stepper(self.generator)

@@ -51,14 +51,20 @@ from img2img.backbones.lpips import TRUNK_FILES
 from img2img.config import TrainConfig, option
 from img2img.data import resolve_split
 from img2img.data.autoencoding import ReconstructionFolder
-from img2img.losses import objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option
+from img2img.losses import objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.losses.quantization import bottleneck_loss
 from img2img.nets import PatchGAN, init_weights
 from img2img.nets.quantizers import QUANTIZERS, code_statistics
 from img2img.nets.vqgan import CHANNEL_MULTS, Autoencoder
+from img2img.tasks.options import (
+    AdversaryOptions,
+    DiffAugmentOptions,
+    OptimizerOptions,
+    WidthOptions,
+)
 from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
+from img2img.tasks.registry import register_task
 
 PERCEPTUALS = ("auto", *BACKBONES, "none")
 # taming-transformers scales its base learning rate by the batch size (and GPU count).
@@ -70,12 +76,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "image_size": 32,
         "batch_size": 16,
         "downsample": 4,
-        "channels": 32,
+        "ngf": 32,
         "channel_mult": "1,2,2",
         "res_blocks": 1,
         "codebook_size": 512,
         "code_dim": 64,
-        "d_channels": 32,
+        "ndf": 32,
         "disc_start": 1000,
         "lr": 2e-4,
     },
@@ -86,7 +92,13 @@ KL_PRESETS = {"code_dim": 4, "disc_weight": 0.5}
 
 
 @dataclass
-class VQGANConfig(TrainConfig):
+class VQGANConfig(
+    WidthOptions,
+    OptimizerOptions,
+    DiffAugmentOptions,
+    AdversaryOptions,
+    TrainConfig,
+):
     """Defaults are taming-transformers' VQGAN (see the module docstring for departures)."""
 
     @staticmethod
@@ -111,7 +123,8 @@ class VQGANConfig(TrainConfig):
     decay_epochs: int = option(0, "final epochs of linear LR decay (0: constant, the reference)")
     quantizer: str = option("vq", "bottleneck: vq, ema (+ dead-code restart), kl, none", QUANTIZERS)
     downsample: int = option(16, "downsampling factor f: codes are (H/f, W/f)", (4, 8, 16))
-    channels: int = option(128, "base width of encoder and decoder (multiples of 32)")
+    # The encoder and decoder base width (taming's ch), a multiple of 32 (GroupNorm).
+    ngf: int = WidthOptions.option("ngf", 128, file_names=("channels",))
     channel_mult: str = option("", "width multipliers per level, e.g. 1,2,4 (empty: by f)")
     res_blocks: int = option(2, "residual blocks per level (the decoder has one more)")
     attention: bool = option(True, "self-attention at the latent resolution (and the middle)")
@@ -134,15 +147,11 @@ class VQGANConfig(TrainConfig):
     disc_weight: float = option(0.8, "weight of the adversarial term (times the adaptive weight)")
     disc_start: int = option(10000, "iteration at which the discriminator starts to train, count")
     adaptive: bool = option(True, "scale the adversarial term by VQGAN's adaptive weight")
-    objective: str = objective_option("hinge")
-    gp_weight: float = option(0.0, "gradient-penalty weight (--objective wgan-gp: 10)")
-    clip: float = option(0.0, "clip discriminator weights to [-clip, clip] (wgan: 0.01; 0: off)")
-    diffaugment: str = diffaugment_option()
-    d_channels: int = option(64, "discriminator width")
+    objective: str = AdversaryOptions.option("objective", "hinge")
+    ndf: int = WidthOptions.option("ndf", 64, file_names=("d_channels",))
     d_layers: int = option(3, "PatchGAN strided layers (3: 70x70 patches)")
-    lr: float = option(BASE_LR * 8, "Adam learning rate, both networks (preset: 4.5e-6 x batch)")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.9, "Adam beta2")
+    lr: float = OptimizerOptions.option("lr", BASE_LR * 8)  # presets: 4.5e-6 x batch
+    beta2: float = OptimizerOptions.option("beta2", 0.9)
 
 
 def available_perceptual() -> str:
@@ -172,14 +181,13 @@ def channel_mult(config: VQGANConfig) -> tuple[int, ...]:
     return mult
 
 
+@register_task("vqgan", evaluation="autoencoder", demo_tab="autoencode")
 class VQGAN(StateFromParts):
     """The VQGAN / KL-autoencoder recipe (see :mod:`img2img.tasks` for the interface)."""
 
     counters = ("iteration",)  # saved with the parts (see StateFromParts)
 
     Config = VQGANConfig
-    evaluation = "autoencoder"
-    demo_tab = "autoencode"
 
     @staticmethod
     def dataset(
@@ -191,7 +199,7 @@ class VQGAN(StateFromParts):
     @staticmethod
     def build_generator(config: VQGANConfig) -> Autoencoder:
         return Autoencoder(
-            channels=config.channels,
+            channels=config.ngf,
             channel_mult=channel_mult(config),
             res_blocks=config.res_blocks,
             code_dim=config.code_dim,
@@ -215,7 +223,7 @@ class VQGAN(StateFromParts):
         self.generator = self.build_generator(config).to(device)
         # taming's NLayerDiscriminator: the pix2pix PatchGAN with batch norm, N(0, 0.02).
         discriminator = PatchGAN(
-            in_channels=3, ndf=config.d_channels, n_layers=config.d_layers, norm="batch"
+            in_channels=3, ndf=config.ndf, n_layers=config.d_layers, norm="batch"
         ).to(device)
         init_weights(discriminator, kind="normal", gain=0.02)
         stepper = stepper_factory(config, total_steps, decay_steps)
