@@ -88,6 +88,7 @@ def _read_card(card: Path) -> dict[str, Any]:
 
 
 def task_directions(task: str) -> tuple[str, ...]:
-    """Direction names of a two-way task's models (its ``directions`` attribute); () for
-    one-way tasks and for tasks this version does not know."""
-    return tuple(getattr(TASKS.get(task), "directions", ()))
+    """Direction names of a two-way task's models (as it registered them); () for one-way
+    tasks and for tasks this version does not know."""
+    registered = TASKS.get(task)
+    return registered.directions if registered is not None else ()

@@ -16,7 +16,7 @@ from img2img.data.masks import MASKS
 from img2img.engines import ENGINES
 from img2img.precision import PRECISIONS
 from img2img.saved_models import DEFAULT_MODEL
-from img2img.tasks import TASKS, get_task
+from img2img.tasks import DEFAULT_TASK, TASKS, all_directions, get_task
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def train_command(argv: list[str]) -> None:
 
     yaml_values = load_yaml(known.config) if known.config else {}
     saved_values = load_json(Path(known.resume) / "config.json") if known.resume else {}
-    task_name = known.task or yaml_values.get("task") or saved_values.get("task") or "pix2pix"
+    task_name = known.task or yaml_values.get("task") or saved_values.get("task") or DEFAULT_TASK
     task = get_task(task_name)
 
     parser = argparse.ArgumentParser(
@@ -118,8 +118,8 @@ def translate_command(argv: list[str]) -> None:
     )
     parser.add_argument(
         "--direction",
-        choices=("AtoB", "BtoA"),
-        help="which way a two-way model (CycleGAN) translates (default: AtoB); "
+        choices=all_directions(),
+        help="which way a two-way model (CycleGAN) translates (default: its first); "
         "one-way models (pix2pix) take none",
     )
     parser.add_argument(
@@ -310,7 +310,7 @@ def export_command(argv: list[str]) -> None:
         help="export the raw generator weights even if the model has EMA weights",
     )
     parser.add_argument(
-        "--direction", choices=("AtoB", "BtoA"), help="which network of a two-way model (CycleGAN)"
+        "--direction", choices=all_directions(), help="which network of a two-way model (CycleGAN)"
     )
     args = parser.parse_args(argv)
     path = export_model(

@@ -37,6 +37,7 @@ from img2img.devices import resolve_device
 from img2img.engines import OnnxRuntimeNetwork, TorchNetwork, compile_network
 from img2img.images import quantize, tensor_to_pil, to_tensor
 from img2img.nets.batchnorm import inference_copy
+from img2img.nets.capabilities import FillsHoles, HasCodes, ImageToImage, PreparesInput, require
 from img2img.precision import autocast, autocast_dtype
 from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
 from img2img.tasks import get_task
@@ -103,28 +104,34 @@ class Translator:
         self.config = config
         self.device = device
         self.dtype = autocast_dtype(precision, device)  # PyTorch's, where it runs a network
-        # An inpainting network fills the hole itself (see nets.context_encoder).
-        self.inpaints = hasattr(generator, "fill_hole")
-        multiple = getattr(generator, "size_multiple", 1)
-        # A generator with an input stage (a label map's check and one-hot encoding) runs
-        # that stage in PyTorch and gives only its network to the engine.
-        split = getattr(self.generator, "input_stage", None)
-        channels = getattr(generator, "in_channels", 3)
-        self.prepare, network = None, self.generator
-        if split is not None:
-            self.prepare, network, channels = split()
-        example = [torch.zeros(1, channels, max(multiple, 64), max(multiple, 64))]
-        probe = [torch.zeros(1, channels, max(multiple, 256), max(multiple, 256))]
-        if self.inpaints:  # two inputs (image, hole) at one fixed size: PyTorch runs it
+        # An inpainting network fills the hole itself (see nets.context_encoder) at one
+        # fixed size with two inputs (image, hole): PyTorch runs it.
+        self.inpaints = isinstance(generator, FillsHoles)
+        if self.inpaints:
             self.network = TorchNetwork(self.generator, device, self.dtype)
+            self.prepare, self.multiple, self.scale, self.in_channels = None, 1, 1, 3
         else:
-            self.network = compile_network(network, example, engine, device, precision, probe=probe)
+            self.network = self._compile(engine, precision)
         self.engine = "onnxruntime" if isinstance(self.network, OnnxRuntimeNetwork) else "torch"
-        self.multiple = multiple
-        self.scale = getattr(generator, "scale", 1)
         # A tile is at least one network multiple, or padding would dominate it.
         self.tile = max(tile, self.multiple) if tile > 0 else 0
         self.tile_overlap = min(tile_overlap, self.tile // 2)
+
+    def _compile(self, engine: str, precision: str) -> Any:
+        """The image-to-image network on ``engine``; its declared capabilities (checked
+        here, so a network missing one fails at load) say how inputs are prepared."""
+        require(self.generator, ImageToImage, "translate images")
+        self.multiple, self.scale = self.generator.size_multiple, self.generator.scale
+        self.in_channels = channels = self.generator.in_channels
+        # A generator with an input stage (a label map's check and one-hot encoding) runs
+        # that stage in PyTorch and gives only its network to the engine.
+        self.prepare, network = None, self.generator
+        if isinstance(self.generator, PreparesInput):
+            self.prepare, network, channels = self.generator.input_stage()
+        multiple = self.multiple
+        example = [torch.zeros(1, channels, max(multiple, 64), max(multiple, 64))]
+        probe = [torch.zeros(1, channels, max(multiple, 256), max(multiple, 256))]
+        return compile_network(network, example, engine, self.device, precision, probe=probe)
 
     @classmethod
     def from_pretrained(
@@ -159,7 +166,7 @@ class Translator:
         return run_tiled(self._run, x, self.tile, self.tile_overlap, self.scale)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        if getattr(self.generator, "in_channels", 3) == 1 and x.shape[1] == 3:
+        if self.in_channels == 1 and x.shape[1] == 3:
             x = luma(x)  # a grayscale model (--channels 1) reads what training read
         padded, (height, width) = pad_to_multiple(x.float(), self.multiple)
         if self.prepare is not None:
@@ -236,7 +243,7 @@ class Translator:
         return tensor_to_pil(images[0]) if single else images
 
     def _autoencoder(self, method: str) -> nn.Module:
-        if not hasattr(self.generator, method):
+        if not isinstance(self.generator, HasCodes):
             raise TypeError(
                 f"{method}: a {self.config.task} model has no codes; encode and decode are "
                 "for autoencoder models (--task vqgan)"

@@ -94,6 +94,10 @@ class Registry(Generic[T]):
         self._load()
         return list(self._entries.items())
 
+    def values(self) -> list[T]:
+        self._load()
+        return list(self._entries.values())
+
     def _unknown(self, name: str) -> UnknownName:
         return UnknownName(f"unknown {self.kind} {name!r}; choose one of {', '.join(self)}")
 

@@ -4,8 +4,11 @@ Beside :mod:`img2img.infer` (which translates images), this module turns noise i
 with a saved generator: fixed latents from seeded generators (never the global RNG, so the
 same seed gives the same grid on any machine), labels for class-conditional models, slerp
 paths between latents, and the files ``img2img sample`` writes. Batch-norm layers use the
-batch's statistics, as in training (:func:`img2img.tasks.gan.generate`), and the generator
+batch's statistics, as in training (:func:`img2img.tasks.noise.generate`), and the generator
 runs on the engine ``engine`` names (:mod:`img2img.engines`; in fp32, as it was trained).
+What a model offers (its latent size, classes, styles, denoising steps, growth) is read from
+its generator's declared capabilities (:mod:`img2img.nets.capabilities`), never from the
+name of the recipe that trained it.
 """
 
 from __future__ import annotations
@@ -18,42 +21,48 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from img2img.data.toy import get_mixture
+from img2img.data.toy import get_mixture, is_toy
 from img2img.data.transforms import make_generator
 from img2img.devices import resolve_device
 from img2img.engines import compile_network
 from img2img.infer import load_generator
 from img2img.nets.batchnorm import batch_statistics, batch_statistics_copy
-from img2img.nets.ddgan import DenoisingChain
-from img2img.nets.progan import ProGANGenerator
-from img2img.nets.stylegan import StyleGenerator, Truncated, mix_styles
-from img2img.tasks import get_task
-from img2img.tasks.gan import latent, latent_size
-from img2img.tasks.progan import describe
+from img2img.nets.capabilities import DenoisesInSteps, DrawsFromNoise, Grows, MixesStyles
+from img2img.nets.stylegan import Truncated, mix_styles
+from img2img.tasks.noise import latent
 
 
 def load_gan(model: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
     """A trained GAN generator (in eval mode, on ``device``) and its config, from any model
-    :func:`img2img.infer.load_generator` reads; a model of a task that does not draw images
-    from noise (its ``evaluation`` is not "samples": gan, progan) is refused."""
+    :func:`img2img.infer.load_generator` reads; a model whose generator does not draw
+    images from noise (:class:`~img2img.nets.capabilities.DrawsFromNoise`) is refused."""
     generator, config = load_generator(model, device=device)
-    if get_task(config.task).evaluation != "samples":
+    if not isinstance(generator, DrawsFromNoise):
         raise ValueError(
-            f"{model}: a {config.task!r} model, not a GAN; `sample` needs --task gan or progan"
+            f"{model}: a {config.task!r} model, not a GAN; `sample` needs a model that draws "
+            "images from noise"
         )
     return generator, config
 
 
 def growth_note(model: str | Path) -> str:
-    """How far a progressively grown model (``--task progan``) got, e.g. "grown to 16x16 of
-    32x32": its samples are that resolution upsampled to the image size. "" for others."""
+    """How far a progressively grown model got, e.g. "grown to 16x16 of 32x32": its samples
+    are that resolution upsampled to the image size. "" for other models."""
     generator, _ = load_gan(model)
-    return f"grown to {describe(generator)}" if isinstance(generator, ProGANGenerator) else ""
+    return f"grown to {generator.growth()}" if isinstance(generator, Grows) else ""
+
+
+def extra_figure(generator: nn.Module) -> str:
+    """The second figure a GAN's generator offers besides its samples: "style-mix" for a
+    style generator (:class:`~img2img.nets.capabilities.MixesStyles`), "chain" for one that
+    denoises in steps (:class:`~img2img.nets.capabilities.DenoisesInSteps`), else ""."""
+    if isinstance(generator, MixesStyles):
+        return "style-mix"
+    return "chain" if isinstance(generator, DenoisesInSteps) else ""
 
 
 def gan_sampler(
     generator: nn.Module,
-    config: Any,
     engine: str = "auto",
     device: str = "cpu",
     truncation: float = 1.0,
@@ -63,11 +72,11 @@ def gan_sampler(
     generator's w truncated by psi = ``truncation`` (1: off)."""
     network = batch_statistics_copy(generator)
     if truncation != 1:
-        if not isinstance(generator, StyleGenerator):
+        if not isinstance(generator, MixesStyles):
             raise ValueError("truncation needs a style generator (--generator style)")
         network = Truncated(network, truncation)
-    example = [torch.zeros(2, latent_size(config))]
-    if getattr(config, "conditional", False):  # progan has no such option
+    example = [torch.zeros(2, generator.latent_size)]
+    if generator.num_classes:
         example.append(torch.zeros(2, dtype=torch.long))
     names = ("z", "labels")[: len(example)]
     compiled = compile_network(network, example, engine, device, "fp32", names, {0: "batch"})
@@ -93,17 +102,17 @@ def slerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:
     return torch.where(sin.abs() < 1e-6, linear, spherical)
 
 
-def sample_labels(config: Any, n: int, label: int | None) -> Tensor | None:
-    """Labels for ``n`` samples: all ``label``, or cycling through the classes; None when the
-    model is unconditional (where asking for a label is an error; a task whose config has
-    no ``conditional`` option, such as progan, is unconditional)."""
-    if not getattr(config, "conditional", False):
+def sample_labels(num_classes: int, n: int, label: int | None) -> Tensor | None:
+    """Labels for ``n`` samples of a generator of ``num_classes`` classes: all ``label``, or
+    cycling through the classes; None when the model is unconditional (``num_classes`` 0),
+    where asking for a label is an error."""
+    if not num_classes:
         if label is not None:
             raise ValueError("--label needs a class-conditional model (trained with --conditional)")
         return None
-    if label is not None and not 0 <= label < config.num_classes:
-        raise ValueError(f"--label {label}: the model knows classes 0..{config.num_classes - 1}")
-    return torch.full((n,), label) if label is not None else torch.arange(n) % config.num_classes
+    if label is not None and not 0 <= label < num_classes:
+        raise ValueError(f"--label {label}: the model knows classes 0..{num_classes - 1}")
+    return torch.full((n,), label) if label is not None else torch.arange(n) % num_classes
 
 
 def interpolation_latents(z_dim: int, rows: int, steps: int, seed: int) -> Tensor:
@@ -127,7 +136,7 @@ def style_mix_grid(
     The top row shows the column sources, the left column the row sources (the corner is
     blank, -1); cell (i, j) takes the coarse styles (layers < ``cutoff``, default half of
     them) from column source j and the fine ones from row source i."""
-    if not isinstance(generator, StyleGenerator):
+    if not isinstance(generator, MixesStyles):
         raise ValueError("style mixing needs a style generator (--generator style)")
     cutoff = generator.num_ws // 2 if cutoff is None else cutoff
     if not 0 < cutoff < generator.num_ws:
@@ -155,8 +164,8 @@ def style_mix_grid(
 def denoising_steps(generator: nn.Module, n: int, seed: int = 0) -> Tensor:
     """A DDGAN's chain x_T, ..., x_0 for ``n`` seeded latents: ((T + 1) * n, C, H, W),
     row-major with one row per sample."""
-    if not isinstance(generator, DenoisingChain):
-        raise ValueError("the denoising chain needs a DDGAN model (--task ddgan)")
+    if not isinstance(generator, DenoisesInSteps):
+        raise ValueError("the denoising chain needs a model that denoises in steps (a DDGAN)")
     device = next(generator.parameters()).device
     with batch_statistics(generator):
         chain = generator.trajectory(latent(n, generator.latent_size, seed).to(device))
@@ -188,24 +197,25 @@ def write_sample_files(
 
     device = resolve_device(device)
     generator, config = load_gan(model, device)
-    sampler = gan_sampler(generator, config, engine, device, truncation)
+    sampler = gan_sampler(generator, engine, device, truncation)
     output.parent.mkdir(parents=True, exist_ok=True)
-    labels = sample_labels(config, n, label)
-    fake = sampler(latent(n, latent_size(config), seed), labels)
-    if getattr(config, "net", "") == "mlp":
+    classes = generator.num_classes
+    labels = sample_labels(classes, n, label)
+    fake = sampler(latent(n, generator.latent_size, seed), labels)
+    if is_toy(config.data):
         from img2img.reporting import plot_points
 
         real = get_mixture(config.data).sample(n, make_generator(seed, 3))[0]
         plot_points(real, fake, None, output, title=f"{n} samples from {model}")
         return [output]
-    columns = config.num_classes if labels is not None and label is None else math.isqrt(n - 1) + 1
+    columns = classes if labels is not None and label is None else math.isqrt(n - 1) + 1
     save_image(fake * 0.5 + 0.5, output, nrow=columns, padding=2)
     written = [output]
     if interpolations > 0:
-        path_z = interpolation_latents(latent_size(config), interpolations, steps, seed)
-        path_labels = sample_labels(config, len(path_z), label)
+        path_z = interpolation_latents(generator.latent_size, interpolations, steps, seed)
+        path_labels = sample_labels(classes, len(path_z), label)
         if path_labels is not None and label is None:  # one class per row
-            path_labels = torch.arange(interpolations).repeat_interleave(steps) % config.num_classes
+            path_labels = torch.arange(interpolations).repeat_interleave(steps) % classes
         strip = sampler(path_z, path_labels)
         strip_path = output.with_name(f"{output.stem}_slerp{output.suffix}")
         save_image(strip * 0.5 + 0.5, strip_path, nrow=steps, padding=2)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import torch
 from conftest import tiny_pix2pix
 
-from img2img import tasks
 from img2img.config import add_config_arguments
 from img2img.data import PairedImageFolder, ResumableSampler
 from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
@@ -30,29 +28,32 @@ def test_an_epoch_in_the_key_equals_set_epoch(paired_dataset: Path) -> None:
     assert list(sampler) == [(2, index) for index in plain]
 
 
-class RecordingPix2Pix(Pix2Pix):
-    """pix2pix that records what each iteration was given."""
+SEEN: list[tuple[list[str], torch.Tensor]] = []
 
-    seen: ClassVar[list[tuple[list[str], torch.Tensor]]] = []
 
-    def step(self, batch):
-        RecordingPix2Pix.seen.append((list(batch["path"]), batch["input"].clone()))
-        return super().step(batch)
+def recording_step(step):
+    """pix2pix's ``step`` recording what each iteration was given."""
+
+    def record(self, batch):
+        SEEN.append((list(batch["path"]), batch["input"].clone()))
+        return step(self, batch)
+
+    return record
 
 
 def batches_seen(data: Path, out: Path, workers: int) -> list[tuple[list[str], torch.Tensor]]:
-    RecordingPix2Pix.seen = []
+    SEEN.clear()
     config = tiny_pix2pix(
         data, out, max_steps=5, batch_size=4, num_workers=workers, num_samples=1, save_every=5
     )
     Trainer(config).fit()
-    return RecordingPix2Pix.seen
+    return list(SEEN)
 
 
 def test_persistent_workers_give_the_batches_of_no_workers_epoch_after_epoch(
     paired_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None
 ) -> None:
-    monkeypatch.setitem(tasks.TASKS, "pix2pix", RecordingPix2Pix)
+    monkeypatch.setattr(Pix2Pix, "step", recording_step(Pix2Pix.step))
     config = tiny_pix2pix(paired_dataset, tmp_path / "x", num_workers=2)
     loader, _ = data_loader(Pix2Pix.dataset(config, "train"), config, torch.device("cpu"))
     assert loader.persistent_workers

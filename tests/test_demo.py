@@ -26,9 +26,9 @@ from img2img.demo import (  # noqa: E402
     DemoBackend,
     build_demo,
     fit_pixels,
-    in_page,
-    upload_path,
 )
+from img2img.demo.backend import upload_path  # noqa: E402
+from img2img.demo.tabs import in_page  # noqa: E402
 
 
 def write_image(path: Path, width: int, height: int) -> Path:

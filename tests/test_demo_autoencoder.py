@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 from img2img.catalog import describe_model  # noqa: E402
 from img2img.demo import DemoBackend, build_demo, colour_codes  # noqa: E402
 
-TINY = {"image_size": 16, "downsample": 4, "channels": 32, "channel_mult": "1,1,1",
+TINY = {"image_size": 16, "downsample": 4, "ngf": 32, "channel_mult": "1,1,1",
         "res_blocks": 1, "attention": False, "code_dim": 8, "codebook_size": 16,
         "device": "cpu"}  # fmt: skip
 

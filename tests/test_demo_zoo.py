@@ -33,7 +33,7 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DemoBackend:
 
 def test_style_models_take_a_truncation_and_mix_styles(backend, tmp_path):
     style, dcgan = str(tmp_path / "style"), str(tmp_path / "dcgan")
-    assert backend.generator_kind(style) == "style" and backend.generator_kind(dcgan) == ""
+    assert backend.generator_kind(style) == "style-mix" and backend.generator_kind(dcgan) == ""
     _, strip, status = backend.sample(style, 0, None, 4, 0, 2, truncation=0.5)
     assert strip is None and "4 samples" in status
     mixed, status = backend.extras(style, 3, truncation=0.7)
@@ -49,7 +49,7 @@ def test_style_models_take_a_truncation_and_mix_styles(backend, tmp_path):
 
 def test_ddgan_models_show_their_denoising_steps(backend, tmp_path):
     ddgan = str(tmp_path / "ddgan")
-    assert backend.generator_kind(ddgan) == "ddgan"
+    assert backend.generator_kind(ddgan) == "chain"
     grid, _, _ = backend.sample(ddgan, 0, None, 4, 0, 2)
     assert Image.open(grid).size[0] > 0
     steps, status = backend.extras(ddgan, 1)

@@ -156,14 +156,14 @@ def test_shipped_models_agree_with_pytorch_fp32_within_one_level(
 @pytest.mark.parametrize("name", ["mnist-dcgan", "cifar10-gan"])
 def test_gan_sampling_on_onnxruntime_equals_batch_statistics_in_pytorch(name: str) -> None:
     from img2img.sampling import gan_sampler, load_gan, sample_labels
-    from img2img.tasks.gan import generate, latent
+    from img2img.tasks.noise import generate, latent
 
     if not (WEIGHTS / name).is_dir():
         pytest.skip(f"weights/{name} is not shipped in this checkout")
     generator, config = load_gan(name)
-    z, labels = latent(6, config.z_dim, 0), sample_labels(config, 6, None)
+    z, labels = latent(6, config.z_dim, 0), sample_labels(generator.num_classes, 6, None)
     expected = generate(generator, z, labels)
-    sampler = gan_sampler(generator, config, "onnxruntime")
+    sampler = gan_sampler(generator, "onnxruntime")
     torch.testing.assert_close(sampler(z, labels), expected, atol=1e-4, rtol=0)
     # Batch statistics: a sample depends on its batch, as in training.
     assert not torch.allclose(sampler(z[:3], None if labels is None else labels[:3]), expected[:3])

@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     # foundations: no networks, no tasks
     {
         "checkpoint", "config", "devices", "ema", "engines", "images", "loggers", "optim",
-        "precision", "reporting", "saved_models", "tiling", "watch",
+        "precision", "registry", "reporting", "saved_models", "tiling", "watch",
     },
     {"backbones", "data", "nets"},  # frozen pretrained networks, datasets, architectures
     {"losses"},  # objectives, penalties, the Adversary, perceptual losses

@@ -10,7 +10,6 @@ import torch
 from conftest import tiny_pix2pix
 from safetensors.torch import load_file
 
-from img2img import tasks
 from img2img.checkpoint import GENERATOR_FILE, load_training_state, nonfinite_tensors
 from img2img.optim import Stepper, make_optimizer
 from img2img.reporting import read_loss_log
@@ -47,22 +46,18 @@ def test_skipping_leaves_the_weights_and_counts_the_update() -> None:
     assert restored.skipped == 2
 
 
-class PoisonedPix2Pix(Pix2Pix):
-    """pix2pix whose target batch is all NaN at one iteration (a corrupt sample, say)."""
-
-    iterations = 0
-
-    def step(self, batch):
-        PoisonedPix2Pix.iterations += 1
-        if PoisonedPix2Pix.iterations == POISONED_ITERATION:
-            batch = {**batch, "target": torch.full_like(batch["target"], float("nan"))}
-        return super().step(batch)
-
-
 @pytest.fixture
 def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PoisonedPix2Pix, "iterations", 0)
-    monkeypatch.setitem(tasks.TASKS, "pix2pix", PoisonedPix2Pix)
+    """pix2pix's target batch is all NaN at one iteration (a corrupt sample, say)."""
+    step, iterations = Pix2Pix.step, []
+
+    def poisoned_step(self, batch):
+        iterations.append(1)
+        if len(iterations) == POISONED_ITERATION:
+            batch = {**batch, "target": torch.full_like(batch["target"], float("nan"))}
+        return step(self, batch)
+
+    monkeypatch.setattr(Pix2Pix, "step", poisoned_step)
 
 
 def test_training_stops_at_the_bad_iteration_and_keeps_the_last_good_checkpoint(

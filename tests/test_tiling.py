@@ -17,8 +17,7 @@ from img2img.tiling import ramp, run_tiled, tile_starts
 class TinyUpscaler(nn.Module):
     """Three 3x3 convs (receptive-field radius 3) then a x2 pixel shuffle, like an SRResNet."""
 
-    scale = 2
-    size_multiple = 1
+    in_channels, scale, size_multiple = 3, 2, 1
 
     def __init__(self) -> None:
         super().__init__()

@@ -151,7 +151,7 @@ def test_a_wasserstein_objective_brings_its_critic_constraint_in_every_task(name
     values reach the task's Adversaries, and an unconstrained critic is refused."""
     config_class = TASKS[name].Config
     small = {
-        "srgan": {"channels": 8, "d_channels": 8, "blocks": 1, "phase": "psnr"},
+        "srgan": {"ngf": 8, "ndf": 8, "blocks": 1, "phase": "psnr"},
         "progan": {"fmap_base": 32, "fmap_max": 8, "z_dim": 8, "image_size": 8},
         "vqgan": {"preset": "small"},
     }.get(name, {"ngf": 4, "ndf": 4})

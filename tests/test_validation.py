@@ -101,7 +101,7 @@ def test_val_every_needs_a_test_split(paired_dataset: Path, tmp_path: Path) -> N
 
 def test_the_deciding_value() -> None:
     assert deciding_value({"psnr": 20.0, "ssim": 0.5}, "psnr") == 20.0
-    assert deciding_value({"psnr_y": 30.0, "psnr_rgb": 28.0}, "psnr") == 30.0
+    assert deciding_value({"psnr_y": 30.0, "psnr_rgb": 28.0}, "psnr_y") == 30.0
     assert deciding_value({"fid_AtoB": 10.0, "fid_BtoA": 20.0}, "fid") == 15.0
     assert deciding_value({"kid": 0.1}, "fid") is None
 

@@ -171,13 +171,16 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 
-def objective_option(default: str, energy: bool = False) -> Any:
-    """The ``objective`` field every task's config declares: the same name and choices
-    everywhere (:data:`OBJECTIVES`), ``--gan-mode`` and a saved ``gan_mode`` still read.
-    Energy objectives (EBGAN) are offered only with ``energy=True``, by tasks that build an
-    auto-encoder discriminator for them."""
-    choices = tuple(name for name, o in OBJECTIVES.items() if energy or not o.energy)
-    return option(default, "adversarial objective", choices, old_names=("gan_mode",))
+def objective_choices(energy: bool = False) -> tuple[str, ...]:
+    """The objectives a task offers: all of :data:`OBJECTIVES` but the energy ones (EBGAN),
+    which only tasks that build an auto-encoder discriminator for them offer (``energy``)."""
+    return tuple(name for name, o in OBJECTIVES.items() if energy or not o.energy)
+
+
+def objective_option(default: str) -> Any:
+    """The ``objective`` field (:class:`img2img.tasks.options.AdversaryOptions`): the same
+    name and choices everywhere, ``--gan-mode`` and a saved ``gan_mode`` still read."""
+    return option(default, "adversarial objective", objective_choices(), old_names=("gan_mode",))
 
 
 def objective_presets(values: dict[str, Any], default: str) -> dict[str, float]:

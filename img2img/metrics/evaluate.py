@@ -113,7 +113,7 @@ def evaluate(
         options=protocol_options(protocol, options, f"{path} (a {config.task} model)"),
     )
     evaluation = protocol.evaluate(request)
-    evaluation.summary.setdefault("protocol", protocol.name)
+    evaluation.summary["evaluation"] = protocol.name
     return evaluation
 
 

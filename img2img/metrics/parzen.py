@@ -19,7 +19,8 @@ from torch import Tensor
 from img2img.data.transforms import make_generator
 from img2img.devices import resolve_device
 from img2img.sampling import load_gan, sample_labels
-from img2img.tasks.gan import GAN, generate, latent, latent_size
+from img2img.tasks import get_task
+from img2img.tasks.noise import generate, latent
 
 
 def _log_kde(sq: Tensor, sigma: float, dim: int) -> Tensor:
@@ -88,12 +89,13 @@ def evaluate_parzen(
     Returns ``{"log_likelihood", "stderr", "sigma", "seen"}``."""
     device = resolve_device(device)
     generator, config = load_gan(model, device)
-    test_split = GAN.dataset(config, "test")
-    dataset = test_split or GAN.dataset(config, "train")
+    task = get_task(config.task)
+    test_split = task.dataset(config, "test")
+    dataset = test_split or task.dataset(config, "train")
     count = min(held_out, len(dataset) // 2)
     indices = torch.randperm(len(dataset), generator=make_generator(seed, 5))[: 2 * count]
     real = torch.stack([dataset[int(i)]["image"] for i in indices]) * 0.5 + 0.5
-    labels = sample_labels(config, samples, None)
+    labels = sample_labels(generator.num_classes, samples, None)
     fake = (
         torch.cat(
             [
@@ -104,7 +106,7 @@ def evaluate_parzen(
                 )
                 for i, z in zip(
                     range(0, samples, 500),
-                    latent(samples, latent_size(config), seed).split(500),
+                    latent(samples, generator.latent_size, seed).split(500),
                     strict=True,
                 )
             ]

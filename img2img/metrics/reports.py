@@ -42,7 +42,7 @@ def format_table(summary: dict[str, Any]) -> str:
     inpainting: beside Telea) formats its summaries itself."""
     from img2img.metrics.protocols import EVALUATIONS
 
-    protocol = EVALUATIONS.get(summary.get("protocol", ""))
+    protocol = EVALUATIONS.get(summary.get("evaluation", ""))
     table = protocol.format_table(summary) if protocol is not None else None
     if table is not None:
         return table

@@ -165,7 +165,7 @@ def evaluate_gan(
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
     from img2img.sampling import gan_sampler
-    from img2img.tasks.gan import latent, latent_size
+    from img2img.tasks.noise import latent
 
     start = time.perf_counter()
     if is_toy(str(data)):
@@ -187,18 +187,18 @@ def evaluate_gan(
         chosen = sorted(order[:real_count].tolist())
     count = generate or len(chosen)
     labels = None
-    conditional = getattr(config, "conditional", False)  # progan has no such option
+    conditional = bool(generator.num_classes)
     if conditional:
         real_labels = torch.as_tensor(dataset.labels)
-        if int(real_labels.max()) >= config.num_classes:
+        if int(real_labels.max()) >= generator.num_classes:
             raise ValueError(
                 f"{data}: labels up to {int(real_labels.max())}, but the model knows "
-                f"{config.num_classes} classes"
+                f"{generator.num_classes} classes"
             )
         labels = proportional_labels(real_labels, count, seed)
 
-    z = latent(count, latent_size(config), seed)
-    sample = gan_sampler(generator, config, engine, torch_device)
+    z = latent(count, generator.latent_size, seed)
+    sample = gan_sampler(generator, engine, torch_device)
     chunk = config.batch_size  # batch statistics: sample at the batch size it trained with
     fake = torch.cat(
         [
@@ -219,7 +219,7 @@ def evaluate_gan(
                 "images": f"{split} split",
                 "protocol": "samples",
                 "size": config.image_size,
-                "channels": config.channels,
+                "channels": int(dataset[chosen[0]]["image"].shape[0]),
                 "subset": None if len(chosen) == len(dataset) else [len(chosen), seed],
             },
         )

@@ -125,5 +125,5 @@ def require(network: Any, capability: type, use: str) -> None:
     if missing:
         raise TypeError(
             f"{type(network).__name__} cannot {use}: it lacks {', '.join(missing)} "
-            f"(img2img.nets.capabilities.{capability.__name__}: {capability.__doc__.split('.')[0]})"
+            f"(see img2img.nets.capabilities.{capability.__name__})"
         )

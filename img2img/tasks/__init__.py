@@ -30,7 +30,11 @@ from img2img.tasks.registry import (
     task_modules,
 )
 
+# What `img2img train` trains when no --task is given (nor one in --config or the resumed run).
+DEFAULT_TASK = "pix2pix"
+
 __all__ = [
+    "DEFAULT_TASK",
     "TASKS",
     "Task",
     "TaskHooks",

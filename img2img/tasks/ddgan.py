@@ -15,7 +15,8 @@ travel as its ``condition=``, so R1 differentiates x_t alone, as in the referenc
 1`` makes x_1 almost pure noise and the posterior's mean x0' itself: a plain GAN with the
 same networks, which is what the zoo benchmark compares against. The model
 (``generator.safetensors``) is the whole :class:`img2img.nets.ddgan.DenoisingChain`, so
-``img2img sample`` runs the T steps.
+``img2img sample`` runs the T steps. Data, grids and the watch are those of every recipe
+from noise (:mod:`img2img.tasks.noise`).
 
 Defaults are the reference's CIFAR-10 settings (T 4, beta 0.1..20, nz 100, Adam G 1.6e-4 /
 D 1.25e-4 with betas (0.5, 0.9), R1 gamma 0.02 every 15 iterations, unscaled as in the
@@ -23,19 +24,23 @@ reference) except: the networks (a small FiLM U-Net with a tanh output and a str
 discriminator instead of NCSN++, for CPU budgets); no EMA by default (``--ema 0.9999``
 gives the reference's); and the generator's turn reuses the discriminator step's batch
 (t, the pair and the fake), as the GAN recipe does, where the reference draws a fresh t,
-pair and z for it (one generator forward per iteration instead of two).
+pair and z for it (one generator forward per iteration instead of two). It offers no
+DiffAugment: the Adversary would augment x_t but not the condition x_{t+1}, and a pair
+shifted or cut out on one side only is no longer a denoising pair.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from img2img.config import option
-from img2img.losses import Adversary, objective_option, objective_presets
+from img2img.data.toy import is_toy
+from img2img.losses import objective_presets
 from img2img.nets.ddgan import (
     Denoiser,
     DenoisingChain,
@@ -43,40 +48,57 @@ from img2img.nets.ddgan import (
     posterior_sample,
     q_sample_pairs,
 )
-from img2img.tasks.gan import GAN, GANConfig, gan_watch, latent
-from img2img.tasks.parts import stepper_factory
+from img2img.tasks.noise import (
+    FromNoise,
+    NoiseTrainConfig,
+    WatchOptions,
+    noise_data_presets,
+    noise_dataset,
+)
+from img2img.tasks.options import (
+    AdversaryOptions,
+    ImageChannels,
+    OptimizerOptions,
+    R1Options,
+    WidthOptions,
+)
+from img2img.tasks.parts import config_adversary, stepper_factory
 from img2img.tasks.registry import register_task
 from img2img.watch import check_losses
 
 
 @dataclass
-class DDGANConfig(GANConfig):
-    """The GAN's data and training options plus the diffusion's."""
+class DDGANConfig(
+    WatchOptions,
+    R1Options,
+    ImageChannels,
+    WidthOptions,
+    OptimizerOptions,
+    AdversaryOptions,
+    NoiseTrainConfig,
+):
+    """The diffusion's options, and the reference's CIFAR-10 optimizer and R1 settings."""
 
     task: str = option("ddgan", "which recipe to train")
-    objective: str = objective_option("nonsaturating")  # no energy objectives: D is no AE
+    data: str = option("", "MNIST folder (IDX files), image folder or class folders")
     steps: int = option(4, "denoising steps T (1: a plain GAN)")
     beta_min: float = option(0.1, "VP schedule: beta at t = 0")
     beta_max: float = option(20.0, "VP schedule: beta at t = 1")
     t_dim: int = option(128, "size of the time-step embedding")
-    lr: float = option(1.6e-4, "generator learning rate")
+    z_dim: int = option(100, "size of each step's latent z")
+    lr: float = OptimizerOptions.option("lr", 1.6e-4)
     d_lr: float = option(1.25e-4, "discriminator learning rate")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.9, "Adam beta2")
-    r1_gamma: float = option(0.02, "R1 gamma on real pairs (weight gamma / 2 on ||grad||^2)")
-    r1_interval: int = option(15, "R1 every this many iterations (the reference's lazy_reg)")
+    beta2: float = OptimizerOptions.option("beta2", 0.9)
+    r1_gamma: float = R1Options.option("r1_gamma", 0.02)
+    r1_interval: int = R1Options.option("r1_interval", 15)  # the reference's lazy_reg
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
-        """The data set's presets and the objective's critic constraint (wgan: clipping,
-        wgan-gp: a penalty); the reference's optimizer settings are the defaults, so the
-        GAN's per-objective optimizer presets do not apply."""
-        found = GANConfig.presets({**values, "objective": "nonsaturating"})
-        data = {k: v for k, v in found.items() if k in ("image_size", "channels", "num_classes")}
-        return {**data, **objective_presets(values, "nonsaturating")}
-
-    def latent_size(self) -> int:
-        return self.steps * (self.channels * self.image_size**2 + self.z_dim)
+        """The data's image size and channels (MNIST: 28 px, one channel) and the
+        objective's critic constraint (wgan: clipping, wgan-gp: a penalty)."""
+        data = noise_data_presets(str(values.get("data", "")))
+        found = {k: v for k, v in data.items() if k in ("image_size", "channels")}
+        return {**found, **objective_presets(values, "nonsaturating")}
 
 
 def build_chain(config: DDGANConfig) -> DenoisingChain:
@@ -95,10 +117,16 @@ def build_chain(config: DDGANConfig) -> DenoisingChain:
 
 
 @register_task("ddgan", evaluation="samples", demo_tab="sample")
-class DDGAN(GAN):
-    """The DDGAN recipe; data, samples, grids and the watch are the GAN's."""
+class DDGAN(FromNoise):
+    """The DDGAN recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = DDGANConfig
+
+    @staticmethod
+    def dataset(config: DDGANConfig, split: str, augment: bool | None = None) -> Dataset | None:
+        if is_toy(config.data):
+            raise ValueError(f"{config.data}: --task ddgan denoises images; use --task gan")
+        return noise_dataset(config, split)
 
     @staticmethod
     def build_generator(config: DDGANConfig) -> nn.Module:
@@ -107,20 +135,8 @@ class DDGAN(GAN):
     def __init__(
         self, config: DDGANConfig, total_steps: int, decay_steps: int, device: torch.device
     ) -> None:
-        if config.conditional or config.d_steps != 1:
-            raise ValueError("--task ddgan is unconditional, with one D step per G step")
-        if config.diffaugment:
-            # The Adversary augments what D judges (x_t) but not the condition (x_{t+1}), and
-            # a pair shifted or cut out on one side only is no longer a denoising pair.
-            raise ValueError(
-                "--task ddgan judges (x_t, x_{t+1}) pairs: --diffaugment does not apply"
-            )
         self.config = config
         self.device = device
-        self.mixture = None
-        self.style = False
-        self.pl_interval = 0  # no path-length regularisation (a style-generator option)
-        self.conditional = False
         self.generator = build_chain(config).to(device)
         discriminator = TimeDiscriminator(
             image_size=config.image_size,
@@ -129,21 +145,16 @@ class DDGAN(GAN):
             t_dim=config.t_dim,
         ).to(device)
         self.g_stepper = stepper_factory(config, total_steps, decay_steps)(self.generator)
-        d_config = replace(config, lr=config.d_lr)
-        self.adversary = Adversary(
+        d_stepper = stepper_factory(config, total_steps, decay_steps, lr=config.d_lr)
+        self.adversary = config_adversary(
+            config,
             discriminator,
-            objective=config.objective,
-            stepper=stepper_factory(d_config, total_steps, decay_steps)(discriminator),
-            gp_weight=config.gp_weight,
+            d_stepper(discriminator),
             r1_weight=config.r1_gamma,
             r1_interval=config.r1_interval,
-            clip=config.clip or None,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
-        self.z_fixed = latent(max(config.num_samples, 2), config.latent_size(), config.seed)
-        self.z_fixed = self.z_fixed.to(device)
-        self.labels_fixed = None
-        self.watch = gan_watch(self.adversary, config)
+        self.watch_samples(config)
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.generator.train()
@@ -156,7 +167,7 @@ class DDGAN(GAN):
         fake = posterior_sample(chain.schedule, x0, x_next, t, torch.randn_like(real))
         logs = self.adversary.update(x_t, fake, condition=(x_next, t))
         check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-        self.watch.observe(real, logs["d_loss"])
+        self.observe(real, logs["d_loss"])
         g_loss = self.adversary.loss(fake, condition=(x_next, t))
         logs["g_loss"] = g_loss.item()
         check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)

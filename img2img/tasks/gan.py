@@ -15,49 +15,52 @@ critic (Gulrajani et al. 2017); ``hinge`` brings spectral norm (Miyato et al. 20
 :data:`OBJECTIVE_PRESETS`). ``--diffaugment`` augments what the discriminator sees
 (:mod:`img2img.losses.diffaugment`).
 
-Data: an MNIST folder (IDX files), a folder of class sub-folders (labels from the folder
-names), a flat folder of images, or ``toy:ring8`` / ``toy:grid25`` (2-D mixtures; small MLPs,
-plots of the discriminator's decision surface and mode-coverage figures: the GAN lab).
-
-Drawing from a trained model (``img2img sample``) is :mod:`img2img.sampling`; its Parzen
-evaluation :func:`img2img.metrics.parzen.evaluate_parzen`.
+Networks: DCGAN's (Radford et al. 2016), the StyleGAN2-style generator
+(``--generator style``, :mod:`img2img.tasks.style`) or, for 2-D points, the lab's MLPs
+(``--net mlp``, :mod:`img2img.tasks.lab`). Data, fixed-latent grids and the failure-mode
+watch are shared with the other recipes from noise (:mod:`img2img.tasks.noise`); drawing
+from a trained model (``img2img sample``) is :mod:`img2img.sampling`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
 
-from img2img.config import TrainConfig, option
-from img2img.data import resolve_split
-from img2img.data.classes import ImageFolder, class_names
-from img2img.data.mnist import MNIST, is_mnist_folder, mnist_split_files
-from img2img.data.toy import ToyDataset, get_mixture, is_toy, mode_coverage
-from img2img.data.transforms import make_generator
-from img2img.losses import Adversary, get_objective, objective_option, objective_presets
-from img2img.losses.diffaugment import diffaugment_option
+from img2img.config import option
+from img2img.data.toy import get_mixture, is_toy, mode_coverage
+from img2img.losses import get_objective, objective_choices, objective_presets
 from img2img.losses.energy import pulling_away_loss
-from img2img.losses.path_length import path_length_penalty
 from img2img.nets import init_weights
 from img2img.nets.autoencoder import AutoEncoderDiscriminator
-from img2img.nets.batchnorm import batch_statistics
 from img2img.nets.blocks import NORMS
-from img2img.nets.dcgan import (
-    CONDITIONINGS,
-    DCGANDiscriminator,
-    DCGANGenerator,
+from img2img.nets.dcgan import CONDITIONINGS, DCGANDiscriminator, DCGANGenerator
+from img2img.nets.stylegan import StyleGenerator
+from img2img.tasks.lab import LAB_OBJECTIVE_PRESETS, LAB_PRESETS, LabOptions, lab_networks, lab_plot
+from img2img.tasks.noise import FromNoise, NoiseTrainConfig, WatchOptions, noise_data_presets
+from img2img.tasks.options import (
+    AdversaryOptions,
+    DiffAugmentOptions,
+    ImageChannels,
+    OptimizerOptions,
+    R1Options,
+    WidthOptions,
 )
-from img2img.nets.mlp import MLPAutoEncoder, MLPDiscriminator, MLPGenerator
-from img2img.nets.stylegan import StyleGenerator, mix_styles
-from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
+from img2img.tasks.parts import config_adversary, stepper_factory
 from img2img.tasks.registry import register_task
-from img2img.watch import GANWatch, check_losses
+from img2img.tasks.style import (
+    PathLength,
+    StyleOptions,
+    lazy_adjustment,
+    style_generator,
+    style_mixed_fakes,
+    style_presets,
+)
+from img2img.watch import check_losses
 
 # Each objective's paper settings, applied when it is chosen to every field the user
 # (flags, YAML) leaves unset. Fields not listed keep the DCGAN defaults of GANConfig; the
@@ -82,137 +85,85 @@ OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {
 
 GENERATORS = ("dcgan", "style")
 
-# The 2-D lab: small MLPs, big batches, many short epochs, a plot every 250 iterations.
-TOY_PRESETS: dict[str, Any] = {
-    "net": "mlp",
-    "z_dim": 8,
-    "hidden": 64,
-    "batch_size": 128,
-    "epochs": 100,
-    "lr": 2e-3,
-    "num_samples": 1000,
-    "sample_every": 250,
-    "log_every": 50,
-    "num_workers": 0,
-}
-# On 2-D data WGAN-GP's own toy script (gan_toy.py, Gulrajani et al.) uses lambda = 0.1.
-# EBGAN's energies of 2-D points are squared distances: a margin of 0.5 (a reconstruction
-# 0.7 away, a third of the ring's radius) separates fakes from the ring's modes, and the
-# lab's 2e-3 makes its coverage swing; ours (the paper has no 2-D experiment): with them
-# it holds 3 of 8 modes after 800 iterations (tests/tasks/test_ebgan.py).
-TOY_OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {
-    "wgan-gp": {"gp_weight": 0.1},
-    "ebgan": {"margin": 0.5, "lr": 1e-3},
-}
-
 
 @dataclass
-class GANConfig(TrainConfig):
+class GANConfig(
+    StyleOptions,
+    LabOptions,
+    WatchOptions,
+    R1Options,
+    ImageChannels,
+    WidthOptions,
+    OptimizerOptions,
+    DiffAugmentOptions,
+    AdversaryOptions,
+    NoiseTrainConfig,
+):
     """Defaults are DCGAN's (Radford et al. 2016); objectives bring their papers' settings."""
 
     task: str = option("gan", "which recipe to train")
-    data: str = option(
-        "", "MNIST folder (IDX files), image folder, class folders, or toy:ring8 / toy:grid25"
-    )
-    image_size: int = option(64, "image side: base * 2**k, e.g. 28 (MNIST's default), 32, 64")
-    channels: int = option(3, "image channels (1 for MNIST, set automatically)")
-    batch_size: int = option(64, "samples per iteration")
-    epochs: int = option(25, "training epochs")
-    decay_epochs: int = option(0, "final epochs over which the LR decays linearly to 0")
-    num_samples: int = option(64, "samples in each progress grid (fixed z)")
     net: str = option("dcgan", "networks: dcgan (images) or mlp (2-D toy data)", ("dcgan", "mlp"))
     generator: str = option(
         "dcgan", "image generator: dcgan, or style (StyleGAN2-style, nets/stylegan.py)", GENERATORS
     )
-    w_dim: int = option(128, "style generator: size of w (the reference's 512, small for CPUs)")
-    mapping_layers: int = option(8, "style generator: layers of the mapping network z -> w")
-    mapping_lr: float = option(0.01, "style generator: mapping network's lr multiplier")
-    style_mixing: float = option(0.9, "style generator: probability of mixing two w's per batch")
-    r1_gamma: float = option(0.0, "R1 penalty gamma on real images (style: 0.0002 * S^2 / batch)")
-    r1_interval: int = option(16, "lazy R1: penalise every this many D steps (StyleGAN2: 16)")
-    pl_weight: float = option(0.0, "style generator: path-length regularisation (StyleGAN2: 2)")
-    pl_interval: int = option(4, "lazy path-length regularisation every this many G steps")
     z_dim: int = option(100, "noise dimension; z ~ N(0, I)")
-    ngf: int = option(64, "generator width (DCGAN: last hidden layer)")
-    ndf: int = option(64, "discriminator width (DCGAN: first layer)")
-    hidden: int = option(128, "MLP hidden units")
-    mlp_layers: int = option(3, "MLP hidden layers")
     g_norm: str = option("batch", "generator normalisation", NORMS)
     d_norm: str = option("batch", "discriminator normalisation", NORMS)
-    objective: str = objective_option("nonsaturating", energy=True)
+    objective: str = AdversaryOptions.option(
+        "objective", "nonsaturating", choices=objective_choices(energy=True)
+    )
     margin: float = option(
         10.0,
         "EBGAN's energy margin m; the paper's: MNIST 10, CelebA 20, ImageNet-128 40, LSUN 80",
     )
     pt_weight: float = option(0.0, "weight of EBGAN's pulling-away term (ebgan: 0.1)")
-    diffaugment: str = diffaugment_option()
     d_steps: int = option(1, "discriminator steps per generator step (Algorithm 1's k)")
-    gp_weight: float = option(0.0, "gradient-penalty weight (wgan-gp: 10)")
-    clip: float = option(0.0, "clip critic weights to [-clip, clip] (wgan: 0.01; 0: off)")
     spectral_norm: bool = option(False, "spectral normalisation in the discriminator")
-    optimizer: str = option("adam", "optimizer of both networks", ("adam", "rmsprop"))
-    lr: float = option(2e-4, "learning rate (both networks)")
-    beta1: float = option(0.5, "Adam beta1")
-    beta2: float = option(0.999, "Adam beta2")
     conditional: bool = option(False, "class-conditional G and D (labels from MNIST/folders)")
     num_classes: int = option(0, "classes for --conditional (set from the data)")
     conditioning: str = option("projection", "how D sees the label", CONDITIONINGS)
     embed_dim: int = option(32, "size of the label embedding joined to z")
     init: str = option("normal", "weight init of DCGAN nets", ("normal", "xavier", "kaiming"))
     init_gain: float = option(0.02, "std (normal) or gain of the weight init")
-    watch_patience: int = option(
-        200, "warn when D's loss stays ~0 this many iterations, and watch diversity after them"
-    )
-    collapse_ratio: float = option(0.25, "warn when sample diversity falls below this x real's")
 
-    def latent_size(self) -> int:
-        """Size of the latent vector a sample is drawn from (``img2img sample``, eval)."""
-        return self.z_dim
+    def __post_init__(self) -> None:
+        """Refuse option combinations that contradict each other, naming both."""
+        energy = get_objective(self.objective).energy
+        refusals = {
+            "--net mlp builds the lab's MLPs: drop --generator style": self.net == "mlp"
+            and self.generator == "style",
+            "--conditional is not supported with --net mlp (2-D toy data)": self.net == "mlp"
+            and self.conditional,
+            "--diffaugment augments images; it has no meaning for 2-D points (--net mlp)": (
+                self.net == "mlp" and bool(self.diffaugment)
+            ),
+            "--generator style is unconditional: drop --conditional": self.generator == "style"
+            and self.conditional,
+            "--pl-weight needs the style generator (--generator style)": self.generator != "style"
+            and bool(self.pl_weight),
+            f"--pt-weight {self.pt_weight}: the pulling-away term needs an auto-encoder "
+            "discriminator's codes (--objective ebgan)": bool(self.pt_weight) and not energy,
+            f"--objective {self.objective} has no class-conditional version": energy
+            and self.conditional,
+        }
+        for message, refused in refusals.items():
+            if refused:
+                raise ValueError(message)
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
-        """Defaults implied by the data and the objective (objective wins over data)."""
+        """Defaults implied by the data, the generator and the objective (objective wins)."""
         data = str(values.get("data", ""))
-        found: dict[str, Any] = {}
-        if is_toy(data):
-            found.update(TOY_PRESETS)
-        elif data and is_mnist_folder(data):
-            found.update(image_size=28, channels=1, num_classes=10)
-        elif data and (names := class_names(data)):
-            found.update(num_classes=len(names))
+        found: dict[str, Any] = dict(LAB_PRESETS) if is_toy(data) else noise_data_presets(data)
         if values.get("generator") == "style":
-            found.update(style_presets(values, found))
+            size = values.get("image_size", found.get("image_size", 64))
+            found.update(style_presets(size, values.get("batch_size", 64)))
         objective = values.get("objective", "nonsaturating")
         found.update(objective_presets(values, "nonsaturating"))
         found.update(OBJECTIVE_PRESETS.get(objective, {}))
         if is_toy(data):
-            found.update(TOY_OBJECTIVE_PRESETS.get(objective, {}))
+            found.update(LAB_OBJECTIVE_PRESETS.get(objective, {}))
         return found
-
-
-def style_presets(values: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
-    """stylegan2-ada-pytorch's settings for its ``auto``/``cifar`` configs: Adam 0.0025 with
-    betas (0, 0.99), no batch norm in D, and R1 gamma = 0.0002 * resolution^2 / batch."""
-    size = values.get("image_size", found.get("image_size", 64))
-    batch = values.get("batch_size", 64)
-    return {
-        "lr": 0.0025,
-        "beta1": 0.0,
-        "beta2": 0.99,
-        "d_norm": "none",
-        "r1_gamma": 0.0002 * size**2 / batch,
-    }
-
-
-def lazy_optimizer(config: GANConfig, interval: int) -> GANConfig:
-    """``config`` with the lr and betas a network regularised every ``interval`` steps needs
-    (stylegan2-ada-pytorch's training_loop): c = interval / (interval + 1), lr * c,
-    betas ** c, so the optimizer's effective step stays what the main loss alone would
-    get. Unchanged for ``interval`` 1."""
-    if interval <= 1:
-        return config
-    c = interval / (interval + 1)
-    return replace(config, lr=config.lr * c, beta1=config.beta1**c, beta2=config.beta2**c)
 
 
 def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
@@ -224,120 +175,37 @@ def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
             "or --num-classes"
         )
     energy = get_objective(config.objective).energy
-    if energy and config.conditional:
-        raise ValueError(f"--objective {config.objective} has no class-conditional version")
     if config.net == "mlp":
-        if config.conditional:
-            raise ValueError("--conditional is not supported with --net mlp (2-D toy data)")
-        g = MLPGenerator(z_dim=config.z_dim, hidden=config.hidden, layers=config.mlp_layers)
-        kind = MLPAutoEncoder if energy else MLPDiscriminator
-        d = kind(hidden=config.hidden, layers=config.mlp_layers, spectral_norm=config.spectral_norm)
-        return g, d
+        return lab_networks(config, config.z_dim, config.spectral_norm, energy)
+    shape = {"image_size": config.image_size, "channels": config.channels}
     if config.generator == "style":
-        if config.conditional:
-            raise ValueError("--generator style is unconditional: drop --conditional")
-        g: nn.Module = StyleGenerator(
-            z_dim=config.z_dim,
-            w_dim=config.w_dim,
-            image_size=config.image_size,
-            channels=config.channels,
-            ngf=config.ngf,
-            mapping_layers=config.mapping_layers,
-            mapping_lr=config.mapping_lr,
-        )
+        g: nn.Module = style_generator(config, config.z_dim, ngf=config.ngf, **shape)
     else:
         g = DCGANGenerator(
             z_dim=config.z_dim,
-            image_size=config.image_size,
-            channels=config.channels,
             ngf=config.ngf,
             norm=config.g_norm,
             num_classes=classes,
             embed_dim=config.embed_dim,
+            **shape,
         )
-    shape = {"image_size": config.image_size, "channels": config.channels, "ndf": config.ndf}
-    d_options = {**shape, "norm": config.d_norm, "spectral_norm": config.spectral_norm}
+    d_options = {**shape, "ndf": config.ndf, "norm": config.d_norm}
+    d_options["spectral_norm"] = config.spectral_norm
     if energy:
         return g, AutoEncoderDiscriminator(**d_options)
     d = DCGANDiscriminator(**d_options, num_classes=classes, conditioning=config.conditioning)
     return g, d
 
 
-@torch.no_grad()
-def generate(
-    generator: nn.Module, z: Tensor, labels: Tensor | None = None, truncation: float = 1.0
-) -> Tensor:
-    """Run ``generator`` on ``z`` (N, z_dim) without touching its training state: batch norm
-    uses the batch's statistics (as in training) and leaves its running averages alone.
-    ``truncation`` psi < 1 (style generators only) pulls w towards its tracked mean."""
-    with batch_statistics(generator):
-        if truncation == 1:
-            return generator(z, labels)
-        if not isinstance(generator, StyleGenerator):
-            raise ValueError("truncation needs a style generator (--generator style)")
-        return generator(z, labels, truncation=truncation)
-
-
-def gan_watch(adversary: Adversary, config: GANConfig) -> GANWatch:
-    """The failure-mode watch for ``adversary``'s objective with the config's patience."""
-    objective = adversary.objective
-    return GANWatch(
-        objective.bounded_below, objective.saturation, config.watch_patience, config.collapse_ratio
-    )
-
-
-def style_mixed_fakes(
-    generator: StyleGenerator, z: Tensor, z_mix: Tensor, probability: float
-) -> Tensor:
-    """Training fakes with style mixing regularisation (stylegan2-ada-pytorch loss.py): with
-    ``probability`` the layers from a random cutoff in [1, num_ws) on take ``z_mix``'s w, so
-    the generator cannot rely on neighbouring layers' styles being correlated. The training
-    forward also moves the tracked mean w."""
-    ws = generator.broadcast(generator.map(z, update_mean=True))
-    cutoff = int(torch.randint(1, generator.num_ws, ()))
-    if float(torch.rand(())) < probability:
-        ws = mix_styles(ws, generator.broadcast(generator.map(z_mix)), cutoff)
-    return generator.synthesis(ws)
-
-
-def latent_size(config: Any) -> int:
-    """Size of the latent vector one sample of ``config``'s model is drawn from: its
-    ``latent_size()`` where it has one (a DDGAN's holds every step's noise), else ``z_dim``."""
-    size = getattr(config, "latent_size", None)
-    return size() if size is not None else config.z_dim
-
-
-def latent(n: int, z_dim: int, seed: int) -> Tensor:
-    """``n`` fixed latent vectors (n, z_dim) ~ N(0, I) from ``seed`` (not the global RNG)."""
-    return torch.randn(n, z_dim, generator=make_generator(seed, 11))
-
-
 @register_task("gan", evaluation="samples", demo_tab="sample")
-class GAN(StateFromParts):
+class GAN(FromNoise):
     """The GAN recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = GANConfig
 
     @staticmethod
-    def dataset(config: GANConfig, split: str, augment: bool | None = None) -> Dataset | None:
-        if is_toy(config.data):
-            mixture = get_mixture(config.data)
-            return ToyDataset(mixture, seed=config.seed + (split == "test"))
-        if is_mnist_folder(config.data):
-            files = mnist_split_files(config.data, split)
-            return None if files is None else MNIST(*files, image_size=config.image_size)
-        root = resolve_split(config.data, split)
-        if root is None:
-            return None
-        return ImageFolder(root, image_size=config.image_size, channels=config.channels)
-
-    @staticmethod
     def build_generator(config: GANConfig) -> nn.Module:
         return build_networks(config)[0]
-
-    @staticmethod
-    def per_image_statistics(config: GANConfig) -> bool:
-        return False
 
     def __init__(
         self, config: GANConfig, total_steps: int, decay_steps: int, device: torch.device
@@ -354,25 +222,19 @@ class GAN(StateFromParts):
             for net in (discriminator,) if self.style else (self.generator, discriminator):
                 init_weights(net, kind=config.init, gain=config.init_gain)
 
-        if config.pl_weight and not self.style:
-            raise ValueError("--pl-weight needs the style generator (--generator style)")
-        self.pl_interval = config.pl_interval if config.pl_weight else 0
-        g_config = lazy_optimizer(config, self.pl_interval)
-        self.g_stepper = stepper_factory(g_config, total_steps, decay_steps)(self.generator)
-        self.path_length_mean = torch.zeros((), device=device)
+        self.path_length = (
+            PathLength(config.pl_weight, config.pl_interval, device) if config.pl_weight else None
+        )
+        g_interval = config.pl_interval if self.path_length else 1
+        self.g_stepper = self.lazy_stepper(config, g_interval, total_steps, decay_steps)(
+            self.generator
+        )
         objective = get_objective(config.objective)
         if objective.margin is not None:
             objective = objective.with_margin(config.margin)
-        if config.pt_weight and not objective.energy:
-            raise ValueError(
-                f"--pt-weight {config.pt_weight}: the pulling-away term needs an auto-encoder "
-                "discriminator's codes (--objective ebgan)"
-            )
-        if config.diffaugment and config.net == "mlp":
-            raise ValueError("--diffaugment augments images; it has no meaning for 2-D points")
         # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, D's optimizer adjusted.
         r1_interval = config.r1_interval if config.r1_gamma else 1
-        d_stepper = stepper_factory(lazy_optimizer(config, r1_interval), total_steps, decay_steps)
+        d_stepper = self.lazy_stepper(config, r1_interval, total_steps, decay_steps)
         self.adversary = config_adversary(
             config,
             discriminator,
@@ -384,108 +246,64 @@ class GAN(StateFromParts):
             aux_losses={"pt": (config.pt_weight, pulling_away_loss)} if config.pt_weight else None,
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
-        self.conditional = config.conditional
-        self.z_fixed = latent(max(config.num_samples, 2), config.latent_size(), config.seed)
-        self.z_fixed = self.z_fixed.to(device)
-        self.labels_fixed = (
-            torch.arange(len(self.z_fixed), device=device) % config.num_classes
-            if config.conditional
-            else None
-        )
-        self.watch = gan_watch(self.adversary, config)
+        self.watch_samples(config, config.num_classes if config.conditional else 0)
+
+    @staticmethod
+    def lazy_stepper(config: GANConfig, interval: int, total_steps: int, decay_steps: int) -> Any:
+        """A stepper factory for a network regularised every ``interval`` steps."""
+        lr, betas = lazy_adjustment(config.lr, (config.beta1, config.beta2), interval)
+        return stepper_factory(config, total_steps, decay_steps, lr, betas)
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.generator.train()
         real = batch["image"].to(self.device, non_blocking=True)
-        labels = batch["label"].to(self.device) if self.conditional else None
+        labels = batch["label"].to(self.device) if self.labels_fixed is not None else None
         # With k > 1 critic steps, most iterations need no graph through G.
         reuse = self.adversary.d_steps == 1
         with torch.set_grad_enabled(reuse):
             fake = self._fake(len(real), labels)
         logs = self.adversary.update(real, fake, condition=labels)
         check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-        self.watch.observe(real, logs["d_loss"])
+        self.observe(real, logs["d_loss"])
         if self.adversary.generator_turn():
             if not reuse:
                 fake = self._fake(len(real), labels)
             g_loss = self.adversary.loss(fake, condition=labels)
             logs.update(self.adversary.g_logs, g_loss=g_loss.item())
-            if (
-                self.pl_interval
-                and (self.adversary.updates // self.adversary.d_steps - 1) % (self.pl_interval) == 0
-            ):
-                g_loss = g_loss + self._path_length_term(len(real), logs)
+            g_step = self.adversary.updates // self.adversary.d_steps
+            if self.path_length is not None and self.path_length.due(g_step):
+                g_loss = g_loss + self.path_length.term(self.generator, len(real), logs)
             check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
             self.g_stepper.step(g_loss)
         return logs
 
-    def _noise(self, n: int) -> Tensor:
-        return torch.randn(n, self.config.z_dim, device=self.device)
-
-    def _path_length_term(self, n: int, logs: dict[str, float]) -> Tensor:
-        """Lazy path-length regularisation on half a batch (the reference's pl_batch_shrink
-        2), weighted by the interval; its running mean length is task state."""
-        ws = self.generator.broadcast(self.generator.map(self._noise(max(n // 2, 1))))
-        ws = ws.detach().requires_grad_(True)
-        penalty, self.path_length_mean = path_length_penalty(
-            self.generator.synthesis(ws), ws, self.path_length_mean
-        )
-        logs["path_length"] = penalty.item()
-        return self.config.pl_weight * self.pl_interval * penalty
-
     def _fake(self, n: int, labels: Tensor | None) -> Tensor:
         """A training batch of fakes; a style generator's with style mixing."""
+        z = torch.randn(n, self.config.z_dim, device=self.device)
         if not self.style:
-            return self.generator(self._noise(n), labels)
-        return style_mixed_fakes(
-            self.generator, self._noise(n), self._noise(n), self.config.style_mixing
-        )
-
-    def sample(self, batch: dict[str, Any]) -> list[Tensor]:
-        """The fixed-z samples as one grid column (N, C, H, W)."""
-        return [generate(self.generator, self.z_fixed, self.labels_fixed)]
+            return self.generator(z, labels)
+        z_mix = torch.randn(n, self.config.z_dim, device=self.device)
+        return style_mixed_fakes(self.generator, z, z_mix, self.config.style_mixing)
 
     def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
-        """Metrics and failure-mode warnings on the fixed z (see :mod:`img2img.watch`), and
-        the mode coverage of 2-D mixtures."""
-        fake = generate(self.generator, self.z_fixed, self.labels_fixed)
-        metrics, warnings = self.watch.report(fake, self.adversary.updates)
+        """The watch's metrics and warnings, and the mode coverage of 2-D mixtures."""
+        metrics, warnings = super().monitor()
         if self.mixture is not None:
-            metrics = {**mode_coverage(fake, self.mixture), **metrics}
+            metrics = {**mode_coverage(self.fixed_samples(), self.mixture), **metrics}
         return metrics, warnings
 
     def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
-        """An image grid (one class per column when conditional), or for 2-D data a plot of
-        real vs generated points over the discriminator's decision surface."""
-        fake = generate(self.generator, self.z_fixed, self.labels_fixed)
+        """An image grid, or for 2-D data the lab's plot over D's decision surface."""
         if self.mixture is None:
-            from torchvision.utils import save_image
-
-            columns = self.config.num_classes if self.conditional else math.isqrt(len(fake))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_image(fake.float().cpu() * 0.5 + 0.5, path, nrow=max(columns, 1), padding=2)
-            return
-        from img2img.reporting import plot_points
-
-        coverage = mode_coverage(fake, self.mixture)
-        plot_points(
-            real=batch["image"],
-            fake=fake.cpu(),
-            critic=lambda points: self.adversary.scores(points.to(self.device)).cpu(),
-            path=path,
-            title=f"iteration {step}: {coverage['modes']:.0f}/{len(self.mixture.modes)} modes, "
-            f"{coverage['high_quality']:.0%} high quality",
-            probabilities=self.adversary.objective.probabilities,
-        )
+            return super().write_samples(batch, path, step)
+        fake = self.fixed_samples()
+        lab_plot(self.adversary, self.mixture, batch["image"], fake, path, step)
 
     def state_dict(self) -> dict[str, Any]:
-        state = {**super().state_dict(), **self.watch.state_dict()}  # + real_diversity, ...
-        if self.pl_interval:
-            state["path_length_mean"] = self.path_length_mean.clone()
-        return state
+        state = super().state_dict()
+        return state if self.path_length is None else {**state, **self.path_length.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.watch.load_state_dict(state)
-        if self.pl_interval:
-            self.path_length_mean = state["path_length_mean"].to(self.device)
+        if self.path_length is not None:
+            self.path_length.load_state_dict(state)

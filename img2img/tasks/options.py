@@ -86,3 +86,13 @@ class CropOptions(FlipOptions):
     load_size: int = option(
         0, "resize to this before the random crop (0: the recipe's ratio to --image-size)"
     )
+
+
+@dataclass
+class R1Options(OptionGroup):
+    """R1: a gradient penalty on real images (Mescheder et al. 2018), lazily applied."""
+
+    r1_gamma: float = option(0.0, "R1 gamma: weight gamma / 2 on ||grad D(real)||^2 (0: off)")
+    r1_interval: int = option(
+        16, "lazy R1: penalise every this many D steps, weight x interval (StyleGAN2: 16)"
+    )

@@ -57,14 +57,14 @@ from img2img.nets.progan import (
     upscale,
 )
 from img2img.reporting import save_captioned_grid
-from img2img.tasks.gan import GAN, generate, latent
+from img2img.tasks.noise import FromNoise, noise_dataset
 from img2img.tasks.options import (
     AdversaryOptions,
     DiffAugmentOptions,
     ImageChannels,
     OptimizerOptions,
 )
-from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
+from img2img.tasks.parts import config_adversary, stepper_factory
 from img2img.tasks.registry import register_task
 from img2img.watch import check_losses
 
@@ -196,7 +196,7 @@ class Growth:
 
 
 @register_task("progan", evaluation="samples", demo_tab="sample")
-class ProGAN(StateFromParts):
+class ProGAN(FromNoise):
     """The progressive-growing recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = ProGANConfig
@@ -205,7 +205,7 @@ class ProGAN(StateFromParts):
     def dataset(config: ProGANConfig, split: str, augment: bool | None = None) -> Dataset | None:
         if is_toy(config.data):
             raise ValueError(f"{config.data}: progressive growing needs images; use --task gan")
-        return GAN.dataset(config, split, augment)
+        return noise_dataset(config, split)
 
     @staticmethod
     def build_generator(config: ProGANConfig) -> ProGANGenerator:
@@ -216,10 +216,6 @@ class ProGAN(StateFromParts):
             fmap_base=config.fmap_base,
             fmap_max=config.fmap_max,
         )
-
-    @staticmethod
-    def per_image_statistics(config: ProGANConfig) -> bool:
-        return False
 
     def __init__(
         self, config: ProGANConfig, total_steps: int, decay_steps: int, device: torch.device
@@ -255,7 +251,7 @@ class ProGAN(StateFromParts):
         )
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.growth = Growth(top, config.images_per_phase)
-        self.z_fixed = latent(max(config.num_samples, 2), config.z_dim, config.seed).to(device)
+        self.watch_samples(config)
 
     def batch_for(self, resolution: int) -> int:
         """The batch of a resolution (--batch-sizes, else --batch-base)."""
@@ -288,10 +284,6 @@ class ProGAN(StateFromParts):
         self.growth.images += n
         return {**logs, "lod": lod}
 
-    def sample(self, batch: dict[str, Any]) -> list[Tensor]:
-        """The fixed-z samples (full size, the current level upsampled) as one column."""
-        return [generate(self.generator, self.z_fixed)]
-
     def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
         """The resolution and fade-in weight, for the progress bar and the log."""
         alpha = self.generator.level_alpha[1]
@@ -299,7 +291,7 @@ class ProGAN(StateFromParts):
 
     def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
         """The fixed-z grid under a caption: the iteration, resolution and alpha."""
-        fake = generate(self.generator, self.z_fixed)
+        fake = self.fixed_samples()
         caption = f"iteration {step}: {self.generator.growth()}"
         save_captioned_grid(fake, path, math.isqrt(len(fake)), caption)
 

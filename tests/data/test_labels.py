@@ -56,7 +56,9 @@ def test_class_index_images() -> None:
 
 
 def test_label_to_image_feeds_the_network_one_hot_channels() -> None:
-    net = LabelToImage(torch.nn.Conv2d(4, 3, 1), LabelEncoder(4))
+    conv = torch.nn.Conv2d(4, 3, 1)
+    conv.size_multiple = 1  # what LabelToImage passes on to translate
+    net = LabelToImage(conv, LabelEncoder(4))
     assert net(as_input(np.zeros((4, 4, 3)))).shape == (1, 3, 4, 4)
     assert net.encode(as_input(np.full((2, 2, 3), 2)))[0, :, 0, 0].tolist() == [0, 0, 1, 0]
     assert "encoder.palette" in net.state_dict()  # the palette travels with the weights

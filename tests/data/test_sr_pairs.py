@@ -70,7 +70,7 @@ def test_srgan_trains_on_given_pairs(pairs: tuple[Path, Path], tmp_path: Path) -
     hr, lr = pairs
     values = {
         "data": str(hr), "lr_data": str(lr), "out": str(tmp_path / "run"), "scale": 2,
-        "image_size": 16, "batch_size": 2, "blocks": 1, "channels": 8, "phase": "psnr",
+        "image_size": 16, "batch_size": 2, "blocks": 1, "ngf": 8, "phase": "psnr",
         "max_steps": 2, "num_workers": 0, "device": "cpu",
     }  # fmt: skip
     trainer = Trainer(merge(SRGAN.Config, values))

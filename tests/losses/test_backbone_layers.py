@@ -121,7 +121,7 @@ def test_srgan_reads_the_vgg_weights_file_it_is_given(vgg19, tmp_path) -> None:
     from img2img.tasks.srgan import SRGAN, SRGANConfig
 
     _, path = vgg19
-    values = {"channels": 8, "d_channels": 8, "blocks": 1, "perceptual": "vgg19"}
+    values = {"ngf": 8, "ndf": 8, "blocks": 1, "perceptual": "vgg19"}
     config = merge(SRGANConfig, {**values, "perceptual_weights": str(path), "device": "cpu"})
     task = SRGAN(config, total_steps=1, decay_steps=0, device=torch.device("cpu"))
     assert (task.perceptual.backbone, task.perceptual.layer) == ("vgg19", "relu5_4")

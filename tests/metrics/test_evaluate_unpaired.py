@@ -28,7 +28,8 @@ from img2img.metrics.evaluate import evaluate
 from img2img.metrics.unpaired import proportional_labels
 from img2img.sampling import load_gan
 from img2img.tasks.cyclegan import CycleGAN, CycleGANConfig
-from img2img.tasks.gan import GAN, GANConfig, generate, latent
+from img2img.tasks.gan import GAN, GANConfig
+from img2img.tasks.noise import generate, latent
 
 
 class PixelFeatures(inception_features.InceptionFeatures):

@@ -10,7 +10,8 @@ from img2img.losses import Adversary
 from img2img.losses.path_length import path_length_penalty
 from img2img.nets.stylegan import StyleGenerator, mix_styles, modulated_conv2d
 from img2img.sampling import style_mix_grid
-from img2img.tasks.gan import GANConfig, generate, lazy_optimizer, style_presets
+from img2img.tasks.noise import generate
+from img2img.tasks.style import lazy_adjustment, style_presets
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -96,14 +97,11 @@ def test_style_mix_grid_takes_coarse_styles_from_columns_and_fine_from_rows() ->
 
 
 def test_lazy_r1_runs_every_interval_with_the_reference_optimizer_adjustment() -> None:
-    config = GANConfig(lr=0.0025, beta1=0.0, beta2=0.99)
-    lazy = lazy_optimizer(config, 16)
-    assert lazy.lr == pytest.approx(0.0025 * 16 / 17)
-    assert (lazy.beta1, lazy.beta2) == (0.0, pytest.approx(0.99 ** (16 / 17)))
-    assert lazy_optimizer(config, 1) is config
-    assert style_presets({"image_size": 32, "batch_size": 64}, {})["r1_gamma"] == pytest.approx(
-        0.0032
-    )
+    lr, (beta1, beta2) = lazy_adjustment(0.0025, (0.0, 0.99), 16)
+    assert lr == pytest.approx(0.0025 * 16 / 17)
+    assert (beta1, beta2) == (0.0, pytest.approx(0.99 ** (16 / 17)))
+    assert lazy_adjustment(0.0025, (0.0, 0.99), 1) == (0.0025, (0.0, 0.99))
+    assert style_presets(32, 64)["r1_gamma"] == pytest.approx(0.0032)
     torch.manual_seed(0)
     critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1))
     adversary = Adversary(critic, r1_weight=1.0, r1_interval=4)

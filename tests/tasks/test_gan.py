@@ -102,7 +102,7 @@ def test_conditional_generation_and_sample_command(mnist: Path, tmp_path: Path) 
     Trainer(config).fit()
     generator, loaded = load_gan(tmp_path / "cond")
     assert loaded.conditional and loaded.num_classes == 10
-    labels = sample_labels(loaded, 6, label=7)
+    labels = sample_labels(generator.num_classes, 6, label=7)
     assert labels.tolist() == [7] * 6
     assert generator(torch.randn(6, 8), labels).shape == (6, 1, 28, 28)
     out = tmp_path / "grid.png"
@@ -127,12 +127,13 @@ def test_conditional_generation_and_sample_command(mnist: Path, tmp_path: Path) 
     assert grid.size == (2 + 3 * 30, 2 + 3 * 30)  # 3x3 grid of 28 px with 2 px padding
     assert strip.size == (2 + 5 * 30, 2 + 2 * 30)  # 2 paths of 5 images
     with pytest.raises(ValueError, match=r"classes 0\.\.9"):
-        sample_labels(loaded, 2, label=12)
+        sample_labels(generator.num_classes, 2, label=12)
 
 
 def test_unconditional_model_rejects_a_label(mnist: Path, tmp_path: Path) -> None:
+    generator = GAN.build_generator(tiny(mnist, tmp_path))
     with pytest.raises(ValueError, match="--conditional"):
-        sample_labels(tiny(mnist, tmp_path), 2, label=3)
+        sample_labels(generator.num_classes, 2, label=3)
 
 
 def test_slerp_endpoints_and_norms() -> None:
@@ -151,21 +152,23 @@ def test_slerp_endpoints_and_norms() -> None:
     assert interpolation_latents(8, rows=3, steps=4, seed=0).shape == (12, 8)
 
 
-class _NaNStep(GAN):
-    def step(self, batch):
-        logs = super().step(batch)
+def nan_after_three(step):
+    """The GAN's ``step``, whose D loss turns NaN after three updates."""
+
+    def diverging(self, batch):
+        logs = step(self, batch)
         if self.adversary.updates > 3:
             logs["d_loss"] = float("nan")
             check_losses(logs)
         return logs
 
+    return diverging
+
 
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(
     mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from img2img import tasks
-
-    monkeypatch.setitem(tasks.TASKS, "gan", _NaNStep)
+    monkeypatch.setattr(GAN, "step", nan_after_three(GAN.step))
     config = tiny(mnist, tmp_path / "nan", max_steps=10, save_every=2, sample_every=100)
     with pytest.raises(TrainingDiverged, match=r"iteration 4: losses diverged \(d_loss=nan\)"):
         Trainer(config).fit()
@@ -195,7 +198,7 @@ def test_watch_flags_a_saturated_discriminator_and_collapse(mnist: Path, tmp_pat
 
 def test_generate_uses_batch_statistics_and_leaves_the_generator_as_it_was() -> None:
     from img2img.nets.dcgan import DCGANGenerator
-    from img2img.tasks.gan import generate
+    from img2img.tasks.noise import generate
 
     g = DCGANGenerator(z_dim=8, image_size=28, ngf=4)
     before = {k: v.clone() for k, v in g.state_dict().items()}

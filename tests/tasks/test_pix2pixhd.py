@@ -171,7 +171,8 @@ def test_demo_translates_label_maps_and_lists_the_palette(tmp_path: Path) -> Non
 
     from img2img.catalog import describe_model
     from img2img.data.labels import PALETTES
-    from img2img.demo import DemoBackend, _summary
+    from img2img.demo import DemoBackend
+    from img2img.demo.tabs import _summary
 
     values = {k: v for k, v in TINY.items() if k in ("ngf", "ndf", "global_blocks", "device")}
     model = save_untrained_model(tmp_path / "hd", "pix2pixhd", palette="facades", **values)

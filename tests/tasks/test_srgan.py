@@ -29,8 +29,8 @@ TINY_SRGAN = {
     "image_size": 16,
     "batch_size": 2,
     "blocks": 1,
-    "channels": 8,
-    "d_channels": 8,
+    "ngf": 8,
+    "ndf": 8,
     "perceptual_layer": "conv_1",
     "num_workers": 0,
     "device": "cpu",
@@ -84,12 +84,12 @@ def test_gan_phase_starts_from_a_psnr_model(hr_folder: Path, tmp_path: Path) -> 
     config = tiny(hr_folder, tmp_path / "gan", phase="gan", init_from=str(psnr_run), max_steps=0)
     start = Trainer(config).task.generator.state_dict()
     assert all(torch.equal(start[k], v) for k, v in weights(psnr_run).items())
-    wider = tiny(hr_folder, tmp_path / "bad", phase="gan", init_from=str(psnr_run), channels=16)
+    wider = tiny(hr_folder, tmp_path / "bad", phase="gan", init_from=str(psnr_run), ngf=16)
     with pytest.raises(ValueError, match="does not fit this run's network; use the same --scale"):
         Trainer(wider)
     with pytest.raises(ValueError) as refused:  # the saved network's shape, to compare with
         Trainer(wider)
-    assert "{'scale': 2, 'blocks': 1, 'channels': 8}" in str(refused.value)
+    assert "{'scale': 2, 'blocks': 1, 'ngf': 8}" in str(refused.value)
 
 
 def test_translate_runs_the_batch_norm_running_averages(hr_folder: Path, tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_a_short_psnr_phase_learns_to_upscale(tmp_path: Path, one_thread) -> Non
     config = merge(
         SRGANConfig,
         {"data": "-", "scale": 4, "image_size": 32, "batch_size": 16, "blocks": 2,
-         "channels": 16, "phase": "psnr", "pixel_loss": "l1", "lr": 1e-3,
+         "ngf": 16, "phase": "psnr", "pixel_loss": "l1", "lr": 1e-3,
          "bicubic_residual": True},
     )  # fmt: skip
     train = SRImageFolder([train_folder], crop_size=32, scale=4, seed=0)

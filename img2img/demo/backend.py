@@ -1,31 +1,9 @@
-"""The Gradio web demo (``img2img demo``): one app with a tab per kind of model.
+"""The demo's backend: what its buttons do, as plain functions of file paths and numbers.
 
-- **Image translation** (pix2pix, CycleGAN with a direction picker, and any task this module
-  does not know, since every generator maps an image to an image),
-- **Super-resolution** (task ``srgan``): a before/after slider (the input upscaled by bicubic
-  against the model's output) and the full-resolution result as a download,
-- **GAN sampling** (tasks ``gan`` and ``progan``, whose status line says the resolution a
-  progressively grown model reached): seed, class label for conditional models, number of
-  samples and a strip of latent interpolations, drawn by ``img2img sample``'s own code.
-- **Inpainting** (task ``inpaint``): paint the hole on the image with a brush (Gradio's
-  ``ImageEditor``), get the completed image beside it; an empty or all-over mask is refused
-  with a message. The editor's files are read by Gradio itself (``preprocess``), unlike the
-  other tabs' uploads: its own upload widget only takes images.
-- **Autoencoder** (task ``vqgan``): the reconstruction, the code map (one colour a code)
-  and the compression ratio of the codes.
-
-The UI is a thin layer over :class:`DemoBackend`, whose methods take file paths and numbers
-and return images and a status line, so tests call them without a browser. Every input is
-checked (model names, directions, classes, seeds, counts, uploads) and a visitor's mistake
-becomes a ``gr.Error`` worded for a visitor, logged as one line (no traceback: it is not a
-fault of the server). In the page, a refused request empties the tab's outputs and shows its
-message in the status line, where it stays (a toast fades). Images over ``max_pixels`` are
-downscaled and the status line says so; images under :data:`MIN_SIDE` are refused, and so
-are uploads that would decode to over :data:`DECODE_FACTOR` x ``max_pixels``, which bounds
-a request's memory. Programs use the named endpoints ``translate``, ``super_resolve`` and
-``sample`` (:func:`_public_api`); the page's handlers are private. Requests queue
-(``demo.queue``), one at a time by default: a model already uses every CPU core for one
-image. Request files and Gradio's cache are pruned by age and count and removed at exit.
+:class:`DemoBackend` holds the models and runs them; the tabs (:mod:`img2img.demo.tabs`)
+lay out widgets over its methods, so tests call them without a browser. Every input is
+checked here (model names, directions, classes, seeds, counts, uploads), and a visitor's
+mistake is a ``gr.Error`` worded for a visitor (:func:`refuse`).
 """
 
 from __future__ import annotations
@@ -34,7 +12,6 @@ import logging
 import math
 import reprlib
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -44,12 +21,10 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
-from gradio.data_classes import FileData
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from img2img.catalog import ModelInfo, describe_model, list_models
-from img2img.data.labels import palette_legend
+from img2img.catalog import ModelInfo
 from img2img.images import ImageError, ImageTooLarge, load_image
 from img2img.metrics.autoencoder import code_bits
 from img2img.nets.labels import UnknownLabel
@@ -97,12 +72,12 @@ TRANSLATE_EXAMPLE = EXAMPLES_DIR / "facade_label.png"
 SR_EXAMPLE = EXAMPLES_DIR / "sr_lr.png"
 INPAINT_EXAMPLE = EXAMPLES_DIR / "facade_photo.png"
 
-# The tabs, named by the task classes' ``demo_tab``.
+# The built-in tabs (:mod:`img2img.demo.tabs`), as recipes name them in register_task.
 TRANSLATE, SUPER_RESOLVE, SAMPLE, INPAINT = "translate", "super-resolve", "sample", "inpaint"
 AUTOENCODE = "autoencode"
 ALL_CLASSES = "all (one class per column)"
-# The GAN tab's second figure, per generator kind (DemoBackend.generator_kind).
-EXTRAS = {"style": "Mix styles", "ddgan": "Show the denoising steps"}
+# The GAN tab's second figure, per generator kind (img2img.sampling.extra_figure).
+EXTRAS = {"style-mix": "Mix styles", "chain": "Show the denoising steps"}
 
 Loader = Callable[[ModelInfo, "str | None", str, str], Any]
 log = logging.getLogger(__name__)
@@ -172,11 +147,12 @@ def upload_path(payload: Any) -> str | None:
     return path
 
 
-def tab_of(info: ModelInfo) -> str:
-    """The tab of a model: its task class's ``demo_tab``; a task this version does not know
-    translates (every generator maps an image to an image)."""
+def tab_of(info: ModelInfo, tabs: Sequence[str]) -> str:
+    """The tab of a model: the ``demo_tab`` its task registered, when it is one of ``tabs``;
+    a task this version does not know, or whose tab is not there, translates (every
+    generator maps an image to an image)."""
     task = TASKS.get(info.task)
-    return task.demo_tab if task is not None else TRANSLATE
+    return task.demo_tab if task is not None and task.demo_tab in tabs else TRANSLATE
 
 
 def load_translator(info: ModelInfo, direction: str | None, device: str, engine: str) -> Any:
@@ -258,9 +234,14 @@ class DemoBackend:
         self._folders_lock = threading.Lock()
         self.loader = loader
         self._translators: dict[tuple[str, str | None], Any] = {}
+        self._generators: dict[str, Any] = {}
+        from img2img.demo.registry import TABS
+
+        self.tabs = list(TABS)
 
     def names(self, tab: str) -> list[str]:
-        return [name for name, info in self.models.items() if tab_of(info) == tab]
+        """The models shown in ``tab``, in the order given."""
+        return [name for name, info in self.models.items() if tab_of(info, self.tabs) == tab]
 
     def model(self, name: Any, tab: str) -> ModelInfo:
         return self.models[one_of(name, self.names(tab), "model")]
@@ -365,6 +346,30 @@ class DemoBackend:
         if not painted or not any(layer.any() for layer in painted):
             raise refuse("Paint the hole to fill with the brush first (the mask is empty).")
         hole = Image.fromarray((np.logical_or.reduce(painted) * 255).astype(np.uint8))
+        return self._fill(info, image, note, hole)
+
+    def inpaint_masked(
+        self, name: str, path: str | None, mask_path: str | None
+    ) -> tuple[Image.Image, str]:
+        """The ``inpaint`` endpoint: as :meth:`inpaint`, the hole given as an image file
+        whose white pixels (over half brightness) are the hole, as ``img2img translate
+        --mask`` takes it."""
+        info = self.model(name, INPAINT)
+        image, note = self.read_input(path, self.max_pixels)
+        if not mask_path:
+            raise refuse("Upload the mask too: an image whose white pixels are the hole.")
+        mask, _ = self.read_input(mask_path, self.max_pixels)
+        hole = mask.convert("L").point(lambda value: 255 if value > 127 else 0)
+        if not hole.getbbox():
+            raise refuse(f"{Path(mask_path).name} has no white pixels: the hole is empty.")
+        return self._fill(info, image, note, hole)
+
+    def _fill(
+        self, info: ModelInfo, image: Image.Image, note: str, hole: Image.Image
+    ) -> tuple[Image.Image, str]:
+        """``image`` completed by ``info``'s model in ``hole`` (white = hole, any size: it
+        is resized to the image with nearest neighbour), and the status line."""
+        name = info.name
         hole = hole.resize(image.size, Image.Resampling.NEAREST)
         try:
             output = self.translator(info, None)(image, hole)
@@ -404,15 +409,26 @@ class DemoBackend:
             return []
         return [ALL_CLASSES] + [str(label) for label in range(int(values["num_classes"]))]
 
+    def generator(self, name: str) -> Any:
+        """The GAN ``name``'s generator, loaded once (for what it offers, not to sample:
+        samples come from ``img2img sample``'s code)."""
+        from img2img.sampling import load_gan
+
+        if name not in self._generators:
+            try:
+                self._generators[name] = load_gan(self.models[name].path)[0]
+            except (FileNotFoundError, ValueError) as err:
+                raise gr.Error(f"Cannot load model {name}: {err}") from None
+        return self._generators[name]
+
     def generator_kind(self, name: str | None) -> str:
-        """ "style" for a style generator, "ddgan" for a Denoising Diffusion GAN, else "":
-        which extra controls the GAN tab shows."""
+        """ "style-mix" for a style generator, "chain" for one that denoises in steps, else
+        "": which extra controls the GAN tab shows (:func:`img2img.sampling.extra_figure`)."""
+        from img2img.sampling import extra_figure
+
         if name not in self.names(SAMPLE):
             return ""
-        values = read_config(self.models[name].path)
-        if values.get("task") == "ddgan":
-            return "ddgan"
-        return "style" if values.get("generator") == "style" else ""
+        return extra_figure(self.generator(name))
 
     def extras(self, name: str, seed: float, truncation: float = 1.0) -> tuple[str, str]:
         """GAN tab, second figure: a style model's 4 x 4 style-mixing grid (coarse styles
@@ -435,16 +451,16 @@ class DemoBackend:
                 interpolations=0,
                 device=self.device,
                 engine=self.engine,
-                truncation=truncation if kind == "style" else 1.0,
-                style_mix=4 if kind == "style" else 0,
-                chain=kind == "ddgan",
+                truncation=truncation if kind == "style-mix" else 1.0,
+                style_mix=4 if kind == "style-mix" else 0,
+                chain=kind == "chain",
             )
         except (FileNotFoundError, ValueError) as err:
             raise gr.Error(f"Cannot sample from {name}: {err}") from None
         upscale_for_display(files[-1])
-        if kind == "style":
+        if kind == "style-mix":
             return str(files[-1]), f"Style mixing from {name}, seed {seed}, psi {truncation}."
-        steps = int(read_config(info.path).get("steps", 0))
+        steps = self.generator(name).steps
         return str(files[-1]), f"{steps} denoising steps of {name}, seed {seed}."
 
     def sample(
@@ -476,7 +492,7 @@ class DemoBackend:
                 raise refuse(f"{name} is not class-conditional: it takes no class.")
             chosen = int(one_of(label, classes, "class"))
         truncation = truncation_psi(truncation)
-        if truncation != 1 and self.generator_kind(name) != "style":
+        if truncation != 1 and self.generator_kind(name) != "style-mix":
             raise refuse(f"{name} is not a style model: it has no truncation.")
         try:
             files = write_sample_files(
@@ -519,365 +535,3 @@ def colour_codes(codes: Any, codebook_size: int) -> Image.Image:
     if len(latent) < 3:
         latent = latent[:1].expand(3, -1, -1)
     return Image.fromarray((latent.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-
-
-def _tab_header(
-    backend: DemoBackend, tab: str, what: str, task: str
-) -> tuple[gr.Dropdown, gr.Markdown] | None:
-    """A tab's model picker and the picked model's summary; None, after a note saying how to
-    add one, when no model of the tab's kind is loaded."""
-    names = backend.names(tab)
-    if not names:
-        gr.Markdown(
-            f"No {what} model is loaded. Train one (`img2img train --task {task} ...`) and "
-            "start the demo with `img2img demo --model runs/NAME`."
-        )
-        return None
-    model = gr.Dropdown(names, value=names[0], label="Model", interactive=len(names) > 1)
-    return model, gr.Markdown(_summary(backend, names[0]))
-
-
-def _summary(backend: DemoBackend, name: str) -> str:
-    """The model card's summary, and the colour legend of a label-map model's palette."""
-    info = backend.models.get(name)
-    if info is None:
-        return ""
-    legend = palette_legend(read_config(info.path))
-    return f"{info.summary}\n\n{legend}" if legend else info.summary
-
-
-def in_page(run: Callable[..., tuple], outputs: int) -> Callable[..., tuple]:
-    """``run`` as a button's handler: when it is refused (or fails), the handler empties the
-    tab's ``outputs`` outputs instead and puts the message in the status line (the last
-    output), so no earlier result is left beside it and the message stays after the toast
-    has faded. A failure that is not a visitor's mistake is logged with its traceback."""
-
-    def handler(*args: Any) -> tuple:
-        try:
-            return run(*args)
-        except gr.Error as err:
-            message = err.message
-        except Exception:
-            log.exception("the demo failed on a request")
-            message = "The server failed on this request; its log says why."
-        gr.Warning(message, title="Error")
-        return (*[None] * (outputs - 1), f"Error: {message}")
-
-    return handler
-
-
-def on_compute(
-    trigger: Callable[..., Any],
-    run: Callable[..., tuple],
-    inputs: list[Any],
-    outputs: list[Any],
-    preprocess: bool = True,
-) -> Any:
-    """Wire ``trigger`` (a button's ``click``, an example's ``then``) to ``run`` as the
-    page's own handler: refusals shown in the tab (:func:`in_page`), private (the public
-    endpoints are :func:`_public_api`'s), and in the one queue that bounds the demo's
-    concurrent compute (``COMPUTE``)."""
-    return trigger(
-        in_page(run, len(outputs)),
-        inputs,
-        outputs,
-        preprocess=preprocess,
-        api_visibility="private",
-        concurrency_id=COMPUTE,
-    )
-
-
-def _bundled_example(
-    path: Path,
-    model: gr.Dropdown,
-    source: gr.Image,
-    outputs: list[Any],
-    run: Callable[[str, Any], Any],
-) -> None:
-    """A bundled input image (when the file is there) that runs ``run(model, image)`` with
-    the tab's first model as soon as a visitor clicks it. The run is chained here rather
-    than by ``run_on_click``, which would make it an undocumented public endpoint outside
-    the demo's concurrency group."""
-    if path.is_file():
-        examples = gr.Examples(
-            [[model.value, str(path)]], [model, source], api_visibility="private"
-        )
-        on_compute(examples.load_input_event.then, run, [model, source], outputs, preprocess=False)
-
-
-def _translation_tab(backend: DemoBackend) -> None:
-    header = _tab_header(backend, TRANSLATE, "image translation", "pix2pix")
-    if header is None:
-        return
-    model, summary = header
-    first = backend.models[model.value]
-    direction = gr.Radio(
-        list(first.directions),
-        value=(first.directions or (None,))[0],
-        label="Direction",
-        visible=bool(first.directions),
-    )
-
-    def picked(name: str) -> tuple[str, Any]:
-        directions = list(backend.models[name].directions) if name in backend.models else []
-        return _summary(backend, name), gr.Radio(
-            directions, value=(directions or [None])[0], visible=bool(directions)
-        )
-
-    model.change(picked, model, [summary, direction], api_visibility="private")
-    with gr.Row():
-        source = gr.Image(type="filepath", label="Input image", elem_id="translation-input")
-        output = gr.Image(type="pil", format="png", label="Output", elem_id="translation-output")
-    run = gr.Button("Translate", variant="primary")
-    status = gr.Markdown(elem_id="translation-status")
-    outputs = [output, status]
-    on_compute(
-        run.click,
-        lambda name, way, image: backend.translate(name, way, upload_path(image)),
-        [model, direction, source],
-        outputs,
-        preprocess=False,
-    )
-    _bundled_example(
-        TRANSLATE_EXAMPLE,
-        model,
-        source,
-        outputs,
-        lambda name, image: backend.translate(name, None, upload_path(image)),
-    )
-
-
-def _super_resolution_tab(backend: DemoBackend) -> None:
-    header = _tab_header(backend, SUPER_RESOLVE, "super-resolution", "srgan")
-    if header is None:
-        return
-    model, summary = header
-    model.change(lambda name: _summary(backend, name), model, summary, api_visibility="private")
-    source = gr.Image(type="filepath", label="Low-resolution input", elem_id="sr-input")
-    run = gr.Button("Upscale", variant="primary")
-    comparison = gr.ImageSlider(label="Bicubic | model", format="png")
-    download = gr.File(label="Full-resolution result (PNG)")
-    status = gr.Markdown(elem_id="sr-status")
-    outputs = [comparison, download, status]
-
-    def run_model(name: str, image: dict[str, Any] | None) -> Any:
-        return backend.super_resolve(name, upload_path(image))
-
-    on_compute(run.click, run_model, [model, source], outputs, preprocess=False)
-    _bundled_example(SR_EXAMPLE, model, source, outputs, run_model)
-
-
-def _sampling_tab(backend: DemoBackend) -> None:
-    header = _tab_header(backend, SAMPLE, "GAN", "gan")
-    if header is None:
-        return
-    model, summary = header
-    classes = backend.class_choices(model.value)
-    with gr.Row():
-        seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
-        label = gr.Dropdown(
-            classes, value=(classes or [None])[0], label="Class", visible=bool(classes)
-        )
-        count = gr.Slider(*SAMPLES, step=1, label="Samples")
-    with gr.Row():
-        rows = gr.Slider(*ROWS, step=1, label="Interpolation rows (0: none)")
-        steps = gr.Slider(*STEPS, step=1, label="Images per row")
-    kind = backend.generator_kind(model.value)
-    truncation = gr.Slider(
-        0, 1, value=1, step=0.05, label="Truncation psi (style models)", visible=kind == "style"
-    )
-
-    def picked(name: str) -> tuple[str, Any, Any, Any]:
-        choices = backend.class_choices(name)
-        kind = backend.generator_kind(name)
-        return (
-            _summary(backend, name),
-            gr.Dropdown(choices, value=(choices or [None])[0], visible=bool(choices)),
-            gr.Slider(visible=kind == "style"),
-            gr.Button(value=EXTRAS.get(kind, ""), visible=bool(kind)),
-        )
-
-    extra_run = gr.Button(EXTRAS.get(kind, ""), visible=bool(kind))
-    model.change(picked, model, [summary, label, truncation, extra_run], api_visibility="private")
-    run = gr.Button("Sample", variant="primary")
-    grid = gr.Image(type="filepath", format="png", label="Samples", elem_id="samples")
-    strip = gr.Image(type="filepath", format="png", label="Latent interpolations (slerp)")
-    status = gr.Markdown(elem_id="sample-status")
-    inputs = [model, seed, label, count, rows, steps, truncation]
-    on_compute(run.click, backend.sample, inputs, [grid, strip, status])
-    extra = gr.Image(type="filepath", format="png", label="Style mixing / denoising steps")
-    on_compute(extra_run.click, backend.extras, [model, seed, truncation], [extra, status])
-
-
-def _inpainting_tab(backend: DemoBackend) -> None:
-    header = _tab_header(backend, INPAINT, "inpainting", "inpaint")
-    if header is None:
-        return
-    model, summary = header
-    model.change(lambda name: _summary(backend, name), model, summary, api_visibility="private")
-    with gr.Row():
-        editor = gr.ImageEditor(
-            type="filepath",
-            label="Image: paint the hole with the brush",
-            brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"),
-            eraser=gr.Eraser(),
-            transforms=(),
-            elem_id="inpaint-input",
-        )
-        output = gr.Image(type="pil", format="png", label="Completed", elem_id="inpaint-output")
-    run = gr.Button("Fill the hole", variant="primary")
-    status = gr.Markdown(elem_id="inpaint-status")
-
-    def run_model(name: str, value: dict[str, Any] | None) -> tuple[Image.Image, str]:
-        value = value or {}
-        return backend.inpaint(name, value.get("background"), value.get("layers"))
-
-    on_compute(run.click, run_model, [model, editor], [output, status])
-    if INPAINT_EXAMPLE.is_file():
-        gr.Examples([[str(INPAINT_EXAMPLE)]], [editor], api_visibility="private")
-
-
-def _autoencoder_tab(backend: DemoBackend) -> None:
-    header = _tab_header(backend, AUTOENCODE, "autoencoder", "vqgan")
-    if header is None:
-        return
-    model, summary = header
-    model.change(lambda name: _summary(backend, name), model, summary, api_visibility="private")
-    with gr.Row():
-        source = gr.Image(type="filepath", label="Input image", elem_id="autoencoder-input")
-        output = gr.Image(type="pil", format="png", label="Reconstruction")
-        code_map = gr.Image(type="pil", format="png", label="Code map (one colour a code)")
-    run = gr.Button("Encode and decode", variant="primary")
-    status = gr.Markdown(elem_id="autoencoder-status")
-    on_compute(
-        run.click,
-        lambda name, image: backend.autoencode(name, upload_path(image)),
-        [model, source],
-        [output, code_map, status],
-        preprocess=False,
-    )
-
-
-def _public_api(backend: DemoBackend) -> None:
-    """The endpoints for programs (``gradio_client``, ``/gradio_api/...``): ``translate``,
-    ``super_resolve`` and ``sample``, each for the tabs that have a model, callable on its
-    own (no session state, every input checked), documented by its type hints and
-    docstring. The page's own handlers are private: they return a refusal as a status line,
-    while here it is an error, as a program expects."""
-
-    translators = backend.names(TRANSLATE)
-    if translators:
-
-        def translate(
-            image: FileData, model: str = translators[0], direction: str | None = None
-        ) -> tuple[FileData, str]:
-            """Translate an image (PNG out) with an image-translation model; returns the
-            output and a status line. ``model``: one of the models of the page's first tab;
-            ``direction``: AtoB or BtoA for a two-way model (default: the first it has)."""
-            output, status = backend.translate(model, direction, upload_path(image))
-            path = backend.request_folder() / "output.png"
-            output.save(path)
-            return FileData(path=str(path)), status
-
-        gr.api(translate, api_name="translate", concurrency_id=COMPUTE)
-
-    upscalers = backend.names(SUPER_RESOLVE)
-    if upscalers:
-
-        def super_resolve(image: FileData, model: str = upscalers[0]) -> tuple[FileData, str]:
-            """Upscale an image with a super-resolution model; returns the full-resolution
-            PNG and a status line (the pixel limit applies to the output)."""
-            _, download, status = backend.super_resolve(model, upload_path(image))
-            return FileData(path=download), status
-
-        gr.api(super_resolve, api_name="super_resolve", concurrency_id=COMPUTE)
-
-    samplers = backend.names(SAMPLE)
-    if samplers:
-
-        def sample(
-            model: str = samplers[0],
-            seed: int = 0,
-            label: str | None = None,
-            count: int = SAMPLES.default,
-            rows: int = ROWS.default,
-            steps: int = STEPS.default,
-            truncation: float = 1.0,
-        ) -> tuple[FileData, FileData | None, str]:
-            """Draw ``count`` samples from a GAN (a grid, enlarged for display) and ``rows``
-            latent interpolations of ``steps`` images (None when rows is 0), with a status
-            line. ``label``: a class of a conditional model ("0", "1", ...), or None for one
-            class per column; ``truncation``: psi for a style model (1: off)."""
-            grid, strip, status = backend.sample(model, seed, label, count, rows, steps, truncation)
-            return FileData(path=grid), strip and FileData(path=strip), status
-
-        gr.api(sample, api_name="sample", concurrency_id=COMPUTE)
-
-
-def build_demo(
-    models: Sequence[str | Path | ModelInfo] | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    device: str = "auto",
-    concurrency: int = 1,
-    queue_size: int = 32,
-    loader: Loader = load_translator,
-    engine: str = "auto",
-) -> gr.Blocks:
-    """The demo app, queued, not launched. ``models``: names or paths as ``translate``
-    takes them, or :class:`ModelInfo` from :func:`img2img.list_models` (default: the shipped
-    models). ``max_pixels``: larger inputs are downscaled. ``concurrency`` requests run at
-    once; up to ``queue_size`` more wait (later ones are turned away with a message).
-    ``engine``: what runs every tab's networks (see :mod:`img2img.engines`)."""
-    infos = [
-        m if isinstance(m, ModelInfo) else describe_model(m)
-        for m in (list_models(runs=None) if models is None else models)
-    ]
-    backend = DemoBackend(infos, max_pixels=max_pixels, device=device, loader=loader, engine=engine)
-    with gr.Blocks(title="img2img demo", delete_cache=CACHE_CLEANUP) as demo:
-        gr.Markdown(
-            "# img2img\nImage-to-image translation with GANs. Inputs over "
-            f"{max_pixels:,} pixels are downscaled."
-        )
-        with gr.Tab("Image translation"):
-            _translation_tab(backend)
-        with gr.Tab("Super-resolution"):
-            _super_resolution_tab(backend)
-        with gr.Tab("GAN sampling"):
-            _sampling_tab(backend)
-        with gr.Tab("Inpainting"):
-            _inpainting_tab(backend)
-        with gr.Tab("Autoencoder"):
-            _autoencoder_tab(backend)
-        _public_api(backend)
-    demo.backend = backend  # for callers and tests that drive the functions directly
-    return demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
-
-
-def launch(
-    demo: gr.Blocks,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    share: bool = False,
-    block: bool = True,
-    max_upload_bytes: int = MAX_UPLOAD_BYTES,
-) -> gr.Blocks:
-    """Serve ``demo``; errors show their message in the page (``show_error``), and uploads
-    over ``max_upload_bytes`` are refused. The backend's output folder is served: the API
-    returns its files as they are (the page's outputs go through Gradio's cache). With
-    ``block=False`` it returns once the server is up (call ``demo.close()`` to stop it).
-    Blocking, it stops on SIGTERM (a service manager's stop) as on Ctrl-C, which Gradio
-    handles by closing the server and deleting its cache; the demo's output folder goes
-    when Python exits (instead of being left behind by a killed process)."""
-    if block:
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        show_error=True,
-        max_file_size=max_upload_bytes,
-        allowed_paths=[str(demo.backend.output_dir)],
-        prevent_thread_lock=not block,
-        quiet=not block,
-    )
-    return demo
