@@ -122,6 +122,10 @@ def save_untrained_model(out: Path, task: str, **values) -> Path:
 # Smallest generators of each kind for API and demo tests (built in milliseconds).
 TINY_CYCLEGAN = {"image_size": 32, "ngf": 4, "ndf": 4, "resnet_blocks": 1, "device": "cpu"}
 TINY_GAN = {"image_size": 28, "channels": 1, "ngf": 8, "ndf": 8, "z_dim": 8, "device": "cpu"}
+TINY_INPAINT = {"image_size": 32, "nef": 4, "ngf": 4, "ndf": 4, "bottleneck": "channelwise"}
+TINY_VQGAN = {"image_size": 16, "downsample": 4, "ngf": 32, "channel_mult": "1,1,1",
+              "res_blocks": 1, "attention": False, "code_dim": 8, "codebook_size": 16,
+              "perceptual": "none", "device": "cpu"}  # fmt: skip
 
 
 def assert_agrees_with_skimage(output: torch.Tensor, target: torch.Tensor, ssim_tol: float) -> None:

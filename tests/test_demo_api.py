@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_CYCLEGAN, TINY_GAN, TINY_PIX2PIX, save_untrained_model
+from conftest import (
+    TINY_CYCLEGAN,
+    TINY_GAN,
+    TINY_INPAINT,
+    TINY_PIX2PIX,
+    TINY_VQGAN,
+    save_untrained_model,
+)
 from PIL import Image
 
 gr = pytest.importorskip("gradio")
@@ -21,8 +28,9 @@ from img2img.demo import build_demo, launch  # noqa: E402
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """(client, models, folder): a demo with a pix2pix, a CycleGAN and a conditional GAN,
-    two requests at a time, uploads up to 100 kB, on a free localhost port."""
+    """(client, models, folder): a demo with a pix2pix, a CycleGAN, a conditional GAN, an
+    inpainting model and an autoencoder, two requests at a time, uploads up to 100 kB, on a
+    free localhost port."""
     import torch
 
     folder = tmp_path_factory.mktemp("api")
@@ -32,6 +40,8 @@ def served(tmp_path_factory):
         "cgan": save_untrained_model(
             folder / "cgan", "gan", **TINY_GAN, conditional=True, num_classes=3
         ),
+        "inpaint": save_untrained_model(folder / "inpaint", "inpaint", **TINY_INPAINT),
+        "vqgan": save_untrained_model(folder / "vq", "vqgan", **TINY_VQGAN),
     }
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -54,7 +64,8 @@ def image_file(path: Path, width: int = 32, height: int = 32) -> Path:
 def test_the_api_has_named_documented_endpoints_and_no_glue(served):
     client, _, _ = served
     api = client.view_api(return_format="dict", print_info=False)
-    assert set(api["named_endpoints"]) == {"/translate", "/sample"}  # no super-resolution model
+    # Every tab with a model has its endpoint (there is no super-resolution model here).
+    assert set(api["named_endpoints"]) == {"/translate", "/sample", "/inpaint", "/autoencode"}
     assert api["unnamed_endpoints"] == {}
     translate = api["named_endpoints"]["/translate"]
     parameters = {p["parameter_name"]: p for p in translate["parameters"]}
@@ -88,11 +99,33 @@ def test_each_endpoint_runs_on_its_own(served):
     assert Image.open(grid).width >= 512 and Image.open(strip).width >= 512
     assert status.startswith(f"4 samples of class 2 from {models['cgan']}, seed 5.")
 
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 10:24] = 255
+    Image.fromarray(mask).save(folder / "mask.png")
+    completed, status = client.predict(
+        gradio_client.handle_file(str(source)),
+        gradio_client.handle_file(str(folder / "mask.png")),
+        str(models["inpaint"]),
+        api_name="/inpaint",
+    )
+    expected = img2img.translate(str(source), models["inpaint"], mask=str(folder / "mask.png"))
+    assert np.array_equal(np.asarray(Image.open(completed)), np.asarray(expected))
+    assert status.startswith("Filled a hole of 16% of the image")
+
+    reconstruction, codes, status = client.predict(
+        gradio_client.handle_file(str(source)), str(models["vqgan"]), api_name="/autoencode"
+    )
+    expected = img2img.translate(str(source), models["vqgan"])
+    assert np.array_equal(np.asarray(Image.open(reconstruction)), np.asarray(expected))
+    assert Image.open(codes).size == (32, 32) and "codes of 16" in status
+
 
 def test_the_api_checks_every_input(served):
     client, models, folder = served
     local = image_file(folder / "in.png")
     source, cycle = gradio_client.handle_file(str(local)), str(models["cyclegan"])
+    Image.new("L", (32, 32)).save(folder / "black.png")
+    source_black = gradio_client.handle_file(str(folder / "black.png"))
     refused = [
         ("Unknown model \\['x'\\]", "/translate", {"image": source, "model": ["x"]}),
         (
@@ -107,6 +140,7 @@ def test_the_api_checks_every_input(served):
         ("The seed must be a whole number .* got -1", "/sample", {"seed": -1}),
         ("Unknown class '7'", "/sample", {"label": "7"}),
         ("number of samples .* got 1000", "/sample", {"count": 1000}),
+        ("no white pixels", "/inpaint", {"image": source, "mask": source_black}),
     ]
     for message, endpoint, inputs in refused:
         with pytest.raises(gradio_client.exceptions.AppError, match=message):

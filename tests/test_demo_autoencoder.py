@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import save_untrained_model
+from conftest import TINY_VQGAN, save_untrained_model
 from PIL import Image
 
 pytest.importorskip("gradio")
@@ -15,13 +15,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 from img2img.catalog import describe_model  # noqa: E402
 from img2img.demo import DemoBackend, build_demo, colour_codes  # noqa: E402
 
-TINY = {"image_size": 16, "downsample": 4, "ngf": 32, "channel_mult": "1,1,1",
-        "res_blocks": 1, "attention": False, "code_dim": 8, "codebook_size": 16,
-        "device": "cpu"}  # fmt: skip
-
 
 def test_autoencoder_tab_shows_reconstruction_code_map_and_compression(tmp_path: Path) -> None:
-    model = save_untrained_model(tmp_path / "vq", "vqgan", **TINY)
+    model = save_untrained_model(tmp_path / "vq", "vqgan", **TINY_VQGAN)
     backend = DemoBackend([describe_model(model)], max_pixels=64 * 64, device="cpu")
     assert backend.names("autoencode") == [str(model)]
     image = tmp_path / "in.png"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import save_untrained_model
+from conftest import TINY_INPAINT, save_untrained_model
 from PIL import Image
 
 gr = pytest.importorskip("gradio")
@@ -15,8 +15,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 from img2img.catalog import describe_model  # noqa: E402
 from img2img.demo import DemoBackend  # noqa: E402
-
-TINY_INPAINT = {"image_size": 32, "nef": 4, "ngf": 4, "ndf": 4, "bottleneck": "channelwise"}
 
 
 @pytest.fixture

@@ -66,3 +66,20 @@ def test_toy_splits_are_draws_of_the_mixture_with_their_own_seeds() -> None:
     assert torch.equal(test.points, again.points)  # the test split draws with seed + 1
     assert not torch.equal(train.points, test.points)
     assert torch.cdist(train.points, get_mixture("toy:ring8").modes).min(1).values.max() < 0.5
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"net": "mlp", "generator": "style"}, "--net mlp builds the lab's MLPs"),
+        ({"net": "mlp", "conditional": True}, "--conditional is not supported with --net mlp"),
+        ({"net": "mlp", "diffaugment": "color"}, "no meaning for 2-D points"),
+        ({"generator": "style", "conditional": True}, "--generator style is unconditional"),
+        ({"pl_weight": 2.0}, "--pl-weight needs the style generator"),
+        ({"pt_weight": 0.1}, "pulling-away term needs an auto-encoder"),
+        ({"objective": "ebgan", "conditional": True}, "ebgan has no class-conditional version"),
+    ],
+)
+def test_contradictory_options_are_refused_naming_them(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        merge(GANConfig, {"num_classes": 10, **options})

@@ -362,8 +362,6 @@ def test_gan_wgan_gp_critic_terms_and_generator_every_fifth_iteration() -> None:
     check_update(g0, task.generator, critic_g, -critic_g)
 
 
-# Checkpoint keys: a resumed run (or a newer img2img) reads the task state by these names, so
-# renaming one is a format change, not a refactoring.
 STEPPERS = {  # the Trainer names each in messages and in the logged learning rates
     "pix2pix": {"generator", "discriminator"},
     "pix2pixhd": {"generator", "discriminator"},
@@ -371,6 +369,8 @@ STEPPERS = {  # the Trainer names each in messages and in the logged learning ra
     "srgan": {"generator", "discriminator"},
     "gan": {"generator", "discriminator"},
 }
+
+
 @pytest.mark.parametrize("name", sorted(STEPPERS))
 def test_every_network_is_stepped_with_the_configs_optimizer(name: str) -> None:
     """(The checkpoint keys of every task are pinned by tests/tasks/test_contract.py.)"""
