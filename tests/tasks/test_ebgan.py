@@ -128,21 +128,31 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
         assert all(torch.isfinite(torch.tensor(value)) for value in logs.values())
 
 
-# Zhao et al. have no 2-D experiment; the lab's documented EBGAN command (README) runs 800
-# iterations and promises 3 of the 8 modes (an auto-encoder's energy surface is a weak
-# guide on the ring; the cross-entropy GAN holds 7).
+# Zhao et al. have no 2-D experiment. The lab's EBGAN command (README, 800 iterations) pulls
+# the samples onto the ring, but an auto-encoder's energy surface is a weak guide around it:
+# over seeds 0-4, on AVX-512 and on AVX2 kernels (ATEN_CPU_CAPABILITY=avx2,
+# ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2), it holds 0 to 3 of the 8 modes (it
+# collapses), while the mean distance of the samples to the ring falls from 1.85-1.94 to
+# 0.05-0.41. The test asserts that fall, with a margin of 2.4x over the worst of those runs.
 LAB = {"max_steps": 800}
-LAB_MODES = 3
 
 
-def test_ring8_ebgan_covers_the_documented_modes(tmp_path: Path) -> None:
+def test_ring8_ebgan_pulls_its_samples_onto_the_ring(tmp_path: Path) -> None:
+    from img2img.tasks.noise import generate, latent
     from img2img.train import Trainer
 
     values = {"data": "toy:ring8", "objective": "ebgan", "out": str(tmp_path), "device": "cpu"}
     overrides = {"save_every": 10**6, "sample_every": 10**6, "log_every": 400, **LAB}
-    Trainer(merge(GANConfig, values, overrides)).fit()
+    trainer = Trainer(merge(GANConfig, values, overrides))
+    z = latent(1000, trainer.config.z_dim, 123)
+
+    def distance_to_ring() -> float:  # ring8: radius 2
+        return (generate(trainer.task.generator, z).norm(dim=1) - 2).abs().mean().item()
+
+    start = distance_to_ring()
+    trainer.fit()
+    end = distance_to_ring()
     records = [json.loads(line) for line in (tmp_path / "losses.jsonl").open()]
-    first, last = records[0], records[-1]
-    print(f"ebgan: modes {first['modes']:.0f} -> {last['modes']:.0f} of 8, "
-          f"high quality {last['high_quality']:.0%}")  # fmt: skip
-    assert last["modes"] >= LAB_MODES and last["modes"] > first["modes"]
+    print(f"ebgan: distance to the ring {start:.2f} -> {end:.2f}, "
+          f"modes {records[-1]['modes']:.0f} of 8")  # fmt: skip
+    assert end < 0.5 * start

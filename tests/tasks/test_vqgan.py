@@ -142,7 +142,10 @@ def test_a_short_run_on_cifar_reduces_reconstruction_error(tmp_path: Path, one_t
     data.mkdir()
     for path in sorted((cifar / "cat").glob("*.jpg"))[:16]:
         (data / path.name).symlink_to(path)
-    config = tiny(data, tmp_path / "run", batch_size=4, disc_start=1000, max_steps=40)
+    # Over seeds 0-4 on AVX-512 and on AVX2 kernels (ATEN_CPU_CAPABILITY=avx2,
+    # ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2) 80 iterations end at 0.49-0.56 of
+    # the starting error (40 iterations: 0.64-0.72, too close to the bound on AVX2).
+    config = tiny(data, tmp_path / "run", batch_size=4, disc_start=1000, max_steps=80)
     config.lr = 1e-3
     trainer = Trainer(config)
     test = torch.stack([trainer.dataset[i]["input"] for i in range(8)])
