@@ -39,7 +39,7 @@ from img2img.checkpoint import (
     save_model,
     save_training_state,
 )
-from img2img.config import TrainConfig, format_config, rename_old_names
+from img2img.config import TrainConfig, format_config, upgrade_saved
 from img2img.data import ResumableSampler
 from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
@@ -236,8 +236,8 @@ class Trainer:
     def _load(self) -> None:
         state = load_training_state(self.out)
         check_format(state, self.out)
-        # Under today's option names, so a renamed option compares with its old value.
-        saved = rename_old_names(type(self.config), state["config"])
+        # Under today's options, so a renamed or added option compares with its old value.
+        saved = upgrade_saved(type(self.config), state["config"])
         current = self.config.to_dict()
         changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
         described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
