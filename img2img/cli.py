@@ -65,20 +65,24 @@ def train_command(argv: list[str]) -> None:
     overwrite = args.pop("overwrite")
     if resume:
         args.setdefault("out", resume)
-    config = merge(task.Config, yaml_values, saved_values, {**args, "task": task_name})
+    try:
+        config = merge(task.Config, yaml_values, saved_values, {**args, "task": task_name})
+    except ValueError as err:  # an option's value, or options that contradict each other
+        parser.error(str(err))
     if not config.data:
         parser.error("--data is required (a dataset folder)")
 
-    from img2img.checkpoint import RunDirectoryNotEmpty
     from img2img.distributed import shutdown
     from img2img.train import Trainer
     from img2img.watch import TrainingDiverged
 
     try:
-        Trainer(config, resume=bool(resume), overwrite=overwrite).fit()
-    except RunDirectoryNotEmpty as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        try:  # what the run is given (data, files, options) is checked while it starts
+            trainer = Trainer(config, resume=bool(resume), overwrite=overwrite)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        trainer.fit()
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

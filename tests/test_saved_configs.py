@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import torch
 from conftest import save_untrained_model
 

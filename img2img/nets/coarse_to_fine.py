@@ -71,6 +71,7 @@ class LocalEnhancer(nn.Module):
         super().__init__()
         self.global_generator = global_generator
         self.size_multiple = 2 * global_generator.size_multiple
+        self.min_size = 2 * global_generator.min_size  # G1 runs at half the resolution
         self.in_channels, self.scale = in_channels, 1  # nets.capabilities.ImageToImage
         bias = conv_bias(norm)
         self.front = nn.Sequential(

@@ -91,6 +91,10 @@ class ResNetGenerator(nn.Module):
             )
         self.in_channels = in_channels  # what inference converts its input to (1: luma)
         self.padding = padding
+        # nets.capabilities.HasMinimumSize: two positions a side for reflection padding and
+        # per-image normalisation at the residual blocks (see _too_small).
+        per_image = padding == "reflect" or norm == "instance"
+        self.min_size = self.size_multiple * (2 if per_image else 1)
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, ngf, 7, padding=3, padding_mode=padding, bias=bias),

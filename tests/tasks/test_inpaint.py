@@ -301,3 +301,12 @@ def test_batch_size_1_trains_and_inpaints_with_the_default_bottleneck(
     test = Inpaint.dataset(translator.config, "test")[0]
     completed = translator.inpaint_tensor(test["target"][None], test["mask"][None])
     assert completed.shape == (1, 3, 32, 32) and torch.isfinite(completed).all()
+
+
+def test_a_mask_that_does_not_fit_the_images_is_refused_with_both_shapes(photos, tmp_path):
+    Trainer(tiny_config(photos, tmp_path / "run", half="A", max_steps=1)).fit()
+    translator = load(tmp_path / "run", device="cpu")
+    with pytest.raises(ValueError, match=r"mask of shape \(1, 1, 16, 16\) does not fit images"):
+        translator.inpaint_tensor(torch.zeros(2, 3, 32, 32), torch.ones(1, 1, 16, 16))
+    with pytest.raises(ValueError, match=r"mask of shape \(3, 1, 32, 32\)"):
+        translator.inpaint_tensor(torch.zeros(2, 3, 32, 32), torch.ones(3, 1, 32, 32))

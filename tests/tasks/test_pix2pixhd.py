@@ -252,6 +252,7 @@ def test_a_mistyped_palette_is_an_error_naming_it(paired_dataset: Path, tmp_path
         config = tiny(paired_dataset, tmp_path / "run", **options)
         with pytest.raises(FileNotFoundError, match=f"--palette {options['palette']}: no such"):
             Trainer(config)
+        assert not (tmp_path / "run").exists()  # nothing half-written is left
     # A saved model carries its colours: it still loads where its palette file is absent.
     config = tiny(paired_dataset, tmp_path / "run", palette="gone.json", label_nc=3)
     assert Pix2PixHD.build_generator(config).encoder.label_nc == 3
@@ -261,3 +262,41 @@ def test_a_mistyped_palette_is_an_error_naming_it(paired_dataset: Path, tmp_path
 def test_an_image_size_the_generator_cannot_take_is_refused(size, local, fitting) -> None:
     with pytest.raises(ValueError, match=f"--image-size {size}: .* use {fitting}"):
         merge(Pix2PixHDConfig, {"image_size": size, "local_enhancers": local})
+
+
+def test_the_cli_says_what_is_wrong_with_a_palette_or_an_image_once(
+    paired_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    argv = ["train", "--task", "pix2pixhd", "--data", str(paired_dataset), "--out", str(run)]
+    with pytest.raises(SystemExit) as exit_code:
+        main([*argv, "--palette", "facdes", "--device", "cpu"])
+    message = capsys.readouterr().err
+    assert exit_code.value.code == 2 and "--palette facdes: no such palette file" in message
+    assert "Traceback" not in message and not run.exists()
+    with pytest.raises(SystemExit):
+        main([*argv, "--image-size", "40"])
+    assert "--image-size 40: the generator's 4 downsamplings need a multiple of 16" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_an_image_too_small_for_the_downsamplings_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    from conftest import save_untrained_model
+
+    model = save_untrained_model(tmp_path / "m", "pix2pixhd", image_size=32, ngf=4, global_blocks=1)
+    Image.new("RGB", (12, 12)).save(tmp_path / "small.png")
+    Image.new("RGB", (20, 20)).save(tmp_path / "fits.png")  # padded to 32 x 32: 2 x 2 positions
+    out = tmp_path / "out"
+    argv = ["translate", "--model", str(model), "--engine", engine, "-o", f"{out}/"]
+    with pytest.raises(SystemExit):
+        main([*argv, str(tmp_path / "small.png"), str(tmp_path / "fits.png")])
+    message = capsys.readouterr().err
+    assert "small.png: a 12x12 image is too small for this pix2pixhd model: its generator " in (
+        message
+    )
+    assert "downsamples by 16 and needs at least 32 px on each side" in message
+    assert (out / "fits.png").is_file() and not (out / "small.png").exists()
