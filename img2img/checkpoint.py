@@ -13,7 +13,9 @@ a temporary file: a model is meant to be shared.
 
 A run directory is never trained into twice by accident: :func:`prepare_run_directory`
 refuses a non-empty one unless the run resumes it or the user asked to overwrite it, and
-overwriting moves the old run aside rather than deleting it.
+overwriting moves the old run aside rather than deleting it. A new run that fails before
+its first checkpoint leaves no trace: :class:`RunDirectoryClaim` removes what it wrote and
+puts a run it moved aside back.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import itertools
 import json
 import os
 import random
+import shutil
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +109,41 @@ def prepare_run_directory(directory: str | Path, resume: bool, overwrite: bool) 
         aside = directory.with_name(f"{directory.name}.old-{stamp}-{number}")
     os.replace(directory, aside)
     return aside
+
+
+@dataclass
+class RunDirectoryClaim:
+    """A run's hold on its directory (:func:`claim_run_directory`), which a new run that
+    fails before its first checkpoint gives back with :meth:`undo`."""
+
+    directory: Path
+    resume: bool
+    existed: bool  # before this run: an empty directory the user made, or a run
+    aside: Path | None  # where --overwrite moved the old run
+
+    def undo(self) -> None:
+        """Leave the directory as it was before this run started: a new run's files are
+        removed (the whole directory, unless the user had made it, empty), a run moved aside
+        comes back. A resumed run wrote into a run of its own; nothing is undone there."""
+        if self.resume:
+            return
+        if self.directory.is_dir():
+            if self.existed and self.aside is None:
+                for entry in self.directory.iterdir():
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            else:
+                shutil.rmtree(self.directory)
+        if self.aside is not None:
+            os.replace(self.aside, self.directory)
+
+
+def claim_run_directory(directory: str | Path, resume: bool, overwrite: bool) -> RunDirectoryClaim:
+    """:func:`prepare_run_directory`, remembering what it found so that the claim can be
+    undone."""
+    directory = Path(directory)
+    existed = directory.exists()
+    aside = prepare_run_directory(directory, resume, overwrite)
+    return RunDirectoryClaim(directory, resume, existed, aside)
 
 
 def remove_stale_temp_files(directory: str | Path) -> None:

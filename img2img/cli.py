@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.config import add_config_arguments, load_json, load_yaml, merge, upgrade_saved
 from img2img.data.masks import MASKS
 from img2img.engines import ENGINES
 from img2img.precision import PRECISIONS
@@ -40,6 +40,8 @@ def train_command(argv: list[str]) -> None:
     saved_values = load_json(Path(known.resume) / "config.json") if known.resume else {}
     task_name = known.task or yaml_values.get("task") or saved_values.get("task") or DEFAULT_TASK
     task = get_task(task_name)
+    if saved_values:  # a run saved before an option existed resumes as it started
+        saved_values = upgrade_saved(task.Config, saved_values)
 
     parser = argparse.ArgumentParser(
         prog="img2img train",
@@ -63,20 +65,24 @@ def train_command(argv: list[str]) -> None:
     overwrite = args.pop("overwrite")
     if resume:
         args.setdefault("out", resume)
-    config = merge(task.Config, yaml_values, saved_values, {**args, "task": task_name})
+    try:
+        config = merge(task.Config, yaml_values, saved_values, {**args, "task": task_name})
+    except ValueError as err:  # an option's value, or options that contradict each other
+        parser.error(str(err))
     if not config.data:
         parser.error("--data is required (a dataset folder)")
 
-    from img2img.checkpoint import RunDirectoryNotEmpty
     from img2img.distributed import shutdown
     from img2img.train import Trainer
     from img2img.watch import TrainingDiverged
 
     try:
-        Trainer(config, resume=bool(resume), overwrite=overwrite).fit()
-    except RunDirectoryNotEmpty as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        try:  # what the run is given (data, files, options) is checked while it starts
+            trainer = Trainer(config, resume=bool(resume), overwrite=overwrite)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        trainer.fit()
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -10,6 +10,12 @@ that task configs compose by inheritance: :mod:`img2img.tasks.options`); a task 
 default differs re-declares the field with :meth:`OptionGroup.option`, which keeps the
 group's help text and choices, so one name means one thing in every task.
 
+A saved config (a model's or a run's ``config.json``) holds every option of its time. An
+option added later declares ``saved_default``, the value that reproduces what the code did
+before the option existed; :func:`saved_config` reads a saved config with those values
+filled in, so an old model rebuilds the network it was trained as and an old run resumes
+as it started, while new runs take the new default.
+
 Precedence, lowest first: dataclass defaults < presets (a config class's ``presets(values)``:
 defaults that depend on other options, such as a GAN objective's paper settings or the
 DualGAN preset; see :func:`merge`) < ``--config`` YAML < the config saved in a run being
@@ -22,7 +28,7 @@ import argparse
 import dataclasses
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +46,7 @@ def option(
     old_names: tuple[str, ...] = (),
     repeatable: bool = False,
     file_names: tuple[str, ...] = (),
+    saved_default: Any = MISSING,
 ) -> Any:
     """A dataclass field with the help text (and allowed values) its CLI flag shows;
     ``aliases`` are extra flag names for it (``("--workers",)``). ``old_names`` are names
@@ -49,7 +56,9 @@ def option(
     name whose flag now means something else (SRGAN's width was ``channels``, which is an
     image's channels everywhere now). ``repeatable``: a string of comma-separated
     ``choices``; the flag may be given several times (``--logger tensorboard --logger
-    wandb``) and YAML may give a list."""
+    wandb``) and YAML may give a list. ``saved_default``: for an option added after models
+    were saved, the value a saved config without it means (what the code did before the
+    option existed; see :func:`saved_config`)."""
     metadata = {
         "help": help,
         "choices": choices,
@@ -58,6 +67,8 @@ def option(
         "repeatable": repeatable,
         "file_names": file_names,
     }
+    if saved_default is not MISSING:
+        metadata["saved_default"] = saved_default
     return field(default=default, metadata=metadata)
 
 
@@ -157,6 +168,24 @@ def rename_old_names(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str
                 )
             renamed[f.name] = value
     return renamed
+
+
+def upgrade_saved(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's ``values`` under today's options: old names renamed
+    (:func:`rename_old_names`) and every option it lacks that declares a ``saved_default``
+    set to that value, the behaviour the config was saved with. Options without one take
+    their ordinary default (or preset)."""
+    upgraded = rename_old_names(cls, values)
+    for f in dataclasses.fields(cls):
+        if f.name not in upgraded and "saved_default" in f.metadata:
+            upgraded[f.name] = f.metadata["saved_default"]
+    return upgraded
+
+
+def saved_config(cls: type[C], values: dict[str, Any]) -> C:
+    """Build ``cls`` from a saved config (a model's or a run's ``config.json``): the config
+    of the model as it was trained, options added since filled by :func:`upgrade_saved`."""
+    return config_from_dict(cls, upgrade_saved(cls, values))
 
 
 def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:

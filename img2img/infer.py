@@ -31,13 +31,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from img2img.config import config_from_dict
+from img2img.config import saved_config
 from img2img.data.masks import read_mask
 from img2img.devices import resolve_device
 from img2img.engines import OnnxRuntimeNetwork, TorchNetwork, compile_network
 from img2img.images import quantize, tensor_to_pil, to_tensor
 from img2img.nets.batchnorm import inference_copy
-from img2img.nets.capabilities import FillsHoles, HasCodes, ImageToImage, PreparesInput, require
+from img2img.nets.capabilities import (
+    FillsHoles,
+    HasCodes,
+    HasMinimumSize,
+    ImageToImage,
+    PreparesInput,
+    require,
+)
 from img2img.precision import autocast, autocast_dtype
 from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
 from img2img.tasks import get_task
@@ -74,7 +81,7 @@ def load_generator(
     model works everywhere."""
     values, weights = read_model(model, use_ema=use_ema)
     task = get_task(values.get("task", ""))
-    config = config_from_dict(task.Config, values)
+    config = saved_config(task.Config, values)
     generator = task.build_generator(config)
     generator.load_state_dict(weights)
     return generator.to(device).eval(), config
@@ -169,17 +176,41 @@ class Translator:
         if self.in_channels == 1 and x.shape[1] == 3:
             x = luma(x)  # a grayscale model (--channels 1) reads what training read
         padded, (height, width) = pad_to_multiple(x.float(), self.multiple)
+        self._check_size(padded, height, width)
         if self.prepare is not None:
             with torch.inference_mode():
                 padded = self.prepare(padded.to(self.device)).cpu()
         output = self.network(padded)[..., : height * self.scale, : width * self.scale]
         return output.expand(-1, 3, -1, -1) if output.shape[1] == 1 else output
 
+    def _check_size(self, padded: torch.Tensor, height: int, width: int) -> None:
+        """Refuse an image the network cannot run on even padded (HasMinimumSize), before
+        any engine sees it: the same clear error on PyTorch and ONNX Runtime."""
+        if not isinstance(self.generator, HasMinimumSize):
+            return
+        if min(padded.shape[-2:]) < self.generator.min_size:
+            raise ValueError(
+                f"a {width}x{height} image is too small for this {self.config.task} model: "
+                f"its generator downsamples by {self.multiple} and needs at least "
+                f"{self.generator.min_size} px on each side"
+            )
+
     @torch.inference_mode()
     def inpaint_tensor(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """N x 3 x H x W in [-1, 1] with its hole mask (N or 1) x 1 x H x W (1 = hole) ->
         the completed images: ``x`` outside the hole, the network's fill inside it."""
         side = self.generator.image_size
+        if (
+            mask.dim() != 4
+            or mask.shape[1] != 1
+            or mask.shape[-2:] != x.shape[-2:]
+            or (len(mask) not in (1, len(x)))
+        ):
+            raise ValueError(
+                f"a mask of shape {tuple(mask.shape)} does not fit images of shape "
+                f"{tuple(x.shape)}: give (N or 1) x 1 x {x.shape[-2]} x {x.shape[-1]} "
+                "(read_mask resizes a mask of another size)"
+            )
         mask = mask.to(x.dtype).expand(len(x), 1, *x.shape[-2:])
         filled = self.generator.fill_hole(x, mask)  # nothing under the hole reaches the net
         small, small_mask = filled, mask

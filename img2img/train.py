@@ -27,19 +27,20 @@ from tqdm import tqdm
 
 from img2img.checkpoint import (
     FORMAT_VERSION,
+    RunDirectoryClaim,
     RunDirectoryNotEmpty,
     capture_rng_state,
     check_format,
+    claim_run_directory,
     has_training_state,
     load_training_state,
     nonfinite_tensors,
-    prepare_run_directory,
     remove_stale_temp_files,
     restore_rng_state,
     save_model,
     save_training_state,
 )
-from img2img.config import TrainConfig, format_config, rename_old_names
+from img2img.config import TrainConfig, format_config, upgrade_saved
 from img2img.data import ResumableSampler
 from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
@@ -49,7 +50,7 @@ from img2img.precision import autocast, setup_task_precision
 from img2img.reporting import LOSS_LOG, LOSS_PLOT, LossLog, plot_losses, save_grid
 from img2img.speedups import compile_networks, use_channels_last
 from img2img.tasks import Task, get_task, task_modules
-from img2img.validation import Validator, save_snapshot
+from img2img.validation import Validator, save_snapshot, validation_protocol
 from img2img.watch import BufferGuard, TrainingDiverged
 
 
@@ -159,7 +160,18 @@ class Trainer:
         self.out = Path(config.out)
         self.world = World.from_environment(resolve_device(config.device))
         self.device = self.world.device
-        self._claim_run_directory(resume, overwrite)
+        if config.val_every:  # refused before anything is written
+            validation_protocol(config)
+        self.claim = self._claim_run_directory(resume, overwrite)
+        self.saved = False  # a checkpoint of this run is on disk
+        try:
+            self._set_up(resume)
+        except BaseException:
+            self._give_back_directory()
+            raise
+
+    def _set_up(self, resume: bool) -> None:
+        config = self.config
         if self.world.is_main:
             check_writable(self.out)
             remove_stale_temp_files(self.out)
@@ -218,26 +230,42 @@ class Trainer:
             return None
         return Validator(self.config, self.out)
 
-    def _claim_run_directory(self, resume: bool, overwrite: bool) -> None:
+    def _claim_run_directory(self, resume: bool, overwrite: bool) -> RunDirectoryClaim | None:
         """Rank 0 checks (and with ``overwrite`` moves aside) ``--out``; every process
-        stops if it refused, so none waits for the others."""
+        stops if it refused, so none waits for the others. Rank 0's claim (None on the
+        others) is given back if the run fails before its first checkpoint."""
         refusal: RunDirectoryNotEmpty | None = None
+        claim = None
         if self.world.is_main:
             try:
-                aside = prepare_run_directory(self.out, resume, overwrite)
+                claim = claim_run_directory(self.out, resume, overwrite)
             except RunDirectoryNotEmpty as err:
                 refusal = err
             else:
-                if aside is not None:
-                    self._print(f"Moved the previous run in {self.out} to {aside}.")
+                if claim.aside is not None:
+                    self._print(f"Moved the previous run in {self.out} to {claim.aside}.")
         if self.world.any(refusal is not None):
             raise refusal or RunDirectoryNotEmpty(f"{self.out}: refused by rank 0")
+        return claim
+
+    def _give_back_directory(self) -> None:
+        """A new run that failed before its first checkpoint leaves ``--out`` as it found
+        it (:meth:`RunDirectoryClaim.undo`): no half-written run stands in the way of the
+        next one, and a run moved aside by ``--overwrite`` is back."""
+        if self.claim is None or self.saved:
+            return
+        loggers = getattr(self, "loggers", None)
+        if loggers is not None:
+            loggers.close()  # TensorBoard/W&B let go of their files first
+        self.claim.undo()
+        if self.claim.aside is not None:
+            self._print(f"Moved the previous run back from {self.claim.aside} to {self.out}.")
 
     def _load(self) -> None:
         state = load_training_state(self.out)
         check_format(state, self.out)
-        # Under today's option names, so a renamed option compares with its old value.
-        saved = rename_old_names(type(self.config), state["config"])
+        # Under today's options, so a renamed or added option compares with its old value.
+        saved = upgrade_saved(type(self.config), state["config"])
         current = self.config.to_dict()
         changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
         described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
@@ -324,6 +352,7 @@ class Trainer:
             )
         save_model(self.out, config, self.task.generator, ema=ema)
         save_training_state(self.out, state, keep=self.config.keep_checkpoints)
+        self.saved = True
 
     def write_samples(self) -> None:
         """The task's own ``write_samples(batch, path, step)`` when it has one (plots for 2-D
@@ -402,9 +431,13 @@ class Trainer:
         self.loggers.flush()
 
     def fit(self) -> Path:
-        """Train until ``end_step`` or Ctrl-C; returns the run directory."""
+        """Train until ``end_step`` or Ctrl-C; returns the run directory. A new run that
+        fails before its first checkpoint leaves ``--out`` as it found it."""
         try:
             return self._train()
+        except BaseException:
+            self._give_back_directory()
+            raise
         finally:
             self.loggers.close()  # even on a crash: what was logged reaches the files
 
@@ -442,10 +475,15 @@ class Trainer:
                             logs = self.task.step(batch)
                     except TrainingDiverged as err:
                         bar.close()
-                        raise TrainingDiverged(
-                            f"{self.out}: training stopped at iteration {self.step + 1}: {err}. "
+                        kept = (
                             f"The last checkpoint in {self.out} (saved every "
                             f"{cfg.save_every} iterations) is kept as the last good one."
+                            if self.saved or self.claim is None or self.claim.resume
+                            else f"No checkpoint was written: {self.out} is left as it was."
+                        )
+                        raise TrainingDiverged(
+                            f"{self.out}: training stopped at iteration {self.step + 1}: "
+                            f"{err}. {kept}"
                         ) from None
                     if self.buffers is not None:  # a skipped update's NaN must not linger
                         self.buffers.repair()

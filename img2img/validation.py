@@ -43,7 +43,7 @@ from torch import nn
 from img2img.checkpoint import capture_rng_state, restore_rng_state, save_model
 from img2img.data import resolve_split
 from img2img.data.sr import split_folders
-from img2img.metrics.protocols import EvaluationProtocol, get_protocol
+from img2img.metrics.protocols import EVALUATIONS, EvaluationProtocol, get_protocol
 from img2img.tasks import get_task
 
 BEST_DIR = "best"
@@ -56,6 +56,12 @@ def validation_protocol(config: Any) -> type[EvaluationProtocol]:
     the run's data can be measured (:meth:`EvaluationProtocol.check_data`: a test split,
     images); a protocol with no validation metrics is refused, naming the option."""
     task = get_task(config.task)
+    if task.evaluation not in EVALUATIONS:
+        raise ValueError(
+            f"--val-every: --task {config.task} has no evaluation protocol "
+            f"({task.evaluation!r} is not one of {', '.join(EVALUATIONS)}); train without "
+            "--val-every"
+        )
     protocol = get_protocol(task.evaluation)
     if not protocol.validation:
         raise ValueError(

@@ -128,3 +128,15 @@ def test_val_every_refuses_2d_points(tmp_path: Path) -> None:
     values = {"data": "toy:ring8", "out": str(tmp_path / "run"), "val_every": 5}
     with pytest.raises(ValueError, match="FID/KID, which need images"):
         Trainer(merge(GAN.Config, {**values, "device": "cpu", "num_workers": 0}))
+
+
+def test_val_every_for_a_task_without_a_protocol_is_refused_before_anything_is_written(
+    paired_dataset: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from img2img.tasks.pix2pix import Pix2Pix
+
+    monkeypatch.setattr(Pix2Pix, "evaluation", "")
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="--val-every: --task pix2pix has no evaluation protocol"):
+        Trainer(tiny_pix2pix(paired_dataset, run, val_every=1))
+    assert not run.exists()

@@ -12,7 +12,14 @@ from torch.utils.data import Dataset
 from img2img.data.folders import check_augmentation, find_images, read_first_usable, split_aligned
 from img2img.data.masks import mask_for
 from img2img.data.sampler import Key, epoch_and_index
-from img2img.data.transforms import apply_crop_flip, make_generator, resize, sample_crop_flip
+from img2img.data.transforms import (
+    apply_crop_flip,
+    center_crop,
+    make_generator,
+    preprocessed_size,
+    resize,
+    sample_crop_flip,
+)
 from img2img.images import load_image, pil_to_tensor
 
 HALVES = ("", "A", "B")
@@ -28,12 +35,13 @@ class InpaintFolder(Dataset):
     "skipped": int}`` with S = ``crop_size``. ``half="A"`` or ``"B"`` keeps the left or
     right half of each A|B file (the pix2pix layout: ``A`` is the facades photo).
 
-    Training (``train=True``): resized to ``load_size`` squared (PIL bicubic), a random
-    ``crop_size`` crop and horizontal flip (as the reference code's loader), the mask drawn
-    from (seed, epoch, index) (:func:`img2img.data.masks.mask_for`). Evaluation: the same
-    resize and the centre crop, so test images are at the training scale, and the mask of
-    (:data:`TEST_MASK_SEED`, 0, index). Unreadable files are skipped with a warning, as in
-    every img2img dataset.
+    Training (``train=True``): resized (PIL bicubic) as ``preprocess`` says, by default
+    ``scale_shorter_and_crop``, the shorter side to ``load_size`` with the aspect ratio kept
+    (the reference code's loader; ``resize_and_crop`` squashes to ``load_size`` squared), a
+    random ``crop_size`` crop and horizontal flip, the mask drawn from (seed, epoch, index)
+    (:func:`img2img.data.masks.mask_for`). Evaluation: the same resize and the centre crop,
+    so test images are at the training scale, and the mask of (:data:`TEST_MASK_SEED`, 0,
+    index). Unreadable files are skipped with a warning, as in every img2img dataset.
     """
 
     def __init__(
@@ -47,6 +55,7 @@ class InpaintFolder(Dataset):
         overlap: int = 0,
         train: bool = True,
         seed: int = 0,
+        preprocess: str = "scale_shorter_and_crop",
     ) -> None:
         if half not in HALVES:
             raise ValueError(f"half={half!r}: use 'A' (left half), 'B' (right half) or ''")
@@ -56,6 +65,7 @@ class InpaintFolder(Dataset):
         self.mask, self.overlap, self.half = mask, overlap, half
         self.load_size, self.crop_size = load_size, crop_size
         self.flip, self.train = flip, train
+        self.preprocess = preprocess
         self.seed = seed if train else TEST_MASK_SEED
         self.epoch = 0
 
@@ -81,17 +91,16 @@ class InpaintFolder(Dataset):
             self._read,
             f"{self.root}: none of its {len(self.files)} images can be used (see the warnings)",
         )
-        size = (self.load_size, self.load_size)
-        image = resize(image, size)
+        size = preprocessed_size(
+            (image.height, image.width), self.preprocess, self.load_size, self.crop_size
+        )
         crop = (self.crop_size, self.crop_size)
         if self.train:
             generator = make_generator(self.seed, epoch, index)
             params = sample_crop_flip(size, crop, self.flip, generator)
-            image = apply_crop_flip(image, params)
         else:
-            start = (self.load_size - self.crop_size) // 2
-            image = image.crop((start, start, start + self.crop_size, start + self.crop_size))
-            epoch = 0
+            params, epoch = center_crop(size, crop), 0
+        image = apply_crop_flip(resize(image, size), params)
         return {
             "target": pil_to_tensor(image),
             "mask": mask_for(self.mask, self.crop_size, self.seed, epoch, index, self.overlap),

@@ -34,19 +34,35 @@ def make_generator(*keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
-# How images are brought to the training size: the options of the pix2pix/CycleGAN code.
-PREPROCESS = ("resize_and_crop", "scale_width", "scale_width_and_crop", "none")
+# How images are brought to the training size: the options of the pix2pix/CycleGAN code, the
+# Context Encoders loader's (shorter side) and pix2pixHD's scale_width (width, rounded).
+PREPROCESS = (
+    "resize_and_crop",
+    "scale_width",
+    "scale_width_and_crop",
+    "scale_shorter_and_crop",
+    "scale_width_rounded",
+    "none",
+)
+PREPROCESS_HELP = {
+    "resize_and_crop": "squash to load_size squared, random crop_size crop",
+    "scale_width": "width to load_size, aspect kept (height at least crop_size)",
+    "scale_width_and_crop": "that, then a random crop",
+    "scale_shorter_and_crop": "shorter side to load_size, aspect kept, random crop",
+    "scale_width_rounded": "width to load_size, aspect kept, sides rounded to the network's "
+    "multiple, no crop (pix2pixHD's scale_width)",
+    "none": "sides rounded to the network's multiple (non-square images)",
+}
 
 
-def preprocess_option() -> Any:
-    """The ``--preprocess`` config field that paired and unpaired tasks share."""
-    return option(
-        "resize_and_crop",
-        "resize_and_crop: squash to load_size squared, random crop_size crop; scale_width: "
-        "width to load_size, aspect kept; scale_width_and_crop: that, then a random crop; "
-        "none: sizes rounded to the network's multiple (non-square images)",
-        PREPROCESS,
-    )
+def preprocess_option(
+    default: str = "resize_and_crop", choices: tuple[str, ...] = PREPROCESS, **changes: Any
+) -> Any:
+    """The ``--preprocess`` config field of the image tasks: ``choices`` are the modes a task
+    can use (each means the same in every task), ``changes`` further ``option`` arguments
+    (``saved_default``)."""
+    described = "; ".join(f"{mode}: {PREPROCESS_HELP[mode]}" for mode in choices)
+    return option(default, described, choices, **changes)
 
 
 def channels_option() -> Any:
@@ -54,6 +70,32 @@ def channels_option() -> Any:
     return option(
         3, "image channels: 3 (RGB) or 1 (a grayscale model; images read as luma)", (1, 3)
     )
+
+
+def preprocessed_size(
+    size: tuple[int, int], mode: str, target: int, crop_size: int, multiple: int = 4
+) -> tuple[int, int]:
+    """(height, width) that an image of ``size`` = (height, width) is resized to before its
+    crop, as ``mode`` (:data:`PREPROCESS`) says, ``target`` being the load size (training)
+    or the crop size (evaluation)."""
+    height, width = size
+
+    def rounded(side: float) -> int:
+        return max(multiple, round(side / multiple) * multiple)
+
+    if mode == "resize_and_crop":
+        return target, target
+    if mode in ("scale_width", "scale_width_and_crop"):
+        return max(int(target * height / width), crop_size), target
+    if mode == "scale_shorter_and_crop":
+        if width < height:
+            return int(target * height / width), target
+        return target, int(target * width / height)
+    if mode == "scale_width_rounded":
+        return rounded(int(target * height / width)), rounded(target)
+    if mode == "none":
+        return rounded(height), rounded(width)
+    raise ValueError(f"preprocess={mode!r}: choose one of {', '.join(PREPROCESS)}")
 
 
 def preprocess_images(
@@ -67,37 +109,35 @@ def preprocess_images(
     resamples: list[Image.Resampling] | None = None,
 ) -> list[Image.Image]:
     """Bring ``images`` (of one size: the two of a pair, or a single one) to the network's
-    input as ``mode`` (:data:`PREPROCESS`) says, all by the same resize, crop and flip.
+    input as ``mode`` (:data:`PREPROCESS`, sizes by :func:`preprocessed_size`) says, all by
+    the same resize, crop and flip.
 
     Training (``generator`` given) resizes (to ``load_size``) and draws a random crop and
     flip; evaluation (None) resizes to ``crop_size`` instead and takes the centre, with no
-    flip, as the reference code's test options do (load_size = crop_size). ``scale_width``
-    keeps the aspect ratio with a height of at least ``crop_size``; ``none`` only rounds
-    each side to a multiple of ``multiple`` (the generator's, so its down- and upsampling
-    fit). ``resamples``: each image's resize filter (default bicubic; NEAREST for a label
-    map, whose values must stay classes).
+    flip, as the reference code's test options do (load_size = crop_size). ``multiple``:
+    the generator's, for the modes that round sides to it. ``resamples``: each image's
+    resize filter (default bicubic; NEAREST for a label map, whose values must stay
+    classes).
     """
     width, height = images[0].size
     target = load_size if generator is not None else crop_size
-    if mode == "resize_and_crop":
-        size = (target, target)
-    elif mode in ("scale_width", "scale_width_and_crop"):
-        size = (max(int(target * height / width), crop_size), target)
-    elif mode == "none":
-        size = tuple(max(multiple, round(side / multiple) * multiple) for side in (height, width))
-    else:
-        raise ValueError(f"preprocess={mode!r}: choose one of {', '.join(PREPROCESS)}")
+    size = preprocessed_size((height, width), mode, target, crop_size, multiple)
     crop = (crop_size, crop_size) if mode.endswith("crop") else size
     if generator is not None:
         params = sample_crop_flip(size, crop, flip, generator)
     else:
-        top, left = (size[0] - crop[0]) // 2, (size[1] - crop[1]) // 2
-        params = CropFlip(top, left, crop[0], crop[1], False)
+        params = center_crop(size, crop)
     filters = resamples or [Image.Resampling.BICUBIC] * len(images)
     return [
         apply_crop_flip(resize(image, size, resample), params)
         for image, resample in zip(images, filters, strict=True)
     ]
+
+
+def center_crop(size: tuple[int, int], crop: tuple[int, int]) -> CropFlip:
+    """The centred ``crop`` = (h, w) window of an image of ``size`` = (H, W), unflipped."""
+    top, left = (size[0] - crop[0]) // 2, (size[1] - crop[1]) // 2
+    return CropFlip(top, left, crop[0], crop[1], False)
 
 
 def load_size_for(crop_size: int, load_size: int = 0) -> int:

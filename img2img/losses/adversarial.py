@@ -33,7 +33,7 @@ from torch.nn.utils import parametrize
 from img2img.config import option
 from img2img.losses.energy import energy_g_loss, margin_d_loss
 from img2img.losses.feature_matching import feature_matching_loss
-from img2img.losses.weighting import adaptive_weight
+from img2img.losses.weighting import ADAPTIVE_MAX, adaptive_weight
 from img2img.nets.outputs import DiscriminatorOutput
 from img2img.optim import Stepper, make_optimizer
 
@@ -508,6 +508,7 @@ class Adversary(nn.Module):
         real: Tensor | None = None,
         condition: Any = None,
         adaptive_to: tuple[Tensor, Tensor] | None = None,
+        adaptive_max: float = ADAPTIVE_MAX,
     ) -> Tensor:
         """The generator's adversarial term: a scalar whose gradient reaches ``fake``.
 
@@ -519,13 +520,14 @@ class Adversary(nn.Module):
 
         ``adaptive_to=(rec_loss, last_layer)``: scale the term by VQGAN's adaptive weight,
         the ratio of the two losses' gradient norms at ``last_layer`` (the generator's last
-        weight tensor; :func:`img2img.losses.weighting.adaptive_weight`), detached. The
-        weight used is kept in ``last_adaptive_weight`` for the logs.
+        weight tensor; :func:`img2img.losses.weighting.adaptive_weight`), clamped to
+        ``[0, adaptive_max]`` and detached. The weight used is kept in
+        ``last_adaptive_weight`` for the logs.
         """
         g_loss = self._g_loss(fake, real, condition)
         if adaptive_to is None:
             return g_loss
-        weight = adaptive_weight(adaptive_to[0], g_loss, adaptive_to[1])
+        weight = adaptive_weight(adaptive_to[0], g_loss, adaptive_to[1], max_weight=adaptive_max)
         self.last_adaptive_weight = weight.item()
         return weight * g_loss
 

@@ -18,7 +18,10 @@ The KL autoencoder (latent diffusion) instead pays KL(q(z|x) || N(0, I)) with a 
 weight (1e-6). The reference sums its reconstruction term over the pixels of an image and
 its KL over the latent; img2img's reconstruction terms are means over pixels, so the KL
 here is divided by the image's element count (``3 H W``), which leaves the reference's
-balance (and, since the adaptive weight is a ratio, its adversarial weight) unchanged.
+balance unchanged. The adaptive weight, a ratio of gradient norms taken against the
+reconstruction term, comes out ``3 H W`` times smaller too, so latent diffusion's clamp of it
+at 1e4 is a clamp at ``1e4 / (3 H W)`` here (:meth:`img2img.tasks.vqgan.VQGAN.adaptive_max`);
+taming's VQGAN takes the mean, as img2img does, and clamps at 1e4.
 """
 
 from __future__ import annotations

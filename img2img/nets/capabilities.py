@@ -9,6 +9,8 @@ being run with a guessed default.
 
 - :class:`ImageToImage`: what every network ``translate`` runs has (its input channels, the
   multiple its sides must be, its upscaling factor).
+- :class:`HasMinimumSize`: a network that cannot run on inputs smaller than ``min_size``
+  (after padding to its multiple), which ``translate`` then refuses by name.
 - :class:`PreparesInput`: an input stage run apart from the network (a label map's check
   and one-hot encoding), so an engine runs only the network.
 - :class:`FillsHoles`: an inpainting network: fills the hole itself, at one size.
@@ -36,6 +38,14 @@ class ImageToImage(Protocol):
     in_channels: int
     size_multiple: int
     scale: int
+
+
+@runtime_checkable
+class HasMinimumSize(Protocol):
+    """Inputs need at least ``min_size`` pixels on each side (a ResNet generator's residual
+    blocks reflection-pad a map its downsamplings must leave at least 2 x 2)."""
+
+    min_size: int
 
 
 @runtime_checkable

@@ -1,12 +1,13 @@
 """pix2pixHD's coarse-to-fine generator (Wang et al., 2018): a local enhancer around a
 global generator.
 
-The global generator G1 (a ResNet generator with three downsamplings) works at half the
-output resolution and fixes the layout; the local enhancer G2 works at full resolution
-and adds the detail G1 cannot: its front end encodes the full-resolution input, the
-result is *added* to G1's last feature map, and residual blocks plus one upsampling turn
-the sum into the image. Training G1 first and then both, with G1 frozen for a while,
-is how the paper reaches 2048x1024.
+The global generator G1 (a ResNet generator with ``n_downsampling`` downsamplings, the
+reference's ``n_downsample_global``: 4 by default, 182.5M parameters at ngf 64 on a
+36-channel input) works at half the output resolution and fixes the layout; the local
+enhancer G2 works at full resolution and adds the detail G1 cannot: its front end encodes
+the full-resolution input, the result is *added* to G1's last feature map, and residual
+blocks plus one upsampling turn the sum into the image. Training G1 first and then both,
+with G1 frozen for a while, is how the paper reaches 2048x1024.
 
 One departure from the reference, so that adding the enhancer to a trained G1 starts
 from G1's picture instead of from noise: the reference drops G1's output convolution;
@@ -26,17 +27,23 @@ from img2img.nets.blocks import conv_bias, norm_layer, require_multiple
 from img2img.nets.multiscale import downsample
 from img2img.nets.resnet import ResidualBlock, ResNetGenerator
 
-GLOBAL_DOWNSAMPLING = 3  # pix2pixHD's n_downsample_global
+GLOBAL_DOWNSAMPLING = 4  # pix2pixHD's n_downsample_global
 
 
 def global_generator(
-    in_channels: int, out_channels: int, ngf: int = 64, n_blocks: int = 9, norm: str = "instance"
+    in_channels: int,
+    out_channels: int,
+    ngf: int = 64,
+    n_blocks: int = 9,
+    norm: str = "instance",
+    n_downsampling: int = GLOBAL_DOWNSAMPLING,
 ) -> ResNetGenerator:
-    """pix2pixHD's G1: c7s1-ngf, three stride-2 downsamplings, ``n_blocks`` residual blocks,
-    three upsamplings, c7s1-out with tanh; reflection padding. (N, in, H, W) -> (N, out,
-    H, W) in [-1, 1], H and W multiples of 8."""
+    """pix2pixHD's G1: c7s1-ngf, ``n_downsampling`` stride-2 downsamplings (each doubling the
+    width), ``n_blocks`` residual blocks at ``ngf * 2**n_downsampling`` channels, as many
+    upsamplings, c7s1-out with tanh; reflection padding. (N, in, H, W) -> (N, out, H, W)
+    in [-1, 1], H and W multiples of ``2**n_downsampling``."""
     return ResNetGenerator(
-        in_channels, out_channels, ngf, n_blocks, norm, n_downsampling=GLOBAL_DOWNSAMPLING
+        in_channels, out_channels, ngf, n_blocks, norm, n_downsampling=n_downsampling
     )
 
 
@@ -45,7 +52,8 @@ class LocalEnhancer(nn.Module):
 
     ``global_generator`` (G1, built by :func:`global_generator` with twice this
     enhancer's ``ngf``, as the reference does) runs on the input downsampled by 2 (3x3
-    average pool). H and W must be multiples of ``size_multiple`` (16). The enhancer's
+    average pool). H and W must be multiples of ``size_multiple`` (twice G1's: 32 for
+    4 downsamplings). The enhancer's
     layers, at ngf=32: c7s1-32, d64, (+ G1's 64-channel features), R64 x ``n_blocks``,
     u32, c7s1-out (zero-initialised, see the module docstring). ``local_parameters()``
     are the enhancer's own weights, the ones trained while G1 is frozen.
@@ -63,6 +71,7 @@ class LocalEnhancer(nn.Module):
         super().__init__()
         self.global_generator = global_generator
         self.size_multiple = 2 * global_generator.size_multiple
+        self.min_size = 2 * global_generator.min_size  # G1 runs at half the resolution
         self.in_channels, self.scale = in_channels, 1  # nets.capabilities.ImageToImage
         bias = conv_bias(norm)
         self.front = nn.Sequential(

@@ -5,7 +5,11 @@ DCGAN discriminator's layout); the bottleneck then connects every position of th
 to every other, which is what lets the decoder paint a hole from context far away:
 
 - ``bottleneck=4000`` (the reference code's default ``nBottleneck``): a 4x4 convolution
-  without padding to a 1 x 1 x 4000 code, undone by a 4x4 transposed convolution;
+  without padding to a 1 x 1 x 4000 code, undone by a 4x4 transposed convolution. The code
+  is batch-normalised like every hidden layer, except with ``code_norm=False``: a model
+  trained with one image per batch normalises each 1 x 1 code value by itself, which
+  leaves only the layer's bias (the reference's Torch layer does so silently; PyTorch's
+  refuses), so such a model has no normalisation there, as pix2pix's innermost U-Net layer;
 - ``bottleneck="channelwise"``: the paper's channel-wise fully connected layer, each
   channel's 16 positions fully connected to its own 16 (no cross-channel weights, so
   ``C * 16**2`` parameters instead of ``C**2 * 16**2``), followed by a 1x1 convolution
@@ -72,6 +76,8 @@ class ContextEncoder(nn.Module):
         bottleneck: an int (code size, the reference: 4000) or "channelwise".
         mask_channel: also give the network the mask as a fourth input channel.
         norm: normalisation after every layer but the first and last ("batch").
+        code_norm: normalise the 1 x 1 code of an int ``bottleneck`` (False for models
+            trained with batch size 1, see the module docstring).
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class ContextEncoder(nn.Module):
         bottleneck: int | str = 4000,
         mask_channel: bool = False,
         norm: str = "batch",
+        code_norm: bool = True,
     ) -> None:
         super().__init__()
         self.image_size = image_size
@@ -109,9 +116,10 @@ class ContextEncoder(nn.Module):
             ]
         else:
             code = int(bottleneck)
+            code_norm_kind = norm if code_norm else "none"
             layers += [
-                nn.Conv2d(widths[-1], code, BOTTLENECK_SIDE, bias=bias),
-                norm_layer(norm, code),
+                nn.Conv2d(widths[-1], code, BOTTLENECK_SIDE, bias=conv_bias(code_norm_kind)),
+                norm_layer(code_norm_kind, code),
                 nn.LeakyReLU(0.2, True),
                 nn.ConvTranspose2d(code, top, BOTTLENECK_SIDE, bias=bias),
             ]

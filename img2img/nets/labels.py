@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from img2img.nets.capabilities import HasMinimumSize
+
 # A 5x5 neighbourhood whose channels vary less than this is an area, not a border. Over
 # the 506 CMP Facades label maps no pixel 60 levels from every class lies in such an area.
 BORDER_SPREAD = 16
@@ -109,6 +111,8 @@ class LabelToImage(nn.Module):
         self.network = network
         # nets.capabilities.ImageToImage: a 3-channel label image, the network's multiple.
         self.in_channels, self.size_multiple, self.scale = 3, network.size_multiple, 1
+        if isinstance(network, HasMinimumSize):
+            self.min_size = network.min_size
 
     def encode(self, x: Tensor) -> Tensor:
         """The network's input for label image ``x``: one-hot channels, or ``x`` itself."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from img2img.nets.batchnorm import PerImageNorm
 from img2img.nets.blocks import conv_bias, norm_layer, require_multiple
 
 PADDINGS: tuple[str, ...] = ("reflect", "replicate", "zeros")
@@ -48,8 +49,13 @@ class ResNetGenerator(nn.Module):
 
     H and W must be multiples of ``size_multiple`` (2 ** n_downsampling: 4). Layers for
     ngf=64, n_blocks=9 (the paper's 256x256 model): c7s1-64, d128, d256, R256 x 9, u128,
-    u64, c7s1-3. With ``n_downsampling=3`` it is pix2pixHD's global generator G1
-    (c7s1-64, d128, d256, d512, R512 x 9, u256, u128, u64, c7s1-3).
+    u64, c7s1-3. With ``n_downsampling=4`` it is pix2pixHD's global generator G1
+    (c7s1-64, d128, d256, d512, d1024, R1024 x 9, u512, u256, u128, u64, c7s1-3).
+
+    An image too small for the downsamplings is refused with the smallest size that works:
+    reflection padding of the residual blocks needs two positions on each side there
+    (H, W >= 2 * size_multiple), and per-image normalisation (instance norm, or batch norm
+    evaluated per image) more than one position in all.
 
     Args:
         in_channels, out_channels: image channels on each side.
@@ -84,6 +90,11 @@ class ResNetGenerator(nn.Module):
                 f"ResNetGenerator: unknown padding {padding!r}; valid: {', '.join(PADDINGS)}"
             )
         self.in_channels = in_channels  # what inference converts its input to (1: luma)
+        self.padding = padding
+        # nets.capabilities.HasMinimumSize: two positions a side for reflection padding and
+        # per-image normalisation at the residual blocks (see _too_small).
+        per_image = padding == "reflect" or norm == "instance"
+        self.min_size = self.size_multiple * (2 if per_image else 1)
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, ngf, 7, padding=3, padding_mode=padding, bias=bias),
@@ -116,4 +127,19 @@ class ResNetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         require_multiple(x, self.size_multiple, "ResNetGenerator")
+        height, width = (side // self.size_multiple for side in x.shape[-2:])
+        if self._too_small(height, width):
+            raise ValueError(
+                f"ResNetGenerator: a {x.shape[-2]}x{x.shape[-1]} input is {height}x{width} "
+                f"positions after its {self.size_multiple}x downsampling, too few for its "
+                f"{'reflection padding' if self.padding == 'reflect' else 'normalisation'}; "
+                f"give an image of at least {2 * self.size_multiple} px on each side"
+            )
         return self.body(x)
+
+    def _too_small(self, height: int, width: int) -> bool:
+        """Whether a map of height x width positions at the residual blocks breaks them."""
+        if self.padding == "reflect" and min(height, width) < 2:
+            return True
+        per_image = (nn.InstanceNorm2d, PerImageNorm)
+        return height * width == 1 and any(isinstance(m, per_image) for m in self.modules())

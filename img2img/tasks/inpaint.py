@@ -10,12 +10,25 @@ B the ``--overlap`` band of known pixels around it that the network also predict
     G: min  0.999 * L2_w(F(x), x; M, B) + 0.001 * (-log D(F(x)))   (non-saturating)
 
 with L2_w the weighted mean squared error of :func:`img2img.losses.inpainting.hole_l2`
-(weight 10 on the band). ``--d-input hole`` shows D the predicted square only (the
-reference's centre-hole setup; needs ``--mask center``), ``image`` the whole completed
-image (real pixels outside the hole, the prediction inside). ``--l2-weight 1`` gives the
-L2-only network the paper compares with (the discriminator is then not trained).
+over ``--l2-region``: ``hole``, the hole and its band (weight ``--overlap-weight`` 10 on the
+band), or ``image``, every pixel (weight ``--overlap-weight`` on the known ones). What D
+judges is ``--d-input``: ``hole``, the predicted square only (the reference's centre-hole
+setup; needs ``--mask center``), ``output``, the raw prediction of the whole image, or
+``image``, the completed image (real pixels outside the hole, the prediction inside).
+``--l2-weight 1`` gives the L2-only network the paper compares with (the discriminator is
+then not trained).
 
-Departures from the reference code (``train.lua``), each a choice this toolkit makes:
+The defaults are ``train.lua``'s as its README runs it (``wtl2=0.999 overlapPred=4
+nBottleneck=4000``, 128 px, batch 64): the generator's learning rate is 10 x the
+discriminator's, 2e-3 and 2e-4 (the reference's rule for 0 < wtl2 < 1; an L2-only or
+adversarial-only model takes 2e-4 for both), and images keep their aspect ratio, the
+shorter side resized to ``--load-size`` before the random crop. ``--mask random-region``
+brings ``train_random.lua``'s objective: L2 over the whole image with equal weights (its
+README's ``useOverlapPred=0``; ``--overlap-weight 10`` is its ``useOverlapPred=1``, known
+pixels 10 x) and D judging the raw output (``--d-input output``). The other random masks
+are this toolkit's: L2 over the hole and band, D judging the completed image.
+
+Departures from the reference code, each a choice this toolkit makes:
 
 - the generator outputs the full image, not only the hole's square (one network for every
   mask shape); only its hole (and band, for the loss) is used;
@@ -23,7 +36,10 @@ Departures from the reference code (``train.lua``), each a choice this toolkit m
   run and saved in the generator) rather than ImageNet's mean;
 - ``--load-size`` defaults to 350/128 of ``--image-size`` (350 at 128 px, the reference);
   test images are resized the same way and centre-cropped, so they are at the training
-  scale.
+  scale;
+- every image of a batch has its own random hole (``train_random.lua`` uses one per batch);
+- with one image per batch the 1 x 1 code of the 4x4-conv bottleneck is not batch-normalised
+  (see :mod:`img2img.nets.context_encoder`).
 """
 
 from __future__ import annotations
@@ -39,6 +55,7 @@ from img2img.config import TrainConfig, option
 from img2img.data import resolve_split
 from img2img.data.inpaint import HALVES, TEST_MASK_SEED, InpaintFolder
 from img2img.data.masks import MASKS, center_box, mask_for, overlap_band
+from img2img.data.transforms import preprocess_option
 from img2img.losses import objective_presets
 from img2img.losses.inpainting import hole_l2
 from img2img.nets import init_weights
@@ -55,7 +72,10 @@ from img2img.tasks.options import (
 from img2img.tasks.parts import StateFromParts, config_adversary, stepper_factory
 from img2img.tasks.registry import register_task
 
-D_INPUTS = ("hole", "image")
+D_INPUTS = ("hole", "output", "image")
+L2_REGIONS = ("hole", "image")
+# The reference's (train.lua) learning rates: G's is 10 x D's when 0 < wtl2 < 1, else equal.
+MIXED_LR, SINGLE_LR = 2e-3, 2e-4
 MEAN_PIXEL_IMAGES = 64
 """Training images whose mean pixel fills the hole: enough for a mean to 1/255."""
 
@@ -69,15 +89,24 @@ class InpaintConfig(
     AdversaryOptions,
     TrainConfig,
 ):
-    """Defaults are the reference code's (``context-encoder/train.lua``, centre hole);
-    ``--load-size 0`` resizes to image_size * 350/128 before the crop, ``--ngf`` is the
-    decoder's width (its last hidden layer) and ``--lr`` the generator's."""
+    """Defaults are the reference code's (``context-encoder/train.lua``, centre hole, as its
+    README runs it); ``--load-size 0`` resizes to image_size * 350/128 before the crop,
+    ``--ngf`` is the decoder's width (its last hidden layer) and ``--lr`` the generator's."""
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
-        """A non-centre mask has no fixed square to show D: it sees the whole image."""
-        d_input = "hole" if values.get("mask", "center") == "center" else "image"
-        return {**objective_presets(values, "nonsaturating"), "d_input": d_input}
+        """What D sees and where L2 counts follow the mask (the centre hole: train.lua's
+        square; random regions: train_random.lua's whole image; other masks: the completed
+        image and the hole); the learning rates follow the loss mix (train.lua's rule)."""
+        mask = values.get("mask", "center")
+        presets: dict[str, Any] = {"d_input": "image", "l2_region": "hole"}
+        if mask == "center":
+            presets["d_input"] = "hole"
+        elif mask == "random-region":
+            presets.update(d_input="output", l2_region="image", overlap_weight=1.0)
+        mixed = 0 < values.get("l2_weight", 0.999) < 1
+        presets.update(lr=MIXED_LR if mixed else SINGLE_LR, d_lr_ratio=0.1 if mixed else 1.0)
+        return {**objective_presets(values, "nonsaturating"), **presets}
 
     task: str = option("inpaint", "which recipe to train")
     data: str = option("", "image folder (DIR/train + DIR/test, or flat); --half for A|B files")
@@ -87,13 +116,31 @@ class InpaintConfig(
     epochs: int = option(25, "total epochs (the reference's niter)")
     decay_epochs: int = option(0, "final epochs of linear LR decay (0: constant, the reference)")
     mask: str = option("center", "hole shape during training (and the default at inference)", MASKS)
+    preprocess: str = preprocess_option(
+        "scale_shorter_and_crop",
+        ("scale_shorter_and_crop", "resize_and_crop"),
+        saved_default="resize_and_crop",
+    )
     overlap: int = option(4, "band of known pixels around the hole the network also predicts")
-    overlap_weight: float = option(10.0, "L2 weight on the overlap band relative to the hole")
+    overlap_weight: float = option(
+        10.0, "L2 weight on the known pixels in the L2 region (the band) relative to the hole"
+    )
+    l2_region: str = option(
+        "hole",
+        "where L2 counts: hole (and its --overlap band), or image (every pixel)",
+        L2_REGIONS,
+        saved_default="hole",
+    )
     bottleneck: str = option("4000", "code size of the 4x4-conv bottleneck, or 'channelwise'")
     mask_channel: bool = option(False, "give the generator the mask as a fourth channel")
     nef: int = option(64, "encoder width (filters in the first layer)")
-    d_input: str = option("hole", "what D sees: the predicted square or the whole image", D_INPUTS)
+    d_input: str = option(
+        "hole",
+        "what D sees: the predicted square, the raw output or the completed image",
+        D_INPUTS,
+    )
     l2_weight: float = option(0.999, "weight of L2; the adversarial term gets 1 - l2_weight")
+    lr: float = OptimizerOptions.option("lr", MIXED_LR)  # the generator's; presets: by l2_weight
     d_lr_ratio: float = option(0.1, "discriminator's learning rate / the generator's")
 
     def __post_init__(self) -> None:
@@ -147,10 +194,11 @@ class Inpaint(StateFromParts):
             overlap=config.overlap,
             train=split == "train" if augment is None else augment,
             seed=config.seed,
+            preprocess=config.preprocess,
         )
 
-    @staticmethod
-    def build_generator(config: InpaintConfig) -> ContextEncoder:
+    @classmethod
+    def build_generator(cls, config: InpaintConfig) -> ContextEncoder:
         bottleneck = config.bottleneck
         return ContextEncoder(
             image_size=config.image_size,
@@ -158,6 +206,7 @@ class Inpaint(StateFromParts):
             ngf=config.ngf,
             bottleneck=bottleneck if bottleneck == "channelwise" else int(bottleneck),
             mask_channel=config.mask_channel,
+            code_norm=not cls.per_image_statistics(config),
         )
 
     @staticmethod
@@ -192,18 +241,28 @@ class Inpaint(StateFromParts):
 
     def discriminator_view(self, image: Tensor, prediction: Tensor, mask: Tensor) -> Tensor:
         """What D judges of ``prediction`` (or of the real ``image``, passed as both):
-        the centre square for ``--d-input hole``, else the completed image."""
+        the centre square for ``--d-input hole``, the prediction itself for ``output``,
+        else the completed image."""
         if self.config.d_input == "hole":
             start, end = center_box(self.config.image_size)
             return prediction[..., start:end, start:end]
+        if self.config.d_input == "output":
+            return prediction
         return composite(image, prediction, mask)
+
+    def l2_weights(self, mask: Tensor) -> Tensor:
+        """The pixels beside the hole that L2 counts (``--overlap-weight`` each): the band
+        around the hole, or for ``--l2-region image`` every known pixel."""
+        if self.config.l2_region == "image":
+            return 1 - mask
+        return overlap_band(mask, self.config.overlap)
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         self.generator.train()
         image = batch["target"].to(self.device, non_blocking=True)
         mask = batch["mask"].to(self.device, non_blocking=True)
         prediction = self.generator(image, mask)
-        band = overlap_band(mask, self.config.overlap)
+        band = self.l2_weights(mask)
         g_l2 = hole_l2(prediction, image, mask, band, self.config.overlap_weight)
         loss = self.config.l2_weight * g_l2
         logs = {"g_l2": g_l2.item()}

@@ -3,6 +3,8 @@
 pix2pix's recipe scaled up by three changes, each a general part of img2img:
 
 - a coarse-to-fine generator (:mod:`img2img.nets.coarse_to_fine`): the global generator G1
+  (``--n-downsample`` 4 stride-2 layers, the reference's ``n_downsample_global``: 182.5M
+  parameters at ``--ngf 64`` on a 36-channel input, 45.7M with 3)
   alone (``--local-enhancers 0``, the reference's ``netG global``), or G1 at half resolution
   inside a local enhancer (``--local-enhancers 1``), trained after G1 (``--init-from`` a G1
   run) with G1 frozen for its first ``--niter-fix-global`` iterations;
@@ -15,6 +17,12 @@ pix2pix's recipe scaled up by three changes, each a general part of img2img:
 
 Semantic inputs: ``--label-nc N`` one-hot encodes the input label map (class-index images,
 or colours of ``--palette``: ``facades`` or a JSON file), inside the saved generator.
+
+Images keep their aspect ratio (``--preprocess scale_width_rounded``, the reference's
+``scale_width``): the width is resized to ``--load-size`` (0: ``--image-size``), the height
+by the aspect ratio, both rounded to the generator's multiple (``2 ** n_downsample``, twice
+that with the local enhancer), as the reference's ``__make_power_2``; no crop. Images of
+different shapes need ``--batch-size 1`` (the reference's).
 
     D: min 0.5 * sum_k [(D_k(s, x) - 1)^2 + D_k(s, G(s))^2]
     G: min sum_k (D_k(s, G(s)) - 1)^2 + 10 * FM(G) [+ w * perceptual(G(s), x)]
@@ -48,6 +56,7 @@ from torch import nn
 from img2img.config import TrainConfig, option
 from img2img.data import PairedImageFolder, resolve_split
 from img2img.data.labels import PALETTES, LabelMapFolder, load_palette
+from img2img.data.transforms import preprocess_option
 from img2img.losses import objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.nets import init_weights
@@ -72,7 +81,7 @@ from img2img.tasks.parts import (
 from img2img.tasks.registry import register_task
 
 # The options that decide the generator's shape, repeated by a run that --init-from's.
-SHAPE_OPTIONS = ("label_nc", "palette", "ngf", "global_blocks")
+SHAPE_OPTIONS = ("label_nc", "palette", "ngf", "global_blocks", "n_downsample")
 
 
 @dataclass
@@ -85,8 +94,8 @@ class Pix2PixHDConfig(
     TrainConfig,
 ):
     """Defaults are the reference code's (``netG global``, instance norm, LSGAN, feature
-    matching 10, Adam 2e-4 (0.5, 0.999), 100 + 100 epochs), except as the module says;
-    ``--load-size 0`` is --image-size (no crop, as scale_width), and the local enhancer
+    matching 10, Adam 2e-4 (0.5, 0.999), 100 + 100 epochs, 4 downsamplings, scale_width),
+    except as the module says; ``--load-size 0`` is --image-size, and the local enhancer
     runs at half of ``--ngf``."""
 
     @staticmethod
@@ -116,6 +125,11 @@ class Pix2PixHDConfig(
     )
     init_from: str = option("", "start the global generator from this pix2pixhd model")
     global_blocks: int = option(9, "residual blocks of the global generator")
+    n_downsample: int = option(
+        4, "stride-2 layers of the global generator (the reference's n_downsample_global)",
+        saved_default=3,
+    )  # fmt: skip
+    preprocess: str = preprocess_option("scale_width_rounded", saved_default="resize_and_crop")
     local_blocks: int = option(3, "residual blocks of the local enhancer")
     d_layers: int = option(3, "PatchGAN strided layers (3: 70x70 patches)")
     num_d: int = option(3, "discriminators, on the image downsampled by 1, 2, 4, ...")
@@ -128,19 +142,44 @@ class Pix2PixHDConfig(
     perceptual_weight: float = option(10.0, "weight of the perceptual loss")
     epochs: int = option(200, "total epochs (the reference: 100 + 100 of decay)")
 
+    def __post_init__(self) -> None:
+        multiple = size_multiple(self)
+        if self.image_size % multiple or self.image_size < 2 * multiple:
+            enhancer = " and the local enhancer" if self.local_enhancers else ""
+            fitting = max(2 * multiple, round(self.image_size / multiple) * multiple)
+            raise ValueError(
+                f"--image-size {self.image_size}: the generator's {self.n_downsample} "
+                f"downsamplings{enhancer} need a multiple of {multiple}, at least "
+                f"{2 * multiple}; use {fitting}"
+            )
 
-def label_encoder(config: Pix2PixHDConfig) -> LabelEncoder | None:
-    """The one-hot encoder of the config's label maps (None for RGB inputs). A palette
-    file's colours are read here when it exists; a saved model carries them in its weights,
-    so rebuilding it needs only the class count."""
+
+def size_multiple(config: Pix2PixHDConfig) -> int:
+    """What image sides must divide by: 2 ** n_downsample for G1, twice that with the local
+    enhancer (G1 runs at half resolution)."""
+    return 2**config.n_downsample * (2 if config.local_enhancers else 1)
+
+
+def label_encoder(config: Pix2PixHDConfig, saved: bool = False) -> LabelEncoder | None:
+    """The one-hot encoder of the config's label maps (None for RGB inputs), its colours
+    read from ``--palette`` (a name that is neither built in nor a file raises
+    FileNotFoundError naming the option). A saved model (``saved``) carries its palette's
+    colours in its weights, so rebuilding it needs only the class count where the file is
+    absent."""
+    palette_file = config.palette and config.palette not in PALETTES
+    if palette_file and not Path(config.palette).is_file():
+        if saved and config.label_nc:
+            return LabelEncoder(config.label_nc, torch.zeros(config.label_nc, 3))
+        raise FileNotFoundError(
+            f"--palette {config.palette}: no such palette file, nor a built-in palette "
+            f"({', '.join(PALETTES)}); give a JSON palette file or a built-in name"
+        )
     if not config.label_nc:
         if config.palette:
             raise ValueError(f"--palette {config.palette} needs --label-nc (its class count)")
         return None
     if not config.palette:
         return LabelEncoder(config.label_nc)
-    if config.palette not in PALETTES and not Path(config.palette).is_file():
-        return LabelEncoder(config.label_nc, torch.zeros(config.label_nc, 3))
     palette = load_palette(config.palette)
     if len(palette.colours) != config.label_nc:
         raise ValueError(
@@ -172,6 +211,8 @@ class Pix2PixHD(StateFromParts):
             "flip": config.flip,
             "train": split == "train" if augment is None else augment,
             "seed": config.seed,
+            "preprocess": config.preprocess,
+            "size_multiple": size_multiple(config),
         }
         encoder = label_encoder(config)
         if encoder is None:
@@ -179,10 +220,14 @@ class Pix2PixHD(StateFromParts):
         return LabelMapFolder(root, encoder, **options)
 
     @staticmethod
-    def build_generator(config: Pix2PixHDConfig) -> LabelToImage:
-        encoder = label_encoder(config)
+    def build_generator(config: Pix2PixHDConfig, saved: bool = True) -> LabelToImage:
+        """The generator of ``config``; ``saved``: for a saved model, whose palette colours
+        its weights hold (a training run passes False: its palette file must exist)."""
+        encoder = label_encoder(config, saved)
         in_channels = config.label_nc or 3
-        coarse = global_generator(in_channels, 3, config.ngf, config.global_blocks, config.norm)
+        coarse = global_generator(
+            in_channels, 3, config.ngf, config.global_blocks, config.norm, config.n_downsample
+        )
         if not config.local_enhancers:
             return LabelToImage(coarse, encoder)
         enhancer = LocalEnhancer(
@@ -199,7 +244,7 @@ class Pix2PixHD(StateFromParts):
     ) -> None:
         self.config = config
         self.device = device
-        self.generator = self.build_generator(config)
+        self.generator = self.build_generator(config, saved=False)
         discriminator = MultiScaleDiscriminator(
             num_d=config.num_d,
             in_channels=(config.label_nc or 3) + 3,  # D sees (label map, image) stacked

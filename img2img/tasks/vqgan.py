@@ -15,8 +15,17 @@ decoder's last layer L, clamped to [0, 1e4] and detached: an option of the Adver
 both terms by 0 instead; either way its weights do not move). The bottleneck
 (``--quantizer``): ``vq`` (codebook + 0.25 * commitment, beta on the encoder side; see
 :mod:`img2img.losses.quantization`), ``ema`` (EMA codebook with dead-code restart, commitment
-only), ``kl`` (diagonal Gaussian, 4 latent channels, KL weight 1e-6, adversarial weight 0.5: the
-latent-diffusion ``kl-f8`` settings) or ``none``.
+only), ``kl`` or ``none``.
+
+``--quantizer kl`` is latent diffusion's KL autoencoder, by default its ``kl-f8`` config
+(``models/first_stage_models/kl-f8``): f = 8, ch 128, ch_mult 1,2,4,4, 2 res blocks, no
+attention but the middle block's, a 4-channel latent (embed_dim), KL weight 1e-6,
+adversarial weight 0.5 from iteration 50001, batch 4. ``--downsample 4`` gives ``kl-f4``'s
+ch_mult 1,2,4 and 3 channels; with ``--preset small`` the sizes stay the preset's and only
+the latent width (by f), the attention and the loss weights are the KL config's. Latent
+diffusion sums its reconstruction term over an image's pixels where img2img takes the mean,
+so its clamp of the adaptive weight at 1e4 becomes 1e4 / (3 H W) here (the same clamp on
+the same balance; :mod:`img2img.losses.quantization`).
 
 Defaults follow the reference's configs: f = 16 (ch 128, ch_mult 1,1,2,2,4, 2 res blocks,
 attention at the latent resolution), 1024 codes of dim 256, PatchGAN with 3 layers and batch
@@ -33,8 +42,10 @@ Departures from the reference, on purpose:
 - The discriminator steps first on the current reconstructions, then the autoencoder (the
   order of every img2img recipe); the reference steps the autoencoder first and recomputes
   the reconstruction for the discriminator, one more forward pass per iteration.
-- The KL autoencoder's learned output log-variance (initialised at 0) is fixed at 0.
+- The KL autoencoder's learned output log-variance (initialised at 0) is fixed at 0 (the
+  reference's optimizers leave it out too, so it stays at 0 there as well).
 - Images are resized to ``image_size`` squared (no random crop).
+- The KL configs' training data (OpenImages, 384 px resized, 256 px crops) is the user's.
 """
 
 from __future__ import annotations
@@ -54,6 +65,7 @@ from img2img.data.autoencoding import ReconstructionFolder
 from img2img.losses import objective_presets
 from img2img.losses.perceptual import BACKBONES, PerceptualLoss
 from img2img.losses.quantization import bottleneck_loss
+from img2img.losses.weighting import ADAPTIVE_MAX
 from img2img.nets import PatchGAN, init_weights
 from img2img.nets.quantizers import QUANTIZERS, code_statistics
 from img2img.nets.vqgan import CHANNEL_MULTS, Autoencoder
@@ -86,9 +98,29 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 2e-4,
     },
 }
-# The latent-diffusion KL autoencoder's settings (its kl-f8 config): a 4-channel latent, whose
-# 16-bit values then cost less than the image's pixels, and a lighter adversarial term.
-KL_PRESETS = {"code_dim": 4, "disc_weight": 0.5}
+# Latent diffusion's KL autoencoders (models/first_stage_models/kl-fN/config.yaml) by f:
+# the latent width (embed_dim) and the width multipliers.
+KL_CONFIGS: dict[int, dict[str, Any]] = {
+    4: {"code_dim": 3, "channel_mult": "1,2,4"},
+    8: {"code_dim": 4, "channel_mult": "1,2,4,4"},
+}
+KL_DOWNSAMPLE = 8  # --quantizer kl names kl-f8 unless --downsample or the preset says
+# What every KL config shares: no attention outside the middle block, a lighter adversarial
+# term; and, at the reference's sizes, its discriminator start and batch.
+KL_PRESETS = {"attention": False, "disc_weight": 0.5}
+KL_REFERENCE_SCHEDULE = {"disc_start": 50001, "batch_size": 4}
+
+
+def kl_presets(values: dict[str, Any], preset: dict[str, Any]) -> dict[str, Any]:
+    """The KL autoencoder's settings (module docstring) for the f that ``values`` or the
+    size ``preset`` give, else 8: kl-f4's or kl-f8's latent width always; its width
+    multipliers and schedule only at the reference's sizes (no ``--preset``)."""
+    f = values.get("downsample", preset.get("downsample", KL_DOWNSAMPLE))
+    config = KL_CONFIGS.get(f, {})
+    kl = {**KL_PRESETS, "downsample": f, "code_dim": config.get("code_dim", 4)}
+    if not values.get("preset"):
+        kl.update(KL_REFERENCE_SCHEDULE, channel_mult=config.get("channel_mult", ""))
+    return kl
 
 
 @dataclass
@@ -108,7 +140,7 @@ class VQGANConfig(
         the objective's critic constraint, for every field nobody set."""
         preset = dict(PRESETS.get(values.get("preset", ""), {}))  # unknown: validate() says so
         if values.get("quantizer") == "kl":
-            preset.update(KL_PRESETS)
+            preset.update(kl_presets(values, preset))
         batch = values.get("batch_size", preset.get("batch_size", 8))
         preset.setdefault("lr", BASE_LR * batch)
         if values.get("perceptual", "auto") == "auto":
@@ -242,6 +274,14 @@ class VQGAN(StateFromParts):
             ).to(device)
         self.iteration = 0
 
+    def adaptive_max(self, image_elements: int) -> float:
+        """The clamp of the adaptive weight: taming's 1e4 on a mean reconstruction loss;
+        latent diffusion's 1e4 is on a loss summed over an image's ``image_elements``
+        (3 H W) values, which img2img's mean divides by them (module docstring)."""
+        if self.config.quantizer != "kl":
+            return ADAPTIVE_MAX
+        return ADAPTIVE_MAX / image_elements
+
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         config = self.config
         self.generator.train()
@@ -266,7 +306,8 @@ class VQGAN(StateFromParts):
             logs["usage"], logs["perplexity"] = code_statistics(neck.codes, config.codebook_size)
         if gan_on:
             last = (rec, self.generator.last_layer) if config.adaptive else None
-            g_gan = self.adversary.loss(recon, adaptive_to=last)
+            clamp = self.adaptive_max(x[0].numel())
+            g_gan = self.adversary.loss(recon, adaptive_to=last, adaptive_max=clamp)
             loss = loss + config.disc_weight * g_gan
             logs["g_gan"] = g_gan.item()
             if config.adaptive:

@@ -74,3 +74,12 @@ def test_without_adaptive_to_the_adversary_loss_is_unchanged() -> None:
     assert adversary.loss(out.reshape(1, 1)).item() == pytest.approx(5.0)
     assert adversary.last_adaptive_weight is None
     assert math.isclose(ADAPTIVE_EPS, 1e-4) and ADAPTIVE_MAX == 1e4  # the reference's values
+
+
+def test_adversary_loss_clamps_at_the_given_maximum() -> None:
+    weight, _, out = _layer()
+    adversary = Adversary(_Critic(), "hinge")
+    rec = (out - 1.0).pow(2).sum()  # lambda would be 35 / 10 = 3.5
+    loss = adversary.loss(out.reshape(1, 1), adaptive_to=(rec, weight), adaptive_max=0.25)
+    assert adversary.last_adaptive_weight == 0.25
+    assert loss.item() == pytest.approx(0.25 * 5.0, rel=1e-6)

@@ -103,7 +103,8 @@ def hole_mse(completed: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -
 
 def test_a_short_run_on_facade_photos_beats_mean_fill(tmp_path: Path, one_thread) -> None:
     facades = require_shared("facades")
-    # 5x the reference's learning rate, so that 80 steps (about 20 s on one core) suffice.
+    # lr 1e-3 (the reference's generator takes 2e-3), at which the margin was measured: 80
+    # steps (about 20 s on one core) suffice.
     config = tiny_config(
         facades, tmp_path / "run", half="A", nef=16, ngf=16, ndf=16, batch_size=16, lr=1e-3,
         max_steps=80, save_every=1000, log_every=20,
@@ -208,3 +209,104 @@ def test_export_and_maskless_tensor_calls_say_an_inpainting_model_needs_a_mask(p
         load(tmp_path / "run", device="cpu").translate_tensor(torch.zeros(1, 3, 32, 32))
     with pytest.raises(ValueError, match="takes an image and a mask"):
         export_model(tmp_path / "run", tmp_path / "model.pt", format="torchscript")
+
+
+def test_learning_rates_are_the_references_g_ten_times_d(photos: Path, tmp_path: Path) -> None:
+    """train.lua: G lr = 10 x lr when 0 < wtl2 < 1 (2e-3), D lr = lr (2e-4); else both lr."""
+    cpu = torch.device("cpu")
+
+    def rates(**options) -> tuple[float, float]:
+        task = Inpaint(tiny_config(photos, tmp_path / "run", half="A", **options), 1, 0, cpu)
+        return tuple(  # type: ignore[return-value]
+            stepper.optimizer.param_groups[0]["lr"] for stepper in task.steppers.values()
+        )
+
+    assert rates() == pytest.approx((2e-3, 2e-4))
+    assert rates(l2_weight=1.0) == pytest.approx((2e-4, 2e-4))
+    assert rates(lr=1e-3) == pytest.approx((1e-3, 1e-4))  # --lr stays the generator's
+
+
+class _Fixed(torch.nn.Module):
+    """A 'generator' returning a fixed prediction (its one parameter keeps the Stepper busy)."""
+
+    def __init__(self, prediction: torch.Tensor) -> None:
+        super().__init__()
+        self.prediction = prediction
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.prediction
+
+
+def test_random_region_holes_train_with_train_random_luas_objective(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """L2 over the whole image with equal weights (useOverlapPred=0, its README's), and D
+    judging the raw output, not the completed image."""
+    config = tiny_config(photos, tmp_path / "run", half="A", mask="random-region")
+    assert (config.d_input, config.l2_region, config.overlap_weight) == ("output", "image", 1.0)
+    task = Inpaint(config, total_steps=10, decay_steps=0, device=torch.device("cpu"))
+    dataset = Inpaint.dataset(config, "train")
+    batch = {key: torch.stack([dataset[i][key] for i in range(4)]) for key in ("target", "mask")}
+    prediction = torch.rand(4, 3, 32, 32) * 2 - 1
+    monkeypatch.setattr(task, "generator", _Fixed(prediction))
+    judged = []
+    monkeypatch.setattr(task.adversary, "loss", lambda fake: judged.append(fake) or fake.mean())
+    monkeypatch.setattr(task.adversary, "update", lambda real, fake: {})
+    seen = []
+    monkeypatch.setattr(task.g_stepper, "step", seen.append)
+    logs = task.step(batch)
+    l2 = float(((prediction - batch["target"]) ** 2).mean())
+    assert logs["g_l2"] == pytest.approx(l2, rel=1e-6)
+    torch.testing.assert_close(judged[0], prediction, rtol=0, atol=0)  # not a composite
+    assert seen[0].item() == pytest.approx(0.999 * l2 + 0.001 * prediction.mean().item(), 1e-5)
+    weighted = tiny_config(
+        photos, tmp_path / "w", half="A", mask="random-region", overlap_weight=10
+    )
+    task = Inpaint(weighted, total_steps=10, decay_steps=0, device=torch.device("cpu"))
+    monkeypatch.setattr(task, "generator", _Fixed(prediction))
+    mask = batch["mask"]
+    error = (prediction - batch["target"]) ** 2
+    expected = float((error * (mask + 10 * (1 - mask))).mean())  # useOverlapPred=1
+    assert task.step(batch)["g_l2"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_non_square_photos_keep_their_aspect_ratio_before_the_crop(tmp_path: Path) -> None:
+    """The reference's loader resizes the shorter side to loadSize, keeping the ratio."""
+    from img2img.data.inpaint import InpaintFolder
+    from img2img.images import pil_to_tensor
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "wide").mkdir()
+    photo = Image.fromarray(rng.integers(0, 256, (40, 80, 3), dtype=np.uint8))
+    photo.save(tmp_path / "wide" / "0.png")
+    test = InpaintFolder(tmp_path / "wide", load_size=36, crop_size=32, train=False)[0]
+    expected = photo.resize((72, 36), Image.Resampling.BICUBIC).crop((20, 2, 52, 34))
+    torch.testing.assert_close(test["target"], pil_to_tensor(expected), rtol=0, atol=0)
+    squashed = InpaintFolder(
+        tmp_path / "wide", load_size=36, crop_size=32, train=False, preprocess="resize_and_crop"
+    )[0]
+    assert not torch.equal(squashed["target"], test["target"])
+
+
+def test_batch_size_1_trains_and_inpaints_with_the_default_bottleneck(
+    photos: Path, tmp_path: Path
+) -> None:
+    """A 1 x 1 code normalised over a batch of one has nothing to normalise."""
+    config = tiny_config(
+        photos, tmp_path / "run", half="A", bottleneck="64", batch_size=1, max_steps=2
+    )
+    Trainer(config).fit()
+    translator = load(tmp_path / "run", device="cpu")
+    test = Inpaint.dataset(translator.config, "test")[0]
+    completed = translator.inpaint_tensor(test["target"][None], test["mask"][None])
+    assert completed.shape == (1, 3, 32, 32) and torch.isfinite(completed).all()
+
+
+def test_a_mask_that_does_not_fit_the_images_is_refused_with_both_shapes(photos, tmp_path):
+    Trainer(tiny_config(photos, tmp_path / "run", half="A", max_steps=1)).fit()
+    translator = load(tmp_path / "run", device="cpu")
+    with pytest.raises(ValueError, match=r"mask of shape \(1, 1, 16, 16\) does not fit images"):
+        translator.inpaint_tensor(torch.zeros(2, 3, 32, 32), torch.ones(1, 1, 16, 16))
+    with pytest.raises(ValueError, match=r"mask of shape \(3, 1, 32, 32\)"):
+        translator.inpaint_tensor(torch.zeros(2, 3, 32, 32), torch.ones(3, 1, 32, 32))

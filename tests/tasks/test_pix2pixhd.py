@@ -7,6 +7,7 @@ import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import SHARED_DATA, assert_resumed_like_straight
@@ -19,9 +20,11 @@ from img2img.nets.coarse_to_fine import LocalEnhancer
 from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from img2img.train import Trainer
 
-# The smallest pix2pixHD with every part: two 1-layer PatchGANs, a 1-block G1 and enhancer.
+# The smallest pix2pixHD with every part: two 1-layer PatchGANs, a 1-block G1 (3
+# downsamplings, so that the local enhancer fits 32 px) and enhancer.
 TINY = {
     "image_size": 32,
+    "n_downsample": 3,
     "ngf": 4,
     "ndf": 4,
     "global_blocks": 1,
@@ -227,3 +230,73 @@ def test_a_label_map_model_runs_on_onnxruntime_and_still_checks_its_colours(tmp_
     black[8:24, 8:24] = 0  # an area of a colour the palette lacks
     with pytest.raises(UnknownLabel, match=r"colour \(0, 0, 0\)"):
         fast(Image.fromarray(black))
+
+
+def test_defaults_are_the_references_downsamplings_and_scale_width(tmp_path: Path) -> None:
+    """n_downsample_global 4, and scale_width: the width to the load size, the aspect ratio
+    kept, sides rounded to the generator's multiple (__make_power_2), no crop."""
+    config = merge(Pix2PixHDConfig, {"data": str(tmp_path), "image_size": 64})
+    assert (config.n_downsample, config.preprocess) == (4, "scale_width_rounded")
+    assert Pix2PixHD.build_generator(config).network.size_multiple == 16
+    (tmp_path / "train").mkdir()
+    rng = np.random.default_rng(0)
+    pair = rng.integers(0, 256, (50, 2 * 100, 3), dtype=np.uint8)  # halves 100 x 50
+    Image.fromarray(pair).save(tmp_path / "train" / "0.png")
+    for train in (True, False):
+        item = Pix2PixHD.dataset(config, "train", augment=train)[0]
+        assert item["input"].shape == item["target"].shape == (3, 32, 64)  # 64 x 32, kept
+
+
+def test_a_mistyped_palette_is_an_error_naming_it(paired_dataset: Path, tmp_path: Path) -> None:
+    for options in ({"palette": "facdes"}, {"palette": "facdes.json", "label_nc": 12}):
+        config = tiny(paired_dataset, tmp_path / "run", **options)
+        with pytest.raises(FileNotFoundError, match=f"--palette {options['palette']}: no such"):
+            Trainer(config)
+        assert not (tmp_path / "run").exists()  # nothing half-written is left
+    # A saved model carries its colours: it still loads where its palette file is absent.
+    config = tiny(paired_dataset, tmp_path / "run", palette="gone.json", label_nc=3)
+    assert Pix2PixHD.build_generator(config).encoder.label_nc == 3
+
+
+@pytest.mark.parametrize(("size", "local", "fitting"), [(40, 0, 32), (16, 0, 32), (32, 1, 64)])
+def test_an_image_size_the_generator_cannot_take_is_refused(size, local, fitting) -> None:
+    with pytest.raises(ValueError, match=f"--image-size {size}: .* use {fitting}"):
+        merge(Pix2PixHDConfig, {"image_size": size, "local_enhancers": local})
+
+
+def test_the_cli_says_what_is_wrong_with_a_palette_or_an_image_once(
+    paired_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    argv = ["train", "--task", "pix2pixhd", "--data", str(paired_dataset), "--out", str(run)]
+    with pytest.raises(SystemExit) as exit_code:
+        main([*argv, "--palette", "facdes", "--device", "cpu"])
+    message = capsys.readouterr().err
+    assert exit_code.value.code == 2 and "--palette facdes: no such palette file" in message
+    assert "Traceback" not in message and not run.exists()
+    with pytest.raises(SystemExit):
+        main([*argv, "--image-size", "40"])
+    assert "--image-size 40: the generator's 4 downsamplings need a multiple of 16" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_an_image_too_small_for_the_downsamplings_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
+    from conftest import save_untrained_model
+
+    model = save_untrained_model(tmp_path / "m", "pix2pixhd", image_size=32, ngf=4, global_blocks=1)
+    Image.new("RGB", (12, 12)).save(tmp_path / "small.png")
+    Image.new("RGB", (20, 20)).save(tmp_path / "fits.png")  # padded to 32 x 32: 2 x 2 positions
+    out = tmp_path / "out"
+    argv = ["translate", "--model", str(model), "--engine", engine, "-o", f"{out}/"]
+    with pytest.raises(SystemExit):
+        main([*argv, str(tmp_path / "small.png"), str(tmp_path / "fits.png")])
+    message = capsys.readouterr().err
+    assert "small.png: a 12x12 image is too small for this pix2pixhd model: its generator " in (
+        message
+    )
+    assert "downsamples by 16 and needs at least 32 px on each side" in message
+    assert (out / "fits.png").is_file() and not (out / "small.png").exists()

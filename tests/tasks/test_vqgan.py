@@ -206,3 +206,41 @@ def test_the_shipped_model_reconstructs_held_out_cifar_images(one_thread) -> Non
     assert psnr(recon, originals).mean().item() > 14.0  # its card: 15.8 dB on 200 held out
     codes = vq.encode(originals)
     assert codes.shape == (len(files), 8, 8) and len(codes.unique()) > 100
+
+
+def test_quantizer_kl_is_latent_diffusions_kl_f8() -> None:
+    """models/first_stage_models/kl-f8: f = 8, ch 128, ch_mult 1,2,4,4, no attention, a
+    4-channel latent, disc weight 0.5 from iteration 50001, batch 4 (lr 4.5e-6 x 4)."""
+    config = merge(VQGANConfig, {"quantizer": "kl"})
+    assert (config.downsample, config.channel_mult, config.attention) == (8, "1,2,4,4", False)
+    assert (config.ngf, config.res_blocks, config.code_dim) == (128, 2, 4)
+    assert (config.kl_weight, config.disc_weight, config.disc_start) == (1e-6, 0.5, 50001)
+    assert config.batch_size == 4 and config.lr == pytest.approx(4.5e-6 * 4)
+    with torch.device("meta"):
+        network = VQGAN.build_generator(config)
+    assert network.size_multiple == 8 and network.encoder.body[-1].out_channels == 2 * 4
+    *levels, middle = network.encoder.body[1:-3]  # as the reference: attention in the middle only
+    attention = [type(m).__name__ == "AttentionBlock" for m in levels[-1].modules()]
+    assert not any(attention) and type(middle[1]).__name__ == "AttentionBlock"
+    f4 = merge(VQGANConfig, {"quantizer": "kl", "downsample": 4})  # kl-f4
+    assert (f4.channel_mult, f4.code_dim) == ("1,2,4", 3)
+    small = merge(VQGANConfig, {"quantizer": "kl", "preset": "small"})  # the preset's sizes
+    assert (small.downsample, small.channel_mult, small.code_dim) == (4, "1,2,2", 3)
+    assert (small.attention, small.disc_start, small.batch_size) == (False, 1000, 16)
+    assert merge(VQGANConfig, {"quantizer": "kl", "code_dim": 8}).code_dim == 8  # yours wins
+
+
+@pytest.mark.parametrize(("quantizer", "clamp"), [("kl", 1e4 / (3 * 16 * 16)), ("vq", 1e4)])
+def test_the_adaptive_weight_is_clamped_as_the_reference_does(
+    images: Path, tmp_path: Path, quantizer: str, clamp: float, monkeypatch
+) -> None:
+    """Latent diffusion clamps lambda at 1e4 on a loss summed over the 3 H W values of an
+    image, taming on a mean; img2img's reconstruction term is a mean."""
+    task = VQGAN(
+        tiny(images, tmp_path, quantizer=quantizer, disc_start=0), 10, 0, torch.device("cpu")
+    )
+    seen = {}
+    loss = task.adversary.loss
+    monkeypatch.setattr(task.adversary, "loss", lambda *a, **k: seen.update(k) or loss(*a, **k))
+    task.step({"input": torch.rand(2, 3, 16, 16) * 2 - 1})
+    assert seen["adaptive_max"] == pytest.approx(clamp)
