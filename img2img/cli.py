@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.config import add_config_arguments, complete_saved, load_json, load_yaml, merge
 from img2img.data.masks import MASKS
 from img2img.engines import ENGINES
 from img2img.precision import PRECISIONS
@@ -40,6 +40,8 @@ def train_command(argv: list[str]) -> None:
     saved_values = load_json(Path(known.resume) / "config.json") if known.resume else {}
     task_name = known.task or yaml_values.get("task") or saved_values.get("task") or DEFAULT_TASK
     task = get_task(task_name)
+    if saved_values:
+        saved_values = complete_saved(task.Config, saved_values)
 
     parser = argparse.ArgumentParser(
         prog="img2img train",

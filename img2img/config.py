@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from img2img.loggers import LOGGERS
+from img2img.optim import LR_SCHEDULES
 from img2img.precision import PRECISIONS
 
 C = TypeVar("C", bound="TrainConfig")
@@ -40,6 +41,7 @@ def option(
     old_names: tuple[str, ...] = (),
     repeatable: bool = False,
     file_names: tuple[str, ...] = (),
+    before: Any = dataclasses.MISSING,
 ) -> Any:
     """A dataclass field with the help text (and allowed values) its CLI flag shows;
     ``aliases`` are extra flag names for it (``("--workers",)``). ``old_names`` are names
@@ -49,7 +51,9 @@ def option(
     name whose flag now means something else (SRGAN's width was ``channels``, which is an
     image's channels everywhere now). ``repeatable``: a string of comma-separated
     ``choices``; the flag may be given several times (``--logger tensorboard --logger
-    wandb``) and YAML may give a list."""
+    wandb``) and YAML may give a list. ``before``: for an option added with a default that
+    changes what older runs did, the value that reproduces them; a saved config that lacks
+    the option gets it (:func:`complete_saved`)."""
     metadata = {
         "help": help,
         "choices": choices,
@@ -58,6 +62,8 @@ def option(
         "repeatable": repeatable,
         "file_names": file_names,
     }
+    if before is not dataclasses.MISSING:
+        metadata["before"] = before
     return field(default=default, metadata=metadata)
 
 
@@ -93,6 +99,13 @@ class TrainConfig(OptionGroup):
     batch_size: int = option(1, "images per optimisation step (per process)")
     epochs: int = option(200, "total epochs (the LR schedule is laid out over these)")
     decay_epochs: int = option(100, "final epochs over which the LR decays linearly to 0")
+    lr_schedule: str = option(
+        "linear",
+        "learning-rate schedule: linear (constant, then a linear decay over --decay-epochs) or "
+        "cosine (annealed from the first iteration over all --epochs; --decay-epochs 0)",
+        LR_SCHEDULES,
+    )
+    lr_floor: float = option(0.0, "the learning rate the schedule decays to (DDGAN: 1e-5)")
     max_steps: int = option(0, "stop after this many iterations (0: run all epochs)")
     save_every: int = option(1000, "write a resumable checkpoint every N iterations")
     keep_checkpoints: int = option(2, "training states kept (older ones are the fallback)")
@@ -118,6 +131,11 @@ class TrainConfig(OptionGroup):
         "fp32", "autocast precision (auto: bf16/fp16 where the device is fast at it)", PRECISIONS
     )
     ema: float = option(0.0, "keep an EMA of the generator weights with this decay (0: off)")
+    ema_rampup: float = option(
+        0.0,
+        "EMA ramp-up: the average's half-life is at most this fraction of the iterations so "
+        "far, so early weights are forgotten fast (StyleGAN2: 0.05; 0: off)",
+    )
     sync_bn: bool = option(
         False, "under torchrun on GPUs: batch-norm statistics over all processes' batches"
     )
@@ -157,6 +175,18 @@ def rename_old_names(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str
                 )
             renamed[f.name] = value
     return renamed
+
+
+def complete_saved(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config (a model's or a resumed run's ``config.json``) with every option of
+    ``cls``: one it lacks was added after the file was written, so it takes the value that
+    reproduces how that run trained, its ``before`` (see :func:`option`) or else its default,
+    never a preset (presets fill what a *new* run leaves unset). Old names are renamed."""
+    completed = rename_old_names(cls, values)
+    for f in dataclasses.fields(cls):
+        if f.name not in completed:
+            completed[f.name] = f.metadata.get("before", f.default)
+    return completed
 
 
 def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from img2img.config import config_from_dict
+from img2img.config import complete_saved, config_from_dict
 from img2img.data.masks import read_mask
 from img2img.devices import resolve_device
 from img2img.engines import OnnxRuntimeNetwork, TorchNetwork, compile_network
@@ -74,7 +74,7 @@ def load_generator(
     model works everywhere."""
     values, weights = read_model(model, use_ema=use_ema)
     task = get_task(values.get("task", ""))
-    config = config_from_dict(task.Config, values)
+    config = config_from_dict(task.Config, complete_saved(task.Config, values))
     generator = task.build_generator(config)
     generator.load_state_dict(weights)
     return generator.to(device).eval(), config
