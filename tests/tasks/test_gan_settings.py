@@ -247,7 +247,19 @@ def test_a_style_run_saved_before_the_new_options_resumes_as_it_trained(
     flags = ["--data", str(mnist), "--out", str(run), "--device", "cpu", "--num-workers", "0"]
     flags += ["--ngf", "4", "--ndf", "4", "--z-dim", "8", "--w-dim", "8", "--batch-size", "4"]
     flags += ["--sample-every", "100", "--num-samples", "4"]
-    main(["train", "--task", "gan", "--generator", "style", *old_behaviour, *flags, "--max-steps", "1"])
+    main(
+        [
+            "train",
+            "--task",
+            "gan",
+            "--generator",
+            "style",
+            *old_behaviour,
+            *flags,
+            "--max-steps",
+            "1",
+        ]
+    )
     saved = json.loads((run / "config.json").read_text())
     new = ("discriminator", "ema_rampup", "flip", "stacked", "lr_schedule", "lr_floor")
     old = {k: v for k, v in saved.items() if k not in new}
