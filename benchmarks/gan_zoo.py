@@ -6,7 +6,9 @@
 Each (data set, kind[, +DiffAugment]) is trained by ``img2img train`` for ``--minutes`` of
 training time (the run's own clock, start-up excluded) and stopped as Ctrl-C does, then
 measured by ``img2img eval --metrics fid,kid --generate N --real M`` (FID is biased upwards
-at small N: compare only rows with the same N), and sampled with ``img2img sample`` (a
+at small N: compare only rows with the same N; MNIST runs also by ``digits``, the digit
+classifier's share of recognisable samples, classes covered and KL from uniform), and
+sampled with ``img2img sample`` (a
 64-image grid per model in ``OUT/grids``, a data set's in one picture, ``OUT/zoo-<data>.jpg``).
 The table (Markdown, also ``OUT/zoo.md`` and ``OUT/zoo.json``) gives iterations, training
 images/s, generator/discriminator parameters, FID and KID.
@@ -22,7 +24,8 @@ and its own paper's optimizer settings (the presets). The kinds:
   ``ebgan`` (energy-based, auto-encoder D);
 - ``progan`` (grows 4 -> 32 px; ``--images-per-phase`` is scaled to the budget so it
   reaches 32 px in about half of it);
-- ``style`` (StyleGAN2-style generator, lazy R1, DCGAN discriminator without batch norm);
+- ``style`` (StyleGAN2-style generator and residual discriminator, lazy R1, EMA: the
+  reference's settings, which ``--generator style`` brings);
 - ``ddgan-t1``, ``ddgan-t2``, ``ddgan-t4`` (Denoising Diffusion GAN with T steps; T = 1 is
   a plain GAN with the same networks).
 
@@ -130,8 +133,9 @@ def parameter_counts(out: Path) -> dict[str, int]:
     return {"g_params": count(task.generator), "d_params": sum(map(count, discriminators))}
 
 
-def evaluate(out: Path, data: Path, generate: int, real: int) -> dict:
-    command = ["img2img", "eval", "--model", str(out), "--data", str(data), "--metrics", "fid,kid"]
+def evaluate(out: Path, data: Path, generate: int, real: int, digits: bool) -> dict:
+    metrics = "fid,kid,digits" if digits else "fid,kid"
+    command = ["img2img", "eval", "--model", str(out), "--data", str(data), "--metrics", metrics]
     command += ["--generate", str(generate), "--real", str(real)]
     subprocess.run([sys.executable, "-m", *command], check=True)
     return json.loads((out / f"eval-{data.name}.json").read_text())
@@ -173,16 +177,23 @@ def earlier_rows(path: Path) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| data | kind | iterations | train img/s | G params | D params | FID | KID x 1e3 | N |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| data | kind | iterations | train img/s | G params | D params | FID | KID x 1e3 | N "
+        "| digits | classes | KL |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         fid = f"{r['fid']:.1f}" if "fid" in r else "-"
         kid = f"{1e3 * r['kid']:.1f} ± {1e3 * r['kid_std']:.1f}" if "kid" in r else "-"
+        digits = "| - | - | -"
+        if "digits_confident" in r:
+            digits = (
+                f"| {100 * r['digits_confident']:.1f}% | {r['digits_classes']} | "
+                f"{r['digits_kl']:.3f}"
+            )
         lines.append(
             f"| {r['data']} | {r['kind']} | {r['iterations']} | {r['images_per_second']:.1f} | "
             f"{r['g_params'] / 1e6:.2f} M | {r['d_params'] / 1e6:.2f} M | {fid} | {kid} | "
-            f"{r.get('generated', '-')} vs {r.get('real', '-')} |"
+            f"{r.get('generated', '-')} vs {r.get('real', '-')} {digits} |"
         )
     return "\n".join(lines)
 
@@ -221,7 +232,8 @@ def main() -> None:
             args.out.joinpath("grids").mkdir(parents=True, exist_ok=True)
             sample_grid(out, grid_path(args.out, data_name, name))
             if not args.skip_eval:
-                summary = evaluate(out, data, args.generate, args.real)
+                on_digits = data_name == "mnist32"
+                summary = evaluate(out, data, args.generate, args.real, on_digits)
                 kid = summary["metrics"]["kid"]
                 row.update(
                     fid=summary["metrics"]["fid"],
@@ -230,6 +242,7 @@ def main() -> None:
                     generated=summary["generated"],
                     real=summary["images"],
                 )
+                row.update({k: v for k, v in summary["metrics"].items() if k.startswith("digits_")})
             rows = [r for r in rows if (r["data"], r["kind"]) != (data_name, name)] + [row]
             print(table(rows[-1:]).splitlines()[-1], flush=True)
             args.out.joinpath("zoo.json").write_text(json.dumps(rows, indent=1))

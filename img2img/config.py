@@ -11,10 +11,11 @@ default differs re-declares the field with :meth:`OptionGroup.option`, which kee
 group's help text and choices, so one name means one thing in every task.
 
 A saved config (a model's or a run's ``config.json``) holds every option of its time. An
-option added later declares ``saved_default``, the value that reproduces what the code did
-before the option existed; :func:`saved_config` reads a saved config with those values
-filled in, so an old model rebuilds the network it was trained as and an old run resumes
-as it started, while new runs take the new default.
+option added later takes, in a saved config that lacks it, its ``saved_default`` (the value
+that reproduces what the code did before the option existed) or else its default, never a
+preset; :func:`saved_config` reads a saved config with those values filled in, so an old
+model rebuilds the network it was trained as and an old run resumes as it started, while
+new runs take the new default.
 
 Precedence, lowest first: dataclass defaults < presets (a config class's ``presets(values)``:
 defaults that depend on other options, such as a GAN objective's paper settings or the
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from img2img.loggers import LOGGERS
+from img2img.optim import LR_SCHEDULES
 from img2img.precision import PRECISIONS
 
 C = TypeVar("C", bound="TrainConfig")
@@ -104,6 +106,13 @@ class TrainConfig(OptionGroup):
     batch_size: int = option(1, "images per optimisation step (per process)")
     epochs: int = option(200, "total epochs (the LR schedule is laid out over these)")
     decay_epochs: int = option(100, "final epochs over which the LR decays linearly to 0")
+    lr_schedule: str = option(
+        "linear",
+        "learning-rate schedule: linear (constant, then a linear decay over --decay-epochs) or "
+        "cosine (annealed from the first iteration over all --epochs; --decay-epochs 0)",
+        LR_SCHEDULES,
+    )
+    lr_floor: float = option(0.0, "the learning rate the schedule decays to (DDGAN: 1e-5)")
     max_steps: int = option(0, "stop after this many iterations (0: run all epochs)")
     save_every: int = option(1000, "write a resumable checkpoint every N iterations")
     keep_checkpoints: int = option(2, "training states kept (older ones are the fallback)")
@@ -129,6 +138,11 @@ class TrainConfig(OptionGroup):
         "fp32", "autocast precision (auto: bf16/fp16 where the device is fast at it)", PRECISIONS
     )
     ema: float = option(0.0, "keep an EMA of the generator weights with this decay (0: off)")
+    ema_rampup: float = option(
+        0.0,
+        "EMA ramp-up: the average's half-life is at most this fraction of the iterations so "
+        "far, so early weights are forgotten fast (StyleGAN2: 0.05; 0: off)",
+    )
     sync_bn: bool = option(
         False, "under torchrun on GPUs: batch-norm statistics over all processes' batches"
     )
@@ -172,13 +186,14 @@ def rename_old_names(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str
 
 def upgrade_saved(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str, Any]:
     """A saved config's ``values`` under today's options: old names renamed
-    (:func:`rename_old_names`) and every option it lacks that declares a ``saved_default``
-    set to that value, the behaviour the config was saved with. Options without one take
-    their ordinary default (or preset)."""
+    (:func:`rename_old_names`) and every option it lacks (one added after the file was
+    written) set to the value that reproduces how that model or run trained: its
+    ``saved_default`` where it declares one, else its default, never a preset (presets fill
+    what a *new* run leaves unset, and may depend on options the old code did not have)."""
     upgraded = rename_old_names(cls, values)
     for f in dataclasses.fields(cls):
-        if f.name not in upgraded and "saved_default" in f.metadata:
-            upgraded[f.name] = f.metadata["saved_default"]
+        if f.name not in upgraded and f.default is not MISSING:
+            upgraded[f.name] = f.metadata.get("saved_default", f.default)
     return upgraded
 
 

@@ -7,8 +7,9 @@ non-finite loss check are added in one place and every task and every Adversary 
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -16,6 +17,7 @@ from torch import nn
 from img2img.watch import TrainingDiverged
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("linear", "cosine")
 
 
 def make_optimizer(
@@ -37,15 +39,42 @@ def make_optimizer(
     raise ValueError(f"unknown optimizer {kind!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
-def linear_decay_factor(step: int, total_steps: int, decay_steps: int) -> float:
+def linear_decay_factor(
+    step: int, total_steps: int, decay_steps: int, floor_ratio: float = 0.0
+) -> float:
     """LR multiplier of the pix2pix/CycleGAN schedule: 1 until ``total - decay`` steps, then
-    linearly down to 0 at ``total_steps`` (the papers' "constant for half, decay to zero")."""
+    linearly down to ``floor_ratio`` (0: the papers' "constant for half, decay to zero") at
+    ``total_steps``."""
     if decay_steps <= 0:
         return 1.0
     start = total_steps - decay_steps
     if step < start:
         return 1.0
-    return max(0.0, 1.0 - (step - start) / decay_steps)
+    progress = min((step - start) / decay_steps, 1.0)
+    return 1.0 - (1.0 - floor_ratio) * progress
+
+
+def cosine_factor(step: int, total_steps: int, floor_ratio: float = 0.0) -> float:
+    """LR multiplier of cosine annealing from the first step to ``floor_ratio`` of the base
+    rate at ``total_steps`` (PyTorch's ``CosineAnnealingLR(T_max=total_steps, eta_min=floor)``,
+    which DDGAN's reference steps once per epoch; here every iteration), then held there."""
+    if total_steps <= 0:
+        return 1.0
+    progress = min(step / total_steps, 1.0)
+    return floor_ratio + (1.0 - floor_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def schedule_factor(
+    kind: str, total_steps: int, decay_steps: int, floor_ratio: float
+) -> Callable[[int], float]:
+    """The LR multiplier per iteration of ``kind`` (:data:`LR_SCHEDULES`): ``linear`` holds
+    the rate, then decays it over the last ``decay_steps``; ``cosine`` anneals it over all
+    ``total_steps``; both end at ``floor_ratio`` of the base rate."""
+    if kind == "linear":
+        return lambda step: linear_decay_factor(step, total_steps, decay_steps, floor_ratio)
+    if kind == "cosine":
+        return lambda step: cosine_factor(step, total_steps, floor_ratio)
+    raise ValueError(f"unknown LR schedule {kind!r}; choose one of {', '.join(LR_SCHEDULES)}")
 
 
 class Stepper:
@@ -101,6 +130,19 @@ class Stepper:
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
+
+    def set_schedule(
+        self, kind: str, total_steps: int, decay_steps: int = 0, floor: float = 0.0
+    ) -> None:
+        """Replace the LR schedule before training starts (the Trainer's ``--lr-schedule``,
+        ``--lr-floor``): ``kind`` from :data:`LR_SCHEDULES`, ending at the learning rate
+        ``floor`` (an absolute rate, the same for every Stepper: DDGAN anneals G from 1.6e-4
+        and D from 1.25e-4 both to 1e-5)."""
+        factors = [
+            schedule_factor(kind, total_steps, decay_steps, floor / group["initial_lr"])
+            for group in self.optimizer.param_groups
+        ]
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factors)
 
     def use_grad_scaler(self, device_type: str) -> None:
         self.scaler = torch.amp.GradScaler(device_type)

@@ -15,6 +15,7 @@ averaged over the processes, and only rank 0 writes files.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -205,7 +206,8 @@ class Trainer:
         self.buffers = BufferGuard(task_modules(self.task)) if config.skip_nonfinite else None
         if config.channels_last:
             use_channels_last(self.task)
-        self.ema = EMA(self.task.generator, config.ema) if config.ema else None
+        self._set_lr_schedules()
+        self.ema = EMA(self.task.generator, config.ema, config.ema_rampup) if config.ema else None
         if config.compile:  # after the EMA's copy: a copy of a compiled module runs eagerly
             compile_networks(self.task)
         self.step = 0
@@ -222,6 +224,21 @@ class Trainer:
             start_step=self.step,
             enabled=self.world.is_main,
         )
+
+    def _set_lr_schedules(self) -> None:
+        """``--lr-schedule`` / ``--lr-floor`` for every Stepper of the task (the linear decay
+        to 0 each Stepper starts with needs nothing)."""
+        cfg = self.config
+        if cfg.lr_schedule == "linear" and not cfg.lr_floor:
+            return
+        if cfg.lr_schedule == "cosine" and cfg.decay_epochs:
+            raise ValueError(
+                f"--lr-schedule cosine anneals over all {cfg.epochs} epochs; --decay-epochs "
+                f"{cfg.decay_epochs} belongs to the linear schedule: drop one"
+            )
+        decay_steps = cfg.decay_epochs * self.steps_per_epoch
+        for stepper in self.task.steppers.values():
+            stepper.set_schedule(cfg.lr_schedule, self.total_steps, decay_steps, cfg.lr_floor)
 
     def _validator(self) -> Validator | None:
         """Rank 0's :class:`Validator` when ``--val-every`` asks for one, its data checked
@@ -356,18 +373,27 @@ class Trainer:
 
     def write_samples(self) -> None:
         """The task's own ``write_samples(batch, path, step)`` when it has one (plots for 2-D
-        data, say), else a grid of ``task.sample(batch)`` columns; then the loss plot.
-        Rank 0 only (sampling runs the task's plain modules, no collective calls)."""
+        data, say), else a grid of ``task.sample(batch)`` columns; then the loss plot. With
+        ``--ema`` the generator holds the averaged weights meanwhile, so the grids show the
+        model that is saved and served. Rank 0 only (sampling runs the task's plain modules,
+        no collective calls)."""
         if not self.world.is_main:
             return
         path = self.out / "samples" / f"step_{self.step:07d}.png"
         writer = getattr(self.task, "write_samples", None)
-        if writer is not None:
-            writer(self.sample_batch, path, self.step)
-        else:
-            save_grid(self.task.sample(self.sample_batch), path)
+        with self._served_weights():
+            if writer is not None:
+                writer(self.sample_batch, path, self.step)
+            else:
+                save_grid(self.task.sample(self.sample_batch), path)
         self.loggers.image_file("samples", path, self.step)
         plot_losses(self.out / LOSS_LOG, self.out / LOSS_PLOT)
+
+    def _served_weights(self) -> contextlib.AbstractContextManager[Any]:
+        """The EMA's weights in the task's generator for the duration, where there is one."""
+        if self.ema is None:
+            return contextlib.nullcontext()
+        return self.ema.applied_to(self.task.generator)
 
     def validate(self) -> None:
         """Measure the model (rank 0; see :mod:`img2img.validation`), log the values and
@@ -489,7 +515,7 @@ class Trainer:
                         self.buffers.repair()
                         logs = {k: v for k, v in logs.items() if math.isfinite(v)}
                     if self.ema is not None:
-                        self.ema.update(self.task.generator)
+                        self.ema.update(self.task.generator, self.step)
                     for stepper in self.task.steppers.values():
                         stepper.schedule_step()
                     self.step += 1

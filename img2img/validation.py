@@ -107,7 +107,7 @@ class Validator:
         self.out = Path(out)
         self.data, lr_data = held_out_folders(config)
         self.protocol = validation_protocol(config)
-        self.metrics = list(self.protocol.validation)
+        self.metrics = list(self.protocol.validation_metrics(config))
         self.metric, self.higher_is_better = self.protocol.decides, self.protocol.higher_is_better
         run = {"generate": config.val_images, "real_count": config.val_images}
         run.update(seed=config.seed, lr_data=lr_data)

@@ -2,7 +2,9 @@
 
 Each file is merged as ``img2img train --config FILE`` merges it and trained for one
 iteration on small generated data of its kind, with its own sizes; only the data, the batch
-(the data is small), the length of the run and what runs at its end are changed.
+(the data is small), the length of the run and what runs at its end are changed. The laptop
+settings of the GANs from noise (``mnist-<kind>.yaml``) train one step on MNIST-format
+digits at 32 px and write their first sample grid.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from img2img.config import load_yaml, merge
 from img2img.data.labels import PALETTES
 from img2img.tasks import get_task
 from img2img.train import Trainer
+from tests.data.test_gan_data import make_mnist
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "examples" / "configs").glob("*.yaml"))
+FOLDER = Path(__file__).resolve().parents[1] / "examples" / "configs"
+CONFIGS = sorted(p for p in FOLDER.glob("*.yaml") if not p.name.startswith("mnist-"))
+GAN_KINDS = ("dcgan", "wgan-gp", "hinge", "ebgan", "progan", "style", "ddgan")
 
 
 def label_pairs(root: Path, count: int, size: int) -> None:
@@ -49,6 +54,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_example_config_is_tested() -> None:
     assert len(CONFIGS) == 9
+    assert sorted(p.stem for p in FOLDER.glob("mnist-*.yaml")) == sorted(
+        f"mnist-{kind}" for kind in GAN_KINDS
+    )
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)
@@ -70,3 +78,20 @@ def test_example_config_trains_one_iteration(
     assert all(getattr(config, k) == v for k, v in values.items() if k not in small)
     Trainer(config).fit()
     assert (run / "generator.safetensors").is_file() and (run / "trainer_state.pt").is_file()
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_mnist(tmp_path_factory.mktemp("mnist"), count=128)  # ProGAN's batch: 64
+
+
+@pytest.mark.parametrize("kind", GAN_KINDS)
+def test_gan_laptop_config_trains_one_step(kind: str, digits: Path, tmp_path: Path, one_thread):
+    values = load_yaml(FOLDER / f"mnist-{kind}.yaml")
+    task = get_task(values["task"])
+    run = {"data": str(digits), "out": str(tmp_path / kind), "device": "cpu", "num_workers": 0}
+    config = merge(task.Config, values, {**run, "max_steps": 1, "sample_every": 1})
+    assert (config.image_size, config.channels) == (32, 1)
+    out = Trainer(config).fit()
+    assert (out / "generator.safetensors").is_file()
+    assert (out / "samples" / "step_0000001.png").is_file()

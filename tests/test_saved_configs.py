@@ -27,7 +27,8 @@ def test_an_option_added_later_means_its_saved_default_in_saved_configs_only() -
     assert saved_config(_Config, {"task": "toy", "width": 5}).width == 5
     assert saved_config(_Config, {"task": "toy"}).depth == 2
     assert merge(_Config, {"task": "toy"}).width == 4  # a new run (flags, YAML): the default
-    assert upgrade_saved(_Config, {"task": "toy"}) == {"task": "toy", "width": 3}
+    everything = _Config().to_dict()
+    assert upgrade_saved(_Config, {"task": "toy"}) == {**everything, "width": 3}
 
 
 def _strip(model: Path, *names: str) -> dict:

@@ -3,13 +3,15 @@ by the Trainer to every optimizer, and resumed exactly inside the decay window."
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
 from conftest import assert_resumed_like_straight, tiny_pix2pix
 
-from img2img.optim import linear_decay_factor
+from img2img.optim import cosine_factor, linear_decay_factor
 from img2img.train import Trainer
 
 # 8 training pairs at batch 2: 4 iterations per epoch; 4 epochs, the last 2 decaying.
@@ -77,3 +79,35 @@ def test_trainer_decays_every_optimizer_and_resumes_inside_the_decay_window(
     Trainer(config(paired_dataset, resumed, max_steps=11), resume=True).fit()
     assert logged_lr(resumed) == pytest.approx(lrs)
     assert_resumed_like_straight(straight, resumed)
+
+
+def test_cosine_factor_anneals_from_the_first_iteration_to_the_floor() -> None:
+    # DDGAN's CosineAnnealingLR(T_max=100, eta_min=floor): lr_t = floor + (1 - floor) *
+    # (1 + cos(pi t / 100)) / 2, as a ratio of the base rate.
+    assert cosine_factor(0, 100, 0.1) == 1.0
+    assert cosine_factor(25, 100, 0.0) == pytest.approx((1 + math.cos(math.pi / 4)) / 2)
+    assert cosine_factor(50, 100, 0.1) == pytest.approx(0.55)
+    assert cosine_factor(100, 100, 0.1) == pytest.approx(0.1)
+    assert cosine_factor(130, 100, 0.1) == pytest.approx(0.1)  # held at the floor after
+    assert linear_decay_factor(150, 200, 100, 0.2) == pytest.approx(0.6)
+    assert linear_decay_factor(250, 200, 100, 0.2) == pytest.approx(0.2)
+
+
+def test_trainer_anneals_every_stepper_by_cosine_to_an_absolute_floor(
+    paired_dataset: Path, tmp_path: Path, one_thread
+) -> None:
+    cosine = {"lr_schedule": "cosine", "lr_floor": 1e-5, "decay_epochs": 0}
+    trainer = Trainer(
+        dataclasses.replace(config(paired_dataset, tmp_path / "run", max_steps=8), **cosine)
+    )
+    trainer.fit()
+    lrs = logged_lr(tmp_path / "run")
+    floor = 1e-5
+    for step, lr in lrs.items():
+        assert lr == pytest.approx(floor + (BASE_LR - floor) * cosine_factor(step, TOTAL), rel=1e-9)
+    assert lrs[8] == pytest.approx((BASE_LR + floor) / 2)
+    for name, stepper in trainer.task.steppers.items():
+        assert stepper.lr == pytest.approx((BASE_LR + floor) / 2), name
+    with pytest.raises(ValueError, match="--decay-epochs 2 belongs to the linear schedule"):
+        other = config(paired_dataset, tmp_path / "other", max_steps=8)
+        Trainer(dataclasses.replace(other, lr_schedule="cosine"))

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from img2img.checkpoint import EMA_FILE, GENERATOR_FILE, load_training_state
 from img2img.config import config_from_dict, merge
-from img2img.ema import EMA
+from img2img.ema import EMA, ema_beta
 from img2img.infer import load
 from img2img.losses import OBJECTIVES, Adversary
 from img2img.precision import autocast_dtype
@@ -37,6 +37,33 @@ def test_ema_is_the_running_average_of_the_weights() -> None:
     assert not ema.module.weight.requires_grad
     with pytest.raises(ValueError, match="decay"):
         EMA(net, decay=1.5)
+
+
+def test_ema_rampup_is_stylegan2s() -> None:
+    # decay 0.99: a half-life of log 0.5 / log 0.99 = 68.97 iterations, capped at 0.05 * step.
+    assert ema_beta(0.99, 0.0, 0) == 0.99  # no ramp-up: the decay
+    assert ema_beta(0.99, 0.05, 0) == 0.0  # the average starts as a copy
+    assert ema_beta(0.99, 0.05, 100) == pytest.approx(0.5 ** (1 / 5))  # half-life 5
+    assert ema_beta(0.99, 0.05, 2000) == pytest.approx(0.99)  # 68.97 < 100: the decay
+    net = torch.nn.Linear(1, 1, bias=False)
+    net.weight.data.fill_(0.0)
+    ema = EMA(net, decay=0.5, rampup=0.05)
+    net.weight.data.fill_(3.0)
+    ema.update(net, step=0)
+    assert ema.module.weight.item() == 3.0
+    with pytest.raises(ValueError, match="ramp-up"):
+        EMA(net, decay=0.5, rampup=-1)
+
+
+def test_ema_applied_to_lends_the_average_and_restores_the_weights() -> None:
+    net = torch.nn.Linear(2, 2)
+    ema = EMA(net, decay=0.5)
+    own = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        ema.module.weight.fill_(7.0)
+    with ema.applied_to(net):
+        assert torch.equal(net.weight, torch.full((2, 2), 7.0))
+    assert all(torch.equal(net.state_dict()[k], own[k]) for k in own)
 
 
 def test_ema_weights_are_saved_resumed_and_used_by_default(

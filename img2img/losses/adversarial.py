@@ -357,7 +357,10 @@ class Adversary(nn.Module):
     (``+ drift_weight * drift`` when set, see :func:`drift_penalty`): the weight scales the
     objective only (0.5 gives pix2pix/CycleGAN parity), penalties keep the weights their
     papers quote. ``r1_interval`` > 1 computes R1 on every ``r1_interval``-th update only
-    (lazy regularisation, Karras et al. 2020).
+    (lazy regularisation, Karras et al. 2020); with ``r1_separate`` that update is followed
+    by a second optimizer step on ``r1_weight * r1`` alone (stylegan2-ada-pytorch's
+    ``Dreg`` phase, for which its lr x c and betas ** c, c = k / (k + 1), are meant), else R1
+    joins the update's loss (DDGAN's reference, which adjusts nothing).
 
     ``state_dict()`` holds the discriminator's weights plus, as the module's extra state,
     the optimizer/scheduler state and the update counter, so a resumed run continues the
@@ -365,8 +368,10 @@ class Adversary(nn.Module):
 
     ``augment`` (e.g. :class:`img2img.losses.diffaugment.DiffAugment`) transforms every
     image batch the discriminator sees, real and fake alike, in its step and on the
-    generator's turn, where the generator's gradient flows back through it; the penalties
-    then constrain D on the augmented images it is trained on.
+    generator's turn, where the generator's gradient flows back through it. The penalties
+    differentiate the un-augmented images, through the augmentation, as the references do
+    (stylegan2-ada-pytorch's R1 under ADA): R1 the real batch itself, the gradient penalty
+    the real/fake mixtures before they are augmented.
     ``aux_losses`` names terms ``(weight, fn)`` that the generator's turn adds to its
     adversarial term, ``fn`` applied to the auxiliary outputs of D's verdict on the fakes
     (:class:`~img2img.nets.outputs.DiscriminatorOutput`'s ``aux``; EBGAN's pulling-away
@@ -388,6 +393,7 @@ class Adversary(nn.Module):
         augment: Callable[[Tensor], Tensor] | None = None,
         aux_losses: dict[str, tuple[float, Callable[[dict[str, Tensor]], Tensor]]] | None = None,
         r1_interval: int = 1,
+        r1_separate: bool = False,
     ) -> None:
         super().__init__()
         if d_steps < 1:
@@ -417,6 +423,7 @@ class Adversary(nn.Module):
         # Lazy regularisation (StyleGAN2): R1 only on every r1_interval-th update; the task
         # chooses the weight (StyleGAN2 multiplies gamma by the interval, DDGAN does not).
         self.r1_interval = r1_interval
+        self.r1_separate = r1_separate
         self.updates = 0
         self.last_adaptive_weight: float | None = None  # see loss(adaptive_to=...)
         self._parallel: nn.Module | None = None  # see distribute()
@@ -441,10 +448,24 @@ class Adversary(nn.Module):
             return self.discriminator
         return self._parallel.module if for_generator else self._parallel
 
+    def _view(self, for_generator: bool = False) -> Callable[..., Any]:
+        """What judges an image batch: the augmentation (when there is one), then the
+        discriminator; the gradient of a penalty then reaches the un-augmented images."""
+        discriminator = self._judge(for_generator)
+        if self.augment is None:
+            return discriminator
+        augment = self.augment
+        return lambda x, *condition: discriminator(augment(x), *condition)
+
+    def _r1_due(self) -> bool:
+        """Whether the update being made regularises with R1 (every ``r1_interval``-th)."""
+        return bool(self.r1_weight) and self.updates % self.r1_interval == 0
+
     def d_loss(
         self, real: Tensor, fake: Tensor, condition: Any = None
     ) -> tuple[Tensor, dict[str, float]]:
-        """The discriminator's loss on a batch, penalties included.
+        """The discriminator's loss on a batch, penalties included (R1 not, when it takes a
+        step of its own: ``r1_separate``, see :meth:`r1_loss`).
 
         ``real`` and ``fake`` are discriminator inputs ``(N, ...)``; ``fake`` is detached so
         the generator gets no gradient. ``condition`` (optional, e.g. class labels ``(N,)``
@@ -453,24 +474,20 @@ class Adversary(nn.Module):
         ``d_fake`` (mean logits) and ``gp`` / ``r1`` when weighted in.
         """
         fake = fake.detach()
-        if self.augment is not None:
-            real, fake = self.augment(real), self.augment(fake)
-        r1_due = bool(self.r1_weight) and self.updates % self.r1_interval == 0
-        if r1_due:
+        r1_inline = self._r1_due() and not self.r1_separate
+        if r1_inline:
             real = real.detach().requires_grad_(True)
-        discriminator = self._judge()
+        view = self._view()
         scaler = self.stepper.scaler
-        real_logits = judge(discriminator, real, condition)
-        fake_logits = judge(discriminator, fake, condition)
+        real_logits = judge(view, real, condition)
+        fake_logits = judge(view, fake, condition)
         loss = self.d_loss_weight * over_scales(self.objective.d_loss, real_logits, fake_logits)
         logs = {"d_real": _mean_logit(real_logits), "d_fake": _mean_logit(fake_logits)}
         if self.gp_weight:
-            gp = gradient_penalty(
-                discriminator, real, fake, condition=condition, grad_scaler=scaler
-            )
+            gp = gradient_penalty(view, real, fake, condition=condition, grad_scaler=scaler)
             loss = loss + self.gp_weight * gp
             logs["gp"] = gp.item()
-        if r1_due:
+        if r1_inline:
             r1 = r1_penalty(real_logits, real, grad_scaler=scaler)
             loss = loss + self.r1_weight * r1
             logs["r1"] = r1.item()
@@ -481,26 +498,41 @@ class Adversary(nn.Module):
         logs["d_loss"] = loss.item()
         return loss, logs
 
+    def r1_loss(self, real: Tensor, condition: Any = None) -> tuple[Tensor, float]:
+        """The weighted R1 term of a separate regularisation step, ``r1_weight * r1``, and
+        the unweighted R1: D judges ``real`` (augmented, when augmenting) afresh and R1 is
+        differentiated with respect to ``real`` itself."""
+        real = real.detach().requires_grad_(True)
+        real_logits = judge(self._view(), real, condition)
+        r1 = r1_penalty(real_logits, real, grad_scaler=self.stepper.scaler)
+        return self.r1_weight * r1, r1.item()
+
     def update(self, real: Tensor, fake: Tensor, condition: Any = None) -> dict[str, float]:
         """One discriminator step on ``(real, fake)`` (and ``condition``, see :meth:`d_loss`),
-        then weight clipping if configured. Advances the counter behind
-        :meth:`generator_turn`. Returns :meth:`d_loss`'s logs.
+        then, when R1 is due and ``r1_separate``, a step on R1 alone; then weight clipping
+        if configured. Advances the counter behind :meth:`generator_turn`. Returns
+        :meth:`d_loss`'s logs (with ``r1``).
 
         Under fp16 a penalty whose scaled input gradient overflowed is not a divergence but a
         loss scale too large for half precision: the step is skipped and the scale lowered,
         as GradScaler does when the ordinary gradients overflow.
         """
         loss, logs = self.d_loss(real, fake, condition)
-        if self.stepper.scaler is not None and not all(
-            math.isfinite(logs.get(name, 0.0)) for name in ("gp", "r1")
-        ):
-            self.stepper.back_off()
-        else:
-            self.stepper.step(loss)
+        self._step(loss, logs.get("gp", 0.0), logs.get("r1", 0.0))
+        if self.r1_separate and self._r1_due():
+            weighted, logs["r1"] = self.r1_loss(real, condition)
+            self._step(weighted, logs["r1"])
         if self.clip is not None:
             clip_weights_(self.discriminator, self.clip)
         self.updates += 1
         return logs
+
+    def _step(self, loss: Tensor, *penalties: float) -> None:
+        """The Stepper's step, or under fp16 a back-off when a penalty overflowed."""
+        if self.stepper.scaler is not None and not all(map(math.isfinite, penalties)):
+            self.stepper.back_off()
+        else:
+            self.stepper.step(loss)
 
     def loss(
         self,
@@ -536,13 +568,10 @@ class Adversary(nn.Module):
         flags = [p.requires_grad for p in params]
         for p in params:
             p.requires_grad_(False)
-        discriminator = self._judge(for_generator=True)
-        if self.augment is not None:
-            fake = self.augment(fake)
-            real = None if real is None else self.augment(real)
+        view = self._view(for_generator=True)
         try:
-            fake_verdict = judge(discriminator, fake, condition)
-            real_logits = None if real is None else judge(discriminator, real, condition)
+            fake_verdict = judge(view, fake, condition)
+            real_logits = None if real is None else judge(view, real, condition)
         finally:
             for p, flag in zip(params, flags, strict=True):
                 p.requires_grad_(flag)

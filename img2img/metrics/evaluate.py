@@ -48,17 +48,19 @@ from img2img.metrics.protocols import (
     get_protocol,
     register_protocol,
 )
-from img2img.metrics.reports import METRICS, PAIRED, Evaluation
+from img2img.metrics.reports import DIGIT_METRICS, METRICS, PAIRED, Evaluation
 from img2img.saved_models import resolve_model
 from img2img.tasks import get_task
 
 
 def parse_metrics(text: str) -> list[str]:
-    """ "fid,kid" -> ["fid", "kid"]; an unknown name is an error listing the known ones."""
+    """ "fid,kid" -> ["fid", "kid"]; an unknown name is an error listing the known ones
+    (:data:`~.reports.METRICS` and the digit metrics, :data:`~.reports.DIGIT_METRICS`)."""
+    known = METRICS + DIGIT_METRICS
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in METRICS]
+    unknown = [name for name in names if name not in known]
     if unknown or not names:
-        raise ValueError(f"unknown metric(s) {unknown or text!r}; choose from {','.join(METRICS)}")
+        raise ValueError(f"unknown metric(s) {unknown or text!r}; choose from {','.join(known)}")
     return names
 
 
@@ -100,6 +102,13 @@ def evaluate(
     torch_device = resolve_device(device)
     generator, config = load_generator(path, device=torch_device)
     protocol = get_protocol(get_task(config.task).evaluation)
+    unmeasured = [name for name in metrics if name not in METRICS + protocol.extra_metrics]
+    if unmeasured:
+        raise ValueError(
+            f"--metrics {','.join(unmeasured)}: measured for models drawing digits from noise "
+            f"(GANs trained on MNIST); {path} is a {config.task} model trained on "
+            f"{getattr(config, 'data', '') or 'no recorded data'}"
+        )
     request = EvalRequest(
         path=path,
         generator=generator,

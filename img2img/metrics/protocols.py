@@ -9,9 +9,12 @@ generic code needs:
 - ``options``: the protocol's own arguments of :func:`img2img.metrics.evaluate.evaluate`
   (``--baseline`` for inpainting, ``--lr-data`` for super-resolution, ...); one given to a
   protocol that does not read it is refused, naming the protocol;
-- ``validation``: the metrics ``--val-every`` asks for, ``decides`` the value that ranks
-  models (``deciding_value``), and ``higher_is_better``; a protocol with no validation
-  metrics makes ``--val-every`` an error at the start of training.
+- ``validation``: the metrics ``--val-every`` asks for (``validation_metrics(config)`` may
+  add ones that fit the run's data), ``decides`` the value that ranks models
+  (``deciding_value``), and ``higher_is_better``; a protocol with no validation metrics
+  makes ``--val-every`` an error at the start of training;
+- ``extra_metrics``: metrics beyond the common ones it measures when asked (``samples``:
+  ``digits`` and ``modes``); asking another protocol for them is an error.
 
 The built-in protocols: aligned, unaligned, autoencoder (:mod:`.evaluate`), two-way and
 samples (:mod:`.unpaired`), super-resolution (:mod:`.sr`), inpainting (:mod:`.inpainting`).
@@ -147,6 +150,14 @@ class EvaluationProtocol:
     validation: ClassVar[tuple[str, ...]] = ()
     decides: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
+    # Metrics beyond reports.METRICS this protocol measures when asked (digits, modes).
+    extra_metrics: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def validation_metrics(cls, config: Any) -> tuple[str, ...]:
+        """The metrics ``--val-every`` asks for in a run of ``config`` (by default
+        ``validation``; a protocol may add ones that fit the run's data)."""
+        return cls.validation
 
     @classmethod
     def evaluate(cls, request: EvalRequest) -> Any:

@@ -20,8 +20,12 @@ from torch import Tensor
 from img2img.images import tensor_to_pil
 from img2img.saved_models import WEIGHTS_DIR, resolve_model
 
+# Measured, or reported unavailable with the reason, for every model (eval's default).
 METRICS = ("fid", "kid", "psnr", "ssim", "lpips")
 PAIRED = frozenset({"psnr", "ssim", "lpips"})
+# Asked for by name, for models trained on digits (:mod:`.digits`); only protocols that
+# list them in ``extra_metrics`` measure them.
+DIGIT_METRICS = ("digits", "modes")
 
 
 @dataclass
@@ -62,6 +66,14 @@ def format_table(summary: dict[str, Any]) -> str:
             text = f"{value:.2f} dB"
         elif kind in ("ssim", "lpips"):
             text = f"{value:.4f}"
+        elif name == "digits_confident":
+            text = f"{100 * value:.1f}% read with p >= 0.9"
+        elif name == "digits_classes":
+            text = f"{value} of 10 classes with >= 3% of the samples"
+        elif name == "modes":
+            text = f"{value} of 1000"
+        elif name.endswith("_kl"):
+            text = f"{value:.4f} (KL from uniform, nats)"
         else:
             text = f"{value:.2f}"
         lines.append(f"{name:<{width}} {text}")

@@ -8,7 +8,8 @@
   images) against the real images of ``--data``: its test split when it has one, else the
   images the model trained on (the summary says which). A class-conditional model samples
   labels in the data's class proportions, so a class imbalance in the real set is not
-  counted against it.
+  counted against it. A model trained on MNIST is also judged by a digit classifier when
+  asked (``digits``, or ``modes`` for Stacked MNIST: :mod:`.digits`).
 
 Outputs are rounded to 8 bits (as saved images are) before they reach Inception, as in
 :mod:`img2img.metrics.evaluate`; real features are cached per file list and reading mode.
@@ -28,6 +29,7 @@ from torch import Tensor
 
 from img2img.devices import resolve_device
 from img2img.images import quantize
+from img2img.metrics.digits import check_digit_metrics, digit_metrics, trained_on_digits
 from img2img.metrics.distances import distribution_metrics
 from img2img.metrics.protocols import (
     EvalRequest,
@@ -37,7 +39,7 @@ from img2img.metrics.protocols import (
     batches,
     register_protocol,
 )
-from img2img.metrics.reports import PAIRED, Evaluation
+from img2img.metrics.reports import DIGIT_METRICS, PAIRED, Evaluation
 from img2img.tasks import get_task
 
 
@@ -160,7 +162,9 @@ def evaluate_gan(
     Inception on a CPU is slow); ``generator`` (eval mode, on its device) and ``config`` are
     the model at ``path``. Samples are drawn in batches of the training batch size,
     with batch norm on batch statistics as in training, on ``engine``: as ``img2img
-    sample`` draws them (:func:`img2img.sampling.gan_sampler`)."""
+    sample`` draws them (:func:`img2img.sampling.gan_sampler`). ``digits`` / ``modes`` in
+    ``metrics`` have the shipped digit classifier read the samples (:mod:`.digits`); they are
+    refused for a model not trained on (Stacked) MNIST."""
     from img2img.data.mnist import mnist_split_files
     from img2img.data.toy import is_toy
     from img2img.data.transforms import make_generator
@@ -173,6 +177,8 @@ def evaluate_gan(
             f"{data}: FID/KID need images; a 2-D toy model is measured by its mode coverage "
             "(see the GAN lab's plots and `img2img sample`)"
         )
+    digit_wanted = [name for name in metrics if name in DIGIT_METRICS]
+    check_digit_metrics(digit_wanted, config, path)  # the data the model trained on
     torch_device = resolve_device(setup.device)
     config = dataclasses.replace(config, data=str(data))
     task = get_task(config.task)
@@ -225,6 +231,8 @@ def evaluate_gan(
         )
         fake_features = setup.fake_features(extractor, fake, "generated samples")
         values = distribution_metrics(real, fake_features, metrics)
+    if digit_wanted:
+        values.update(digit_metrics(fake, digit_wanted, torch_device))
     seen = split == "train"
     kept = [(as_rgb(fake[k : k + 1])[0], as_rgb(dataset[i]["image"][None])[0]) for k, i in
             enumerate(chosen[: min(setup.samples, count)])]  # fmt: skip
@@ -283,6 +291,15 @@ class Samples(EvaluationProtocol):
     options: ClassVar[dict[str, Any]] = {"generate": 0, "real_count": 0, "seed": 0}
     validation = ("fid", "kid")
     higher_is_better = False
+    extra_metrics = DIGIT_METRICS
+
+    @classmethod
+    def validation_metrics(cls, config: Any) -> tuple[str, ...]:
+        """FID and KID, and for a run on MNIST the digit classifier's ``digits`` (Stacked
+        MNIST: ``modes``), logged beside them (FID still ranks the models)."""
+        if not trained_on_digits(config):
+            return cls.validation
+        return (*cls.validation, "modes" if getattr(config, "stacked", False) else "digits")
 
     @classmethod
     def check_data(cls, task: Any, config: Any) -> None:

@@ -7,10 +7,14 @@ badly (high energy, up to EBGAN's margin).
 
 Reduction, written down: the paper writes ``D(x) = ||Dec(Enc(x)) - x||`` without saying
 how the elements are reduced. We sum the squared errors over all elements of a sample (C x
-H x W for images, the coordinates for 2-D points), the scale on which the paper's margins
-(MNIST 10, CelebA 20, ImageNet 128 px 40, LSUN and ImageNet 256 px 80) are reachable for
-images in [-1, 1]: a per-element mean never exceeds 4 there, so with it the margin could
-never be met and D would push the fakes' energy up without bound.
+H x W for images, the coordinates for 2-D points). The paper's margins grow with the image
+(MNIST 28 px 10, CelebA 64 px 20, ImageNet 128 px 40, LSUN and ImageNet 256 px 80), as an
+energy summed over pixels does and a per-element mean, whose scale is the same at every
+size, does not. With a mean the margin could still be met (the decoder's last layer is
+linear, so its output and the error are unbounded), but only by reconstructing fakes
+about sqrt(10) ~ 3 off at every element, far outside the [-1, 1] images: a different
+operating point from the paper's, where a margin of 10 over 784 pixels asks for an error
+of about 0.1 per pixel.
 
 Both return a :class:`~img2img.nets.outputs.DiscriminatorOutput`: the energies ``(N,)`` as
 ``logits``, the encoder's codes ``(N, ...)`` as ``aux["codes"]`` (for the generator's

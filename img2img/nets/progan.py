@@ -17,10 +17,15 @@ run time by the He constant ``gain / sqrt(fan_in)``: :class:`EqualizedConv2d`,
 (:func:`pixel_norm`) and the minibatch standard deviation channel before the
 discriminator's last block (:func:`minibatch_stddev`).
 
-Departures from the reference: upsample-then-convolve and convolve-then-downsample are
-written as separate layers (the reference fuses them into one strided convolution at every
-size, ``fused_scale=True``, the same function up to border rounding); no label input
-(the reference's AC-GAN head is unused in its unconditional configurations).
+The reference's default ``fused_scale=True`` fuses resampling into one convolution at every
+size; here they are separate layers computing the same functions: the generator's nearest
+upsampling then 3x3 conv is the reference's transposed convolution with the 3x3 kernel
+padded and summed over its four shifts, and the discriminator's second 3x3 conv, then 2x2
+average pooling, then the activation is its stride-2 convolution with the padded kernel's
+four-shift average, bias and activation after (``conv2d_downscale2d``); a test checks both.
+(The reference's ``fused_scale=False`` order, activation before pooling, is another
+function.) Departure: no label input (the reference's AC-GAN head is unused in its
+unconditional configurations).
 """
 
 from __future__ import annotations
@@ -97,19 +102,30 @@ class EqualizedLinear(nn.Module):
 
 
 class EqualizedConv2d(nn.Module):
-    """A same-padded convolution with the equalized learning rate (see
-    :class:`EqualizedLinear`); ``fan_in = in_channels * kernel**2``."""
+    """A convolution with the equalized learning rate (see :class:`EqualizedLinear`);
+    ``fan_in = in_channels * kernel**2``. Same-padded by default; ``stride`` and ``padding``
+    serve the StyleGAN2 discriminator's blur-then-strided convolution."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel: int, gain: float = math.sqrt(2)
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        gain: float = math.sqrt(2),
+        bias: bool = True,
+        stride: int = 1,
+        padding: int | None = None,
     ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.scale = gain / math.sqrt(in_channels * kernel * kernel)
+        self.stride = stride
+        self.padding = kernel // 2 if padding is None else padding
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.weight.shape[-1] // 2)
+        weight = self.weight * self.scale
+        return F.conv2d(x, weight, self.bias, stride=self.stride, padding=self.padding)
 
 
 def _act(x: Tensor) -> Tensor:
@@ -271,9 +287,10 @@ class ProGANDiscriminator(_Growing):
             conv, dense, out = self.blocks[0]
             x = _act(dense(_act(conv(x)).flatten(1)))
             return out(x).flatten()
-        for conv in self.blocks[level]:
-            x = _act(conv(x))
-        return downscale(x, 2)
+        conv0, conv1 = self.blocks[level]
+        # Pooling before the activation: the reference's fused conv2d_downscale2d (a bias
+        # is constant over each 2x2 window, so adding it before the pooling is the same).
+        return _act(downscale(conv1(_act(conv0(x))), 2))
 
     def judge(self, images: Tensor, level: int, alpha: float) -> Tensor:
         """Scores of ``images`` (at the resolution of ``level``, or larger: box-downsampled

@@ -1,8 +1,10 @@
-"""A StyleGAN2-style generator (Karras et al. 2020), after NVlabs/stylegan2-ada-pytorch
-``training/networks.py``: a mapping network z -> w, and a synthesis network that starts
-from a learned constant and is steered by w through modulated, demodulated convolutions,
-with per-pixel noise of learned strength and the "skip" output (an RGB image at every
-resolution, upsampled and summed).
+"""A StyleGAN2-style generator and discriminator (Karras et al. 2020), after
+NVlabs/stylegan2-ada-pytorch ``training/networks.py``. The generator: a mapping network
+z -> w, and a synthesis network that starts from a learned constant and is steered by w
+through modulated, demodulated convolutions, with per-pixel noise of learned strength and
+the "skip" output (an RGB image at every resolution, upsampled and summed). The
+discriminator (:class:`StyleDiscriminator`): the reference's residual one, on ProGAN's
+equalized layers and minibatch standard deviation (:mod:`img2img.nets.progan`).
 
 - **Equalized learning rate** (:class:`EqualLinear`, :class:`ModulatedConv2d`): weights are
   stored ~ N(0, 1) / lr_multiplier and scaled at run time by lr_multiplier / sqrt(fan_in),
@@ -17,10 +19,12 @@ resolution, upsampled and summed).
   the centre of the truncation trick ``w = w_avg + psi (w - w_avg)``.
 
 Departures from the reference, for CPU budgets and 28-64 px images: widths follow the
-DCGAN generator's (``ngf * 2**i``) instead of ``channel_base / resolution``; upsampling is
-bilinear before a modulated 3x3 convolution instead of a transposed convolution with the
-[1, 3, 3, 1] FIR filter; no clamping of activations (no fp16 in the reference's sense);
-no class conditioning. Sizes are ``base * 2**k`` as for DCGAN (28 = 7 * 4, 32 = 4 * 8).
+DCGAN networks' (``ngf * 2**i``, ``ndf * 2**i``) instead of ``channel_base / resolution``;
+the generator upsamples bilinearly before a modulated 3x3 convolution instead of a
+transposed convolution with the [1, 3, 3, 1] FIR filter (the discriminator does downsample
+with that filter); no clamping of activations (no fp16 in the reference's sense); no class
+conditioning. Sizes are ``base * 2**k`` as for DCGAN (28 = 7 * 4, 32 = 4 * 8): the
+discriminator's last block works at ``base`` x ``base`` (the reference's at 4 x 4).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from img2img.nets.dcgan import dcgan_layout
+from img2img.nets.progan import EqualizedConv2d, EqualizedLinear, minibatch_stddev
 
 LRELU_GAIN = math.sqrt(2.0)  # keeps the variance of leaky-ReLU(0.2) outputs ~ their input's
 
@@ -251,3 +256,75 @@ def mix_styles(ws: Tensor, other: Tensor, cutoff: int) -> Tensor:
     mixed = ws.clone()
     mixed[:, cutoff:] = other[:, cutoff:]
     return mixed
+
+
+# The reference's resampling filter [1, 3, 3, 1] (outer product, normalised to sum 1).
+_FIR = torch.tensor([1.0, 3.0, 3.0, 1.0])
+FIR_FILTER = torch.outer(_FIR, _FIR) / _FIR.sum() ** 2
+
+
+def blur(x: Tensor, pad: int, stride: int = 1) -> Tensor:
+    """``x`` (N, C, H, W) filtered per channel with :data:`FIR_FILTER` after zero-padding
+    ``pad`` on every side, keeping every ``stride``-th output (stylegan2-ada-pytorch's
+    ``upfirdn2d`` with ``down=stride``)."""
+    weight = FIR_FILTER.to(x)[None, None].expand(x.shape[1], 1, 4, 4)
+    return F.conv2d(F.pad(x, (pad,) * 4), weight, stride=stride, groups=x.shape[1])
+
+
+class DownBlock(nn.Module):
+    """One residual block of the discriminator at resolution r: two 3x3 equalized convs
+    (leaky ReLU x sqrt(2)), the second halving the image, beside a 1x1 linear skip that
+    halves it too, summed with gains sqrt(0.5) each (the reference's ``architecture=
+    'resnet'``). Halving is the reference's: the [1, 3, 3, 1] blur padded by 2, then a
+    stride-2 3x3 conv; the skip blurs with stride 2, then its 1x1 conv."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        # gain 1: the reference's weight gain 1/sqrt(fan_in); sqrt(2) follows the activation.
+        self.conv0 = EqualizedConv2d(in_channels, in_channels, 3, gain=1.0)
+        self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, gain=1.0, stride=2, padding=0)
+        self.skip = EqualizedConv2d(in_channels, out_channels, 1, gain=1.0, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skip = self.skip(blur(x, pad=1, stride=2))
+        x = F.leaky_relu(self.conv0(x), 0.2) * LRELU_GAIN
+        x = F.leaky_relu(self.conv1(blur(x, pad=2)), 0.2) * LRELU_GAIN
+        return (skip + x) * math.sqrt(0.5)
+
+
+class StyleDiscriminator(nn.Module):
+    """Images (N, channels, S, S) -> logits (N,): StyleGAN2's residual discriminator.
+
+    A 1x1 from-RGB conv at full size, one :class:`DownBlock` per halving down to ``base``
+    x ``base`` (:func:`~img2img.nets.dcgan.dcgan_layout`), then the reference's epilogue:
+    the minibatch standard deviation channel (groups of ``group_size``, one channel), a 3x3
+    conv, a dense layer and the linear output. Every layer has the equalized learning rate
+    (weights ~ N(0, 1) scaled at run time), which the reference's Adam 0.0025 is tuned for:
+    a step moves each weight by about 0.25% of its size, where N(0, 0.02) DCGAN weights
+    would move by ~12%. Widths mirror the style generator's: ``ndf`` at full size, doubling
+    per halving, the last block's kept at ``base``. The batch must be a multiple of
+    ``group_size`` or smaller than it.
+    """
+
+    def __init__(
+        self, image_size: int = 32, channels: int = 3, ndf: int = 64, group_size: int = 4
+    ) -> None:
+        super().__init__()
+        base, k = dcgan_layout(image_size)
+        widths = [ndf * 2 ** min(i, k - 1) for i in range(k + 1)]  # full size ... base
+        self.group_size = group_size
+        self.from_rgb = EqualizedConv2d(channels, widths[0], 1, gain=1.0)
+        self.blocks = nn.ModuleList(DownBlock(a, b) for a, b in pairwise(widths))
+        width = widths[-1]
+        self.conv = EqualizedConv2d(width + 1, width, 3, gain=1.0)
+        self.dense = EqualizedLinear(width * base * base, width, gain=1.0)
+        self.out = EqualizedLinear(width, 1, gain=1.0)
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = F.leaky_relu(self.from_rgb(images), 0.2) * LRELU_GAIN
+        for block in self.blocks:
+            x = block(x)
+        x = minibatch_stddev(x, self.group_size)
+        x = F.leaky_relu(self.conv(x), 0.2) * LRELU_GAIN
+        x = F.leaky_relu(self.dense(x.flatten(1)), 0.2) * LRELU_GAIN
+        return self.out(x).flatten()

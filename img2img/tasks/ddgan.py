@@ -19,9 +19,12 @@ same networks, which is what the zoo benchmark compares against. The model
 from noise (:mod:`img2img.tasks.noise`).
 
 Defaults are the reference's CIFAR-10 settings (T 4, beta 0.1..20, nz 100, Adam G 1.6e-4 /
-D 1.25e-4 with betas (0.5, 0.9), R1 gamma 0.02 every 15 iterations, unscaled as in the
-reference) except: the networks (a small FiLM U-Net with a tanh output and a strided-conv
-discriminator instead of NCSN++, for CPU budgets); no EMA by default (``--ema 0.9999``
+D 1.25e-4 with betas (0.5, 0.9) annealed by cosine to 1e-5 over the run, R1 gamma 0.02
+every 15 iterations added to that iteration's D loss, unscaled and without adjusting Adam,
+as in the reference; random horizontal flips, but not of digits) except: the cosine steps
+every iteration (the reference's once per epoch); the networks (a small FiLM U-Net with a
+tanh output and a strided-conv discriminator instead of NCSN++, for CPU budgets); no EMA
+by default (``--ema 0.9999``
 gives the reference's); and the generator's turn reuses the discriminator step's batch
 (t, the pair and the fake), as the GAN recipe does, where the reference draws a fresh t,
 pair and z for it (one generator forward per iteration instead of two). It offers no
@@ -38,7 +41,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from img2img.config import option
+from img2img.config import TrainConfig, option
+from img2img.data.mnist import is_mnist_folder
 from img2img.data.toy import is_toy
 from img2img.losses import objective_presets
 from img2img.nets.ddgan import (
@@ -50,6 +54,7 @@ from img2img.nets.ddgan import (
 )
 from img2img.tasks.noise import (
     FromNoise,
+    NoiseDataOptions,
     NoiseTrainConfig,
     WatchOptions,
     noise_data_presets,
@@ -75,9 +80,11 @@ class DDGANConfig(
     WidthOptions,
     OptimizerOptions,
     AdversaryOptions,
+    NoiseDataOptions,
     NoiseTrainConfig,
 ):
-    """The diffusion's options, and the reference's CIFAR-10 optimizer and R1 settings."""
+    """The diffusion's options, and the reference's CIFAR-10 optimizer, schedule, R1 and
+    data settings."""
 
     task: str = option("ddgan", "which recipe to train")
     data: str = option("", "MNIST folder (IDX files), image folder or class folders")
@@ -91,13 +98,20 @@ class DDGANConfig(
     beta2: float = OptimizerOptions.option("beta2", 0.9)
     r1_gamma: float = R1Options.option("r1_gamma", 0.02)
     r1_interval: int = R1Options.option("r1_interval", 15)  # the reference's lazy_reg
+    # The reference anneals both learning rates with cosine to 1e-5 over the run; runs saved
+    # before this option trained at constant rates.
+    lr_schedule: str = TrainConfig.option("lr_schedule", "cosine", saved_default="linear")
+    lr_floor: float = TrainConfig.option("lr_floor", 1e-5, saved_default=0.0)
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
-        """The data's image size and channels (MNIST: 28 px, one channel) and the
+        """The data's image size and channels (MNIST: 28 px, one channel), the reference's
+        random horizontal flips but for digits (a mirrored digit is no digit), and the
         objective's critic constraint (wgan: clipping, wgan-gp: a penalty)."""
-        data = noise_data_presets(str(values.get("data", "")))
-        found = {k: v for k, v in data.items() if k in ("image_size", "channels")}
+        data = str(values.get("data", ""))
+        found = noise_data_presets(data, bool(values.get("stacked", False)))
+        found = {k: v for k, v in found.items() if k in ("image_size", "channels")}
+        found["flip"] = bool(data) and not is_toy(data) and not is_mnist_folder(data)
         return {**found, **objective_presets(values, "nonsaturating")}
 
 

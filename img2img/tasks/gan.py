@@ -15,8 +15,9 @@ critic (Gulrajani et al. 2017); ``hinge`` brings spectral norm (Miyato et al. 20
 :data:`OBJECTIVE_PRESETS`). ``--diffaugment`` augments what the discriminator sees
 (:mod:`img2img.losses.diffaugment`).
 
-Networks: DCGAN's (Radford et al. 2016), the StyleGAN2-style generator
-(``--generator style``, :mod:`img2img.tasks.style`) or, for 2-D points, the lab's MLPs
+Networks: DCGAN's (Radford et al. 2016), the StyleGAN2-style generator and discriminator
+(``--generator style``, ``--discriminator style``, :mod:`img2img.tasks.style`) or, for 2-D
+points, the lab's MLPs
 (``--net mlp``, :mod:`img2img.tasks.lab`). Data, fixed-latent grids and the failure-mode
 watch are shared with the other recipes from noise (:mod:`img2img.tasks.noise`); drawing
 from a trained model (``img2img sample``) is :mod:`img2img.sampling`.
@@ -39,9 +40,15 @@ from img2img.nets import init_weights
 from img2img.nets.autoencoder import AutoEncoderDiscriminator
 from img2img.nets.blocks import NORMS
 from img2img.nets.dcgan import CONDITIONINGS, DCGANDiscriminator, DCGANGenerator
-from img2img.nets.stylegan import StyleGenerator
+from img2img.nets.stylegan import StyleDiscriminator, StyleGenerator
 from img2img.tasks.lab import LAB_OBJECTIVE_PRESETS, LAB_PRESETS, LabOptions, lab_networks, lab_plot
-from img2img.tasks.noise import FromNoise, NoiseTrainConfig, WatchOptions, noise_data_presets
+from img2img.tasks.noise import (
+    FromNoise,
+    NoiseDataOptions,
+    NoiseTrainConfig,
+    WatchOptions,
+    noise_data_presets,
+)
 from img2img.tasks.options import (
     AdversaryOptions,
     DiffAugmentOptions,
@@ -84,6 +91,7 @@ OBJECTIVE_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 GENERATORS = ("dcgan", "style")
+DISCRIMINATORS = ("dcgan", "style")
 
 
 @dataclass
@@ -97,6 +105,7 @@ class GANConfig(
     OptimizerOptions,
     DiffAugmentOptions,
     AdversaryOptions,
+    NoiseDataOptions,
     NoiseTrainConfig,
 ):
     """Defaults are DCGAN's (Radford et al. 2016); objectives bring their papers' settings."""
@@ -105,6 +114,12 @@ class GANConfig(
     net: str = option("dcgan", "networks: dcgan (images) or mlp (2-D toy data)", ("dcgan", "mlp"))
     generator: str = option(
         "dcgan", "image generator: dcgan, or style (StyleGAN2-style, nets/stylegan.py)", GENERATORS
+    )
+    discriminator: str = option(
+        "dcgan",
+        "image discriminator: dcgan, or style (StyleGAN2's: residual, equalized lr, minibatch "
+        "stddev; --generator style brings it)",
+        DISCRIMINATORS,
     )
     z_dim: int = option(100, "noise dimension; z ~ N(0, I)")
     g_norm: str = option("batch", "generator normalisation", NORMS)
@@ -130,8 +145,9 @@ class GANConfig(
         """Refuse option combinations that contradict each other, naming both."""
         energy = get_objective(self.objective).energy
         refusals = {
-            "--net mlp builds the lab's MLPs: drop --generator style": self.net == "mlp"
-            and self.generator == "style",
+            "--net mlp builds the lab's MLPs: drop --generator style / --discriminator style": (
+                self.net == "mlp" and "style" in (self.generator, self.discriminator)
+            ),
             "--conditional is not supported with --net mlp (2-D toy data)": self.net == "mlp"
             and self.conditional,
             "--diffaugment augments images; it has no meaning for 2-D points (--net mlp)": (
@@ -139,6 +155,15 @@ class GANConfig(
             ),
             "--generator style is unconditional: drop --conditional": self.generator == "style"
             and self.conditional,
+            "--discriminator style is unconditional: drop --conditional": (
+                self.discriminator == "style" and self.conditional
+            ),
+            f"--objective {self.objective} brings its own auto-encoder discriminator: drop "
+            "--discriminator style": energy and self.discriminator == "style",
+            "--spectral-norm wraps the dcgan discriminator's layers; the style discriminator's "
+            "equalized layers take none: drop one": (
+                self.discriminator == "style" and self.spectral_norm
+            ),
             "--pl-weight needs the style generator (--generator style)": self.generator != "style"
             and bool(self.pl_weight),
             f"--pt-weight {self.pt_weight}: the pulling-away term needs an auto-encoder "
@@ -154,7 +179,10 @@ class GANConfig(
     def presets(values: dict[str, Any]) -> dict[str, Any]:
         """Defaults implied by the data, the generator and the objective (objective wins)."""
         data = str(values.get("data", ""))
-        found: dict[str, Any] = dict(LAB_PRESETS) if is_toy(data) else noise_data_presets(data)
+        stacked = bool(values.get("stacked", False))
+        found: dict[str, Any] = (
+            dict(LAB_PRESETS) if is_toy(data) else noise_data_presets(data, stacked)
+        )
         if values.get("generator") == "style":
             size = values.get("image_size", found.get("image_size", 64))
             found.update(style_presets(size, values.get("batch_size", 64)))
@@ -163,6 +191,8 @@ class GANConfig(
         found.update(OBJECTIVE_PRESETS.get(objective, {}))
         if is_toy(data):
             found.update(LAB_OBJECTIVE_PRESETS.get(objective, {}))
+        if values.get("discriminator", found.get("discriminator")) == "style":
+            found.pop("spectral_norm", None)  # hinge's; equalized layers take none
         return found
 
 
@@ -189,6 +219,8 @@ def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
             embed_dim=config.embed_dim,
             **shape,
         )
+    if config.discriminator == "style":
+        return g, StyleDiscriminator(**shape, ndf=config.ndf)
     d_options = {**shape, "ndf": config.ndf, "norm": config.d_norm}
     d_options["spectral_norm"] = config.spectral_norm
     if energy:
@@ -218,21 +250,24 @@ class GAN(FromNoise):
         discriminator.to(device)
         self.style = isinstance(self.generator, StyleGenerator)
         if config.net == "dcgan":  # DCGAN's N(0, 0.02); the MLPs keep PyTorch's default
-            # (the style generator keeps its equalized-lr N(0, 1) weights)
-            for net in (discriminator,) if self.style else (self.generator, discriminator):
+            # and the style networks their equalized-lr N(0, 1) weights.
+            kinds = {self.generator: config.generator, discriminator: config.discriminator}
+            for net in (net for net, kind in kinds.items() if kind == "dcgan"):
                 init_weights(net, kind=config.init, gain=config.init_gain)
 
         self.path_length = (
             PathLength(config.pl_weight, config.pl_interval, device) if config.pl_weight else None
         )
-        g_interval = config.pl_interval if self.path_length else 1
+        # The reference adjusts G's Adam for its interval whether or not path length is on.
+        g_interval = config.pl_interval if self.style else 1
         self.g_stepper = self.lazy_stepper(config, g_interval, total_steps, decay_steps)(
             self.generator
         )
         objective = get_objective(config.objective)
         if objective.margin is not None:
             objective = objective.with_margin(config.margin)
-        # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, D's optimizer adjusted.
+        # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, as a step of its own
+        # after the main one (the reference's Dreg phase), D's optimizer adjusted for it.
         r1_interval = config.r1_interval if config.r1_gamma else 1
         d_stepper = self.lazy_stepper(config, r1_interval, total_steps, decay_steps)
         self.adversary = config_adversary(
@@ -242,6 +277,7 @@ class GAN(FromNoise):
             objective=objective,
             r1_weight=config.r1_gamma * r1_interval,
             r1_interval=r1_interval,
+            r1_separate=r1_interval > 1,
             d_steps=config.d_steps,
             aux_losses={"pt": (config.pt_weight, pulling_away_loss)} if config.pt_weight else None,
         )
@@ -270,11 +306,15 @@ class GAN(FromNoise):
                 fake = self._fake(len(real), labels)
             g_loss = self.adversary.loss(fake, condition=labels)
             logs.update(self.adversary.g_logs, g_loss=g_loss.item())
-            g_step = self.adversary.updates // self.adversary.d_steps
-            if self.path_length is not None and self.path_length.due(g_step):
-                g_loss = g_loss + self.path_length.term(self.generator, len(real), logs)
             check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
             self.g_stepper.step(g_loss)
+            g_step = self.adversary.updates // self.adversary.d_steps
+            if self.path_length is not None and self.path_length.due(g_step):
+                # A step of its own, as the reference's Greg phase (see tasks.style).
+                mixing = self.config.style_mixing
+                penalty = self.path_length.term(self.generator, len(real), logs, mixing)
+                check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
+                self.g_stepper.step(penalty)
         return logs
 
     def _fake(self, n: int, labels: Tensor | None) -> Tensor:

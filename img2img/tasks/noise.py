@@ -3,6 +3,8 @@
 - Data: an MNIST folder (IDX files), a folder of class sub-folders (labels from the folder
   names), a flat folder of images, or a 2-D mixture ``toy:ring8`` (the GAN lab,
   :mod:`img2img.tasks.lab`); :func:`noise_data_presets` are the defaults each implies.
+  :class:`NoiseDataOptions`: ``--stacked`` makes Stacked MNIST of an MNIST folder, ``--flip``
+  mirrors images at random; both seeded per item (:mod:`img2img.data.wrappers`).
 - Latents: :func:`latent`, fixed latents from a seed (never the global RNG), and
   :func:`generate`, a generator run on them the way it trained (batch statistics).
 - :class:`FromNoise`: the recipe parts around the training step (fixed-latent grids, the
@@ -29,9 +31,11 @@ from img2img.data.classes import ImageFolder, class_names
 from img2img.data.mnist import MNIST, is_mnist_folder, mnist_split_files
 from img2img.data.toy import ToyDataset, get_mixture, is_toy
 from img2img.data.transforms import make_generator
+from img2img.data.wrappers import STACKED_MODES, RandomFlip, StackedDigits
 from img2img.losses import Adversary
 from img2img.nets.batchnorm import batch_statistics
 from img2img.nets.capabilities import MixesStyles
+from img2img.tasks.options import FlipOptions
 from img2img.tasks.parts import StateFromParts
 from img2img.watch import GANWatch
 
@@ -60,10 +64,24 @@ class WatchOptions(OptionGroup):
     collapse_ratio: float = option(0.25, "warn when sample diversity falls below this x real's")
 
 
-def noise_data_presets(data: str) -> dict[str, Any]:
-    """Defaults implied by the data: MNIST is 28 px, one channel, ten classes; class
-    sub-folders give the class count."""
+@dataclass
+class NoiseDataOptions(FlipOptions):
+    """Data: Stacked MNIST and flips (the real images of a recipe from noise)."""
+
+    flip: bool = FlipOptions.option("flip", False)
+    stacked: bool = option(
+        False,
+        "Stacked MNIST: three random digits of --data (an MNIST folder) in the RGB channels, "
+        "1000 modes (the mode-collapse benchmark; img2img eval --metrics modes)",
+    )
+
+
+def noise_data_presets(data: str, stacked: bool = False) -> dict[str, Any]:
+    """Defaults implied by the data: MNIST is 28 px, one channel, ten classes (Stacked MNIST
+    three channels and 1000 classes, its modes); class sub-folders give the class count."""
     if data and not is_toy(data) and is_mnist_folder(data):
+        if stacked:
+            return {"image_size": 28, "channels": 3, "num_classes": STACKED_MODES}
         return {"image_size": 28, "channels": 1, "num_classes": 10}
     if data and not is_toy(data) and (names := class_names(data)):
         return {"num_classes": len(names)}
@@ -72,12 +90,34 @@ def noise_data_presets(data: str) -> dict[str, Any]:
 
 def noise_dataset(config: Any, split: str) -> Dataset | None:
     """The real data of ``config.data`` for ``split`` (None when the split does not exist),
-    read at ``config.image_size`` with ``config.channels``: items ``{"image", "label"}``."""
+    read at ``config.image_size`` with ``config.channels``: items ``{"image", "label"}``;
+    for a config with :class:`NoiseDataOptions`, stacked and (training split) flipped."""
     if is_toy(config.data):
         return ToyDataset(get_mixture(config.data), seed=config.seed + (split == "test"))
+    options = config if isinstance(config, NoiseDataOptions) else NoiseDataOptions()
+    dataset = _images(config, split, options.stacked)
+    if dataset is not None and options.stacked:
+        dataset = StackedDigits(dataset, seed=config.seed)
+    if dataset is not None and options.flip and split == "train":
+        dataset = RandomFlip(dataset, seed=config.seed)
+    return dataset
+
+
+def _images(config: Any, split: str, stacked: bool) -> Dataset | None:
+    """The images of ``config.data`` itself (MNIST digits for ``stacked``)."""
     if is_mnist_folder(config.data):
+        if stacked and config.channels != 3:
+            raise ValueError(
+                f"--stacked: Stacked MNIST images have 3 channels, not --channels "
+                f"{config.channels}; drop --channels"
+            )
         files = mnist_split_files(config.data, split)
         return None if files is None else MNIST(*files, image_size=config.image_size)
+    if stacked:
+        raise ValueError(
+            f"{config.data}: --stacked stacks MNIST digits; give an MNIST folder (IDX files, "
+            "img2img data download mnist)"
+        )
     root = resolve_split(config.data, split)
     if root is None:
         return None

@@ -27,7 +27,8 @@ Departures from the reference, all deliberate:
 - The schedule moves every iteration (the reference holds it for 4 minibatches,
   ``minibatch_repeats``); the generator's step reuses the D step's fake batch (as the
   GAN recipe does) instead of drawing new latents.
-- No mirror augmentation (the reference's default is off too), no AC-GAN label head.
+- No mirror augmentation by default (the reference's default is off too; ``--flip``), no
+  AC-GAN label head.
 - MNIST's 28 px digits are resized to 32 px by the MNIST loader (bilinear); the
   reference's dataset tool pads them with 2 black pixels a side.
 """
@@ -57,7 +58,7 @@ from img2img.nets.progan import (
     upscale,
 )
 from img2img.reporting import save_captioned_grid
-from img2img.tasks.noise import FromNoise, noise_dataset
+from img2img.tasks.noise import FromNoise, NoiseDataOptions, noise_dataset
 from img2img.tasks.options import (
     AdversaryOptions,
     DiffAugmentOptions,
@@ -94,6 +95,7 @@ class ProGANConfig(
     OptimizerOptions,
     DiffAugmentOptions,
     AdversaryOptions,
+    NoiseDataOptions,
     TrainConfig,
 ):
     """Defaults are the reference code's, except where the module docstring says."""
@@ -124,12 +126,13 @@ class ProGANConfig(
 
     @staticmethod
     def presets(values: dict[str, Any]) -> dict[str, Any]:
-        """The objective's critic constraint (WGAN-GP: penalty 10); MNIST: one channel; the
+        """The objective's critic constraint (WGAN-GP: penalty 10); MNIST: one channel (Stacked
+        MNIST: three); the
         loader batch: the largest batch the schedule uses."""
         data = str(values.get("data", ""))
         found: dict[str, Any] = objective_presets(values, "wgan-gp")
         if data and not is_toy(data) and is_mnist_folder(data):
-            found["channels"] = 1
+            found["channels"] = 3 if values.get("stacked") else 1
         size = int(values.get("image_size", 32))
         if size >= 4 and not size & (size - 1):
             sizes = parse_batch_sizes(str(values.get("batch_sizes", REFERENCE_BATCH_SIZES)))
