@@ -118,6 +118,7 @@ class GANConfig(
     )
     pt_weight: float = option(0.0, "weight of EBGAN's pulling-away term (ebgan: 0.1)")
     d_steps: int = option(1, "discriminator steps per generator step (Algorithm 1's k)")
+    d_lr: float = option(0.0, "discriminator learning rate (0: --lr, the generator's)")
     spectral_norm: bool = option(False, "spectral normalisation in the discriminator")
     conditional: bool = option(False, "class-conditional G and D (labels from MNIST/folders)")
     num_classes: int = option(0, "classes for --conditional (set from the data)")
@@ -234,7 +235,9 @@ class GAN(FromNoise):
             objective = objective.with_margin(config.margin)
         # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, D's optimizer adjusted.
         r1_interval = config.r1_interval if config.r1_gamma else 1
-        d_stepper = self.lazy_stepper(config, r1_interval, total_steps, decay_steps)
+        d_stepper = self.lazy_stepper(
+            config, r1_interval, total_steps, decay_steps, lr=config.d_lr or config.lr
+        )
         self.adversary = config_adversary(
             config,
             discriminator,
@@ -249,32 +252,68 @@ class GAN(FromNoise):
         self.watch_samples(config, config.num_classes if config.conditional else 0)
 
     @staticmethod
-    def lazy_stepper(config: GANConfig, interval: int, total_steps: int, decay_steps: int) -> Any:
-        """A stepper factory for a network regularised every ``interval`` steps."""
-        lr, betas = lazy_adjustment(config.lr, (config.beta1, config.beta2), interval)
+    def lazy_stepper(
+        config: GANConfig,
+        interval: int,
+        total_steps: int,
+        decay_steps: int,
+        lr: float | None = None,
+    ) -> Any:
+        """A stepper factory for a network regularised every ``interval`` steps, at ``lr``
+        (default ``--lr``)."""
+        lr = config.lr if lr is None else lr
+        lr, betas = lazy_adjustment(lr, (config.beta1, config.beta2), interval)
         return stepper_factory(config, total_steps, decay_steps, lr, betas)
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
-        self.generator.train()
-        real = batch["image"].to(self.device, non_blocking=True)
-        labels = batch["label"].to(self.device) if self.labels_fixed is not None else None
+        real, labels = self._real(batch)
         # With k > 1 critic steps, most iterations need no graph through G.
         reuse = self.adversary.d_steps == 1
         with torch.set_grad_enabled(reuse):
             fake = self._fake(len(real), labels)
-        logs = self.adversary.update(real, fake, condition=labels)
-        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-        self.observe(real, logs["d_loss"])
+        logs = self._discriminator_update(real, fake, labels)
         if self.adversary.generator_turn():
             if not reuse:
                 fake = self._fake(len(real), labels)
-            g_loss = self.adversary.loss(fake, condition=labels)
-            logs.update(self.adversary.g_logs, g_loss=g_loss.item())
-            g_step = self.adversary.updates // self.adversary.d_steps
-            if self.path_length is not None and self.path_length.due(g_step):
-                g_loss = g_loss + self.path_length.term(self.generator, len(real), logs)
-            check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-            self.g_stepper.step(g_loss)
+            logs.update(self._generator_update(fake, labels))
+        return logs
+
+    def discriminator_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One discriminator update alone, on ``batch`` and fresh fakes (the GAN lab's single
+        D step; :meth:`step` is a D update and, on the generator's turn, a G update)."""
+        real, labels = self._real(batch)
+        with torch.no_grad():
+            fake = self._fake(len(real), labels)
+        return self._discriminator_update(real, fake, labels)
+
+    def generator_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One generator update alone, on as many fresh fakes as ``batch`` has images (the
+        GAN lab's single G step)."""
+        real, labels = self._real(batch)
+        return self._generator_update(self._fake(len(real), labels), labels)
+
+    def _real(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor | None]:
+        self.generator.train()
+        real = batch["image"].to(self.device, non_blocking=True)
+        labels = batch["label"].to(self.device) if self.labels_fixed is not None else None
+        return real, labels
+
+    def _discriminator_update(
+        self, real: Tensor, fake: Tensor, labels: Tensor | None
+    ) -> dict[str, float]:
+        logs = self.adversary.update(real, fake, condition=labels)
+        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
+        self.observe(real, logs["d_loss"])
+        return logs
+
+    def _generator_update(self, fake: Tensor, labels: Tensor | None) -> dict[str, float]:
+        g_loss = self.adversary.loss(fake, condition=labels)
+        logs = {**self.adversary.g_logs, "g_loss": g_loss.item()}
+        g_step = self.adversary.updates // self.adversary.d_steps
+        if self.path_length is not None and self.path_length.due(g_step):
+            g_loss = g_loss + self.path_length.term(self.generator, len(fake), logs)
+        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
+        self.g_stepper.step(g_loss)
         return logs
 
     def _fake(self, n: int, labels: Tensor | None) -> Tensor:
