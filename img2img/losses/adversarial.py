@@ -604,6 +604,12 @@ class Adversary(nn.Module):
             loss = loss + weight * value
         return loss
 
+    @property
+    def unroll_ready(self) -> bool:
+        """Whether :meth:`loss` can be taken now: always without unrolling; with it, once an
+        :meth:`update` has given the unrolled steps their batch."""
+        return not self.unroll or self._unroll_batch is not None
+
     def unrolled_discriminator(self, fake: Tensor) -> Callable[..., Any]:
         """The discriminator after ``unroll`` more updates on the last :meth:`update`'s batch
         (its real rows and condition) with ``fake`` as the fake rows, as a function of the

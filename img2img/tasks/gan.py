@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from img2img.config import option
-from img2img.data.toy import get_mixture, is_toy, mode_coverage
+from img2img.data.toy import get_mixture, is_toy, js_divergence, mode_coverage
 from img2img.losses import get_objective, objective_choices, objective_presets
 from img2img.losses.energy import pulling_away_loss
 from img2img.nets import init_weights
@@ -325,10 +325,15 @@ class GAN(FromNoise):
         return style_mixed_fakes(self.generator, z, z_mix, self.config.style_mixing)
 
     def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
-        """The watch's metrics and warnings, and the mode coverage of 2-D mixtures."""
+        """The watch's metrics and warnings, and for 2-D points the mode coverage and the
+        Jensen-Shannon divergence estimate (``js``, :func:`~img2img.data.toy.js_divergence`)
+        of the fixed-latent samples."""
         metrics, warnings = super().monitor()
         if self.mixture is not None:
-            metrics = {**mode_coverage(self.fixed_samples(), self.mixture), **metrics}
+            samples = self.fixed_samples()
+            found = mode_coverage(samples, self.mixture)
+            found["js"] = round(js_divergence(samples, self.mixture), 4)
+            metrics = {**found, **metrics}
         return metrics, warnings
 
     def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:

@@ -105,3 +105,22 @@ def test_unrolled_lab_run_resumes_exactly(tmp_path: Path) -> None:
         for key, value in straight[part].items():
             if isinstance(value, torch.Tensor):
                 assert torch.equal(value, resumed[part][key]), key
+
+
+def test_the_generators_pull_is_minus_its_loss_gradient_per_point() -> None:
+    """D(x) = w.x + b = x1 - 2 x2 + 0.5, non-saturating loss mean_i softplus(-D(x_i)) over
+    n = 2 points: the pull on x_i is sigmoid(-D(x_i)) w / n. At x_1 = (0, 0): D = 0.5,
+    sigmoid(-0.5) = 0.377541, pull (0.188771, -0.377541); at x_2 = (1, 1): D = -0.5,
+    sigmoid(0.5) = 0.622459, pull (0.311230, -0.622459)."""
+    from img2img.losses import Adversary
+    from img2img.tasks.lab import generator_pull
+
+    layer = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, -2.0]]))
+        layer.bias.fill_(0.5)
+    d = torch.nn.Sequential(layer, torch.nn.Flatten(0))
+    pull = generator_pull(Adversary(d, "nonsaturating"), torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
+    expected = torch.tensor([[0.188771, -0.377541], [0.311230, -0.622459]])
+    assert torch.allclose(pull, expected, atol=1e-6)
+    assert layer.weight.grad is None  # D is left alone
