@@ -12,10 +12,10 @@ import torch
 
 pytest.importorskip("gradio")
 
-from img2img.checkpoint import load_model_files, load_training_state  # noqa: E402
-from img2img.cli import main  # noqa: E402
-from img2img.demo import lab  # noqa: E402
-from img2img.demo.lab import DRAWN, LabSession, check_setup  # noqa: E402
+from img2img.checkpoint import load_model_files, load_training_state
+from img2img.cli import main
+from img2img.demo import lab
+from img2img.demo.lab import DRAWN, LabSession, check_setup
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # the lab steps on one thread too
 
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # the lab steps on one threa
 def cli_run(out: Path, steps: int, *flags: str) -> tuple[dict, dict]:
     """``img2img train --task gan --net mlp`` for ``steps`` iterations: (generator weights,
     the training state's task part)."""
-    main(["train", "--task", "gan", "--net", "mlp", "--device", "cpu", "--out", str(out)]
-         + ["--max-steps", str(steps), *flags])  # fmt: skip
+    command = ["train", "--task", "gan", "--net", "mlp", "--device", "cpu", "--out", str(out)]
+    main([*command, "--max-steps", str(steps), *flags])
     _, weights = load_model_files(out)
     return weights, load_training_state(out)["task"]
 
@@ -37,9 +37,11 @@ def same_tensors(a: dict, b: dict) -> bool:
     ("setup", "flags"),
     [
         ({}, []),
-        ({"objective": "wgan-gp", "unroll": 2, "d_steps": 2}, ["--objective", "wgan-gp",
-          "--unroll", "2", "--d-steps", "2"]),
-    ],  # fmt: skip
+        (
+            {"objective": "wgan-gp", "unroll": 2, "d_steps": 2},
+            ["--objective", "wgan-gp", "--unroll", "2", "--d-steps", "2"],
+        ),
+    ],
 )
 def test_a_lab_session_trains_exactly_as_the_cli(tmp_path: Path, setup: dict, flags: list) -> None:
     """N iterations of the lab (two identical setups side by side, stepping in turn) give
@@ -183,7 +185,7 @@ def test_custom_points_are_checked(tmp_path: Path) -> None:
         lab.points_from_drawing("[[1, 2, 3]]")
     bad = tmp_path / "bad.csv"
     bad.write_text("x,y\n1,2\n3,oops\n")
-    with pytest.raises(Exception, match="bad.csv, line 3"):
+    with pytest.raises(Exception, match=r"bad\.csv, line 3"):
         lab.points_from_upload(str(bad))
     session = LabSession(tmp_path / "lab")
     with pytest.raises(Exception, match="Draw some points"):

@@ -273,8 +273,9 @@ def _lab_tab(backend: DemoBackend) -> None:
     def tick(state: LabSession | None) -> Outputs:
         if state is None or not state.runs:
             return state, gr.skip(), gr.Timer(active=False), "The session ended; press Reset."
-        going = state.play()
-        return state, _views(state), gr.Timer(active=going), state.status()
+        # The timer is left as it is while training goes on: Pause may have stopped it.
+        timer_now = gr.skip() if state.play() else gr.Timer(active=False)
+        return state, _views(state), timer_now, state.status()
 
     def one(what: str) -> Callable[[Any], Outputs]:
         def step(state: LabSession | None) -> Outputs:
