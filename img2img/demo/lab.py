@@ -327,10 +327,11 @@ class LabRun:
         }
 
     def export(self, folder: Path) -> Path:
-        """A run directory at this iteration (see :meth:`Trainer.export`); a custom target's
-        points go beside it as ``target.csv``, which the saved config names."""
+        """A run directory at this iteration (see :meth:`Trainer.export`) that trains on to
+        its last epoch (the lab's cap is the lab's, not the run's); a custom target's points
+        go beside it as ``target.csv``, which the saved config names."""
         data = self.trainer.config.data
-        changes = {}
+        changes: dict[str, Any] = {"max_steps": 0}
         if not data.startswith(TOY_PREFIX):
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copy(data, folder / "target.csv")
@@ -492,9 +493,9 @@ class LabSession:
                     else f" --data {name}/target.csv"
                 )
                 commands.append(
-                    f"`img2img train --resume {name}{data} --max-steps N` continues {run.name} "
-                    f"from iteration {run.trainer.step}; `img2img sample --model {name}` "
-                    "draws from it"
+                    f"`img2img train --resume {name}{data}` continues {run.name} from "
+                    f"iteration {run.trainer.step} to its last epoch (`--epochs` for more); "
+                    f"`img2img sample --model {name}` draws from it"
                 )
         return archive, "Exported " + ". ".join(commands) + "."
 

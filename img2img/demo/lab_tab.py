@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 SESSION_SECONDS = 3600  # a session nobody has used for this long is removed
 LAB_JS = resources.files("img2img.demo").joinpath("lab.js").read_text(encoding="utf-8")
 VIEWS_HTML = (
-    "<div class='lab-views'><div class='lab-show'>"
+    "<div class='lab-views'><div class='lab-legend'>Green dots: real points; purple: "
+    "generated; background: D's verdict (green: real, purple: generated); arrows: where the "
+    "generator's loss pulls each generated point (scaled to the view).</div><div class='lab-show'>"
     "<label><input type='checkbox' data-show='heat' checked> D's verdict (heat map)</label> "
     "<label><input type='checkbox' data-show='real' checked> real points</label> "
     "<label><input type='checkbox' data-show='arrows' checked> generator's pull (arrows)"
@@ -92,25 +94,26 @@ def in_lab(run: Callable[..., Outputs], outputs: int) -> Callable[..., Outputs]:
 
 def _setup_controls(title: str, visible: bool = True) -> tuple[gr.Column, list[Any]]:
     """One setup's controls, in :data:`~img2img.demo.lab.SETUP_OPTIONS` order, at the
-    defaults of ``img2img train --task gan --net mlp`` on the first mixture."""
+    defaults of ``img2img train --task gan --net mlp`` on the first mixture; labelled with
+    the options' names and help texts."""
     values = default_setup()
-    with gr.Column(visible=visible, min_width=260) as column:
-        gr.Markdown(f"**{title}**")
-        controls: list[Any] = [
-            gr.Dropdown(list(CHOICES["objective"]), value=values["objective"], label="objective"),
-            gr.Dropdown(list(CHOICES["optimizer"]), value=values["optimizer"], label="optimizer"),
-        ]
-        for name, (low, high, kind) in NUMBERS.items():
-            label, info = name.replace("_", " "), help_text(name)
-            if kind is int:
-                controls.append(
-                    gr.Slider(low, high, value=values[name], step=1, label=label, info=info)
-                )
-            else:
-                controls.append(
-                    gr.Number(values[name], minimum=low, maximum=high, label=label, info=info)
-                )
-        controls.append(gr.Checkbox(values["spectral_norm"], label="spectral norm"))
+    with gr.Column(visible=visible, min_width=320) as column, gr.Accordion(title, open=True):
+        with gr.Row():
+            controls: list[Any] = [
+                gr.Dropdown(list(CHOICES[name]), value=values[name], label=name)
+                for name in ("objective", "optimizer")
+            ]
+        numbers = list(NUMBERS.items())
+        for pair in (numbers[i : i + 2] for i in range(0, len(numbers), 2)):
+            with gr.Row():
+                for name, (low, high, kind) in pair:
+                    shown = {"label": name, "info": help_text(name), "min_width": 150}
+                    if kind is int:
+                        control = gr.Slider(low, high, value=values[name], step=1, **shown)
+                    else:
+                        control = gr.Number(values[name], minimum=low, maximum=high, **shown)
+                    controls.append(control)
+        controls.append(gr.Checkbox(values["spectral_norm"], label="spectral_norm"))
     return column, controls
 
 
@@ -199,9 +202,8 @@ def _lab_tab(backend: DemoBackend) -> None:
     )
     session = gr.State(None, delete_callback=close_session, time_to_live=SESSION_SECONDS)
     with gr.Row():
-        with gr.Column(min_width=300):
+        with gr.Column(scale=1, min_width=300):
             target = gr.Radio(list(TARGETS), value=TARGETS[0], label="Target")
-            seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
             pad = gr.HTML(
                 "[]",
                 html_template=PAD_HTML,
@@ -215,26 +217,29 @@ def _lab_tab(backend: DemoBackend) -> None:
                 type="filepath",
                 visible=False,
             )
+            seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
             compare = gr.Checkbox(False, label="Compare with a second setup (B)")
+        with gr.Column(scale=3):
+            with gr.Row():
+                reset = gr.Button("Reset", elem_id="lab-reset", min_width=80)
+                play = gr.Button("Play", variant="primary", elem_id="lab-play", min_width=80)
+                pause = gr.Button("Pause", elem_id="lab-pause", min_width=80)
+                d_step = gr.Button("D step", elem_id="lab-d-step", min_width=80)
+                g_step = gr.Button("G step", elem_id="lab-g-step", min_width=80)
+                iteration = gr.Button("Iteration", elem_id="lab-iteration", min_width=80)
+                export = gr.Button("Export run", elem_id="lab-export", min_width=80)
+            status = gr.Markdown("Press Play or Reset to start.", elem_id="lab-status")
+            views = gr.HTML(
+                "",
+                html_template=VIEWS_HTML,
+                css_template=VIEWS_CSS,
+                js_on_load=f"{LAB_JS}\nsetUpViews(element, props, watch);",
+                elem_id="lab-views",
+            )
+    with gr.Row():
         _, controls_a = _setup_controls("Setup A")
         column_b, controls_b = _setup_controls("Setup B", visible=False)
-    with gr.Row():
-        reset = gr.Button("Reset", elem_id="lab-reset")
-        play = gr.Button("Play", variant="primary", elem_id="lab-play")
-        pause = gr.Button("Pause", elem_id="lab-pause")
-        d_step = gr.Button("D step", elem_id="lab-d-step")
-        g_step = gr.Button("G step", elem_id="lab-g-step")
-        iteration = gr.Button("Iteration", elem_id="lab-iteration")
-        export = gr.Button("Export run", elem_id="lab-export")
-    status = gr.Markdown("Press Play or Reset to start.", elem_id="lab-status")
-    views = gr.HTML(
-        "",
-        html_template=VIEWS_HTML,
-        css_template=VIEWS_CSS,
-        js_on_load=f"{LAB_JS}\nsetUpViews(element, props, watch);",
-        elem_id="lab-views",
-    )
-    download = gr.File(label="Exported runs (zip)", elem_id="lab-download")
+    download = gr.File(label="Exported runs (zip)", elem_id="lab-download", height=80)
     timer = gr.Timer(TICK_SECONDS, active=False)
 
     target.change(
