@@ -195,3 +195,22 @@ def test_custom_points_are_checked(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="Setup A: the wgan-gp objective needs a Lipschitz"):
         session.reset("toy:ring8", [{"objective": "wgan-gp", "gp_weight": 0.0}], seed=0)
     session.close()
+
+
+def test_sessions_are_one_per_page_and_bounded(tmp_path: Path, monkeypatch) -> None:
+    """A page's session is found again by its key; one idle too long, or the least recently
+    used beyond the limit, is closed with its files."""
+    clock = [0.0]
+    monkeypatch.setattr(lab.time, "monotonic", lambda: clock[0])
+    sessions = lab.LabSessions(tmp_path, idle=60, limit=2)
+    first = sessions("page-1")
+    assert sessions("page-1") is first
+    clock[0] = 30.0
+    second = sessions("page-2")
+    clock[0] = 40.0
+    sessions("page-1")  # used again: page-2 is now the least recently used
+    sessions("page-3")
+    assert not second.folder.exists() and first.folder.exists() and len(sessions) == 2
+    clock[0] = 200.0  # page-1 and page-3 idle for over a minute
+    sessions("page-4")
+    assert not first.folder.exists() and len(sessions) == 1

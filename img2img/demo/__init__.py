@@ -30,8 +30,8 @@ message in the status line, where it stays (a toast fades). Images over ``max_pi
 downscaled and the status line says so; images under :data:`MIN_SIDE` are refused, and so
 are uploads that would decode to over :data:`DECODE_FACTOR` x ``max_pixels``, which bounds
 a request's memory. Programs use the named endpoints ``translate``, ``super_resolve``,
-``sample``, ``inpaint``, ``autoencode`` and ``gan_lab`` (each tab's ``api``); the page's handlers are
-private. Requests queue
+``sample``, ``inpaint``, ``autoencode`` and ``gan_lab`` (each tab's ``api``); the page's
+handlers are private. Requests queue
 (``demo.queue``), one at a time by default: a model already uses every CPU core for one
 image. Request files and Gradio's cache are pruned by age and count and removed at exit.
 """

@@ -16,12 +16,13 @@ state is the process's), so two setups, or two visitors, never draw from each ot
 stream. :meth:`LabRun.export` writes a run directory that ``img2img train --resume``
 continues and ``img2img sample`` draws from.
 
-Bounded for a public link: one session per visitor holds at most two runs (a new setup
-replaces them), each capped at :data:`MAX_STEPS` iterations; a custom target holds at most
-:data:`MAX_POINTS` points in the square of side 2 x :data:`PLANE`; every network option
-has the bounds of :data:`NUMBERS`; and nothing trains unless the visitor's page asks (the
-tab's play timer runs in the browser), so closing the page stops the training, and the
-session's files go with it (:meth:`LabSession.close`).
+Bounded for a public link: one session per visitor's page holds at most two runs (a new
+setup replaces them), each capped at :data:`MAX_STEPS` iterations; a custom target holds at
+most :data:`MAX_POINTS` points in the square of side 2 x :data:`PLANE`; every network
+option has the bounds of :data:`NUMBERS`; nothing trains unless the visitor's page asks
+(the tab's play timer runs in the browser), so closing the page stops the training; and
+:class:`LabSessions` removes a session's files once it has been idle for
+:data:`IDLE_SECONDS`, keeping at most :data:`MAX_SESSIONS`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ BUDGET_SECONDS = 0.15
 MAX_PER_TICK = 100
 HEAT_SIDE, GRID_SIDE, SHOWN = 40, 11, 300  # heat-map cells, latent grid, points drawn
 HISTORY = 400  # points kept per curve (halved when full)
+# Sessions: one per visitor's page, removed after this long without a request; at most
+# MAX_SESSIONS at once (the least recently used goes first).
+IDLE_SECONDS = 15 * 60
+MAX_SESSIONS = 32
 
 # What a visitor sets per setup: GANConfig options with their bounds or choices.
 NUMBERS: dict[str, tuple[float, float, type]] = {
@@ -514,7 +519,36 @@ class LabSession:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def close_session(session: LabSession | None) -> None:
-    """``gr.State``'s delete callback: a session's files go when its visitor leaves."""
-    if session is not None:
-        session.close()
+class LabSessions:
+    """The visitors' sessions under ``root``, by key (the page's Gradio session). A session
+    nobody has used for ``idle`` seconds is closed at the next request, and beyond
+    ``limit`` sessions the least recently used one is, so a public demo keeps a bounded
+    number on disk; the rest go with the demo's output folder at exit."""
+
+    def __init__(self, root: str | Path, idle: float = IDLE_SECONDS, limit: int = MAX_SESSIONS):
+        self.root = Path(root)
+        self.idle, self.limit = idle, limit
+        self._sessions: dict[str, tuple[LabSession, float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, key: str) -> LabSession:
+        """The session of ``key``, a new one if it has none (or had one that was closed)."""
+        with self._lock:
+            now = time.monotonic()
+            for other, (_, used) in list(self._sessions.items()):
+                if other != key and now - used > self.idle:
+                    self._close(other)
+            if key not in self._sessions:
+                while len(self._sessions) >= self.limit:
+                    oldest = min(self._sessions, key=lambda k: self._sessions[k][1])
+                    self._close(oldest)
+                self._sessions[key] = (LabSession(self.root), now)
+            session = self._sessions[key][0]
+            self._sessions[key] = (session, now)
+            return session
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _close(self, key: str) -> None:
+        self._sessions.pop(key)[0].close()

@@ -1,7 +1,9 @@
 """The GAN Lab tab and its ``gan_lab`` endpoint (the sessions are :mod:`img2img.demo.lab`'s).
 
-The page keeps a visitor's :class:`~img2img.demo.lab.LabSession` in a ``gr.State`` (its
-files removed when the visitor leaves or after an hour without a request). Play starts a
+A visitor's :class:`~img2img.demo.lab.LabSession` is found by the page's Gradio session
+(:class:`~img2img.demo.lab.LabSessions`: removed after a while without a request), not kept
+in a ``gr.State``: a state makes every client hold a heartbeat connection, which delays the
+server's shutdown past Gradio's wait, so its cache would not be cleaned. Play starts a
 ``gr.Timer`` in the page: each tick trains for a fraction of a second and sends the views
 back, which ``lab.js`` draws on canvases; Pause stops the timer, so nothing trains that no
 page asks for. A refused request keeps the session and the views and says why in the status
@@ -10,6 +12,7 @@ line.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -34,8 +37,8 @@ from img2img.demo.lab import (
     TICK_SECONDS,
     UPLOADED,
     LabSession,
+    LabSessions,
     check_points,
-    close_session,
     default_setup,
     help_text,
     points_from_drawing,
@@ -44,7 +47,6 @@ from img2img.demo.lab import (
 from img2img.demo.registry import register_tab
 
 log = logging.getLogger(__name__)
-SESSION_SECONDS = 3600  # a session nobody has used for this long is removed
 LAB_JS = resources.files("img2img.demo").joinpath("lab.js").read_text(encoding="utf-8")
 VIEWS_HTML = (
     "<div class='lab-views'><div class='lab-legend'>Green dots: real points; purple: "
@@ -62,12 +64,8 @@ PAD_HTML = (
     "<div><span class='lab-pad-count'></span> <button class='lab-pad-clear'>Clear</button>"
     "</div></div>"
 )
-# What a tick, a step or a reset sends back: the session, the views and the status line.
+# What a handler sends back: the views, the timer (Play) and the status line, or the file.
 Outputs = tuple[Any, ...]
-
-
-def _session(backend: DemoBackend, session: LabSession | None) -> LabSession:
-    return session if session is not None else LabSession(backend.output_dir / LAB)
 
 
 def _views(session: LabSession) -> str:
@@ -75,9 +73,10 @@ def _views(session: LabSession) -> str:
 
 
 def in_lab(run: Callable[..., Outputs], outputs: int) -> Callable[..., Outputs]:
-    """``run`` as a handler whose refusal leaves every output as it is (the session, the
-    views) but the status line (the last), which says why; failures are logged."""
+    """``run`` as a handler whose refusal leaves every output as it is (the views, the
+    timer) but the status line (the last), which says why; failures are logged."""
 
+    @functools.wraps(run)  # Gradio reads the gr.Request parameter from the signature
     def handler(*args: Any) -> Outputs:
         try:
             return run(*args)
@@ -200,7 +199,7 @@ def _lab_tab(backend: DemoBackend) -> None:
         "`img2img train --task gan --net mlp`; compare two setups side by side, then export "
         f"the run and continue it at home. Up to {MAX_STEPS:,} iterations per setup."
     )
-    session = gr.State(None, delete_callback=close_session, time_to_live=SESSION_SECONDS)
+    sessions = LabSessions(backend.output_dir / LAB)
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             target = gr.Radio(list(TARGETS), value=TARGETS[0], label="Target")
@@ -258,53 +257,53 @@ def _lab_tab(backend: DemoBackend) -> None:
     for controls in (controls_a, controls_b):
         controls[0].change(presets, [controls[0], target], controls[1:], api_visibility="private")
 
-    inputs = [session, target, seed, pad, upload, compare, *controls_a, *controls_b]
-    outputs = [session, views, status]
+    inputs = {target, seed, pad, upload, compare, *controls_a, *controls_b}  # a dict: data
+    outputs = [views, status]
 
-    def restart(
-        state: Any, chosen: str, number: Any, drawn: Any, file: Any, both: bool, *values: Any
-    ) -> Outputs:
-        lab = _session(backend, state)
-        points = _target_points(chosen, drawn, file)
-        lab.reset(chosen, _setups(both, values), number, points)
-        return lab, _views(lab), lab.status()
+    def setups(lab: LabSession, data: dict[Any, Any]) -> None:
+        """Reset ``lab`` with what the page's controls say."""
+        values = tuple(data[control] for control in (*controls_a, *controls_b))
+        points = _target_points(data[target], data[pad], data[upload])
+        lab.reset(data[target], _setups(data[compare], values), data[seed], points)
 
-    def start(state: Any, *rest: Any) -> Outputs:
-        if state is None or not state.runs:
-            state = restart(state, *rest)[0]
-        going = state.play()
-        return state, _views(state), gr.Timer(active=going), state.status()
+    def restart(data: dict[Any, Any], request: gr.Request) -> Outputs:
+        lab = sessions(request.session_hash)
+        setups(lab, data)
+        return _views(lab), lab.status()
 
-    def tick(state: LabSession | None) -> Outputs:
-        if state is None or not state.runs:
-            return state, gr.skip(), gr.Timer(active=False), "The session ended; press Reset."
+    def start(data: dict[Any, Any], request: gr.Request) -> Outputs:
+        lab = sessions(request.session_hash)
+        if not lab.runs:
+            setups(lab, data)
+        going = lab.play()
+        return _views(lab), gr.Timer(active=going), lab.status()
+
+    def tick(request: gr.Request) -> Outputs:
+        lab = sessions(request.session_hash)
+        if not lab.runs:
+            return gr.skip(), gr.Timer(active=False), "The session ended; press Reset."
         # The timer is left as it is while training goes on: Pause may have stopped it.
-        timer_now = gr.skip() if state.play() else gr.Timer(active=False)
-        return state, _views(state), timer_now, state.status()
+        timer_now = gr.skip() if lab.play() else gr.Timer(active=False)
+        return _views(lab), timer_now, lab.status()
 
-    def one(what: str) -> Callable[[Any], Outputs]:
-        def step(state: LabSession | None) -> Outputs:
-            if state is None:
-                raise refuse("Reset the lab first (choose a target and a setup).")
-            state.step(what)
-            return state, _views(state), state.status()
+    def one(what: str) -> Callable[[gr.Request], Outputs]:
+        def step(request: gr.Request) -> Outputs:
+            lab = sessions(request.session_hash)
+            lab.step(what)
+            return _views(lab), lab.status()
 
         return step
 
-    def save(state: LabSession | None) -> tuple[Any, str]:
-        if state is None:
-            raise refuse("Reset the lab first (choose a target and a setup).")
-        archive, message = state.export(backend.request_folder())
+    def save(request: gr.Request) -> Outputs:
+        archive, message = sessions(request.session_hash).export(backend.request_folder())
         return str(archive), message
 
     private = {"api_visibility": "private", "concurrency_id": COMPUTE}
-    reset.click(in_lab(restart, 3), inputs, outputs, **private)
-    play.click(in_lab(start, 4), inputs, [session, views, timer, status], **private)
+    reset.click(in_lab(restart, 2), inputs, outputs, **private)
+    play.click(in_lab(start, 3), inputs, [views, timer, status], **private)
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
-    timer.tick(
-        in_lab(tick, 4), session, [session, views, timer, status], trigger_mode="once", **private
-    )
+    timer.tick(in_lab(tick, 3), None, [views, timer, status], trigger_mode="once", **private)
     buttons = {d_step: "discriminator", g_step: "generator", iteration: "iteration"}
     for button, what in buttons.items():
-        button.click(in_lab(one(what), 3), session, outputs, **private)
-    export.click(in_lab(save, 2), session, [download, status], **private)
+        button.click(in_lab(one(what), 2), None, outputs, **private)
+    export.click(in_lab(save, 2), None, [download, status], **private)
