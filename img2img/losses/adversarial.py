@@ -394,7 +394,8 @@ class Adversary(nn.Module):
       draw; the paper's has none of these. Its learning rate is the schedule's current one.
     - The optimizer is torch's Adam (eps added after the bias correction), not Keras's.
     - Under fp16 the unrolled gradients are not loss-scaled (use bf16 or fp32).
-    K = 0 is the plain Adversary: nothing is unrolled or remembered.
+    K = 0 is the plain Adversary: nothing is unrolled or remembered. Only :meth:`loss`
+    unrolls; :meth:`feature_matching` and :meth:`scores` use D as it is.
     """
 
     def __init__(
