@@ -152,7 +152,8 @@ function drawViews(element, view) {
     block.dataset.step = run.step;
     block.dataset.modes = run.modes;
     block.querySelector(".lab-title").textContent =
-      `${run.name}: ${run.title} — iteration ${run.step}`;
+      `${run.name}: ${run.title} — iteration ${run.step} ` +
+      `(D updates ${run.d_updates}, G updates ${run.g_updates})`;
     drawPlane(block.querySelector(".lab-plane"), view, run, show);
     const h = run.history;
     drawCurves(block.querySelector(".lab-losses"), h.step, [

@@ -270,7 +270,7 @@ class LabRun:
                     logs = step(next(self.batches))
                     if what != "iteration":
                         self.trainer.log.add(logs)
-                    self.g_updates += "g_loss" in logs
+                    self.g_updates += int("g_loss" in logs)
                     taken += 1
                     if seconds is not None and time.perf_counter() - start > seconds:
                         break
@@ -295,7 +295,9 @@ class LabRun:
         self.metrics = metrics
 
     def views(self, bounds: tuple[float, float, float, float]) -> dict[str, Any]:
-        """What the tab draws for this run (see :func:`lab_views`)."""
+        """What the tab draws for this run (see :meth:`LabSession.views`): its counts, the
+        generated points (fixed latents) with their arrows, D's verdict on a grid over
+        ``bounds``, the generator's map of a latent grid and the curves."""
         task, adversary = self.task, self.task.adversary
         with _exclusive(None):  # nothing here may move the run's stream
             fake = task.fixed_samples()[:SHOWN].float().cpu()
@@ -314,12 +316,8 @@ class LabRun:
             "step": self.trainer.step,
             "d_updates": adversary.updates,
             "g_updates": self.g_updates,
-            "done": self.done,
-            "error": self.error,
             "modes": self.metrics.get("modes"),
             "total_modes": len(task.mixture.modes),
-            "js": self.metrics.get("js"),
-            "warnings": sorted(self.warnings.values()),
             "fake": _rounded(fake),
             "arrows": None if arrows is None else _rounded(arrows, 4),
             "heat": {

@@ -23,7 +23,7 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 from img2img.data.toy import parse_points
-from img2img.demo.backend import COMPUTE, MAX_SEED, DemoBackend, refuse
+from img2img.demo.backend import COMPUTE, MAX_SEED, DemoBackend, refuse, whole_number
 from img2img.demo.lab import (
     CHOICES,
     DRAWN,
@@ -58,7 +58,10 @@ VIEWS_HTML = (
     "</label> <label><input type='checkbox' data-show='manifold'> generator's map of a z grid"
     "</label></div><div class='lab-runs'></div></div>"
 )
-VIEWS_CSS = ".lab-runs { display: flex; flex-wrap: wrap; gap: 16px; } canvas { border: 1px solid #ccc; display: block; margin-top: 4px; }"  # noqa: E501
+VIEWS_CSS = (
+    ".lab-runs { display: flex; flex-wrap: wrap; gap: 16px; } "
+    "canvas { border: 1px solid #ccc; display: block; margin-top: 4px; }"
+)
 PAD_HTML = (
     "<div class='lab-pad'><canvas width='300' height='300' style='touch-action: none'></canvas>"
     "<div><span class='lab-pad-count'></span> <button class='lab-pad-clear'>Clear</button>"
@@ -154,8 +157,6 @@ def _lab_api(backend: DemoBackend) -> None:
         z_dim, spectral_norm; the objective's defaults for the others). Returns a zip of the
         run directory (``img2img train --resume`` continues it) and a JSON summary: the
         iteration, modes covered, JS divergence and the last losses."""
-        from img2img.demo.backend import whole_number
-
         steps = whole_number(steps, "The number of steps", 1, MAX_STEPS)
         try:
             options = json.loads(setup) if isinstance(setup, str) else setup
