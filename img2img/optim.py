@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from img2img.watch import TrainingDiverged
 
@@ -224,3 +225,101 @@ class Stepper:
         self.skipped = int(state.get("skipped", 0))
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
+
+
+def _safe_sqrt(x: Tensor) -> Tensor:
+    """``x.sqrt()`` with a zero gradient where ``x`` is 0 instead of an infinite one (a
+    parameter whose gradients so far were exactly 0 has a zero second moment), so a
+    gradient through an unrolled step stays finite; the values are ``sqrt``'s exactly."""
+    positive = x > 0
+    return torch.where(positive, torch.where(positive, x, 1).sqrt(), 0)
+
+
+class UnrolledOptimizer:
+    """The next steps of ``optimizer`` as differentiable functions of the parameters:
+    :meth:`step` maps (parameters, gradients) to the parameters the optimizer would produce,
+    with its state (Adam's moments and step count, RMSprop's square average) carried along
+    out of place, so a loss after K such steps differentiates through all of them (Metz et
+    al. 2017's unrolled discriminator). ``optimizer`` itself is never changed: the state
+    starts as a copy of its own (zeros for a parameter it has not stepped yet).
+
+    The formulas are torch.optim's single-tensor ones for the optimizers
+    :func:`make_optimizer` builds: Adam (not AMSGrad or AdamW), SGD without momentum and
+    RMSprop without momentum or centring, each with its group's ``lr`` (the schedule's
+    current value), betas/alpha, eps and L2 weight decay. Any other optimizer is refused.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        check_unrollable(optimizer)
+        self.kind = type(optimizer)
+        self.groups = [group for group in optimizer.param_groups for _ in group["params"]]
+        self.state = [
+            self._initial_state(optimizer.state.get(p, {}), p)
+            for group in optimizer.param_groups
+            for p in group["params"]
+        ]
+
+    def _initial_state(self, saved: dict[str, Any], param: Tensor) -> dict[str, Any]:
+        step = float(saved.get("step", 0))
+        if self.kind is torch.optim.Adam:
+            moments = ("exp_avg", "exp_avg_sq")
+        elif self.kind is torch.optim.RMSprop:
+            moments = ("square_avg",)
+        else:
+            moments = ()
+        zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
+        return {"step": step, **{m: saved.get(m, zeros).detach().clone() for m in moments}}
+
+    def step(self, params: Sequence[Tensor], grads: Sequence[Tensor | None]) -> list[Tensor]:
+        """The parameters after one step, in the order of the optimizer's parameters; a
+        parameter without a gradient (None) is left as it is, as ``optimizer.step`` does."""
+        updated = []
+        for i, (param, grad) in enumerate(zip(params, grads, strict=True)):
+            if grad is None:
+                updated.append(param)
+                continue
+            group, state = self.groups[i], self.state[i]
+            if group["weight_decay"]:
+                grad = grad.add(param, alpha=group["weight_decay"])
+            state["step"] += 1
+            if self.kind is torch.optim.Adam:
+                updated.append(self._adam(param, grad, group, state))
+            elif self.kind is torch.optim.RMSprop:
+                alpha = group["alpha"]
+                state["square_avg"] = (
+                    state["square_avg"].mul(alpha).addcmul(grad, grad, value=1 - alpha)
+                )
+                denom = _safe_sqrt(state["square_avg"]).add(group["eps"])
+                updated.append(param.addcdiv(grad, denom, value=-group["lr"]))
+            else:
+                updated.append(param.add(grad, alpha=-group["lr"]))
+        return updated
+
+    @staticmethod
+    def _adam(param: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]) -> Tensor:
+        beta1, beta2 = group["betas"]
+        state["exp_avg"] = state["exp_avg"].lerp(grad, 1 - beta1)
+        state["exp_avg_sq"] = state["exp_avg_sq"].mul(beta2).addcmul(grad, grad, value=1 - beta2)
+        step = state["step"]
+        step_size = group["lr"] / (1 - beta1**step)
+        denom = (_safe_sqrt(state["exp_avg_sq"]) / (1 - beta2**step) ** 0.5).add(group["eps"])
+        return param.addcdiv(state["exp_avg"], denom, value=-step_size)
+
+
+def check_unrollable(optimizer: torch.optim.Optimizer) -> None:
+    """Raise ValueError, naming the setting, unless :class:`UnrolledOptimizer` can follow
+    ``optimizer`` exactly."""
+    kind = type(optimizer)
+    if kind not in (torch.optim.Adam, torch.optim.SGD, torch.optim.RMSprop):
+        raise ValueError(
+            f"unrolling follows Adam, SGD and RMSprop (--optimizer adam|sgd|rmsprop); "
+            f"the discriminator's optimizer is {kind.__name__}"
+        )
+    unsupported = {"amsgrad": False, "maximize": False, "momentum": 0, "centered": False}
+    unsupported["decoupled_weight_decay"] = False
+    for group in optimizer.param_groups:
+        for name, plain in unsupported.items():
+            if group.get(name, plain) != plain:
+                raise ValueError(
+                    f"unrolling does not follow {kind.__name__} with {name}={group[name]!r}"
+                )

@@ -205,8 +205,13 @@ def write_sample_files(
     if is_toy(config.data):
         from img2img.reporting import plot_points
 
-        real = get_mixture(config.data).sample(n, make_generator(seed, 3))[0]
-        plot_points(real, fake, None, output, title=f"{n} samples from {model}")
+        title = f"{n} samples from {model}"
+        try:
+            real = get_mixture(config.data).sample(n, make_generator(seed, 3))[0]
+        except ValueError:  # a CSV target left behind: the samples need no data
+            real = fake.new_zeros(0, 2)
+            title += f" (target {config.data} not found)"
+        plot_points(real, fake, None, output, title=title)
         return [output]
     columns = classes if labels is not None and label is None else math.isqrt(n - 1) + 1
     save_image(fake * 0.5 + 0.5, output, nrow=columns, padding=2)

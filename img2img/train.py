@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,7 @@ class Trainer:
             compile_networks(self.task)
         self.step = 0
         self.skipped_images = 0  # this process's; saved as the sum over processes
+        self._data: tuple[DataLoader, ResumableSampler] | None = None  # see batches()
         self.log = LossLog(self.out / LOSS_LOG if self.world.is_main else None)
         if resume and has_training_state(self.out):
             self._load()
@@ -342,11 +345,29 @@ class Trainer:
         Nothing is written if any weight or optimizer value is NaN or infinite, so the
         checkpoint on disk stays the last good one. Every process must call it (each hands
         rank 0 its RNG state and skipped-image count); rank 0 writes."""
+        self._write_checkpoint(self.out, self.config.to_dict())
+        self.saved = True
+
+    def export(self, folder: str | Path, **changes: Any) -> Path:
+        """A resumable copy of the run at this iteration in ``folder`` (the model files and
+        the training state, as :meth:`save` writes them, ``config.yaml`` and the loss log
+        so far), its config
+        changed by ``changes`` (say, a data path that makes sense beside the copy) and its
+        ``out`` set to ``folder``: ``img2img train --resume FOLDER`` continues it and
+        ``img2img sample --model FOLDER`` draws from it. Single process only."""
+        folder = Path(folder)
+        config = {**self.config.to_dict(), **changes, "out": str(folder)}
+        self._write_checkpoint(folder, config)
+        (folder / "config.yaml").write_text(_to_yaml(config))
+        if (self.out / LOSS_LOG).is_file():
+            shutil.copy(self.out / LOSS_LOG, folder / LOSS_LOG)
+        return folder
+
+    def _write_checkpoint(self, out: Path, config: dict[str, Any]) -> None:
         rng = self.world.gather(capture_rng_state())
         skipped_images = self.world.sum(self.skipped_images)
         if not self.world.is_main:
             return
-        config = self.config.to_dict()
         ema = None if self.ema is None else self.ema.module
         state = {
             "format": FORMAT_VERSION,
@@ -363,13 +384,12 @@ class Trainer:
         bad = nonfinite_tensors({"generator": self.task.generator.state_dict(), **state})
         if bad:
             raise TrainingDiverged(
-                f"{self.out}: not saving iteration {self.step}: NaN or infinite values in "
+                f"{out}: not saving iteration {self.step}: NaN or infinite values in "
                 f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; the checkpoint on "
                 "disk is the last good one"
             )
-        save_model(self.out, config, self.task.generator, ema=ema)
-        save_training_state(self.out, state, keep=self.config.keep_checkpoints)
-        self.saved = True
+        save_model(out, config, self.task.generator, ema=ema)
+        save_training_state(out, state, keep=self.config.keep_checkpoints)
 
     def write_samples(self) -> None:
         """The task's own ``write_samples(batch, path, step)`` when it has one (plots for 2-D
@@ -467,11 +487,66 @@ class Trainer:
         finally:
             self.loggers.close()  # even on a crash: what was logged reaches the files
 
-    def _train(self) -> Path:
-        cfg = self.config
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """The training batches from iteration ``self.step`` on, until ``end_step``: the data
+        order is a function of (seed, epoch, index), so a resumed run gets the very batches
+        the uninterrupted run would have. Each batch is meant for one :meth:`iteration`."""
+        loader, sampler = self._loader()
+        while self.step < self.end_step:
+            epoch, offset = divmod(self.step, self.steps_per_epoch)
+            sampler.set_epoch(epoch, offset * self.samples_per_step)
+            for batch in loader:
+                yield batch
+                if self.step >= self.end_step:
+                    return
+
+    def _loader(self) -> tuple[DataLoader, ResumableSampler]:
+        """The training loader and its sampler, made once (its workers persist)."""
+        if self._data is None:
+            self._data = data_loader(self.dataset, self.config, self.device, self.world)
+        return self._data
+
+    def iteration(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One training iteration on ``batch``: the task's ``step`` under the run's precision
+        and data parallelism, then the EMA, the LR schedules' tick and the iteration count;
+        returns the step's logs (also added to the loss log). Nothing is written to disk: the
+        loop (:meth:`fit`) flushes logs and saves at its intervals."""
+        self.skipped_images += int(batch.pop("skipped", torch.zeros(1)).sum())
+        if self.buffers is not None:
+            self.buffers.snapshot()
+        try:
+            with autocast(self.device, self.dtype), self.replicas.active():
+                logs = self.task.step(batch)
+        except TrainingDiverged as err:
+            kept = (
+                f"The last checkpoint in {self.out} (saved every "
+                f"{self.config.save_every} iterations) is kept as the last good one."
+                if self.saved or self.claim is None or self.claim.resume
+                else f"No checkpoint was written: {self.out} is left as it was."
+            )
+            raise TrainingDiverged(
+                f"{self.out}: training stopped at iteration {self.step + 1}: {err}. {kept}"
+            ) from None
+        if self.buffers is not None:  # a skipped update's NaN must not linger
+            self.buffers.repair()
+            logs = {k: v for k, v in logs.items() if math.isfinite(v)}
+        if self.ema is not None:
+            self.ema.update(self.task.generator, self.step)
+        for stepper in self.task.steppers.values():
+            stepper.schedule_step()
+        self.step += 1
+        self.log.add(logs)
+        return logs
+
+    def write_config(self) -> None:
+        """``config.yaml`` in the run directory (rank 0): the resolved options, for people."""
         if self.world.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(_to_yaml(cfg.to_dict()))
+            (self.out / "config.yaml").write_text(_to_yaml(self.config.to_dict()))
+
+    def _train(self) -> Path:
+        cfg = self.config
+        self.write_config()
         processes = f" x {self.world.size} processes" if self.world.distributed else ""
         self._print(
             f"img2img train --task {cfg.task}: {len(self.dataset)} images, "
@@ -479,7 +554,6 @@ class Trainer:
             f"device {self.device}{processes}\n{format_config(cfg)}"
         )
         start = time.time()
-        loader, sampler = data_loader(self.dataset, cfg, self.device, self.world)
         bar = tqdm(
             total=self.end_step,
             initial=self.step,
@@ -487,53 +561,28 @@ class Trainer:
             unit="it",
             disable=not self.world.is_main,
         )
-        stopping = False
+        epoch = self.step // self.steps_per_epoch
         with StopRequest() as stop:
-            while self.step < self.end_step and not stopping:
-                epoch, offset = divmod(self.step, self.steps_per_epoch)
-                sampler.set_epoch(epoch, offset * self.samples_per_step)
-                for batch in loader:
-                    self.skipped_images += int(batch.pop("skipped", torch.zeros(1)).sum())
-                    if self.buffers is not None:
-                        self.buffers.snapshot()
-                    try:
-                        with autocast(self.device, self.dtype), self.replicas.active():
-                            logs = self.task.step(batch)
-                    except TrainingDiverged as err:
-                        bar.close()
-                        kept = (
-                            f"The last checkpoint in {self.out} (saved every "
-                            f"{cfg.save_every} iterations) is kept as the last good one."
-                            if self.saved or self.claim is None or self.claim.resume
-                            else f"No checkpoint was written: {self.out} is left as it was."
-                        )
-                        raise TrainingDiverged(
-                            f"{self.out}: training stopped at iteration {self.step + 1}: "
-                            f"{err}. {kept}"
-                        ) from None
-                    if self.buffers is not None:  # a skipped update's NaN must not linger
-                        self.buffers.repair()
-                        logs = {k: v for k, v in logs.items() if math.isfinite(v)}
-                    if self.ema is not None:
-                        self.ema.update(self.task.generator, self.step)
-                    for stepper in self.task.steppers.values():
-                        stepper.schedule_step()
-                    self.step += 1
-                    self.log.add(logs)
-                    bar.update(1)
-                    if self.step % cfg.log_every == 0:
-                        self._flush_log(bar, epoch, start)
-                    if self.step % cfg.save_every == 0:
-                        self.save()
-                    if self.step % cfg.sample_every == 0:
-                        self.write_samples()
-                    if cfg.val_every and self.step % cfg.val_every == 0:
-                        self.validate()
-                    if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
-                        self.snapshot()
-                    stopping = self.world.any(stop.requested)
-                    if self.step >= self.end_step or stopping:
-                        break
+            for batch in self.batches():
+                epoch = self.step // self.steps_per_epoch
+                try:
+                    self.iteration(batch)
+                except TrainingDiverged:
+                    bar.close()
+                    raise
+                bar.update(1)
+                if self.step % cfg.log_every == 0:
+                    self._flush_log(bar, epoch, start)
+                if self.step % cfg.save_every == 0:
+                    self.save()
+                if self.step % cfg.sample_every == 0:
+                    self.write_samples()
+                if cfg.val_every and self.step % cfg.val_every == 0:
+                    self.validate()
+                if cfg.snapshot_every and self.step % cfg.snapshot_every == 0:
+                    self.snapshot()
+                if self.world.any(stop.requested):
+                    break
             # Still inside StopRequest: a second Ctrl-C must not cut the final save short.
             # Save before the last partial log window: a task's monitor() may draw random
             # numbers, and the saved RNG state must be the one the next iteration would see.

@@ -315,6 +315,7 @@ def test_build_demo_makes_one_tab_per_task_and_notes_empty_ones(tiny_models):
     tabs = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
     assert tabs == [
         "Image translation", "Super-resolution", "GAN sampling", "Inpainting", "Autoencoder",
+        "GAN Lab",
     ]  # fmt: skip
     assert "No super-resolution model is loaded" in markdown(demo)
     assert "No GAN model is loaded" in markdown(demo)

@@ -64,8 +64,11 @@ def image_file(path: Path, width: int = 32, height: int = 32) -> Path:
 def test_the_api_has_named_documented_endpoints_and_no_glue(served):
     client, _, _ = served
     api = client.view_api(return_format="dict", print_info=False)
-    # Every tab with a model has its endpoint (there is no super-resolution model here).
-    assert set(api["named_endpoints"]) == {"/translate", "/sample", "/inpaint", "/autoencode"}
+    # Every tab with a model has its endpoint (there is no super-resolution model here), and
+    # the GAN Lab, which needs none, has its own.
+    assert set(api["named_endpoints"]) == {
+        "/translate", "/sample", "/inpaint", "/autoencode", "/gan_lab"
+    }  # fmt: skip
     assert api["unnamed_endpoints"] == {}
     translate = api["named_endpoints"]["/translate"]
     parameters = {p["parameter_name"]: p for p in translate["parameters"]}
@@ -141,6 +144,10 @@ def test_the_api_checks_every_input(served):
         ("Unknown class '7'", "/sample", {"label": "7"}),
         ("number of samples .* got 1000", "/sample", {"count": 1000}),
         ("no white pixels", "/inpaint", {"image": source, "mask": source_black}),
+        ("unroll must be a whole number from 0 to 10", "/gan_lab", {"setup": '{"unroll": 99}'}),
+        ("number of steps must be a whole number", "/gan_lab", {"steps": 10**6}),
+        ("Unknown target 'toy:moon'", "/gan_lab", {"target": "toy:moon"}),
+        ("points, line 2", "/gan_lab", {"target": "drawn points", "points": "1,2\n3"}),
     ]
     for message, endpoint, inputs in refused:
         with pytest.raises(gradio_client.exceptions.AppError, match=message):
@@ -170,3 +177,30 @@ def test_uploads_over_the_size_limit_are_refused(served):
     with big.open("rb") as handle:
         response = httpx.post(f"{client.src}gradio_api/upload", files={"files": handle})
     assert response.status_code == 413
+
+
+def test_the_gan_lab_endpoint_returns_a_run_the_cli_resumes(served, tmp_path):
+    import json
+    import zipfile
+
+    from img2img.checkpoint import load_training_state
+    from img2img.cli import main
+
+    client, _, _ = served
+    archive, summary = client.predict(
+        "drawn points",
+        3,
+        1,
+        '{"unroll": 1, "hidden": 16}',
+        "0,0\n1,1\n-1,1",
+        api_name="/gan_lab",
+    )
+    summary = json.loads(summary)
+    assert summary["iteration"] == 3 and summary["total_modes"] == 3 and not summary["error"]
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(tmp_path)
+    run = tmp_path / "gan-lab-A"
+    config = json.loads((run / "config.json").read_text())
+    assert (config["unroll"], config["hidden"], config["data"]) == (1, 16, "target.csv")
+    main(["train", "--resume", str(run), "--data", str(run / "target.csv"), "--max-steps", "5"])
+    assert load_training_state(run)["step"] == 5

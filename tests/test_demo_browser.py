@@ -137,3 +137,90 @@ def untrained_model(out: Path, seed: int) -> Path:
     task = recipe(config, total_steps=1, decay_steps=0, device=torch.device("cpu"))
     save_model(out, config.to_dict(), task.generator)
     return out
+
+
+@pytest.fixture
+def lab_url():
+    """The demo with no model: its GAN Lab tab needs none."""
+    from img2img.demo import build_demo, launch
+
+    port = free_port()
+    demo = launch(build_demo([], device="cpu"), port=port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_gan_lab_plays_pauses_steps_draws_and_exports(lab_url: str, tmp_path: Path):
+    """Play until the iteration count and the modes covered rise, pause (the count stays),
+    single-step, draw a target of three strokes, reset on it, export and resume the export
+    with the CLI."""
+    import re
+    import zipfile
+
+    from img2img.checkpoint import load_training_state
+    from img2img.cli import main
+
+    def counts(text: str) -> tuple[int, int, int]:
+        found = re.search(
+            r"iteration (\d+), D updates (\d+), G updates (\d+); modes covered (\d+)", text
+        )
+        assert found, text
+        return tuple(int(g) for g in found.groups())
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(lab_url)
+        page.get_by_role("tab", name="GAN Lab").click()
+        status = page.locator("#lab-status")
+        page.get_by_label("Seed").fill("2")  # a seed whose first modes come early
+        page.locator("#lab-play").click()
+        # The count rises while playing, and so does the coverage (the views redraw too).
+        sync_api.expect(status).to_contain_text(
+            re.compile(r"modes covered [1-8]/8"), timeout=30_000
+        )
+        first = counts(status.inner_text())
+        sync_api.expect(status).not_to_contain_text(f"iteration {first[0]},", timeout=10_000)
+        page.locator("#lab-pause").click()
+        page.wait_for_timeout(1500)  # a tick already under way may still land
+        paused = counts(status.inner_text())
+        page.wait_for_timeout(1000)
+        assert counts(status.inner_text()) == paused and paused[0] > first[0] > 0
+        assert page.locator("#lab-views .lab-run").get_attribute("data-step") == str(paused[0])
+
+        page.locator("#lab-d-step").click()  # one D update, not an iteration
+        sync_api.expect(status).to_contain_text(f"D updates {paused[1] + 1},")
+        assert counts(status.inner_text())[0] == paused[0]
+        page.locator("#lab-iteration").click()
+        sync_api.expect(status).to_contain_text(f"iteration {paused[0] + 1},")
+
+        page.get_by_label("drawn points").check()
+        pad = page.locator("#lab-pad canvas")
+        box = pad.bounding_box()
+        for row in (0.3, 0.5, 0.7):  # three strokes across the pad
+            page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + row * box["height"])
+            page.mouse.down()
+            page.mouse.move(box["x"] + 0.8 * box["width"], box["y"] + row * box["height"], steps=12)
+            page.mouse.up()
+        drawn = int(page.locator("#lab-pad .lab-pad-count").inner_text().split()[0])
+        assert drawn >= 9
+        page.locator("#lab-reset").click()
+        sync_api.expect(status).to_contain_text(
+            re.compile(rf"iteration 0, D updates 0, G updates 0; modes covered \d+/{drawn},")
+        )
+        page.locator("#lab-iteration").click()
+        page.locator("#lab-iteration").click()
+        sync_api.expect(status).to_contain_text("iteration 2,")
+
+        page.locator("#lab-export").click()
+        sync_api.expect(status).to_contain_text("--data gan-lab-A/target.csv", timeout=20_000)
+        link = page.locator("#lab-download a").first
+        archive = tmp_path / "gan-lab.zip"
+        archive.write_bytes(page.request.get(link.get_attribute("href")).body())
+        browser.close()
+
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(tmp_path)
+    run = tmp_path / "gan-lab-A"
+    main(["train", "--resume", str(run), "--data", str(run / "target.csv"), "--max-steps", "4"])
+    assert load_training_state(run)["step"] == 4

@@ -28,8 +28,8 @@ LAYERS: list[set[str]] = [
         "speedups",
     },  # use a task's model
     {"metrics"},  # evaluate models
-    {"demo"},  # the web demo
     {"train", "validation"},  # the Trainer, and what it measures while training
+    {"demo"},  # the web demo (its GAN Lab trains with the Trainer)
     {"__init__", "__main__", "cli"},  # the public API and argv
 ]  # fmt: skip
 LAYER = {group: rank for rank, groups in enumerate(LAYERS) for group in groups}

@@ -16,6 +16,9 @@ does not know translates, since every generator maps an image to an image):
   other tabs' uploads: its own upload widget only takes images.
 - **Autoencoder** (task ``vqgan``): the reconstruction, the code map (one colour a code)
   and the compression ratio of the codes.
+- **GAN Lab** (no model needed, :mod:`img2img.demo.lab`): a 2-D GAN trained live in the
+  page with ``img2img train --task gan --net mlp``'s own code, one or two setups side by
+  side, exported as a run directory the CLI resumes.
 
 The UI is a thin layer over :class:`DemoBackend` (:mod:`img2img.demo.backend`), whose methods
 take file paths and numbers and return images and a status line, so tests call them without
@@ -27,8 +30,8 @@ message in the status line, where it stays (a toast fades). Images over ``max_pi
 downscaled and the status line says so; images under :data:`MIN_SIDE` are refused, and so
 are uploads that would decode to over :data:`DECODE_FACTOR` x ``max_pixels``, which bounds
 a request's memory. Programs use the named endpoints ``translate``, ``super_resolve``,
-``sample``, ``inpaint`` and ``autoencode`` (each tab's ``api``); the page's handlers are
-private. Requests queue
+``sample``, ``inpaint``, ``autoencode`` and ``gan_lab`` (each tab's ``api``); the page's
+handlers are private. Requests queue
 (``demo.queue``), one at a time by default: a model already uses every CPU core for one
 image. Request files and Gradio's cache are pruned by age and count and removed at exit.
 """

@@ -22,7 +22,9 @@ class DemoTab:
     api: Callable[[Any], None] | None = None
 
 
-TABS: Registry[DemoTab] = Registry("demo tab", "img2img.demo_tabs", builtins=("img2img.demo.tabs",))
+TABS: Registry[DemoTab] = Registry(
+    "demo tab", "img2img.demo_tabs", builtins=("img2img.demo.tabs", "img2img.demo.lab_tab")
+)
 
 
 def register_tab(

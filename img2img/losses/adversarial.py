@@ -35,7 +35,7 @@ from img2img.losses.energy import energy_g_loss, margin_d_loss
 from img2img.losses.feature_matching import feature_matching_loss
 from img2img.losses.weighting import ADAPTIVE_MAX, adaptive_weight
 from img2img.nets.outputs import DiscriminatorOutput
-from img2img.optim import Stepper, make_optimizer
+from img2img.optim import Stepper, UnrolledOptimizer, check_unrollable, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -221,9 +221,9 @@ def over_scales(
     return sum(loss(a, b) for a, b in zip(logits_per_scale(first), seconds, strict=False))
 
 
-def _mean_logit(output: Tensor | DiscriminatorOutput) -> float:
+def _mean_logit(output: Tensor | DiscriminatorOutput) -> Tensor:
     """The mean logit for the logs; over several scales, the mean of each scale's mean."""
-    return torch.stack([scale.mean() for scale in logits_per_scale(output)]).mean().item()
+    return torch.stack([scale.detach().mean() for scale in logits_per_scale(output)]).mean()
 
 
 def _per_sample(logits: Tensor | DiscriminatorOutput) -> Tensor:
@@ -377,6 +377,30 @@ class Adversary(nn.Module):
     (:class:`~img2img.nets.outputs.DiscriminatorOutput`'s ``aux``; EBGAN's pulling-away
     term on the encoder's codes); their unweighted values after each :meth:`loss` are in
     ``g_logs``.
+
+    ``unroll`` = K > 0 (unrolled GANs, Metz et al. 2017): the generator's term is taken
+    against the discriminator after K more differentiable updates of its optimizer
+    (:meth:`unrolled_discriminator`), so the generator anticipates how D will answer it
+    and is pushed away from collapsing onto the modes D currently favours. As in the
+    authors' released code (poolio/unrolled_gan), the unrolled steps carry the optimizer's
+    state (Adam's m, v and step count) and all reuse one minibatch: the real rows of the
+    last :meth:`update` and the fakes given to :meth:`loss`; the real discriminator keeps its
+    own single step. Departures from that code:
+
+    - Order: img2img's recipes step D before the generator's turn, so the unroll starts
+      from D's weights and optimizer state *after* its step on this minibatch; the authors
+      compute both from the same weights at once (their first unrolled step is D's real one).
+    - The generator minimises the objective's own generator term at theta_K (non-saturating
+      by default), so every objective unrolls; the authors' generator maximises the D loss
+      at theta_K (the minimax value, whose real term also depends on the generator through
+      theta_K). Under ``minimax`` the two differ by that real term only.
+    - Each unrolled step uses the Adversary's whole D loss: ``d_loss_weight``, the penalties
+      (whose interpolates take the fakes as constants), clipping, and a fresh augmentation
+      draw; the paper's has none of these. Its learning rate is the schedule's current one.
+    - The optimizer is torch's Adam (eps added after the bias correction), not Keras's.
+    - Under fp16 the unrolled gradients are not loss-scaled (use bf16 or fp32).
+    K = 0 is the plain Adversary: nothing is unrolled or remembered. Only :meth:`loss`
+    unrolls; :meth:`feature_matching` and :meth:`scores` use D as it is.
     """
 
     def __init__(
@@ -394,8 +418,11 @@ class Adversary(nn.Module):
         aux_losses: dict[str, tuple[float, Callable[[dict[str, Tensor]], Tensor]]] | None = None,
         r1_interval: int = 1,
         r1_separate: bool = False,
+        unroll: int = 0,
     ) -> None:
         super().__init__()
+        if unroll < 0:
+            raise ValueError(f"unroll must be >= 0 (discriminator steps to unroll), got {unroll}")
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1 (D steps per generator step), got {d_steps}")
         if clip is not None and clip <= 0:
@@ -430,6 +457,10 @@ class Adversary(nn.Module):
         self.augment = augment
         self.aux_losses = dict(aux_losses or {})
         self.g_logs: dict[str, float] = {}
+        self.unroll = unroll
+        if unroll:
+            check_unrollable(self.stepper.optimizer)
+        self._unroll_batch: tuple[Tensor, Any] | None = None  # see unrolled_discriminator
 
     def distribute(self, parallel: nn.Module) -> None:
         """Train data-parallel: ``parallel`` is ``discriminator`` wrapped in
@@ -450,16 +481,21 @@ class Adversary(nn.Module):
 
     def _view(self, for_generator: bool = False) -> Callable[..., Any]:
         """What judges an image batch: the augmentation (when there is one), then the
-        discriminator; the gradient of a penalty then reaches the un-augmented images."""
-        discriminator = self._judge(for_generator)
+        discriminator to call (:meth:`_judge`)."""
+        return self._augmented(self._judge(for_generator))
+
+    def _augmented(self, discriminator: Callable[..., Any]) -> Callable[..., Any]:
+        """``discriminator`` behind the augmentation, when there is one: the gradient of a
+        penalty then reaches the un-augmented images."""
         if self.augment is None:
             return discriminator
         augment = self.augment
         return lambda x, *condition: discriminator(augment(x), *condition)
 
-    def _r1_due(self) -> bool:
-        """Whether the update being made regularises with R1 (every ``r1_interval``-th)."""
-        return bool(self.r1_weight) and self.updates % self.r1_interval == 0
+    def _r1_due(self, update: int) -> bool:
+        """Whether the ``update``-th discriminator update (from 0) regularises with R1 (every
+        ``r1_interval``-th)."""
+        return bool(self.r1_weight) and update % self.r1_interval == 0
 
     def d_loss(
         self, real: Tensor, fake: Tensor, condition: Any = None
@@ -473,30 +509,43 @@ class Adversary(nn.Module):
         argument. Returns the scalar loss and logs: ``d_loss`` (the total), ``d_real`` /
         ``d_fake`` (mean logits) and ``gp`` / ``r1`` when weighted in.
         """
-        fake = fake.detach()
-        r1_inline = self._r1_due() and not self.r1_separate
-        if r1_inline:
+        r1_inline = self._r1_due(self.updates) and not self.r1_separate
+        loss, terms = self._d_loss(self._view(), real, fake.detach(), condition, r1_inline)
+        logs = {name: value.item() for name, value in terms.items()}
+        logs["d_loss"] = loss.item()
+        return loss, logs
+
+    def _d_loss(
+        self,
+        view: Callable[..., Any],
+        real: Tensor,
+        fake: Tensor,
+        condition: Any,
+        r1_due: bool,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The D loss of ``view`` (the discriminator or the unrolled one, behind the
+        augmentation: :meth:`_view`) and its terms for the logs, as tensors; ``fake`` is
+        used as given (detached by :meth:`d_loss`)."""
+        if r1_due:
             real = real.detach().requires_grad_(True)
-        view = self._view()
         scaler = self.stepper.scaler
         real_logits = judge(view, real, condition)
         fake_logits = judge(view, fake, condition)
         loss = self.d_loss_weight * over_scales(self.objective.d_loss, real_logits, fake_logits)
-        logs = {"d_real": _mean_logit(real_logits), "d_fake": _mean_logit(fake_logits)}
+        terms = {"d_real": _mean_logit(real_logits), "d_fake": _mean_logit(fake_logits)}
         if self.gp_weight:
             gp = gradient_penalty(view, real, fake, condition=condition, grad_scaler=scaler)
             loss = loss + self.gp_weight * gp
-            logs["gp"] = gp.item()
-        if r1_inline:
+            terms["gp"] = gp.detach()
+        if r1_due:
             r1 = r1_penalty(real_logits, real, grad_scaler=scaler)
             loss = loss + self.r1_weight * r1
-            logs["r1"] = r1.item()
+            terms["r1"] = r1.detach()
         if self.drift_weight:
             drift = drift_penalty(real_logits)
             loss = loss + self.drift_weight * drift
-            logs["drift"] = drift.item()
-        logs["d_loss"] = loss.item()
-        return loss, logs
+            terms["drift"] = drift.detach()
+        return loss, terms
 
     def r1_loss(self, real: Tensor, condition: Any = None) -> tuple[Tensor, float]:
         """The weighted R1 term of a separate regularisation step, ``r1_weight * r1``, and
@@ -519,12 +568,14 @@ class Adversary(nn.Module):
         """
         loss, logs = self.d_loss(real, fake, condition)
         self._step(loss, logs.get("gp", 0.0), logs.get("r1", 0.0))
-        if self.r1_separate and self._r1_due():
+        if self.r1_separate and self._r1_due(self.updates):
             weighted, logs["r1"] = self.r1_loss(real, condition)
             self._step(weighted, logs["r1"])
         if self.clip is not None:
             clip_weights_(self.discriminator, self.clip)
         self.updates += 1
+        if self.unroll:
+            self._unroll_batch = (real.detach(), condition)
         return logs
 
     def _step(self, loss: Tensor, *penalties: float) -> None:
@@ -564,11 +615,14 @@ class Adversary(nn.Module):
         return weight * g_loss
 
     def _g_loss(self, fake: Tensor, real: Tensor | None, condition: Any) -> Tensor:
+        if self.unroll:
+            view = self._augmented(self.unrolled_discriminator(fake))
+        else:
+            view = self._view(for_generator=True)
         params = list(self.discriminator.parameters())
         flags = [p.requires_grad for p in params]
         for p in params:
             p.requires_grad_(False)
-        view = self._view(for_generator=True)
         try:
             fake_verdict = judge(view, fake, condition)
             real_logits = None if real is None else judge(view, real, condition)
@@ -582,6 +636,51 @@ class Adversary(nn.Module):
             self.g_logs[name] = value.item()
             loss = loss + weight * value
         return loss
+
+    @property
+    def unroll_ready(self) -> bool:
+        """Whether :meth:`loss` can be taken now: always without unrolling; with it, once an
+        :meth:`update` has given the unrolled steps their batch."""
+        return not self.unroll or self._unroll_batch is not None
+
+    def unrolled_discriminator(self, fake: Tensor) -> Callable[..., Any]:
+        """The discriminator after ``unroll`` more updates on the last :meth:`update`'s batch
+        (its real rows and condition) with ``fake`` as the fake rows, as a function of the
+        generator: ``D_K(x[, condition])`` with weights ``theta_K``, where ``theta_0`` is D's
+        current weights (constants) and ``theta_{k+1}`` is what D's optimizer makes of
+        ``theta_k`` and the gradient of :meth:`d_loss` there (penalties, ``d_loss_weight``
+        and clipping included; :class:`~img2img.optim.UnrolledOptimizer`, whose state starts
+        from the optimizer's own). The gradients are taken with ``create_graph``, so a loss
+        on ``D_K(fake)`` reaches the generator through every step (Metz et al. 2017, eq. 6).
+        Nothing of the real discriminator changes: its parameters are read, never written,
+        and its buffers (batch-norm statistics, spectral norm's power iteration) are cloned
+        for the unrolled forwards."""
+        if self._unroll_batch is None:
+            raise ValueError(
+                "unrolling trains the discriminator on the batch of its last update(): call "
+                "update(real, fake) before loss(fake)"
+            )
+        real, condition = self._unroll_batch
+        module = self._judge(for_generator=True)
+        names = {id(p): name for name, p in module.named_parameters()}
+        trained = [names[id(p)] for p in self.stepper.params]
+        tensors = {name: p.detach() for name, p in module.named_parameters()}
+        tensors.update({name: b.clone() for name, b in module.named_buffers()})
+        params = [tensors[name].requires_grad_(True) for name in trained]
+        optimizer = UnrolledOptimizer(self.stepper.optimizer)
+
+        def at(weights: list[Tensor]) -> Callable[..., Any]:
+            current = {**tensors, **dict(zip(trained, weights, strict=True))}
+            return lambda *args: functional_call(module, current, args)
+
+        for k in range(self.unroll):
+            r1_due = self._r1_due(self.updates + k)
+            loss, _ = self._d_loss(self._augmented(at(params)), real, fake, condition, r1_due)
+            grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+            params = optimizer.step(params, grads)
+            if self.clip is not None:
+                params = [p.clamp(-self.clip, self.clip) for p in params]
+        return at(params)
 
     def feature_matching(self, fake: Tensor, real: Tensor, condition: Any = None) -> Tensor:
         """pix2pixHD's feature-matching term (:func:`feature_matching_loss`, unweighted):

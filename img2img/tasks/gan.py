@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from img2img.config import option
-from img2img.data.toy import get_mixture, is_toy, mode_coverage
+from img2img.data.toy import get_mixture, is_toy, js_divergence, mode_coverage
 from img2img.losses import get_objective, objective_choices, objective_presets
 from img2img.losses.energy import pulling_away_loss
 from img2img.nets import init_weights
@@ -133,6 +133,7 @@ class GANConfig(
     )
     pt_weight: float = option(0.0, "weight of EBGAN's pulling-away term (ebgan: 0.1)")
     d_steps: int = option(1, "discriminator steps per generator step (Algorithm 1's k)")
+    d_lr: float = option(0.0, "discriminator learning rate (0: --lr, the generator's)")
     spectral_norm: bool = option(False, "spectral normalisation in the discriminator")
     conditional: bool = option(False, "class-conditional G and D (labels from MNIST/folders)")
     num_classes: int = option(0, "classes for --conditional (set from the data)")
@@ -269,7 +270,9 @@ class GAN(FromNoise):
         # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, as a step of its own
         # after the main one (the reference's Dreg phase), D's optimizer adjusted for it.
         r1_interval = config.r1_interval if config.r1_gamma else 1
-        d_stepper = self.lazy_stepper(config, r1_interval, total_steps, decay_steps)
+        d_stepper = self.lazy_stepper(
+            config, r1_interval, total_steps, decay_steps, lr=config.d_lr or config.lr
+        )
         self.adversary = config_adversary(
             config,
             discriminator,
@@ -285,36 +288,72 @@ class GAN(FromNoise):
         self.watch_samples(config, config.num_classes if config.conditional else 0)
 
     @staticmethod
-    def lazy_stepper(config: GANConfig, interval: int, total_steps: int, decay_steps: int) -> Any:
-        """A stepper factory for a network regularised every ``interval`` steps."""
-        lr, betas = lazy_adjustment(config.lr, (config.beta1, config.beta2), interval)
+    def lazy_stepper(
+        config: GANConfig,
+        interval: int,
+        total_steps: int,
+        decay_steps: int,
+        lr: float | None = None,
+    ) -> Any:
+        """A stepper factory for a network regularised every ``interval`` steps, at ``lr``
+        (default ``--lr``)."""
+        lr = config.lr if lr is None else lr
+        lr, betas = lazy_adjustment(lr, (config.beta1, config.beta2), interval)
         return stepper_factory(config, total_steps, decay_steps, lr, betas)
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
-        self.generator.train()
-        real = batch["image"].to(self.device, non_blocking=True)
-        labels = batch["label"].to(self.device) if self.labels_fixed is not None else None
+        real, labels = self._real(batch)
         # With k > 1 critic steps, most iterations need no graph through G.
         reuse = self.adversary.d_steps == 1
         with torch.set_grad_enabled(reuse):
             fake = self._fake(len(real), labels)
-        logs = self.adversary.update(real, fake, condition=labels)
-        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-        self.observe(real, logs["d_loss"])
+        logs = self._discriminator_update(real, fake, labels)
         if self.adversary.generator_turn():
             if not reuse:
                 fake = self._fake(len(real), labels)
-            g_loss = self.adversary.loss(fake, condition=labels)
-            logs.update(self.adversary.g_logs, g_loss=g_loss.item())
+            logs.update(self._generator_update(fake, labels))
+        return logs
+
+    def discriminator_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One discriminator update alone, on ``batch`` and fresh fakes (the GAN lab's single
+        D step; :meth:`step` is a D update and, on the generator's turn, a G update)."""
+        real, labels = self._real(batch)
+        with torch.no_grad():
+            fake = self._fake(len(real), labels)
+        return self._discriminator_update(real, fake, labels)
+
+    def generator_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One generator update alone, on as many fresh fakes as ``batch`` has images (the
+        GAN lab's single G step)."""
+        real, labels = self._real(batch)
+        return self._generator_update(self._fake(len(real), labels), labels)
+
+    def _real(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor | None]:
+        self.generator.train()
+        real = batch["image"].to(self.device, non_blocking=True)
+        labels = batch["label"].to(self.device) if self.labels_fixed is not None else None
+        return real, labels
+
+    def _discriminator_update(
+        self, real: Tensor, fake: Tensor, labels: Tensor | None
+    ) -> dict[str, float]:
+        logs = self.adversary.update(real, fake, condition=labels)
+        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
+        self.observe(real, logs["d_loss"])
+        return logs
+
+    def _generator_update(self, fake: Tensor, labels: Tensor | None) -> dict[str, float]:
+        g_loss = self.adversary.loss(fake, condition=labels)
+        logs = {**self.adversary.g_logs, "g_loss": g_loss.item()}
+        check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
+        self.g_stepper.step(g_loss)
+        g_step = self.adversary.updates // self.adversary.d_steps
+        if self.path_length is not None and self.path_length.due(g_step):
+            # A step of its own, as the reference's Greg phase (see tasks.style).
+            mixing = self.config.style_mixing
+            penalty = self.path_length.term(self.generator, len(fake), logs, mixing)
             check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-            self.g_stepper.step(g_loss)
-            g_step = self.adversary.updates // self.adversary.d_steps
-            if self.path_length is not None and self.path_length.due(g_step):
-                # A step of its own, as the reference's Greg phase (see tasks.style).
-                mixing = self.config.style_mixing
-                penalty = self.path_length.term(self.generator, len(real), logs, mixing)
-                check_losses(logs, skip_nonfinite=self.config.skip_nonfinite)
-                self.g_stepper.step(penalty)
+            self.g_stepper.step(penalty)
         return logs
 
     def _fake(self, n: int, labels: Tensor | None) -> Tensor:
@@ -326,10 +365,15 @@ class GAN(FromNoise):
         return style_mixed_fakes(self.generator, z, z_mix, self.config.style_mixing)
 
     def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
-        """The watch's metrics and warnings, and the mode coverage of 2-D mixtures."""
+        """The watch's metrics and warnings, and for 2-D points the mode coverage and the
+        Jensen-Shannon divergence estimate (``js``, :func:`~img2img.data.toy.js_divergence`)
+        of the fixed-latent samples."""
         metrics, warnings = super().monitor()
         if self.mixture is not None:
-            metrics = {**mode_coverage(self.fixed_samples(), self.mixture), **metrics}
+            samples = self.fixed_samples()
+            found = mode_coverage(samples, self.mixture)
+            found["js"] = round(js_divergence(samples, self.mixture), 4)
+            metrics = {**found, **metrics}
         return metrics, warnings
 
     def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from img2img.config import OptionGroup, option
 from img2img.data.toy import Mixture, mode_coverage
 from img2img.losses import Adversary
 from img2img.nets.mlp import MLPAutoEncoder, MLPDiscriminator, MLPGenerator
+from img2img.tasks.noise import generate
 
 # Small MLPs, big batches, many short epochs, a plot every 250 iterations.
 LAB_PRESETS: dict[str, Any] = {
@@ -81,3 +83,28 @@ def lab_plot(
         f"{coverage['high_quality']:.0%} high quality",
         probabilities=adversary.objective.probabilities,
     )
+
+
+def generator_pull(adversary: Adversary, points: Tensor) -> Tensor:
+    """Minus the gradient of the generator's adversarial loss (:meth:`Adversary.loss`, the
+    objective's generator term, unrolled when the Adversary unrolls) with respect to each of
+    ``points`` (n, 2), taken as the fakes of one batch: where each generated point would go
+    to lower the loss (GAN Lab's arrows, which show the gradient of D's output instead).
+    The loss is a mean over the points, so the values scale as 1/n. D is not changed."""
+    fake = points.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(adversary.loss(fake), fake)
+    return -grad
+
+
+def latent_grid(generator: nn.Module, side: int = 11, extent: float = 2.0) -> Tensor:
+    """The generator's map of a ``side`` x ``side`` grid of latents: the first two noise
+    coordinates from ``-extent`` to ``extent`` (2 std of z ~ N(0, I)), the others 0; returns
+    the points (side * side, 2), row by row, so neighbours on the grid can be joined."""
+    ticks = torch.linspace(-extent, extent, side)
+    v, u = torch.meshgrid(ticks, ticks, indexing="ij")
+    z = torch.zeros(side * side, generator.latent_size)
+    z[:, 0] = u.flatten()
+    if generator.latent_size > 1:  # one-dimensional noise maps each row onto the same curve
+        z[:, 1] = v.flatten()
+    device = next(generator.parameters()).device
+    return generate(generator, z.to(device)).cpu()

@@ -26,7 +26,7 @@ from img2img.optim import OPTIMIZERS
 
 @dataclass
 class AdversaryOptions(OptionGroup):
-    """Adversary: the discriminator's objective and its Lipschitz constraint."""
+    """Adversary: the discriminator's objective, its Lipschitz constraint and unrolling."""
 
     objective: str = objective_option("nonsaturating")
     gp_weight: float = option(
@@ -34,6 +34,11 @@ class AdversaryOptions(OptionGroup):
     )
     clip: float = option(
         0.0, "clip discriminator weights to [-clip, clip] (--objective wgan brings 0.01; 0: off)"
+    )
+    unroll: int = option(
+        0,
+        "unrolled GAN (Metz et al. 2017): the generator's adversarial loss against the "
+        "discriminator after this many differentiable updates of it (0: off)",
     )
 
 

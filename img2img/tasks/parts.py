@@ -61,13 +61,14 @@ def config_adversary(
     options: AdversaryOptions, discriminator: nn.Module, stepper: Stepper, **extra: Any
 ) -> Adversary:
     """The Adversary of ``discriminator`` (stepped by ``stepper``) with the adversary
-    options (``objective``, ``gp_weight``, ``clip``: 0 is off) and, for a config with
+    options (``objective``, ``gp_weight``, ``clip``: 0 is off, ``unroll``) and, for a config with
     :class:`DiffAugmentOptions`, its ``diffaugment``; ``extra`` adds a recipe's own
     (``d_loss_weight``, ``r1_weight``, ...) or replaces one of those."""
     shared: dict[str, Any] = {
         "objective": options.objective,
         "gp_weight": options.gp_weight,
         "clip": options.clip or None,
+        "unroll": options.unroll,
     }
     if isinstance(options, DiffAugmentOptions):
         shared["augment"] = make_diffaugment(options.diffaugment)

@@ -83,3 +83,44 @@ def test_toy_splits_are_draws_of_the_mixture_with_their_own_seeds() -> None:
 def test_contradictory_options_are_refused_naming_them(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         merge(GANConfig, {"num_classes": 10, **options})
+
+
+def test_unrolled_lab_run_resumes_exactly(tmp_path: Path) -> None:
+    """--unroll reaches the Adversary, and a run stopped and resumed ends with the weights
+    of the straight run (the unroll's batch is the current iteration's, never saved)."""
+    values = {"data": "toy:ring8", "device": "cpu", "unroll": 2, "hidden": 16, "batch_size": 32}
+    quiet = {"save_every": 10**6, "sample_every": 10**6, "log_every": 10**6}
+
+    def run(out: Path, steps: int, resume: bool = False) -> dict:
+        config = merge(GANConfig, {**values, **quiet, "out": str(out), "max_steps": steps})
+        trainer = Trainer(config, resume=resume)
+        assert trainer.task.adversary.unroll == 2
+        trainer.fit()
+        return trainer.task.state_dict()
+
+    straight = run(tmp_path / "straight", 4)
+    run(tmp_path / "stopped", 2)
+    resumed = run(tmp_path / "stopped", 4, resume=True)
+    for part in ("generator", "adversary"):
+        for key, value in straight[part].items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(value, resumed[part][key]), key
+
+
+def test_the_generators_pull_is_minus_its_loss_gradient_per_point() -> None:
+    """D(x) = w.x + b = x1 - 2 x2 + 0.5, non-saturating loss mean_i softplus(-D(x_i)) over
+    n = 2 points: the pull on x_i is sigmoid(-D(x_i)) w / n. At x_1 = (0, 0): D = 0.5,
+    sigmoid(-0.5) = 0.377541, pull (0.188771, -0.377541); at x_2 = (1, 1): D = -0.5,
+    sigmoid(0.5) = 0.622459, pull (0.311230, -0.622459)."""
+    from img2img.losses import Adversary
+    from img2img.tasks.lab import generator_pull
+
+    layer = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, -2.0]]))
+        layer.bias.fill_(0.5)
+    d = torch.nn.Sequential(layer, torch.nn.Flatten(0))
+    pull = generator_pull(Adversary(d, "nonsaturating"), torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
+    expected = torch.tensor([[0.188771, -0.377541], [0.311230, -0.622459]])
+    assert torch.allclose(pull, expected, atol=1e-6)
+    assert layer.weight.grad is None  # D is left alone
