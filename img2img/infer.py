@@ -156,9 +156,10 @@ class Translator:
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """N x 3 x H x W in [-1, 1] -> N x 3 x sH x sW in [-1, 1] (s: the network's scale, 1
-        but for super-resolution). Each image's result is independent of the others in the
-        batch (see :mod:`img2img.nets.batchnorm`)."""
+        """N x 3 x H x W in [-1, 1] -> N x C x sH x sW in [-1, 1] (s: the network's scale, 1
+        but for super-resolution; C: its output channels, 1 for a grayscale model trained
+        with ``--channels 1``, which reads the luma of what it is given). Each image's result
+        is independent of the others in the batch (see :mod:`img2img.nets.batchnorm`)."""
         if self.inpaints:
             raise ValueError("an inpainting model needs the hole: use inpaint_tensor(x, mask)")
         if self.tile == 0:
@@ -172,8 +173,7 @@ class Translator:
         if self.prepare is not None:
             with torch.inference_mode():
                 padded = self.prepare(padded.to(self.device)).cpu()
-        output = self.network(padded)[..., : height * self.scale, : width * self.scale]
-        return output.expand(-1, 3, -1, -1) if output.shape[1] == 1 else output
+        return self.network(padded)[..., : height * self.scale, : width * self.scale]
 
     @torch.inference_mode()
     def inpaint_tensor(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
