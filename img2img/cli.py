@@ -10,13 +10,25 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
-from img2img.config import add_config_arguments, load_json, load_yaml, merge
+from img2img.config import (
+    add_config_arguments,
+    load_yaml,
+    merge,
+    rename_old_names,
+    typed_options,
+)
 from img2img.data.masks import MASKS
 from img2img.engines import ENGINES
 from img2img.precision import PRECISIONS
-from img2img.saved_models import DEFAULT_MODEL
+from img2img.saved_models import DEFAULT_MODEL, config_file, read_config
 from img2img.tasks import DEFAULT_TASK, TASKS, all_directions, get_task
+
+MODEL_HELP = (
+    "run directory, .safetensors file (with its .json), shipped model name, or Hub model "
+    "hf://org/name[@revision]"
+)
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +48,10 @@ def train_command(argv: list[str]) -> None:
     pre.add_argument("--resume", default=None)
     known, _ = pre.parse_known_args(argv)
 
-    yaml_values = load_yaml(known.config) if known.config else {}
-    saved_values = load_json(Path(known.resume) / "config.json") if known.resume else {}
-    task_name = known.task or yaml_values.get("task") or saved_values.get("task") or DEFAULT_TASK
+    try:
+        task_name, yaml_values, saved_values = file_layers(known.task, known.config, known.resume)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
     task = get_task(task_name)
 
     parser = argparse.ArgumentParser(
@@ -84,6 +97,24 @@ def train_command(argv: list[str]) -> None:
         shutdown()  # leave the process group torchrun's environment made us join
 
 
+def file_layers(
+    task: str | None, config: str | None, resume: str | None
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(the task, the options of the --config YAML, those of the config of the run being
+    resumed): each file's options under today's names and in their types, so a value that
+    is not its option's type is an error naming the file, not a failure later."""
+    yaml_values = load_yaml(config) if config else {}
+    saved_values = read_config(Path(resume)) if resume else {}
+    task = task or yaml_values.get("task") or saved_values.get("task") or DEFAULT_TASK
+    cls = get_task(task).Config
+    saved = config_file(Path(resume)) if resume else None
+    layers = [
+        typed_options(cls, rename_old_names(cls, values), source)
+        for values, source in ((yaml_values, config), (saved_values, saved))
+    ]
+    return task, layers[0], layers[1]
+
+
 def translate_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="img2img translate",
@@ -94,8 +125,8 @@ def translate_command(argv: list[str]) -> None:
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help=f"run directory or shipped model name (default: {DEFAULT_MODEL}, facade label "
-        "maps to photos)",
+        help=f"run directory, shipped model name or Hub model (org/name, "
+        f"hf://org/name@revision) (default: {DEFAULT_MODEL}, facade label maps to photos)",
     )
     parser.add_argument(
         "-o",
@@ -166,6 +197,8 @@ def translate_command(argv: list[str]) -> None:
             tile=args.tile,
             engine=args.engine,
         )
+    except FileNotFoundError as err:  # no such model, or a Hub model that cannot be had
+        raise SystemExit(f"error: {err}") from None
     except ValueError as err:  # a direction the model does not have, an engine it cannot use
         parser.error(str(err))
     if args.mask and not translator.inpaints:
@@ -205,7 +238,7 @@ def eval_command(argv: list[str]) -> None:
         ".html) to --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--data", required=True, help="dataset folder with a test/ (or val/) split")
     parser.add_argument("--metrics", default="fid,kid,psnr,ssim,lpips", help="comma-separated")
     parser.add_argument(
@@ -301,7 +334,7 @@ def export_command(argv: list[str]) -> None:
         prog="img2img export",
         description="Export a model's generator (dynamic batch, height, width).",
     )
-    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--format", default="onnx", choices=FORMATS)
     parser.add_argument("-o", "--output", required=True, help="output file (.onnx or .pt)")
     parser.add_argument(
@@ -328,7 +361,7 @@ def sample_command(argv: list[str]) -> None:
         prog="img2img sample",
         description="Draw samples from a trained GAN: a grid, and slerp interpolations of z.",
     )
-    parser.add_argument("--model", required=True, help="GAN run directory")
+    parser.add_argument("--model", required=True, help=f"a GAN model: {MODEL_HELP}")
     parser.add_argument("-n", type=int, default=64, help="number of samples in the grid")
     parser.add_argument("-o", "--output", default="samples.png", help="grid image file")
     parser.add_argument("--label", type=int, help="class of every sample (conditional models)")
@@ -480,8 +513,7 @@ def demo_command(argv: list[str]) -> None:
         "--model",
         action="append",
         metavar="MODEL",
-        help="a model directory, .safetensors file (with its .json) or shipped name; repeat "
-        "for several (default: every model shipped in weights/)",
+        help=f"{MODEL_HELP}; repeat for several (default: every model shipped in weights/)",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="default 127.0.0.1; 0.0.0.0 serves the network"

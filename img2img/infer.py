@@ -39,7 +39,13 @@ from img2img.images import quantize, tensor_to_pil, to_tensor
 from img2img.nets.batchnorm import inference_copy
 from img2img.nets.capabilities import FillsHoles, HasCodes, ImageToImage, PreparesInput, require
 from img2img.precision import autocast, autocast_dtype
-from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
+from img2img.saved_models import (
+    DEFAULT_MODEL,
+    config_file,
+    read_model,
+    resolve_model,
+    weights_path,
+)
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
 
@@ -68,13 +74,14 @@ def load_generator(
 ) -> tuple[nn.Module, Any]:
     """Rebuild a saved model's generator: (network in eval mode on ``device``, its task's
     config). ``model`` is anything :func:`img2img.saved_models.resolve_model` accepts (run
-    directory, ``X.safetensors`` + ``X.json``, shipped name); the EMA weights are used when
-    a directory has them and ``use_ema`` is true. The one way every caller (``translate``,
+    directory, ``X.safetensors`` + ``X.json``, shipped name, Hub name); the EMA weights are
+    used when a directory has them and ``use_ema`` is true. The one way every caller (``translate``,
     ``sample``, ``eval``, the demo) turns files back into a network, so each form of saved
     model works everywhere."""
-    values, weights = read_model(model, use_ema=use_ema)
+    path = resolve_model(model)
+    values, weights = read_model(path, use_ema=use_ema)
     task = get_task(values.get("task", ""))
-    config = config_from_dict(task.Config, values)
+    config = config_from_dict(task.Config, values, source=config_file(path))
     generator = task.build_generator(config)
     generator.load_state_dict(weights)
     return generator.to(device).eval(), config

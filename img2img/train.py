@@ -39,7 +39,7 @@ from img2img.checkpoint import (
     save_model,
     save_training_state,
 )
-from img2img.config import TrainConfig, format_config, rename_old_names
+from img2img.config import TrainConfig, format_config, rename_old_names, typed_options
 from img2img.data import ResumableSampler
 from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
@@ -236,8 +236,11 @@ class Trainer:
     def _load(self) -> None:
         state = load_training_state(self.out)
         check_format(state, self.out)
-        # Under today's option names, so a renamed option compares with its old value.
-        saved = rename_old_names(type(self.config), state["config"])
+        # Under today's option names and types, so a renamed option (or a number a YAML file
+        # gave as text) compares with its old value.
+        saved = typed_options(
+            type(self.config), rename_old_names(type(self.config), state["config"])
+        )
         current = self.config.to_dict()
         changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
         described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
@@ -322,7 +325,7 @@ class Trainer:
                 f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; the checkpoint on "
                 "disk is the last good one"
             )
-        save_model(self.out, config, self.task.generator, ema=ema)
+        save_model(self.out, self.config, self.task.generator, ema=ema)
         save_training_state(self.out, state, keep=self.config.keep_checkpoints)
 
     def write_samples(self) -> None:
@@ -359,9 +362,8 @@ class Trainer:
     def snapshot(self) -> None:
         if self.world.is_main:
             ema = None if self.ema is None else self.ema.module
-            config = self.config.to_dict()
             keep = self.config.keep_snapshots
-            save_snapshot(self.out, config, self.step, self.task.generator, ema, keep)
+            save_snapshot(self.out, self.config, self.step, self.task.generator, ema, keep)
 
     def skipped_updates(self) -> int:
         """Updates dropped for a non-finite loss or gradient (``--skip-nonfinite``), so far."""

@@ -114,7 +114,7 @@ class Pix2PixHDConfig(
     niter_fix_global: int = option(
         0, "with --local-enhancers 1: train only the enhancer for this many iterations"
     )
-    init_from: str = option("", "start the global generator from this pix2pixhd model")
+    init_from: str = option("", "start the global generator from this pix2pixhd model", run=True)
     global_blocks: int = option(9, "residual blocks of the global generator")
     local_blocks: int = option(3, "residual blocks of the local enhancer")
     d_layers: int = option(3, "PatchGAN strided layers (3: 70x70 patches)")
