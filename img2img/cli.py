@@ -1,4 +1,4 @@
-"""The command line: ``img2img train | translate | sample | eval | export | data | demo``.
+"""The command line: ``img2img train | translate | sample | eval | export | data | demo | push``.
 
 Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
 so every field is a flag and the defaults live in one place.
@@ -567,6 +567,52 @@ def demo_command(argv: list[str]) -> None:
     launch(demo, host=args.host, port=args.port, share=args.share == "yes")
 
 
+def push_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="img2img push",
+        description="Upload a model to the Hugging Face Hub: its config, generator weights "
+        "(and EMA weights), its model card (model_card.json) and the Hub README.md made from "
+        "it, in one commit. Log in first (`hf auth login`, or HF_TOKEN).",
+    )
+    parser.add_argument("model", metavar="RUN_OR_MODEL", help=MODEL_HELP)
+    parser.add_argument("repo", metavar="ORG/NAME", help="the Hub repository (made if absent)")
+    parser.add_argument(
+        "--private", action="store_true", help="make a new repository private (default: public)"
+    )
+    parser.add_argument(
+        "--revision", metavar="BRANCH", help="commit to this branch, made from main if absent"
+    )
+    parser.add_argument(
+        "--with-state",
+        action="store_true",
+        help="also upload the training state (trainer_state.pt: optimizers, discriminators, "
+        "RNG), so that others can resume the run; never uploaded without this",
+    )
+    args = parser.parse_args(argv)
+
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+    from img2img.push import push_model
+
+    try:
+        pushed = push_model(
+            args.model,
+            args.repo,
+            private=args.private,
+            revision=args.revision,
+            with_state=args.with_state,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    except (HfHubHTTPError, LocalTokenNotFoundError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SystemExit(
+            f"error: the Hub refused the upload ({first}); log in with `hf auth login` (or set "
+            "HF_TOKEN) with a token that may write to this repository"
+        ) from None
+    print(f"{args.model} -> {pushed.url} ({pushed.revision}): {', '.join(pushed.files)}")
+
+
 COMMANDS = {
     "train": train_command,
     "translate": translate_command,
@@ -575,6 +621,7 @@ COMMANDS = {
     "export": export_command,
     "data": data_command,
     "demo": demo_command,
+    "push": push_command,
 }
 
 
@@ -587,14 +634,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img [--version] {train,translate,sample,eval,export,data,demo} ...\n\n"
+            "usage: img2img [--version] {train,translate,sample,eval,export,data,demo,push} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
             "  translate  run a model: img2img translate [--model runs/x] in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
             "  data       get data: img2img data download facades (--list: all sets)\n"
-            "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n\n"
+            "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n"
+            "  push       share on the Hugging Face Hub: img2img push runs/x org/name\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
         )
