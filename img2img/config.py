@@ -3,7 +3,9 @@
 The dataclass is the single declaration of every option: the command line is generated
 from it (``image_size`` becomes ``--image-size``, booleans get ``--flag/--no-flag``), a YAML
 file may set any field, and the resolved values are saved with every checkpoint so that a
-checkpoint alone rebuilds its model.
+checkpoint alone rebuilds its model. Values read from files are converted to each option's
+type (:func:`typed_options`), and a saved ``config.json`` keeps the model's options apart from
+the run's own (:func:`saved_config`, :func:`saved_options`).
 
 Options that several tasks share are declared once, in option groups (small dataclasses
 that task configs compose by inheritance: :mod:`img2img.tasks.options`); a task whose
