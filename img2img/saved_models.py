@@ -95,7 +95,7 @@ def resolve_model(model: str | Path) -> Path:
     shipped = WEIGHTS_DIR / str(model)
     if is_model_dir(shipped):
         return shipped
-    hub = _bare_hub_name(path)
+    hub = _bare_hub_name(str(model))
     if hub is not None:
         try:
             return download_model(hub)
@@ -112,12 +112,14 @@ def resolve_model(model: str | Path) -> Path:
     )
 
 
-def _bare_hub_name(path: Path) -> HubName | None:
+def _bare_hub_name(model: str) -> HubName | None:
     """The Hub model ``org/name`` names, when nothing on disk could be meant: the path does
-    not exist and its first part is not a folder here (``runs/typo`` is a mistyped run)."""
-    if path.exists() or path.is_absolute() or Path(path.parts[0]).is_dir():
+    not exist and its first part is not a folder here (``runs/typo`` is a mistyped run;
+    ``./x/y`` and absolute paths are never Hub names)."""
+    path = Path(model)
+    if path.exists() or Path(path.parts[0]).is_dir():
         return None
-    return parse_hub_name(str(path), bare=True)
+    return parse_hub_name(model, bare=True)
 
 
 def weights_path(path: Path) -> Path:

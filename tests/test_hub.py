@@ -54,6 +54,19 @@ def test_hub_names_are_parsed_with_their_revision():
         parse_hub_name("hf://just-a-name")
 
 
+def test_local_models_never_import_huggingface_hub():
+    """``import img2img`` stays light: the Hub's client is imported for Hub models only."""
+    code = (
+        "import sys, img2img\n"
+        "from img2img.saved_models import read_model\n"
+        "read_model('facades-label2photo')\n"
+        "assert 'huggingface_hub' not in sys.modules, 'imported'\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(img2img.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_hub_model_is_downloaded_once_then_read_from_the_cache_even_offline(
     hub: FakeHub, tmp_path: Path, monkeypatch
 ):
@@ -144,6 +157,8 @@ def test_local_paths_and_shipped_names_win_over_hub_names(
     (tmp_path / "runs").mkdir()
     with pytest.raises(FileNotFoundError, match="runs/typo: not a model directory"):
         resolve_model("runs/typo")  # runs/ is a folder here: a mistyped run, not a Hub name
+    with pytest.raises(FileNotFoundError, match=r"\./other/name: not a model directory"):
+        resolve_model("./other/name")
     assert hub.requests == []
 
 
