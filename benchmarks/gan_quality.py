@@ -86,7 +86,9 @@ def train(command: list[str], minutes: float) -> float:
 def training_figures(out: Path) -> dict[str, float]:
     """Iterations and images/s of the run, from the last record of its losses.jsonl."""
     records = [json.loads(line) for line in (out / "losses.jsonl").read_text().splitlines()]
-    config = json.loads((out / "config.json").read_text())
+    from img2img.saved_models import read_config
+
+    config = read_config(out)
     last = records[-1]
     return {
         "iterations": last["step"],

@@ -123,9 +123,10 @@ def parameter_counts(out: Path) -> dict[str, int]:
 
     from img2img.config import config_from_dict
     from img2img.losses import Adversary
+    from img2img.saved_models import read_config
     from img2img.tasks import get_task, task_members
 
-    values = json.loads((out / "config.json").read_text())
+    values = read_config(out)
     recipe = get_task(values["task"])
     task = recipe(config_from_dict(recipe.Config, values), 1, 0, torch.device("cpu"))
     discriminators = [a.discriminator for a in task_members(task, Adversary)]

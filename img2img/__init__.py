@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from img2img.version import __version__
+
 __all__ = ["Translator", "__version__", "list_models", "load", "translate"]
 
 if TYPE_CHECKING:

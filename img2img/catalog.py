@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from img2img.hub_models import is_hub_snapshot
 from img2img.saved_models import (
     MODEL_CARD_FILE,
     RUNS_DIR,
@@ -27,10 +28,11 @@ from img2img.tasks import TASKS
 @dataclass(frozen=True)
 class ModelInfo:
     """One model :func:`list_models` found. ``name`` is what ``translate(model=...)``,
-    ``load`` and ``img2img demo --model`` accept: the bare name of a shipped model, else the
-    path. ``directions`` names the networks of a two-way model (CycleGAN: ``("AtoB",
-    "BtoA")``, for ``direction=``) and is empty for one-way models. ``summary`` is the model
-    card's one-line description ("" without a card)."""
+    ``load`` and ``img2img demo --model`` accept: the bare name of a shipped model, the name
+    a Hub model was given (``hf://org/name``), else the path. ``directions`` names the
+    networks of a two-way model (CycleGAN: ``("AtoB", "BtoA")``, for ``direction=``) and is
+    empty for one-way models. ``summary`` is the model card's one-line description ("" without
+    a card)."""
 
     name: str
     path: Path
@@ -62,15 +64,16 @@ def describe_model(model: str | Path) -> ModelInfo:
     """The :class:`ModelInfo` of one model, named as :func:`resolve_model` accepts."""
     path = resolve_model(model)
     shipped = path.parent.resolve() == WEIGHTS_DIR.resolve()
-    return _info(path, shipped)
+    # A Hub model keeps the name it was given, not its folder in the Hub's cache.
+    return _info(path, shipped, str(model) if is_hub_snapshot(path) else None)
 
 
-def _info(path: Path, shipped: bool) -> ModelInfo:
+def _info(path: Path, shipped: bool, name: str | None = None) -> ModelInfo:
     task = read_config(path)["task"]
     card = path / MODEL_CARD_FILE
     summary = _read_card(card).get("summary", "") if card.is_file() else ""
     return ModelInfo(
-        name=path.name if shipped else str(path),
+        name=name or (path.name if shipped else str(path)),
         path=path,
         task=task,
         directions=task_directions(task),

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,16 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from img2img.config import TrainConfig, saved_config, saved_options
+
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 EMA_FILE = "generator_ema.safetensors"
 STATE_FILE = "trainer_state.pt"
+# A model's card: the record of how it was made and measured, and the Hub's README.md made
+# from it (img2img.model_cards).
+MODEL_CARD_FILE = "model_card.json"
+HUB_CARD_FILE = "README.md"
 # Version of the training-state layout; bump it when a change makes old states unreadable.
 FORMAT_VERSION = 1
 
@@ -179,25 +185,40 @@ def save_weights(path: Path, module: nn.Module) -> None:
 
 def save_model(
     directory: str | Path,
-    config: dict[str, Any],
+    config: TrainConfig | Mapping[str, Any],
     generator: nn.Module,
     ema: nn.Module | None = None,
 ) -> None:
     """Write ``config.json``, ``generator.safetensors`` and, when given, the EMA weights
-    ``generator_ema.safetensors`` into ``directory``."""
+    ``generator_ema.safetensors`` into ``directory``. A task config is written in the
+    current layout (:func:`img2img.config.saved_config`: version, generator class, the
+    model's options apart from the run's); a mapping is written as it is."""
     directory = Path(directory)
     save_weights(directory / GENERATOR_FILE, generator)
     if ema is not None:
         save_weights(directory / EMA_FILE, ema)
+    if isinstance(config, TrainConfig):
+        config = saved_config(config, module_class(generator))
     text = json.dumps(config, indent=2, sort_keys=True)
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+
+
+def module_class(module: nn.Module) -> str | dict[str, Any]:
+    """The qualified class name of a network (of the module ``torch.compile`` wraps); for
+    an ``nn.ModuleDict`` (a two-way model's networks) each network's, by name."""
+    module = getattr(module, "_orig_mod", module)
+    if isinstance(module, nn.ModuleDict):
+        return {name: module_class(network) for name, network in module.items()}
+    kind = type(module)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def load_model_files(
     directory: str | Path, use_ema: bool = True
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a model directory: (config dict, generator state dict on CPU). The EMA weights
-    are returned when they exist and ``use_ema`` is true, else the raw weights."""
+    """Read a model directory: (its options as one flat dict, generator state dict on CPU).
+    The EMA weights are returned when they exist and ``use_ema`` is true, else the raw
+    weights."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_FILE, directory / GENERATOR_FILE
     if use_ema and (directory / EMA_FILE).is_file():
@@ -208,7 +229,7 @@ def load_model_files(
                 f"{path}: missing; a model directory holds {CONFIG_FILE} and {GENERATOR_FILE} "
                 "(written by `img2img train` at each checkpoint)"
             )
-    return json.loads(config_path.read_text()), load_file(weights_path)
+    return saved_options(json.loads(config_path.read_text()), config_path), load_file(weights_path)
 
 
 def state_paths(directory: str | Path, keep: int) -> list[Path]:

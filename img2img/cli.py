@@ -1,4 +1,4 @@
-"""The command line: ``img2img train | translate | sample | eval | export | data | demo``.
+"""The command line: ``img2img train | translate | sample | eval | export | data | demo | push``.
 
 Train options are generated from the task's config dataclass (see :mod:`img2img.config`),
 so every field is a flag and the defaults live in one place.
@@ -10,13 +10,26 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
-from img2img.config import add_config_arguments, load_json, load_yaml, merge, upgrade_saved
+from img2img.config import (
+    add_config_arguments,
+    load_yaml,
+    merge,
+    rename_old_names,
+    typed_options,
+    upgrade_saved,
+)
 from img2img.data.masks import MASKS
 from img2img.engines import ENGINES
 from img2img.precision import PRECISIONS
-from img2img.saved_models import DEFAULT_MODEL
+from img2img.saved_models import DEFAULT_MODEL, config_file, read_config
 from img2img.tasks import DEFAULT_TASK, TASKS, all_directions, get_task
+
+MODEL_HELP = (
+    "run directory, .safetensors file (with its .json), shipped model name, or Hub model "
+    "hf://org/name[@revision]"
+)
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -36,12 +49,11 @@ def train_command(argv: list[str]) -> None:
     pre.add_argument("--resume", default=None)
     known, _ = pre.parse_known_args(argv)
 
-    yaml_values = load_yaml(known.config) if known.config else {}
-    saved_values = load_json(Path(known.resume) / "config.json") if known.resume else {}
-    task_name = known.task or yaml_values.get("task") or saved_values.get("task") or DEFAULT_TASK
+    try:
+        task_name, yaml_values, saved_values = file_layers(known.task, known.config, known.resume)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
     task = get_task(task_name)
-    if saved_values:  # a run saved before an option existed resumes as it started
-        saved_values = upgrade_saved(task.Config, saved_values)
 
     parser = argparse.ArgumentParser(
         prog="img2img train",
@@ -90,6 +102,24 @@ def train_command(argv: list[str]) -> None:
         shutdown()  # leave the process group torchrun's environment made us join
 
 
+def file_layers(
+    task: str | None, config: str | None, resume: str | None
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(the task, the options of the --config YAML, those of the config of the run being
+    resumed): each file's options under today's names and in their types, so a value that
+    is not its option's type is an error naming the file, not a failure later; the saved
+    config with the options added since (:func:`~img2img.config.upgrade_saved`)."""
+    yaml_values = load_yaml(config) if config else {}
+    saved_values = read_config(Path(resume)) if resume else {}
+    task = task or yaml_values.get("task") or saved_values.get("task") or DEFAULT_TASK
+    cls = get_task(task).Config
+    saved = config_file(Path(resume)) if resume else None
+    # A run saved before an option existed resumes as it started (upgrade_saved).
+    yaml_layer = typed_options(cls, rename_old_names(cls, yaml_values), config)
+    saved_layer = typed_options(cls, upgrade_saved(cls, saved_values), saved) if resume else {}
+    return task, yaml_layer, saved_layer
+
+
 def translate_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="img2img translate",
@@ -100,8 +130,8 @@ def translate_command(argv: list[str]) -> None:
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help=f"run directory or shipped model name (default: {DEFAULT_MODEL}, facade label "
-        "maps to photos)",
+        help=f"run directory, shipped model name or Hub model (org/name, "
+        f"hf://org/name@revision) (default: {DEFAULT_MODEL}, facade label maps to photos)",
     )
     parser.add_argument(
         "-o",
@@ -172,6 +202,8 @@ def translate_command(argv: list[str]) -> None:
             tile=args.tile,
             engine=args.engine,
         )
+    except FileNotFoundError as err:  # no such model, or a Hub model that cannot be had
+        raise SystemExit(f"error: {err}") from None
     except ValueError as err:  # a direction the model does not have, an engine it cannot use
         parser.error(str(err))
     if args.mask and not translator.inpaints:
@@ -211,7 +243,7 @@ def eval_command(argv: list[str]) -> None:
         ".html) to --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--data", required=True, help="dataset folder with a test/ (or val/) split")
     parser.add_argument("--metrics", default="fid,kid,psnr,ssim,lpips", help="comma-separated")
     parser.add_argument(
@@ -307,7 +339,7 @@ def export_command(argv: list[str]) -> None:
         prog="img2img export",
         description="Export a model's generator (dynamic batch, height, width).",
     )
-    parser.add_argument("--model", required=True, help="run directory or shipped model name")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--format", default="onnx", choices=FORMATS)
     parser.add_argument("-o", "--output", required=True, help="output file (.onnx or .pt)")
     parser.add_argument(
@@ -334,7 +366,7 @@ def sample_command(argv: list[str]) -> None:
         prog="img2img sample",
         description="Draw samples from a trained GAN: a grid, and slerp interpolations of z.",
     )
-    parser.add_argument("--model", required=True, help="GAN run directory")
+    parser.add_argument("--model", required=True, help=f"a GAN model: {MODEL_HELP}")
     parser.add_argument("-n", type=int, default=64, help="number of samples in the grid")
     parser.add_argument("-o", "--output", default="samples.png", help="grid image file")
     parser.add_argument("--label", type=int, help="class of every sample (conditional models)")
@@ -486,8 +518,7 @@ def demo_command(argv: list[str]) -> None:
         "--model",
         action="append",
         metavar="MODEL",
-        help="a model directory, .safetensors file (with its .json) or shipped name; repeat "
-        "for several (default: every model shipped in weights/)",
+        help=f"{MODEL_HELP}; repeat for several (default: every model shipped in weights/)",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="default 127.0.0.1; 0.0.0.0 serves the network"
@@ -541,6 +572,52 @@ def demo_command(argv: list[str]) -> None:
     launch(demo, host=args.host, port=args.port, share=args.share == "yes")
 
 
+def push_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="img2img push",
+        description="Upload a model to the Hugging Face Hub: its config, generator weights "
+        "(and EMA weights), its model card (model_card.json) and the Hub README.md made from "
+        "it, in one commit. Log in first (`hf auth login`, or HF_TOKEN).",
+    )
+    parser.add_argument("model", metavar="RUN_OR_MODEL", help=MODEL_HELP)
+    parser.add_argument("repo", metavar="ORG/NAME", help="the Hub repository (made if absent)")
+    parser.add_argument(
+        "--private", action="store_true", help="make a new repository private (default: public)"
+    )
+    parser.add_argument(
+        "--revision", metavar="BRANCH", help="commit to this branch, made from main if absent"
+    )
+    parser.add_argument(
+        "--with-state",
+        action="store_true",
+        help="also upload the training state (trainer_state.pt: optimizers, discriminators, "
+        "RNG), so that others can resume the run; never uploaded without this",
+    )
+    args = parser.parse_args(argv)
+
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+    from img2img.push import push_model
+
+    try:
+        pushed = push_model(
+            args.model,
+            args.repo,
+            private=args.private,
+            revision=args.revision,
+            with_state=args.with_state,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    except (HfHubHTTPError, LocalTokenNotFoundError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SystemExit(
+            f"error: the Hub refused the upload ({first}); log in with `hf auth login` (or set "
+            "HF_TOKEN) with a token that may write to this repository"
+        ) from None
+    print(f"{args.model} -> {pushed.url} ({pushed.revision}): {', '.join(pushed.files)}")
+
+
 COMMANDS = {
     "train": train_command,
     "translate": translate_command,
@@ -549,6 +626,7 @@ COMMANDS = {
     "export": export_command,
     "data": data_command,
     "demo": demo_command,
+    "push": push_command,
 }
 
 
@@ -561,14 +639,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: img2img [--version] {train,translate,sample,eval,export,data,demo} ...\n\n"
+            "usage: img2img [--version] {train,translate,sample,eval,export,data,demo,push} ...\n\n"
             "  train      train a model: img2img train --task pix2pix --data DIR --out runs/x\n"
             "  translate  run a model: img2img translate [--model runs/x] in.png -o out.png\n"
             "  sample     draw from a GAN: img2img sample --model runs/gan -n 64 -o grid.png\n"
             "  eval       measure a model: img2img eval --model runs/x --data DIR\n"
             "  export     ONNX/TorchScript: img2img export --model runs/x -o model.onnx\n"
             "  data       get data: img2img data download facades (--list: all sets)\n"
-            "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n\n"
+            "  demo       web demo: img2img demo [--model runs/x ...] [--port 7860]\n"
+            "  push       share on the Hugging Face Hub: img2img push runs/x org/name\n\n"
             f"tasks: {', '.join(TASKS)}; `img2img train --task NAME --help` lists its options.",
             file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout,
         )

@@ -3,7 +3,9 @@
 The dataclass is the single declaration of every option: the command line is generated
 from it (``image_size`` becomes ``--image-size``, booleans get ``--flag/--no-flag``), a YAML
 file may set any field, and the resolved values are saved with every checkpoint so that a
-checkpoint alone rebuilds its model.
+checkpoint alone rebuilds its model. Values read from files are converted to each option's
+type (:func:`typed_options`), and a saved ``config.json`` keeps the model's options apart from
+the run's own (:func:`saved_config`, :func:`saved_options`).
 
 Options that several tasks share are declared once, in option groups (small dataclasses
 that task configs compose by inheritance: :mod:`img2img.tasks.options`); a task whose
@@ -13,7 +15,7 @@ group's help text and choices, so one name means one thing in every task.
 A saved config (a model's or a run's ``config.json``) holds every option of its time. An
 option added later takes, in a saved config that lacks it, its ``saved_default`` (the value
 that reproduces what the code did before the option existed) or else its default, never a
-preset; :func:`saved_config` reads a saved config with those values filled in, so an old
+preset; :func:`config_from_saved` reads a saved config with those values filled in, so an old
 model rebuilds the network it was trained as and an old run resumes as it started, while
 new runs take the new default.
 
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import warnings
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any, TypeVar
 from img2img.loggers import LOGGERS
 from img2img.optim import LR_SCHEDULES
 from img2img.precision import PRECISIONS
+from img2img.version import __version__
 
 C = TypeVar("C", bound="TrainConfig")
 
@@ -49,6 +51,7 @@ def option(
     repeatable: bool = False,
     file_names: tuple[str, ...] = (),
     saved_default: Any = MISSING,
+    run: bool = False,
 ) -> Any:
     """A dataclass field with the help text (and allowed values) its CLI flag shows;
     ``aliases`` are extra flag names for it (``("--workers",)``). ``old_names`` are names
@@ -60,7 +63,10 @@ def option(
     ``choices``; the flag may be given several times (``--logger tensorboard --logger
     wandb``) and YAML may give a list. ``saved_default``: for an option added after models
     were saved, the value a saved config without it means (what the code did before the
-    option existed; see :func:`saved_config`)."""
+    option existed; see :func:`upgrade_saved`). ``run``: an option of the run, not of the
+    model (where its data and outputs are, how it logs, checkpoints and uses the machine):
+    a saved ``config.json`` keeps it apart from the options that rebuild the model
+    (:func:`saved_config`)."""
     metadata = {
         "help": help,
         "choices": choices,
@@ -68,6 +74,7 @@ def option(
         "old_names": old_names,
         "repeatable": repeatable,
         "file_names": file_names,
+        "run": run,
     }
     if saved_default is not MISSING:
         metadata["saved_default"] = saved_default
@@ -100,8 +107,12 @@ class TrainConfig(OptionGroup):
     """Options every task shares: data, run directory, schedule, logging and checkpoints."""
 
     task: str = option("", "which recipe to train (pix2pix, ...)")
-    data: str = option("", "dataset folder (DIR/train + DIR/test, or a flat folder of images)")
-    out: str = option("runs/run", "run directory: checkpoints, logs, sample grids")
+    data: str = option(
+        "",
+        "dataset folder (DIR/train + DIR/test, or a flat folder of images)",
+        run=True,
+    )
+    out: str = option("runs/run", "run directory: checkpoints, logs, sample grids", run=True)
     image_size: int = option(256, "training crop size in pixels")
     batch_size: int = option(1, "images per optimisation step (per process)")
     epochs: int = option(200, "total epochs (the LR schedule is laid out over these)")
@@ -114,28 +125,41 @@ class TrainConfig(OptionGroup):
     )
     lr_floor: float = option(0.0, "the learning rate the schedule decays to (DDGAN: 1e-5)")
     max_steps: int = option(0, "stop after this many iterations (0: run all epochs)")
-    save_every: int = option(1000, "write a resumable checkpoint every N iterations")
-    keep_checkpoints: int = option(2, "training states kept (older ones are the fallback)")
-    sample_every: int = option(500, "write a sample grid and the loss plot every N iterations")
-    log_every: int = option(10, "append mean losses to losses.jsonl every N iterations")
-    num_samples: int = option(4, "rows in each sample grid")
+    save_every: int = option(1000, "write a resumable checkpoint every N iterations", run=True)
+    keep_checkpoints: int = option(
+        2, "training states kept (older ones are the fallback)", run=True
+    )
+    sample_every: int = option(
+        500, "write a sample grid and the loss plot every N iterations", run=True
+    )
+    log_every: int = option(10, "append mean losses to losses.jsonl every N iterations", run=True)
+    num_samples: int = option(4, "rows in each sample grid", run=True)
     val_every: int = option(
         0,
         "every N iterations measure the model on the test split (PSNR/SSIM; FID/KID for "
         "GANs and CycleGAN), log it and keep the best model in OUT/best (0: off)",
+        run=True,
     )
     val_images: int = option(
-        500, "FID/KID at --val-every: GAN samples and real images; CycleGAN test images a side"
+        500,
+        "FID/KID at --val-every: GAN samples and real images; CycleGAN test images a side",
+        run=True,
     )
-    snapshot_every: int = option(0, "keep the generator of every N-th iteration (0: off)")
-    keep_snapshots: int = option(0, "snapshots kept, the newest (0: all)")
+    snapshot_every: int = option(0, "keep the generator of every N-th iteration (0: off)", run=True)
+    keep_snapshots: int = option(0, "snapshots kept, the newest (0: all)", run=True)
     seed: int = option(0, "seed for weights, data order and augmentation")
     num_workers: int = option(
-        2, "data-loading worker processes (kept for the whole run)", aliases=("--workers",)
+        2,
+        "data-loading worker processes (kept for the whole run)",
+        aliases=("--workers",),
+        run=True,
     )
-    device: str = option("auto", "cpu, cuda, cuda:1, ... (auto: cuda when available)")
+    device: str = option("auto", "cpu, cuda, cuda:1, ... (auto: cuda when available)", run=True)
     precision: str = option(
-        "fp32", "autocast precision (auto: bf16/fp16 where the device is fast at it)", PRECISIONS
+        "fp32",
+        "autocast precision (auto: bf16/fp16 where the device is fast at it)",
+        PRECISIONS,
+        run=True,
     )
     ema: float = option(0.0, "keep an EMA of the generator weights with this decay (0: off)")
     ema_rampup: float = option(
@@ -144,19 +168,24 @@ class TrainConfig(OptionGroup):
         "far, so early weights are forgotten fast (StyleGAN2: 0.05; 0: off)",
     )
     sync_bn: bool = option(
-        False, "under torchrun on GPUs: batch-norm statistics over all processes' batches"
+        False, "under torchrun on GPUs: batch-norm statistics over all processes' batches", run=True
     )
     skip_nonfinite: bool = option(
-        False, "skip (and count) an update whose loss or gradients are NaN/inf instead of stopping"
+        False,
+        "skip (and count) an update whose loss or gradients are NaN/inf instead of stopping",
+        run=True,
     )
-    channels_last: bool = option(False, "channels-last memory format for the networks")
-    compile: bool = option(False, "torch.compile the networks (slow start, maybe faster steps)")
+    channels_last: bool = option(False, "channels-last memory format for the networks", run=True)
+    compile: bool = option(
+        False, "torch.compile the networks (slow start, maybe faster steps)", run=True
+    )
     logger: str = option(
         "jsonl",
         "where logs go: losses.jsonl always; tensorboard (then `tensorboard --logdir runs`), "
         "wandb; repeat the flag for several",
         LOGGERS,
         repeatable=True,
+        run=True,
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,29 +226,101 @@ def upgrade_saved(cls: type[TrainConfig], values: dict[str, Any]) -> dict[str, A
     return upgraded
 
 
-def saved_config(cls: type[C], values: dict[str, Any]) -> C:
-    """Build ``cls`` from a saved config (a model's or a run's ``config.json``): the config
-    of the model as it was trained, options added since filled by :func:`upgrade_saved`."""
-    return config_from_dict(cls, upgrade_saved(cls, values))
+def config_from_saved(cls: type[C], values: dict[str, Any], source: str | Path | None = None) -> C:
+    """Build ``cls`` from a saved config's options (a model's or a run's ``config.json``):
+    the config of the model as it was trained, options added since filled by
+    :func:`upgrade_saved`. ``source`` names the file in errors."""
+    return config_from_dict(cls, upgrade_saved(cls, values), source)
 
 
-def config_from_dict(cls: type[C], values: dict[str, Any]) -> C:
-    """Build ``cls`` from a dict (old option names accepted, see :func:`rename_old_names`),
-    rejecting unknown keys with the list of valid ones."""
-    values = rename_old_names(cls, values)
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("repeatable") and isinstance(values.get(f.name), list | tuple):
-            values[f.name] = ",".join(values[f.name])
+def config_from_dict(cls: type[C], values: dict[str, Any], source: str | Path | None = None) -> C:
+    """Build ``cls`` from a dict (old option names accepted, see :func:`rename_old_names`;
+    values converted to the options' types, see :func:`typed_options`), rejecting unknown
+    keys with the list of valid ones. ``source`` names the file the values came from in
+    errors."""
+    values = typed_options(cls, rename_old_names(cls, values), source)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise ValueError(
-            f"unknown option(s) {', '.join(unknown)} for {cls.__name__}; "
+            f"{_where(source)}unknown option(s) {', '.join(unknown)} for {cls.__name__}; "
             f"valid options: {', '.join(sorted(names))}"
         )
     config = cls(**values)
     validate(config)
     return config
+
+
+def typed_options(
+    cls: type[TrainConfig], values: dict[str, Any], source: str | Path | None = None
+) -> dict[str, Any]:
+    """``values`` with each option's value converted to the type of its default, the type
+    its command-line flag parses to. Files need this: PyYAML reads YAML 1.1, whose floats
+    need a dot, so ``lr: 2e-4`` is the *string* '2e-4' (which would fail much later, inside
+    the optimizer), and a JSON number need not be the int or float the option is. A list
+    given to a repeatable option is joined with commas. A value that cannot be converted
+    raises ValueError naming ``source`` (the file), the option and what it needs; names
+    that are no option pass through, for :func:`config_from_dict` to refuse."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    typed = dict(values)
+    for name, value in values.items():
+        if name not in fields:
+            continue
+        f = fields[name]
+        if f.metadata.get("repeatable") and isinstance(value, list | tuple):
+            value = ",".join(str(part) for part in value)
+        kind = type(f.default)
+        try:
+            typed[name] = _convert(value, kind)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{_where(source)}{name}: {value!r} is not {_KIND_NAMES[kind]}"
+            ) from None
+    return typed
+
+
+_KIND_NAMES = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number (e.g. 2e-4 or 0.0002)",
+    str: "a text value (quote it in YAML)",
+}
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _convert(value: Any, kind: type) -> Any:
+    """``value`` as a ``kind`` (bool, int, float or str), where that loses nothing; else
+    TypeError/ValueError. Booleans are never numbers or text here (YAML 1.1 reads ``no``
+    and ``off`` as false, which would otherwise become a text option's "False")."""
+    if value is None:
+        raise TypeError("no value")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValueError(value)
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if kind is int:
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value)
+        number = float(value)  # 1e3, 1000.0
+        if not number.is_integer():
+            raise ValueError(value)
+        return int(number)
+    if kind is float:
+        return float(value)
+    if kind is str and isinstance(value, str | int | float):
+        return str(value)
+    raise TypeError(value)
+
+
+def _where(source: str | Path | None) -> str:
+    return f"{source}: " if source else ""
 
 
 def validate(config: TrainConfig) -> None:
@@ -249,8 +350,58 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return {key.replace("-", "_"): value for key, value in values.items()}
 
 
-def load_json(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+# The layout of a saved config.json. Files without a "config_format" field (img2img 0.1.0,
+# the shipped models) are format 1: a flat mapping of every option.
+CONFIG_FORMAT = 2
+
+
+def run_options(cls: type[TrainConfig]) -> set[str]:
+    """The options of ``cls`` that belong to the run (``option(run=True)``), also where a
+    task re-declares one with its own default."""
+    return {
+        f.name
+        for klass in cls.__mro__
+        if dataclasses.is_dataclass(klass)
+        for f in dataclasses.fields(klass)
+        if f.metadata.get("run")
+    }
+
+
+def saved_config(config: TrainConfig, model_class: Any) -> dict[str, Any]:
+    """What a model's ``config.json`` holds (format :data:`CONFIG_FORMAT`): the img2img
+    version that wrote it, the task, the generator's class (``model_class``, informative:
+    loading asks the task registry, never imports a class a file names), the ``model``
+    options (every option of the recipe: what rebuilds the network and how it was trained)
+    and the ``run``'s own (data and output paths, workers, device, logging, checkpoints),
+    which a shared model does not need. :func:`saved_options` reads it back."""
+    values = config.to_dict()
+    run = run_options(type(config))
+    return {
+        "config_format": CONFIG_FORMAT,
+        "img2img_version": __version__,
+        "task": values.pop("task"),
+        "model_class": model_class,
+        "model": {name: value for name, value in values.items() if name not in run},
+        "run": {name: value for name, value in values.items() if name in run},
+    }
+
+
+def saved_options(values: dict[str, Any], source: str | Path | None = None) -> dict[str, Any]:
+    """The options (name -> value, one flat mapping) of a saved config of any format: a
+    format-1 file is that mapping already; a newer format than this img2img knows raises
+    ValueError naming ``source``."""
+    layout = values.get("config_format", 1)
+    if layout == 1:
+        return values
+    if layout != CONFIG_FORMAT:
+        raise ValueError(
+            f"{_where(source)}config format {layout!r}: img2img {__version__} reads "
+            f"formats 1 and {CONFIG_FORMAT}; upgrade img2img to use this model"
+        )
+    sections = values.get("model"), values.get("run", {})
+    if not all(isinstance(section, dict) for section in sections):
+        raise ValueError(f'{_where(source)}a format-2 config needs "model" and "run" mappings')
+    return {**sections[1], **sections[0], "task": values.get("task")}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type[TrainConfig]) -> None:

@@ -217,10 +217,12 @@ def to_tensor(image: ImageLike) -> tuple[Tensor, Callable[[Tensor], Any]]:
 
     Returns ``(x, back)``: ``x`` is a float32 (N, 3, H, W) tensor in [-1, 1] (N = 1
     except for batched tensors), and ``back(y)`` turns a network output ``y`` of shape
-    (N, 3, H', W') into the caller's kind: a path or PIL image gives an RGB PIL image,
+    (N, C, H', W') into the caller's kind: a path or PIL image gives an RGB PIL image,
     numpy gives uint8 numpy of the input's layout (grayscale in, grayscale out; alpha is
     not restored), and a tensor gives a tensor of the input's rank, dtype and device
-    (float outputs are returned unclamped).
+    (float outputs are returned unclamped). A one-channel output (a grayscale model's)
+    stays grayscale: an ``L`` PIL image, an (H, W) array (or (H, W, 1) for such an input),
+    a one-channel tensor.
     """
     if isinstance(image, (str, os.PathLike)):
         return pil_to_tensor(load_image(image)).unsqueeze(0), tensor_to_pil
@@ -251,10 +253,8 @@ def _numpy_to_tensor(array: np.ndarray) -> tuple[Tensor, Callable[[Tensor], np.n
     pil = Image.fromarray(array.reshape(array.shape[:2]) if gray else array)
 
     def back(output: Tensor) -> np.ndarray:
-        if gray:
-            result = np.array(tensor_to_pil(_luma(output)))
-            return result if array.ndim == 2 else result[:, :, None]
-        return np.array(tensor_to_pil(output))
+        result = np.array(tensor_to_pil(_luma(output) if gray else output))
+        return result[:, :, None] if gray and array.ndim == 3 else result
 
     return pil_to_tensor(pil).unsqueeze(0), back
 
@@ -279,7 +279,7 @@ def _tensor_to_tensor(tensor: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor
     gray = batch.shape[1] == 1
 
     def back(output: Tensor) -> Tensor:
-        output = _luma(output) if gray else output
+        output = _luma(output) if gray else output  # a one-channel output stays as it is
         if tensor.dtype == torch.uint8:
             output = _to_uint8(output)
         output = output.to(dtype=tensor.dtype, device=tensor.device)
@@ -306,7 +306,10 @@ def _single_image(tensor: Tensor) -> Tensor:
 
 
 def _luma(batch: Tensor) -> Tensor:
-    """(N, 3, H, W) -> (N, 1, H, W); linear with weights summing to 1, so it keeps [-1, 1]."""
+    """(N, 3, H, W) -> (N, 1, H, W); linear with weights summing to 1, so it keeps [-1, 1].
+    A one-channel batch is grey already and comes back as it is."""
+    if batch.shape[1] == 1:
+        return batch
     weights = batch.new_tensor(_LUMA_WEIGHTS).view(1, 3, 1, 1)
     return (batch * weights).sum(dim=1, keepdim=True)
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from img2img.config import saved_config
+from img2img.config import config_from_saved
 from img2img.data.masks import read_mask
 from img2img.devices import resolve_device
 from img2img.engines import OnnxRuntimeNetwork, TorchNetwork, compile_network
@@ -46,7 +46,13 @@ from img2img.nets.capabilities import (
     require,
 )
 from img2img.precision import autocast, autocast_dtype
-from img2img.saved_models import DEFAULT_MODEL, read_model, resolve_model, weights_path
+from img2img.saved_models import (
+    DEFAULT_MODEL,
+    config_file,
+    read_model,
+    resolve_model,
+    weights_path,
+)
 from img2img.tasks import get_task
 from img2img.tiling import run_tiled
 
@@ -75,13 +81,14 @@ def load_generator(
 ) -> tuple[nn.Module, Any]:
     """Rebuild a saved model's generator: (network in eval mode on ``device``, its task's
     config). ``model`` is anything :func:`img2img.saved_models.resolve_model` accepts (run
-    directory, ``X.safetensors`` + ``X.json``, shipped name); the EMA weights are used when
-    a directory has them and ``use_ema`` is true. The one way every caller (``translate``,
+    directory, ``X.safetensors`` + ``X.json``, shipped name, Hub name); the EMA weights are
+    used when a directory has them and ``use_ema`` is true. The one way every caller (``translate``,
     ``sample``, ``eval``, the demo) turns files back into a network, so each form of saved
     model works everywhere."""
-    values, weights = read_model(model, use_ema=use_ema)
+    path = resolve_model(model)
+    values, weights = read_model(path, use_ema=use_ema)
     task = get_task(values.get("task", ""))
-    config = saved_config(task.Config, values)
+    config = config_from_saved(task.Config, values, source=config_file(path))
     generator = task.build_generator(config)
     generator.load_state_dict(weights)
     return generator.to(device).eval(), config
@@ -163,9 +170,10 @@ class Translator:
 
     @torch.inference_mode()
     def translate_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """N x 3 x H x W in [-1, 1] -> N x 3 x sH x sW in [-1, 1] (s: the network's scale, 1
-        but for super-resolution). Each image's result is independent of the others in the
-        batch (see :mod:`img2img.nets.batchnorm`)."""
+        """N x 3 x H x W in [-1, 1] -> N x C x sH x sW in [-1, 1] (s: the network's scale, 1
+        but for super-resolution; C: its output channels, 1 for a grayscale model trained
+        with ``--channels 1``, which reads the luma of what it is given). Each image's result
+        is independent of the others in the batch (see :mod:`img2img.nets.batchnorm`)."""
         if self.inpaints:
             raise ValueError("an inpainting model needs the hole: use inpaint_tensor(x, mask)")
         if self.tile == 0:
@@ -180,8 +188,7 @@ class Translator:
         if self.prepare is not None:
             with torch.inference_mode():
                 padded = self.prepare(padded.to(self.device)).cpu()
-        output = self.network(padded)[..., : height * self.scale, : width * self.scale]
-        return output.expand(-1, 3, -1, -1) if output.shape[1] == 1 else output
+        return self.network(padded)[..., : height * self.scale, : width * self.scale]
 
     def _check_size(self, padded: torch.Tensor, height: int, width: int) -> None:
         """Refuse an image the network cannot run on even padded (HasMinimumSize), before

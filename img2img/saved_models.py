@@ -1,22 +1,24 @@
-"""Finding and reading saved models: shipped ones in ``weights/``, run directories, two-file models.
+"""Finding and reading saved models: run directories, two-file models, shipped ones, the Hub's.
 
 A model is a training config (JSON with a ``"task"`` field) and generator weights
-(safetensors). It can be named in three ways, tried in this order:
+(safetensors). It can be named in four ways, tried in this order (an ``hf://`` name first):
 
 1. a model directory holding ``config.json`` + ``generator.safetensors`` (what training
    writes at each checkpoint);
 2. ``X.safetensors`` with its config ``X.json`` beside it: a model passed around as two
    files. The weights file of a model directory (``runs/x/generator_ema.safetensors``) also
    works: without an ``X.json`` the directory's ``config.json`` is its config;
-3. the name of a model shipped in ``weights/`` (``"facades-label2photo"``).
+3. the name of a model shipped in ``weights/`` (``"facades-label2photo"``);
+4. a model on the Hugging Face Hub: ``hf://org/name[@revision]`` always (tried first), and
+   ``org/name[@revision]`` when nothing on disk has that name (:mod:`img2img.hub_models`).
 
 The shipped models and the demo's examples are found by :func:`shipped_folder`: inside the
 installed package when img2img comes from a wheel (the build copies them there, see
 ``setup.py``), else the checkout's top-level ``weights/`` and ``examples/``.
 
-It reads files only and knows no task, so a recipe may use it (SRGAN's ``--init-from``);
-listing models with their tasks is :mod:`img2img.catalog`, and rebuilding a generator from
-them :func:`img2img.infer.load_generator`.
+It reads files only (a Hub model's once downloaded) and knows no task, so a recipe may use it
+(SRGAN's ``--init-from``); listing models with their tasks is :mod:`img2img.catalog`, and
+rebuilding a generator from them :func:`img2img.infer.load_generator`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from img2img.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_model_files
+from img2img.checkpoint import MODEL_CARD_FILE as MODEL_CARD_FILE  # where it was named first
+from img2img.config import saved_options
+from img2img.hub_models import (
+    HUB_SCHEME,
+    HubModelUnavailable,
+    HubName,
+    download_model,
+    parse_hub_name,
+)
 
 
 def shipped_folder(name: str) -> Path:
@@ -46,7 +57,6 @@ WEIGHTS_DIR = shipped_folder("weights")
 DEFAULT_MODEL = "facades-label2photo"
 # Where the user's models are looked for by default: training's usual --out parent.
 RUNS_DIR = Path("runs")
-MODEL_CARD_FILE = "model_card.json"
 WEIGHTS_SUFFIX = ".safetensors"
 
 
@@ -69,7 +79,11 @@ def is_model_pair(path: Path) -> bool:
 
 def resolve_model(model: str | Path) -> Path:
     """The model directory or ``.safetensors`` file that ``model`` names (see the module
-    docstring). An unknown name raises FileNotFoundError listing the models available."""
+    docstring); a Hub model is fetched into the Hub's cache first and its folder there
+    returned. An unknown name raises FileNotFoundError listing the models available."""
+    hub = parse_hub_name(str(model))
+    if hub is not None:
+        return download_model(hub)
     path = Path(model)
     if is_model_dir(path) or is_model_pair(path):
         return path
@@ -81,13 +95,31 @@ def resolve_model(model: str | Path) -> Path:
     shipped = WEIGHTS_DIR / str(model)
     if is_model_dir(shipped):
         return shipped
+    hub = _bare_hub_name(str(model))
+    if hub is not None:
+        try:
+            return download_model(hub)
+        except HubModelUnavailable as err:
+            raise HubModelUnavailable(
+                f"{model}: no such local or shipped model; as a Hub model, {err}"
+            ) from None
     shipped_names = [path.name for path in model_paths(WEIGHTS_DIR)]
     available = ", ".join(shipped_names + [str(path) for path in model_paths(RUNS_DIR)]) or "none"
     raise FileNotFoundError(
         f"{model}: not a model directory ({CONFIG_FILE} + {GENERATOR_FILE}), a "
-        f"{WEIGHTS_SUFFIX} file with its .json config, nor a shipped model; available "
-        f"models: {available}"
+        f"{WEIGHTS_SUFFIX} file with its .json config, a shipped model nor a Hub model "
+        f"({HUB_SCHEME}ORG/NAME); available models: {available}"
     )
+
+
+def _bare_hub_name(model: str) -> HubName | None:
+    """The Hub model ``org/name`` names, when nothing on disk could be meant: the path does
+    not exist and its first part is not a folder here (``runs/typo`` is a mistyped run;
+    ``./x/y`` and absolute paths are never Hub names)."""
+    path = Path(model)
+    if path.exists() or Path(path.parts[0]).is_dir():
+        return None
+    return parse_hub_name(model, bare=True)
 
 
 def weights_path(path: Path) -> Path:
@@ -95,14 +127,23 @@ def weights_path(path: Path) -> Path:
     return path / GENERATOR_FILE if path.is_dir() else path
 
 
+def config_file(path: Path) -> Path:
+    """The config file of a resolved model (a directory's ``config.json``, a weights file's
+    ``X.json``)."""
+    return path / CONFIG_FILE if path.is_dir() else pair_config(path)
+
+
 def read_config(path: Path) -> dict[str, Any]:
-    """The config of a resolved model as a dict; a file that is not a JSON object naming
-    its task raises ValueError naming the file."""
-    config_path = path / CONFIG_FILE if path.is_dir() else pair_config(path)
+    """The options of a resolved model as one flat dict, whatever the layout of its file
+    (:func:`img2img.config.saved_options`); a file that is not a JSON object naming its task
+    raises ValueError naming the file."""
+    config_path = config_file(path)
     try:
         values = json.loads(config_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{config_path}: not a readable JSON model config ({err})") from None
+    if isinstance(values, dict):
+        values = saved_options(values, config_path)
     if not isinstance(values, dict) or not isinstance(values.get("task"), str):
         raise ValueError(f'{config_path}: a model config needs a "task" field (e.g. "pix2pix")')
     return values

@@ -16,6 +16,7 @@ averaged over the processes, and only rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import shutil
 import signal
@@ -43,7 +44,7 @@ from img2img.checkpoint import (
     save_model,
     save_training_state,
 )
-from img2img.config import TrainConfig, format_config, upgrade_saved
+from img2img.config import TrainConfig, format_config, typed_options, upgrade_saved
 from img2img.data import ResumableSampler
 from img2img.devices import resolve_device
 from img2img.distributed import Replicas, World
@@ -284,8 +285,9 @@ class Trainer:
     def _load(self) -> None:
         state = load_training_state(self.out)
         check_format(state, self.out)
-        # Under today's options, so a renamed or added option compares with its old value.
-        saved = upgrade_saved(type(self.config), state["config"])
+        # Under today's option names and types, with the options added since, so a renamed
+        # or added option (or a number a YAML file gave as text) compares with its old value.
+        saved = typed_options(type(self.config), upgrade_saved(type(self.config), state["config"]))
         current = self.config.to_dict()
         changed = {k: (saved[k], v) for k, v in current.items() if k in saved and saved[k] != v}
         described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
@@ -345,7 +347,7 @@ class Trainer:
         Nothing is written if any weight or optimizer value is NaN or infinite, so the
         checkpoint on disk stays the last good one. Every process must call it (each hands
         rank 0 its RNG state and skipped-image count); rank 0 writes."""
-        self._write_checkpoint(self.out, self.config.to_dict())
+        self._write_checkpoint(self.out, self.config)
         self.saved = True
 
     def export(self, folder: str | Path, **changes: Any) -> Path:
@@ -356,14 +358,14 @@ class Trainer:
         ``out`` set to ``folder``: ``img2img train --resume FOLDER`` continues it and
         ``img2img sample --model FOLDER`` draws from it. Single process only."""
         folder = Path(folder)
-        config = {**self.config.to_dict(), **changes, "out": str(folder)}
+        config = dataclasses.replace(self.config, **changes, out=str(folder))
         self._write_checkpoint(folder, config)
-        (folder / "config.yaml").write_text(_to_yaml(config))
+        (folder / "config.yaml").write_text(_to_yaml(config.to_dict()))
         if (self.out / LOSS_LOG).is_file():
             shutil.copy(self.out / LOSS_LOG, folder / LOSS_LOG)
         return folder
 
-    def _write_checkpoint(self, out: Path, config: dict[str, Any]) -> None:
+    def _write_checkpoint(self, out: Path, config: TrainConfig) -> None:
         rng = self.world.gather(capture_rng_state())
         skipped_images = self.world.sum(self.skipped_images)
         if not self.world.is_main:
@@ -372,7 +374,7 @@ class Trainer:
         state = {
             "format": FORMAT_VERSION,
             "step": self.step,
-            "config": config,
+            "config": config.to_dict(),
             "task": self.task.state_dict(),
             "rng": rng[0],
             "skipped_images": skipped_images,
@@ -434,9 +436,8 @@ class Trainer:
     def snapshot(self) -> None:
         if self.world.is_main:
             ema = None if self.ema is None else self.ema.module
-            config = self.config.to_dict()
             keep = self.config.keep_snapshots
-            save_snapshot(self.out, config, self.step, self.task.generator, ema, keep)
+            save_snapshot(self.out, self.config, self.step, self.task.generator, ema, keep)
 
     def skipped_updates(self) -> int:
         """Updates dropped for a non-finite loss or gradient (``--skip-nonfinite``), so far."""

@@ -41,6 +41,7 @@ from typing import Any
 from torch import nn
 
 from img2img.checkpoint import capture_rng_state, restore_rng_state, save_model
+from img2img.config import TrainConfig
 from img2img.data import resolve_split
 from img2img.data.sr import split_folders
 from img2img.metrics.protocols import EVALUATIONS, EvaluationProtocol, get_protocol
@@ -134,7 +135,7 @@ class Validator:
 
         candidate = self.out / ".val-model"
         shutil.rmtree(candidate, ignore_errors=True)
-        save_model(candidate, self.config.to_dict(), generator, ema=ema)
+        save_model(candidate, self.config, generator, ema=ema)
         rng = capture_rng_state()
         try:
             evaluation = evaluate(
@@ -180,7 +181,7 @@ def replace_directory(new: Path, target: Path) -> None:
 
 def save_snapshot(
     out: Path,
-    config: dict[str, Any],
+    config: TrainConfig,
     step: int,
     generator: nn.Module,
     ema: nn.Module | None,

@@ -115,7 +115,7 @@ def save_untrained_model(out: Path, task: str, **values) -> Path:
     recipe = get_task(task)
     config = merge(recipe.Config, {"task": task, **values})
     torch.manual_seed(0)
-    save_model(out, config.to_dict(), recipe.build_generator(config))
+    save_model(out, config, recipe.build_generator(config))
     return out
 
 

@@ -28,10 +28,18 @@ def test_a_grayscale_pix2pix_trains_translates_and_evaluates(
     assert item["input"].shape == item["target"].shape == (1, 32, 32)
     run = Trainer(config).fit()
     photo = Image.open(next((paired_dataset / "test").glob("*.png"))).crop((0, 0, 32, 32))
-    output = load(run, device="cpu", precision="fp32")(photo)
-    assert output.mode == "RGB" and output.size == (32, 32)
-    pixels = np.asarray(output)
-    assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+    translator = load(run, device="cpu", precision="fp32")
+    output = translator(photo)
+    assert output.mode == "L" and output.size == (32, 32)  # a grayscale model's output is grey
+    # Every kind of input gives a one-channel result of its kind.
+    assert translator(np.asarray(photo)).shape == (32, 32)
+    assert translator(np.asarray(photo.convert("L"))[..., None]).shape == (32, 32, 1)
+    tensor = pil_to_tensor(photo)
+    assert translator(tensor).shape == (1, 32, 32)
+    assert translator(tensor[None]).shape == (1, 1, 32, 32)
+    np.testing.assert_array_equal(np.asarray(output), np.asarray(translator(photo.convert("L"))))
+    # eval compares it as RGB grey with the targets (PSNR of a perfect grey copy is infinite;
+    # any finite positive figure shows the comparison ran on matching shapes).
     measured = evaluate(run, paired_dataset, ["psnr", "ssim"], device="cpu", progress=False)
     assert measured.summary["metrics"]["psnr"] > 0
 
@@ -65,3 +73,28 @@ def test_a_grayscale_model_exports_with_one_input_channel(tmp_path: Path) -> Non
     model = save_untrained_model(tmp_path / "grey", "pix2pix", **values)
     scripted = torch.jit.load(str(export_model(model, tmp_path / "grey.pt", "torchscript")))
     assert scripted(torch.zeros(2, 1, 64, 64)).shape == (2, 1, 64, 64)
+
+
+def test_a_grayscale_model_writes_grayscale_files_and_shows_grey_in_the_demo(
+    paired_dataset: Path, tmp_path: Path, one_thread
+) -> None:
+    from conftest import TINY_PIX2PIX, save_untrained_model
+
+    from img2img.catalog import describe_model
+    from img2img.cli import main
+    from img2img.demo import DemoBackend
+
+    model = save_untrained_model(tmp_path / "grey", "pix2pix", **TINY_PIX2PIX, channels=1)
+    photo = Image.open(next((paired_dataset / "test").glob("*.png"))).crop((0, 0, 32, 32))
+    photo.save(tmp_path / "in.png")
+    photo.save(tmp_path / "in.jpg")
+    out = tmp_path / "out"
+    main(["translate", "--model", str(model), str(tmp_path / "in.png"), str(tmp_path / "in.jpg"),
+          "-o", f"{out}/", "--no-progress", "--device", "cpu"])  # fmt: skip
+    for name in ("in.png", "in.jpg"):
+        with Image.open(out / name) as written:
+            assert written.mode == "L" and written.size == (32, 32)
+
+    backend = DemoBackend([describe_model(model)], device="cpu", output_dir=tmp_path / "demo")
+    shown, status = backend.translate(str(model), None, str(tmp_path / "in.png"))
+    assert shown.mode == "L" and status.startswith("Translated")

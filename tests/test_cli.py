@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from conftest import TINY_PIX2PIX, cli_flags
 from PIL import Image
 
 from img2img.checkpoint import load_training_state
+from img2img.saved_models import read_config
 
 TINY = [*cli_flags(TINY_PIX2PIX), "--log-every", "1", "--num-samples", "2"]
 
@@ -53,7 +53,7 @@ def test_yaml_config_and_flags_resolve_and_are_saved(paired_dataset: Path, tmp_p
         "--batch-size",
         "2",
     )
-    saved = json.loads((out / "config.json").read_text())
+    saved = read_config(out)
     assert saved["ngf"] == 4 and saved["objective"] == "lsgan"  # YAML's old name gan_mode
     assert saved["norm"] == "instance" and saved["batch_size"] == 2  # from flags
     assert "objective" in result.stdout + result.stderr  # resolved config printed at start

@@ -135,7 +135,7 @@ def untrained_model(out: Path, seed: int) -> Path:
     config = merge(recipe.Config, {**values, "device": "cpu"})
     torch.manual_seed(seed)
     task = recipe(config, total_steps=1, decay_steps=0, device=torch.device("cpu"))
-    save_model(out, config.to_dict(), task.generator)
+    save_model(out, config, task.generator)
     return out
 
 

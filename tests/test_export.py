@@ -27,7 +27,7 @@ def saved_model(directory: Path, **values) -> Path:
     generator = Pix2Pix.build_generator(config)
     for parameter in generator.parameters():  # non-trivial affine parameters in every norm
         parameter.data.normal_(0.0, 0.2)
-    save_model(directory, config.to_dict(), generator)
+    save_model(directory, config, generator)
     return directory
 
 

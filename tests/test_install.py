@@ -54,8 +54,10 @@ def test_version_prints_the_package_version(capsys) -> None:
     assert capsys.readouterr().out.strip() == f"img2img {img2img.__version__}"
 
 
-# export always traces on the CPU and data runs no network: neither has a --device.
-@pytest.mark.parametrize("command", [name for name in COMMANDS if name not in ("export", "data")])
+# export always traces on the CPU, and data and push run no network: none has a --device.
+@pytest.mark.parametrize(
+    "command", [name for name in COMMANDS if name not in ("export", "data", "push")]
+)
 def test_every_device_option_defaults_to_auto(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as done:
         main([command, "--help"])

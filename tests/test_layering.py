@@ -18,14 +18,15 @@ LAYERS: list[set[str]] = [
     # foundations: no networks, no tasks
     {
         "checkpoint", "config", "devices", "ema", "engines", "images", "loggers", "optim",
-        "precision", "registry", "reporting", "saved_models", "tiling", "watch",
+        "hub_models", "precision", "registry", "reporting", "saved_models", "tiling", "version",
+        "watch",
     },
     {"backbones", "data", "nets"},  # frozen pretrained networks, datasets, architectures
     {"losses"},  # objectives, penalties, the Adversary, perceptual losses
     {"tasks"},  # one recipe per task
     {
-        "catalog", "distributed", "export", "file_translation", "infer", "sampling",
-        "speedups",
+        "catalog", "distributed", "export", "file_translation", "infer", "model_cards",
+        "push", "sampling", "speedups",
     },  # use a task's model
     {"metrics"},  # evaluate models
     {"train", "validation"},  # the Trainer, and what it measures while training

@@ -11,8 +11,9 @@ import torch
 from conftest import save_untrained_model
 
 from img2img.cli import main
-from img2img.config import TrainConfig, merge, option, saved_config, upgrade_saved
+from img2img.config import TrainConfig, config_from_saved, merge, option, upgrade_saved
 from img2img.infer import load_generator
+from img2img.saved_models import read_config
 
 
 @dataclass
@@ -22,19 +23,20 @@ class _Config(TrainConfig):
     depth: int = option(2, "an option without a saved default")
 
 
-def test_an_option_added_later_means_its_saved_default_in_saved_configs_only() -> None:
-    assert saved_config(_Config, {"task": "toy"}).width == 3  # saved before 'width' existed
-    assert saved_config(_Config, {"task": "toy", "width": 5}).width == 5
-    assert saved_config(_Config, {"task": "toy"}).depth == 2
+def test_an_option_added_later_means_its_saved_default_in_config_from_saveds_only() -> None:
+    assert config_from_saved(_Config, {"task": "toy"}).width == 3  # saved before 'width' existed
+    assert config_from_saved(_Config, {"task": "toy", "width": 5}).width == 5
+    assert config_from_saved(_Config, {"task": "toy"}).depth == 2
     assert merge(_Config, {"task": "toy"}).width == 4  # a new run (flags, YAML): the default
     everything = _Config().to_dict()
     assert upgrade_saved(_Config, {"task": "toy"}) == {**everything, "width": 3}
 
 
 def _strip(model: Path, *names: str) -> dict:
-    """Remove ``names`` from a model's config.json, as a model saved before them."""
+    """Rewrite a model's config.json as an img2img from before ``names`` wrote it: without
+    them, in the flat layout of that time (format 1)."""
     path = model / "config.json"
-    values = json.loads(path.read_text())
+    values = read_config(model)
     for name in names:
         del values[name]
     path.write_text(json.dumps(values))
@@ -80,7 +82,7 @@ def test_a_run_saved_before_an_option_resumes_as_it_started(
         del state["config"][name]
     torch.save(state, run / "trainer_state.pt")
     main(["train", "--resume", str(run), "--max-steps", "2"])
-    config = json.loads((run / "config.json").read_text())
+    config = read_config(run)
     assert (config["n_downsample"], config["preprocess"], config.get("task")) == (
         3, "resize_and_crop", "pix2pixhd",
     )  # fmt: skip

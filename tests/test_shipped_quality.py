@@ -154,7 +154,7 @@ def test_facades_models_beat_an_untrained_generator(
     name: str, direction: str | None, size: int, l1_ratio: float, facades_test, tmp_path: Path
 ) -> None:
     config, task = untrained_task(name)
-    save_model(tmp_path / "untrained", config.to_dict(), task.generator)
+    save_model(tmp_path / "untrained", config, task.generator)
     photos, labels = (F.interpolate(x, size=size, mode="area") for x in facades_test)
     source, target = (photos, labels) if direction == "BtoA" else (labels, photos)
 

@@ -240,7 +240,7 @@ def evaluate_translation(
         source, target = item["input"][None], item.get("target")
         if target is not None:  # a grayscale model's target is compared as RGB grey
             target = as_rgb(target[None])[0]
-        output = quantize(translator.translate_tensor(source))
+        output = as_rgb(quantize(translator.translate_tensor(source)))  # grey as RGB grey
         if features:
             features.add(output, None if target is None else target[None])
         if len(kept) < samples:

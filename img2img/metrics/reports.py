@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import Tensor
 
+from img2img.hub_models import is_hub_snapshot
 from img2img.images import tensor_to_pil
 from img2img.saved_models import WEIGHTS_DIR, resolve_model
 
@@ -84,10 +85,13 @@ def format_table(summary: dict[str, Any]) -> str:
 
 def default_output_dir(model: str | Path) -> Path:
     """Where eval writes: the run directory itself, or ``runs/eval/<name>`` for a model
-    shipped in ``weights/`` (which an evaluation should not modify)."""
+    shipped in ``weights/`` or one from the Hub's cache (``runs/eval/org--name``), which an
+    evaluation should not modify."""
     path = resolve_model(model).resolve()
     if path.parent == WEIGHTS_DIR.resolve():
         return Path("runs") / "eval" / path.name
+    if is_hub_snapshot(path):
+        return Path("runs") / "eval" / path.parent.parent.name.removeprefix("models--")
     return path
 
 

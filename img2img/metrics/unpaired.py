@@ -86,7 +86,7 @@ def evaluate_cyclegan(
         source, target = way[0], way[-1]
         outputs = []
         for batch in batches(domain_images(source), setup.batch_size):
-            outputs.append(quantize(translator.translate_tensor(batch)))
+            outputs.append(as_rgb(quantize(translator.translate_tensor(batch))))
         fake = torch.cat(outputs)
         reals = list(domain_images(target))
         kept += [

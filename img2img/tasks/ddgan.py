@@ -130,7 +130,12 @@ def build_chain(config: DDGANConfig) -> DenoisingChain:
     )
 
 
-@register_task("ddgan", evaluation="samples", demo_tab="sample")
+@register_task(
+    "ddgan",
+    evaluation="samples",
+    demo_tab="sample",
+    pipeline_tag="unconditional-image-generation",
+)
 class DDGAN(FromNoise):
     """The DDGAN recipe (see :mod:`img2img.tasks` for the interface)."""
 

@@ -230,7 +230,12 @@ def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
     return g, d
 
 
-@register_task("gan", evaluation="samples", demo_tab="sample")
+@register_task(
+    "gan",
+    evaluation="samples",
+    demo_tab="sample",
+    pipeline_tag="unconditional-image-generation",
+)
 class GAN(FromNoise):
     """The GAN recipe (see :mod:`img2img.tasks` for the interface)."""
 

@@ -59,9 +59,13 @@ class WatchOptions(OptionGroup):
     """Watch: warnings of the GAN failure modes (:mod:`img2img.watch`)."""
 
     watch_patience: int = option(
-        200, "warn when D's loss stays ~0 this many iterations, and watch diversity after them"
+        200,
+        "warn when D's loss stays ~0 this many iterations, and watch diversity after them",
+        run=True,
     )
-    collapse_ratio: float = option(0.25, "warn when sample diversity falls below this x real's")
+    collapse_ratio: float = option(
+        0.25, "warn when sample diversity falls below this x real's", run=True
+    )
 
 
 @dataclass

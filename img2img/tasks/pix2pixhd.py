@@ -123,7 +123,7 @@ class Pix2PixHDConfig(
     niter_fix_global: int = option(
         0, "with --local-enhancers 1: train only the enhancer for this many iterations"
     )
-    init_from: str = option("", "start the global generator from this pix2pixhd model")
+    init_from: str = option("", "start the global generator from this pix2pixhd model", run=True)
     global_blocks: int = option(9, "residual blocks of the global generator")
     n_downsample: int = option(
         4, "stride-2 layers of the global generator (the reference's n_downsample_global)",

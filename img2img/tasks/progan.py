@@ -198,7 +198,12 @@ class Growth:
         self.stage = None if state["stage"] is None else tuple(state["stage"])
 
 
-@register_task("progan", evaluation="samples", demo_tab="sample")
+@register_task(
+    "progan",
+    evaluation="samples",
+    demo_tab="sample",
+    pipeline_tag="unconditional-image-generation",
+)
 class ProGAN(FromNoise):
     """The progressive-growing recipe (see :mod:`img2img.tasks` for the interface)."""
 

@@ -10,10 +10,12 @@ part of img2img::
 
 ``evaluation`` names the protocol ``img2img eval`` and ``--val-every`` measure its models by
 (:data:`img2img.metrics.protocols.EVALUATIONS`), ``demo_tab`` the web demo's tab (with its
-API endpoint) that runs them (:data:`img2img.demo.TABS`), and ``directions`` the networks
-of a model that translates both ways. Generic code reads these from the registry and never
-names a recipe. The decorator checks the class against :class:`Task` when it is defined, so a
-recipe that forgets a member fails at import, naming what is missing.
+API endpoint) that runs them (:data:`img2img.demo.TABS`), ``directions`` the networks
+of a model that translates both ways, and ``pipeline_tag`` what its models do in the
+Hugging Face Hub's words (their cards' ``pipeline_tag``, :mod:`img2img.model_cards`).
+Generic code reads these from the registry and never names a recipe. The decorator checks
+the class against :class:`Task` when it is defined, so a recipe that forgets a member fails
+at import, naming what is missing.
 
 A recipe in another package registers the same way and declares its module in the
 ``img2img.tasks`` entry-point group, which :data:`TASKS` imports on first use.
@@ -50,7 +52,8 @@ class Task(Protocol):
 
     - ``Config``: its config dataclass (a :class:`~img2img.config.TrainConfig`), whose
       defaults reproduce the paper and whose ``task`` field defaults to the registered name.
-    - ``name``, ``evaluation``, ``demo_tab``, ``directions``: set by :func:`register_task`.
+    - ``name``, ``evaluation``, ``demo_tab``, ``directions``, ``pipeline_tag``: set by
+      :func:`register_task`.
     - ``dataset(config, split, augment=None)``: a Dataset for "train" or "test" (None when the
       split does not exist); ``augment`` defaults to True for "train".
     - ``build_generator(config)``: the network ``translate``/``sample`` run, rebuilt from a
@@ -70,6 +73,7 @@ class Task(Protocol):
     evaluation: str
     demo_tab: str
     directions: tuple[str, ...]
+    pipeline_tag: str
     generator: nn.Module
     steppers: dict[str, Stepper]
 
@@ -117,12 +121,19 @@ class TaskHooks(Protocol):
 
 
 def register_task(
-    name: str, *, evaluation: str, demo_tab: str, directions: tuple[str, ...] = ()
+    name: str,
+    *,
+    evaluation: str,
+    demo_tab: str,
+    directions: tuple[str, ...] = (),
+    pipeline_tag: str = "image-to-image",
 ) -> Callable[[C], C]:
     """Class decorator: register a recipe under ``name`` with the protocol that evaluates its
-    models, the demo tab that runs them and, for a two-way model, its direction names (the
-    keys of its generator's ``ModuleDict``). Raises TypeError when the class lacks a member of
-    :class:`Task` or its config does not name the task."""
+    models, the demo tab that runs them, for a two-way model its direction names (the keys
+    of its generator's ``ModuleDict``) and the Hub's ``pipeline_tag`` for what its models do
+    (``"image-to-image"``, or ``"unconditional-image-generation"`` for models that draw from
+    noise). Raises TypeError when the class lacks a member of :class:`Task` or its config
+    does not name the task."""
 
     def register(cls: C) -> C:
         missing = [member for member in REQUIRED if not hasattr(cls, member)]
@@ -137,7 +148,7 @@ def register_task(
                 f'declare task: str = option("{name}", ...)'
             )
         cls.name, cls.evaluation, cls.demo_tab = name, evaluation, demo_tab
-        cls.directions = tuple(directions)
+        cls.directions, cls.pipeline_tag = tuple(directions), pipeline_tag
         return TASKS.register(name, cls)
 
     return register

@@ -98,7 +98,9 @@ class SRGANConfig(
     phase: str = option("both", "psnr: pixel loss only; gan: GAN fine-tuning; both", PHASES)
     psnr_steps: int = option(0, "--phase both: iterations of the psnr phase (0: half the run)")
     init_from: str = option(
-        "", "start the generator from this model (a psnr run: directory, .safetensors, name)"
+        "",
+        "start the generator from this model (a psnr run: directory, .safetensors, name)",
+        run=True,
     )
     pixel_loss: str = option("mse", "pixel loss of the psnr phase", tuple(PIXEL_LOSSES))
     perceptual: str = option(
@@ -127,6 +129,7 @@ class SRGANConfig(
         "",
         "LR input folder(s) named like the HR files of --data (0001.png or 0001x4.png), one "
         "per --data folder; '' makes LR inputs from HR by bicubic downscaling",
+        run=True,
     )
 
 

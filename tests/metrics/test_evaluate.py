@@ -25,7 +25,7 @@ from img2img.tasks.pix2pix import Pix2Pix, Pix2PixConfig
 def tiny_model(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     config = Pix2PixConfig(image_size=32, ngf=8, ndf=8)
-    save_model(tmp_path / "model", dataclasses.asdict(config), Pix2Pix.build_generator(config))
+    save_model(tmp_path / "model", config, Pix2Pix.build_generator(config))
     return tmp_path / "model"
 
 

@@ -7,7 +7,6 @@ tested in test_fid.py and test_fid_inception.py.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -75,7 +74,7 @@ def tiny_cyclegan_and_test_domains(tmp_path: Path) -> dict[str, list[Path]]:
     }
     torch.manual_seed(0)
     config = CycleGANConfig(image_size=16, ngf=4, resnet_blocks=1)
-    save_model(tmp_path / "model", dataclasses.asdict(config), CycleGAN.build_generator(config))
+    save_model(tmp_path / "model", config, CycleGAN.build_generator(config))
     return files
 
 
@@ -128,7 +127,7 @@ def tiny_gan(tmp_path: Path) -> tuple[Path, Path]:
     torch.manual_seed(0)
     config = GANConfig(data=str(tmp_path / "classes"), image_size=8, z_dim=4, ngf=4, ndf=4,
                        batch_size=4, conditional=True, num_classes=2)  # fmt: skip
-    save_model(tmp_path / "gan", dataclasses.asdict(config), GAN.build_generator(config))
+    save_model(tmp_path / "gan", config, GAN.build_generator(config))
     return tmp_path / "gan", tmp_path / "classes"
 
 
@@ -196,7 +195,7 @@ def test_gan_eval_draws_samples_on_the_chosen_engine(
 
 def test_cyclegan_without_test_domains_is_a_clear_error(tmp_path: Path) -> None:
     config = CycleGANConfig(image_size=16, ngf=4, resnet_blocks=1)
-    save_model(tmp_path / "model", dataclasses.asdict(config), CycleGAN.build_generator(config))
+    save_model(tmp_path / "model", config, CycleGAN.build_generator(config))
     (tmp_path / "data").mkdir()
     with pytest.raises(SystemExit, match="no testA/ \\+ testB/"):
         main(["eval", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "data")])

@@ -21,7 +21,7 @@ from img2img.tasks.srgan import SRGAN, SRGANConfig
 def tiny_sr_model(directory: Path, scale: int = 4) -> Path:
     config = merge(SRGANConfig, {"data": "-", "scale": scale, "blocks": 1, "ngf": 8})
     torch.manual_seed(0)
-    save_model(directory, config.to_dict(), SRGAN.build_generator(config))
+    save_model(directory, config, SRGAN.build_generator(config))
     return directory
 
 

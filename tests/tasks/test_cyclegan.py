@@ -17,6 +17,7 @@ from img2img.cli import main
 from img2img.config import merge
 from img2img.infer import load
 from img2img.nets.resnet import ResidualBlock
+from img2img.saved_models import read_config
 from img2img.tasks.cyclegan import CycleGAN, CycleGANConfig
 from img2img.train import Trainer
 
@@ -244,7 +245,7 @@ def test_dualgan_preset_trains_and_flags_override_it(tmp_path: Path) -> None:
             *tiny,
         ]
     )
-    saved = json.loads((out / "config.json").read_text())
+    saved = read_config(out)
     assert (saved["generator"], saved["objective"], saved["optimizer"]) == (
         "unet",
         "wgan",

@@ -17,6 +17,7 @@ from img2img.config import merge
 from img2img.losses.diffaugment import DiffAugment
 from img2img.nets.autoencoder import AutoEncoderDiscriminator
 from img2img.nets.mlp import MLPAutoEncoder
+from img2img.saved_models import read_config
 from img2img.tasks.gan import GAN, GANConfig
 from tests.data.test_gan_data import make_mnist
 from tests.tasks.test_gan import TINY
@@ -39,7 +40,7 @@ def test_ebgan_trains_resumes_exactly_samples_and_is_served(tmp_path: Path) -> N
     train_cli(mnist, tmp_path / "resumed", 3, *flags)
     train_cli(mnist, tmp_path / "resumed", 6, resume=True)
 
-    config = json.loads((tmp_path / "resumed" / "config.json").read_text())
+    config = read_config(tmp_path / "resumed")
     assert (config["objective"], config["pt_weight"], config["margin"]) == ("ebgan", 0.1, 10.0)
     expected = load_training_state(tmp_path / "straight")["task"]
     actual = load_training_state(tmp_path / "resumed")["task"]

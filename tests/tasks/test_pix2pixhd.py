@@ -17,6 +17,7 @@ from img2img.checkpoint import load_model_files
 from img2img.cli import main
 from img2img.config import merge
 from img2img.nets.coarse_to_fine import LocalEnhancer
+from img2img.saved_models import read_config
 from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
 from img2img.train import Trainer
 
@@ -125,7 +126,7 @@ def test_short_facades_run_trains_samples_and_translates(
     argv = [item for k, v in flags.items() for item in ("--" + k.replace("_", "-"), str(v))]
     main(["train", "--task", "pix2pixhd", "--data", str(data), "--out", str(run),
           "--direction", "BtoA", "--palette", "facades", "--max-steps", "2", *argv])  # fmt: skip
-    config = json.loads((run / "config.json").read_text())
+    config = read_config(run)
     assert (config["label_nc"], config["task"]) == (12, "pix2pixhd")
     records = [json.loads(line) for line in (run / "losses.jsonl").open()]
     assert records[-1]["step"] == 2 and records[-1]["g_feat"] > 0
