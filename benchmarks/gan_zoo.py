@@ -14,8 +14,8 @@ The table (Markdown, also ``OUT/zoo.md`` and ``OUT/zoo.json``) gives iterations,
 images/s, generator/discriminator parameters, FID and KID.
 
 Data: ``mnist32`` (MNIST t10k at 32 px, unconditional) and ``cifar10`` (the CIFAR-10 test
-set, 32 px), from ``--data-root`` (default ../shared/data beside the checkout; see the
-README's data section for getting them).
+set, 32 px), from ``--data-root`` (default ../shared/data beside the checkout; see
+docs/data.md for getting them).
 
 Every kind gets comparable widths (ngf = ndf = 32 where the kind has them, z 100, batch 64)
 and its own paper's optimizer settings (the presets). The kinds:
@@ -152,7 +152,7 @@ def sample_grid(out: Path, path: Path) -> None:
 
 
 def mosaic(grids: list[tuple[str, Path]], path: Path, columns: int = 3) -> None:
-    """The runs' sample grids in one captioned picture (the README's), ``columns`` a row."""
+    """The runs' sample grids in one captioned picture (docs/benchmarks.md's), ``columns`` a row."""
     from PIL import Image, ImageDraw
 
     images = [(name, Image.open(grid).convert("RGB")) for name, grid in grids]

@@ -1,4 +1,4 @@
-"""Make the README's result pictures from the shipped models (``docs/results/``).
+"""Make the result pictures of the README and the docs from the shipped models (``docs/results/``).
 
     python docs/make_results.py [--data ../shared/data]
 

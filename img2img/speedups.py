@@ -1,7 +1,7 @@
 """Optional speed levers applied to a task's networks: channels-last memory and torch.compile.
 
 Both are off by default: measured on the development CPU neither helps the pix2pix and
-CycleGAN networks (README, Benchmarks). Each works on every task through
+CycleGAN networks (docs/benchmarks.md). Each works on every task through
 :func:`img2img.tasks.task_modules`, so no recipe knows about them, and neither changes a
 checkpoint: ``nn.Module.compile`` compiles in place, so parameter names stay as they are
 (no ``_orig_mod.`` prefix), and the model files are written contiguous.

@@ -92,7 +92,7 @@ def tiny_pix2pix(data: Path, out: Path, **overrides):
 def require_shared(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real data not found at {path} (see the README's data section)")
+        pytest.skip(f"real data not found at {path} (see docs/data.md)")
     return path
 
 

@@ -1,97 +1,183 @@
-"""The example configs (examples/configs/*.yaml) load, mean what they say and train.
+"""The example configurations in examples/configs/: each task's paper settings
+(``TASK-paper.yaml``), the small CPU settings of its shipped model (``TASK-cpu.yaml``), the
+settings of the image recipes' longer runs (``TASK-DATA-*.yaml``) and the laptop setting of
+each GAN kind (``mnist-KIND.yaml``).
 
-Each file is merged as ``img2img train --config FILE`` merges it and trained for one
-iteration on small generated data of its kind, with its own sizes; only the data, the batch
-(the data is small), the length of the run and what runs at its end are changed. The laptop
-settings of the GANs from noise (``mnist-<kind>.yaml``) train one step on MNIST-format
-digits at 32 px and write their first sample grid.
+Every file loads with values of its options' types (a YAML ``2e-4`` would be a string) and
+trains for one step on data made here (the files' own ``data`` paths are examples), shrunk
+to the contract test's smallest sizes; a paper file restates the defaults (which are the
+paper's) and a CPU file the options its shipped model's training command set, as recorded
+in that model's card.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
+import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import make_aligned_pairs, make_hr_images
 from PIL import Image
 
-from img2img.config import load_yaml, merge
+from img2img.checkpoint import load_training_state
+from img2img.config import add_config_arguments, load_yaml, merge
 from img2img.data.labels import PALETTES
-from img2img.tasks import get_task
+from img2img.tasks import TASKS
 from img2img.train import Trainer
 from tests.data.test_gan_data import make_mnist
+from tests.tasks.test_contract import CONTRACT, QUIET
+from tests.tasks.test_cyclegan import make_unpaired
 
-FOLDER = Path(__file__).resolve().parents[1] / "examples" / "configs"
-CONFIGS = sorted(p for p in FOLDER.glob("*.yaml") if not p.name.startswith("mnist-"))
-GAN_KINDS = ("dcgan", "wgan-gp", "hinge", "ebgan", "progan", "style", "ddgan")
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "examples" / "configs").glob("*.yaml"))
+BUILT_IN = [name for name, task in TASKS.items() if task.__module__.startswith("img2img.tasks")]
+
+# Where a paper file departs from img2img's defaults on purpose (said in the file).
+PAPER_DEPARTURES = {"progan-paper.yaml": {"images_per_phase"}}
+# Which shipped model each CPU file reproduces.
+SHIPPED = {
+    "pix2pix-cpu.yaml": "facades-label2photo",
+    "cyclegan-cpu.yaml": "facades-label2photo-cyclegan",
+    "srgan-cpu.yaml": "sr-x4",
+    "inpaint-cpu.yaml": "facades-inpaint",
+    "vqgan-cpu.yaml": "cifar10-vqgan",
+    "gan-cpu.yaml": "mnist-dcgan",
+}
+# Options of a training command that say where a run reads, writes and logs, not what it
+# trains: a configuration file leaves them to the command line.
+RUN_ONLY = {"data", "out", "log_every", "save_every", "sample_every", "num_workers", "device"}
 
 
-def label_pairs(root: Path, count: int, size: int) -> None:
-    """A|B files whose right half is a label map drawn in the facades palette."""
+def task_of(path: Path) -> str:
+    return load_yaml(path)["task"]
+
+
+def label_pairs(root: Path, count: int, size: int) -> Path:
+    """A|B files whose B half is a label map in the facades palette's colours (blocks of
+    classes) and whose A half is its colours blurred: pix2pixHD's data with --palette."""
     rng = np.random.default_rng(0)
-    colours = np.array(PALETTES["facades"].colours, dtype=np.uint8)
-    root.mkdir(parents=True)
+    colours = np.array(PALETTES["facades"].colours, np.uint8)
+    root.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        blocks = rng.integers(0, len(colours), (4, 4))
-        label = colours[np.kron(blocks, np.ones((size // 4, size // 4), int))]
-        photo = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        classes = rng.integers(0, len(colours), (4, 4)).repeat(size // 4, 0).repeat(size // 4, 1)
+        label = colours[classes]
+        blurred = Image.fromarray(label).resize((size // 2, size // 2)).resize((size, size))
+        photo = np.asarray(blurred)
         Image.fromarray(np.concatenate([photo, label], axis=1)).save(root / f"{i}.png")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """data/facades (A|B, labels in the palette), data/cifar10, data/facades-unpaired."""
-    root = tmp_path_factory.mktemp("data")
-    for split, count in (("train", 2), ("test", 1)):
-        label_pairs(root / "facades" / split, count, 256)
-        make_hr_images(root / "cifar10" / split, [(32, 32)] * 2)
-        for side in "AB":
-            make_aligned_pairs(root / "facades-unpaired" / f"{split}{side}", count, 128)
     return root
 
 
-def test_every_example_config_is_tested() -> None:
-    assert len(CONFIGS) == 9
-    assert sorted(p.stem for p in FOLDER.glob("mnist-*.yaml")) == sorted(
-        f"mnist-{kind}" for kind in GAN_KINDS
-    )
+def pairs(root: Path) -> Path:
+    make_aligned_pairs(root / "train", 4, 32, seed=0)
+    return make_aligned_pairs(root / "test", 2, 32, seed=1).parent
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)
-def test_example_config_trains_one_iteration(
-    path: Path, data: Path, tmp_path: Path, one_thread
-) -> None:
+def hr_images(root: Path) -> Path:
+    make_hr_images(root / "train", [(40, 36)] * 3)
+    return make_hr_images(root / "test", [(40, 36)] * 2, seed=1).parent
+
+
+def small_images(root: Path) -> Path:
+    make_hr_images(root / "train", [(16, 16)] * 8)
+    return make_hr_images(root / "test", [(16, 16)] * 4, seed=1).parent
+
+
+def label_map_pairs(root: Path) -> Path:
+    label_pairs(root / "train", 4, 32)
+    return label_pairs(root / "test", 2, 32).parent
+
+
+# The data each task trains on here: small folders in the layout it reads.
+DATA: dict[str, Callable[[Path], Path]] = {
+    "pix2pix": pairs,
+    "pix2pixhd": label_map_pairs,
+    "cyclegan": lambda root: make_unpaired(root, train=4, test=2),
+    "srgan": hr_images,
+    "inpaint": pairs,
+    "vqgan": small_images,
+    "gan": lambda root: make_mnist(root, count=20),
+    "ddgan": lambda root: make_mnist(root, count=20),
+    "progan": lambda root: make_mnist(root, count=20),
+}
+
+
+def test_every_gan_kind_has_a_laptop_configuration() -> None:
+    kinds = ("dcgan", "wgan-gp", "hinge", "ebgan", "progan", "style", "ddgan")
+    assert {p.stem for p in CONFIGS if p.stem.startswith("mnist-")} == {
+        f"mnist-{kind}" for kind in kinds
+    }
+
+
+def test_every_task_has_a_paper_and_a_cpu_configuration() -> None:
+    names = {path.name for path in CONFIGS}
+    missing = [
+        f"{task}-{kind}.yaml" for task in BUILT_IN for kind in ("paper", "cpu")
+        if f"{task}-{kind}.yaml" not in names
+    ]  # fmt: skip
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_values_have_their_options_types(path: Path) -> None:
     values = load_yaml(path)
-    task = get_task(values["task"])
-    assert values["data"].startswith("data/")
-    fields = {f.name: f for f in dataclasses.fields(task.Config)}
-    for name, value in values.items():  # written as the option's type (1.0e-4, not 1e-4)
-        kind = type(fields[name].default)
-        assert isinstance(value, kind) or (kind is float and type(value) is int), (name, value)
-    run = tmp_path / "run"
-    small = {"data": str(data / Path(values["data"]).name), "out": str(run), "max_steps": 1}
-    small.update(batch_size=min(values.get("batch_size", 1), 2), num_workers=0, device="cpu")
-    small.update(val_every=0, num_samples=1)
-    config = merge(task.Config, values, small)
-    assert all(getattr(config, k) == v for k, v in values.items() if k not in small)
+    fields = {f.name: f for f in dataclasses.fields(TASKS[values["task"]].Config)}
+    wrong = {
+        key: value
+        for key, value in values.items()
+        if key not in fields or type(value) is not type(fields[key].default)
+    }
+    assert not wrong, f"{path.name}: unknown options or values of the wrong type: {wrong}"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in CONFIGS if p.stem.endswith("-paper")], ids=lambda path: path.name
+)
+def test_a_paper_configuration_restates_the_defaults(path: Path) -> None:
+    values = load_yaml(path)
+    config_class = TASKS[values["task"]].Config
+    variant = {key: values[key] for key in ("task", "preset") if key in values}
+    written = merge(config_class, values).to_dict()
+    defaults = merge(config_class, variant).to_dict()
+    differ = {k: (written[k], defaults[k]) for k in written if written[k] != defaults[k]}
+    assert set(differ) == PAPER_DEPARTURES.get(path.name, set()), differ
+
+
+def shipped_command(model: str) -> list[str]:
+    """The ``img2img train`` arguments the model's card records."""
+    card = json.loads((ROOT / "weights" / model / "model_card.json").read_text())
+    words = shlex.split(card["training"]["command"])
+    return words[words.index("train", words.index("img2img")) + 1 :]
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_a_cpu_configuration_sets_what_its_shipped_model_trained_with(name: str) -> None:
+    values = load_yaml(ROOT / "examples" / "configs" / name)
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, TASKS[values["task"]].Config)
+    trained = vars(parser.parse_args(shipped_command(SHIPPED[name])))  # typed by the parser
+    trained = {key: value for key, value in trained.items() if key not in RUN_ONLY}
+    trained.setdefault("task", values["task"])
+    assert values == trained
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_a_configuration_trains_one_step(path: Path, tmp_path: Path, one_thread) -> None:
+    values = load_yaml(path)
+    task = values["task"]
+    data = str(DATA[task](tmp_path / "data"))
+    # The file's options, shrunk to the smallest networks and images of the task's contract
+    # test, so that one step takes a second whatever the file's sizes.
+    tiny = {**QUIET, **CONTRACT[task].settings, "max_steps": 1, "save_every": 1}
+    config = merge(TASKS[task].Config, values, {"data": data, "out": str(tmp_path / "run")}, tiny)
+    for key, value in values.items():
+        if key not in tiny and key != "data":
+            assert getattr(config, key) == value, key  # the file's own settings are used
+    torch.manual_seed(0)
     Trainer(config).fit()
-    assert (run / "generator.safetensors").is_file() and (run / "trainer_state.pt").is_file()
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_mnist(tmp_path_factory.mktemp("mnist"), count=128)  # ProGAN's batch: 64
-
-
-@pytest.mark.parametrize("kind", GAN_KINDS)
-def test_gan_laptop_config_trains_one_step(kind: str, digits: Path, tmp_path: Path, one_thread):
-    values = load_yaml(FOLDER / f"mnist-{kind}.yaml")
-    task = get_task(values["task"])
-    run = {"data": str(digits), "out": str(tmp_path / kind), "device": "cpu", "num_workers": 0}
-    config = merge(task.Config, values, {**run, "max_steps": 1, "sample_every": 1})
-    assert (config.image_size, config.channels) == (32, 1)
-    out = Trainer(config).fit()
-    assert (out / "generator.safetensors").is_file()
-    assert (out / "samples" / "step_0000001.png").is_file()
+    assert load_training_state(tmp_path / "run")["step"] == 1

@@ -129,8 +129,9 @@ def test_every_task_with_a_discriminator_takes_diffaugment() -> None:
         assert all(torch.isfinite(torch.tensor(value)) for value in logs.values())
 
 
-# Zhao et al. have no 2-D experiment. The lab's EBGAN command (README, 800 iterations) pulls
-# the samples onto the ring, but an auto-encoder's energy surface is a weak guide around it:
+# Zhao et al. have no 2-D experiment. The lab's EBGAN command (docs/tasks/gans.md, 800
+# iterations) pulls the samples onto the ring, but an auto-encoder's energy surface is a weak
+# guide around it:
 # over seeds 0-4, on AVX-512 and on AVX2 kernels (ATEN_CPU_CAPABILITY=avx2,
 # ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2), it holds 0 to 3 of the 8 modes (it
 # collapses), while the mean distance of the samples to the ring falls from 1.85-1.94 to

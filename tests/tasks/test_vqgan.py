@@ -137,7 +137,7 @@ def test_cli_translate_reconstructs(images: Path, tmp_path: Path) -> None:
 def test_a_short_run_on_cifar_reduces_reconstruction_error(tmp_path: Path, one_thread) -> None:
     cifar = SHARED_DATA / "cifar10-test"
     if not cifar.exists():
-        pytest.skip(f"real data not found at {cifar} (see the README's data section)")
+        pytest.skip(f"real data not found at {cifar} (see docs/data.md)")
     data = tmp_path / "cifar"
     data.mkdir()
     for path in sorted((cifar / "cat").glob("*.jpg"))[:16]:
@@ -198,7 +198,7 @@ def test_the_shipped_model_reconstructs_held_out_cifar_images(one_thread) -> Non
 
     cifar = SHARED_DATA / "cifar10-test"
     if not cifar.exists():
-        pytest.skip(f"real data not found at {cifar} (see the README's data section)")
+        pytest.skip(f"real data not found at {cifar} (see docs/data.md)")
     files = sorted(cifar.glob("*/*.jpg"))[::500]
     originals = torch.stack([_as_tensor(path) for path in files])
     vq = img2img.load("cifar10-vqgan", device="cpu")
