@@ -24,6 +24,7 @@ gradio_client = pytest.importorskip("gradio_client")
 
 import img2img  # noqa: E402
 from img2img.demo import build_demo, launch  # noqa: E402
+from img2img.saved_models import read_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +201,7 @@ def test_the_gan_lab_endpoint_returns_a_run_the_cli_resumes(served, tmp_path):
     with zipfile.ZipFile(archive) as zipped:
         zipped.extractall(tmp_path)
     run = tmp_path / "gan-lab-A"
-    config = json.loads((run / "config.json").read_text())
+    config = read_config(run)
     assert (config["unroll"], config["hidden"], config["data"]) == (1, 16, "target.csv")
     main(["train", "--resume", str(run), "--data", str(run / "target.csv"), "--max-steps", "5"])
     assert load_training_state(run)["step"] == 5

@@ -16,6 +16,7 @@ from img2img.checkpoint import load_model_files, load_training_state
 from img2img.cli import main
 from img2img.demo import lab
 from img2img.demo.lab import DRAWN, LabSession, check_setup
+from img2img.saved_models import read_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # the lab steps on one thread too
 
@@ -124,7 +125,7 @@ def test_a_drawn_target_is_a_csv_data_set_that_travels_with_the_export(tmp_path:
     with zipfile.ZipFile(archive) as zipped:
         zipped.extractall(tmp_path / "unzipped")
     run = tmp_path / "unzipped" / "gan-lab-A"
-    assert json.loads((run / "config.json").read_text())["data"] == "target.csv"
+    assert read_config(run)["data"] == "target.csv"
     main(["train", "--resume", str(run), "--data", str(run / "target.csv"), "--max-steps", "3"])
     assert load_training_state(run)["step"] == 3
     session.close()

@@ -45,6 +45,7 @@ from img2img.demo.lab import (
     points_from_upload,
 )
 from img2img.demo.registry import register_tab
+from img2img.demo.tabs import in_page
 
 log = logging.getLogger(__name__)
 LAB_JS = resources.files("img2img.demo").joinpath("lab.js").read_text(encoding="utf-8")
@@ -71,27 +72,12 @@ PAD_HTML = (
 Outputs = tuple[Any, ...]
 
 
+# A lab handler's refusal keeps the views and the timer as they are; only the status says why.
+in_lab = functools.partial(in_page, keep_outputs=True)
+
+
 def _views(session: LabSession) -> str:
     return json.dumps(session.views(), separators=(",", ":"))
-
-
-def in_lab(run: Callable[..., Outputs], outputs: int) -> Callable[..., Outputs]:
-    """``run`` as a handler whose refusal leaves every output as it is (the views, the
-    timer) but the status line (the last), which says why; failures are logged."""
-
-    @functools.wraps(run)  # Gradio reads the gr.Request parameter from the signature
-    def handler(*args: Any) -> Outputs:
-        try:
-            return run(*args)
-        except gr.Error as err:
-            message = err.message
-        except Exception:
-            log.exception("the GAN Lab failed on a request")
-            message = "The server failed on this request; its log says why."
-        gr.Warning(message, title="Error")
-        return (*[gr.skip()] * (outputs - 1), f"Error: {message}")
-
-    return handler
 
 
 def _setup_controls(title: str, visible: bool = True) -> tuple[gr.Column, list[Any]]:
@@ -303,7 +289,13 @@ def _lab_tab(backend: DemoBackend) -> None:
     reset.click(in_lab(restart, 2), inputs, outputs, **private)
     play.click(in_lab(start, 3), inputs, [views, timer, status], **private)
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
-    timer.tick(in_lab(tick, 3), None, [views, timer, status], trigger_mode="once", **private)
+    timer.tick(
+        in_lab(tick, 3),
+        None,
+        [views, timer, status],
+        trigger_mode="once",
+        **private,
+    )
     buttons = {d_step: "discriminator", g_step: "generator", iteration: "iteration"}
     for button, what in buttons.items():
         button.click(in_lab(one(what), 2), None, outputs, **private)

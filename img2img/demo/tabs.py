@@ -15,6 +15,7 @@ that runs a model shares one concurrency group (``COMPUTE``).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -74,11 +75,15 @@ def _summary(backend: DemoBackend, name: str) -> str:
     return f"{info.summary}\n\n{legend}" if legend else info.summary
 
 
-def in_page(run: Callable[..., tuple], outputs: int) -> Callable[..., tuple]:
+def in_page(
+    run: Callable[..., tuple], outputs: int, keep_outputs: bool = False
+) -> Callable[..., tuple]:
     """``run`` as a button's handler: when it is refused (or fails), the handler empties the
     tab's ``outputs`` outputs instead and puts the message in the status line (the last
     output), so no earlier result is left beside it and the message stays after the toast
-    has faded. A failure that is not a visitor's mistake is logged with its traceback."""
+    has faded; with ``keep_outputs`` the other outputs stay as they are (the GAN Lab's
+    views and timer). A failure that is not a visitor's mistake is logged with its
+    traceback."""
 
     def handler(*args: Any) -> tuple:
         try:
@@ -89,9 +94,12 @@ def in_page(run: Callable[..., tuple], outputs: int) -> Callable[..., tuple]:
             log.exception("the demo failed on a request")
             message = "The server failed on this request; its log says why."
         gr.Warning(message, title="Error")
-        return (*[None] * (outputs - 1), f"Error: {message}")
+        rest = gr.skip() if keep_outputs else None
+        return (*[rest] * (outputs - 1), f"Error: {message}")
 
-    return handler
+    # Gradio finds a gr.Request parameter in run's signature and annotations; the handler
+    # keeps its own name, from which Gradio would name an endpoint.
+    return functools.update_wrapper(handler, run, assigned=("__doc__", "__annotations__"))
 
 
 def on_compute(

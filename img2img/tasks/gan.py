@@ -26,14 +26,13 @@ from a trained model (``img2img sample``) is :mod:`img2img.sampling`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from img2img.config import option
-from img2img.data.toy import get_mixture, is_toy, js_divergence, mode_coverage
+from img2img.data.toy import get_mixture, is_toy
 from img2img.losses import get_objective, objective_choices, objective_presets
 from img2img.losses.energy import pulling_away_loss
 from img2img.nets import init_weights
@@ -41,7 +40,13 @@ from img2img.nets.autoencoder import AutoEncoderDiscriminator
 from img2img.nets.blocks import NORMS
 from img2img.nets.dcgan import CONDITIONINGS, DCGANDiscriminator, DCGANGenerator
 from img2img.nets.stylegan import StyleDiscriminator, StyleGenerator
-from img2img.tasks.lab import LAB_OBJECTIVE_PRESETS, LAB_PRESETS, LabOptions, lab_networks, lab_plot
+from img2img.tasks.lab import (
+    LAB_OBJECTIVE_PRESETS,
+    LAB_PRESETS,
+    LabOptions,
+    LabRecipe,
+    lab_networks,
+)
 from img2img.tasks.noise import (
     FromNoise,
     NoiseDataOptions,
@@ -57,12 +62,12 @@ from img2img.tasks.options import (
     R1Options,
     WidthOptions,
 )
-from img2img.tasks.parts import config_adversary, stepper_factory
+from img2img.tasks.parts import config_adversary
 from img2img.tasks.registry import register_task
 from img2img.tasks.style import (
     PathLength,
     StyleOptions,
-    lazy_adjustment,
+    lazy_stepper,
     style_generator,
     style_mixed_fakes,
     style_presets,
@@ -236,7 +241,7 @@ def build_networks(config: GANConfig) -> tuple[nn.Module, nn.Module]:
     demo_tab="sample",
     pipeline_tag="unconditional-image-generation",
 )
-class GAN(FromNoise):
+class GAN(LabRecipe, FromNoise):
     """The GAN recipe (see :mod:`img2img.tasks` for the interface)."""
 
     Config = GANConfig
@@ -266,16 +271,14 @@ class GAN(FromNoise):
         )
         # The reference adjusts G's Adam for its interval whether or not path length is on.
         g_interval = config.pl_interval if self.style else 1
-        self.g_stepper = self.lazy_stepper(config, g_interval, total_steps, decay_steps)(
-            self.generator
-        )
+        self.g_stepper = lazy_stepper(config, g_interval, total_steps, decay_steps)(self.generator)
         objective = get_objective(config.objective)
         if objective.margin is not None:
             objective = objective.with_margin(config.margin)
         # Lazy R1 (StyleGAN2): gamma * interval every interval-th step, as a step of its own
         # after the main one (the reference's Dreg phase), D's optimizer adjusted for it.
         r1_interval = config.r1_interval if config.r1_gamma else 1
-        d_stepper = self.lazy_stepper(
+        d_stepper = lazy_stepper(
             config, r1_interval, total_steps, decay_steps, lr=config.d_lr or config.lr
         )
         self.adversary = config_adversary(
@@ -292,20 +295,6 @@ class GAN(FromNoise):
         self.steppers = {"generator": self.g_stepper, "discriminator": self.adversary.stepper}
         self.watch_samples(config, config.num_classes if config.conditional else 0)
 
-    @staticmethod
-    def lazy_stepper(
-        config: GANConfig,
-        interval: int,
-        total_steps: int,
-        decay_steps: int,
-        lr: float | None = None,
-    ) -> Any:
-        """A stepper factory for a network regularised every ``interval`` steps, at ``lr``
-        (default ``--lr``)."""
-        lr = config.lr if lr is None else lr
-        lr, betas = lazy_adjustment(lr, (config.beta1, config.beta2), interval)
-        return stepper_factory(config, total_steps, decay_steps, lr, betas)
-
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         real, labels = self._real(batch)
         # With k > 1 critic steps, most iterations need no graph through G.
@@ -318,20 +307,6 @@ class GAN(FromNoise):
                 fake = self._fake(len(real), labels)
             logs.update(self._generator_update(fake, labels))
         return logs
-
-    def discriminator_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One discriminator update alone, on ``batch`` and fresh fakes (the GAN lab's single
-        D step; :meth:`step` is a D update and, on the generator's turn, a G update)."""
-        real, labels = self._real(batch)
-        with torch.no_grad():
-            fake = self._fake(len(real), labels)
-        return self._discriminator_update(real, fake, labels)
-
-    def generator_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One generator update alone, on as many fresh fakes as ``batch`` has images (the
-        GAN lab's single G step)."""
-        real, labels = self._real(batch)
-        return self._generator_update(self._fake(len(real), labels), labels)
 
     def _real(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor | None]:
         self.generator.train()
@@ -368,25 +343,6 @@ class GAN(FromNoise):
             return self.generator(z, labels)
         z_mix = torch.randn(n, self.config.z_dim, device=self.device)
         return style_mixed_fakes(self.generator, z, z_mix, self.config.style_mixing)
-
-    def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
-        """The watch's metrics and warnings, and for 2-D points the mode coverage and the
-        Jensen-Shannon divergence estimate (``js``, :func:`~img2img.data.toy.js_divergence`)
-        of the fixed-latent samples."""
-        metrics, warnings = super().monitor()
-        if self.mixture is not None:
-            samples = self.fixed_samples()
-            found = mode_coverage(samples, self.mixture)
-            found["js"] = round(js_divergence(samples, self.mixture), 4)
-            metrics = {**found, **metrics}
-        return metrics, warnings
-
-    def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
-        """An image grid, or for 2-D data the lab's plot over D's decision surface."""
-        if self.mixture is None:
-            return super().write_samples(batch, path, step)
-        fake = self.fixed_samples()
-        lab_plot(self.adversary, self.mixture, batch["image"], fake, path, step)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

@@ -3,7 +3,8 @@
 A GAN on points in the plane shows what image GANs hide: where the discriminator's decision
 surface lies, which modes the generator covers and which it drops. ``--task gan`` on toy
 data takes these networks and settings (:data:`LAB_PRESETS`), logs the mode coverage and
-draws each progress image as real and generated points over D's surface.
+draws each progress image as real and generated points over D's surface
+(:class:`LabRecipe`); the GAN Lab tab (:mod:`img2img.demo.lab`) steps D and G one at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from img2img.config import OptionGroup, option
-from img2img.data.toy import Mixture, mode_coverage
+from img2img.data.toy import Mixture, js_divergence, mode_coverage
 from img2img.losses import Adversary
 from img2img.nets.mlp import MLPAutoEncoder, MLPDiscriminator, MLPGenerator
 from img2img.tasks.noise import generate
@@ -108,3 +109,46 @@ def latent_grid(generator: nn.Module, side: int = 11, extent: float = 2.0) -> Te
         z[:, 1] = v.flatten()
     device = next(generator.parameters()).device
     return generate(generator, z.to(device)).cpu()
+
+
+class LabRecipe:
+    """What the GAN recipe adds for 2-D points and the GAN Lab, mixed into it: the mode
+    coverage and a Jensen-Shannon divergence estimate (``js``,
+    :func:`~img2img.data.toy.js_divergence`) of the fixed-latent samples in the logs, the
+    progress images as plots over D's surface, and single D and G steps (GAN Lab's
+    multi-level stepping). Relies on the recipe's ``mixture`` (None for images),
+    ``adversary``, ``fixed_samples`` and its own step's halves (``_real``, ``_fake``,
+    ``_discriminator_update``, ``_generator_update``)."""
+
+    mixture: Mixture | None
+    adversary: Adversary
+
+    def monitor(self) -> tuple[dict[str, float], dict[str, str]]:
+        metrics, warnings = super().monitor()
+        if self.mixture is not None:
+            samples = self.fixed_samples()
+            found = mode_coverage(samples, self.mixture)
+            found["js"] = round(js_divergence(samples, self.mixture), 4)
+            metrics = {**found, **metrics}
+        return metrics, warnings
+
+    def write_samples(self, batch: dict[str, Any], path: Path, step: int) -> None:
+        """An image grid, or for 2-D data the lab's plot over D's decision surface."""
+        if self.mixture is None:
+            return super().write_samples(batch, path, step)
+        fake = self.fixed_samples()
+        lab_plot(self.adversary, self.mixture, batch["image"], fake, path, step)
+
+    def discriminator_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One discriminator update alone, on ``batch`` and fresh fakes (the recipe's
+        ``step`` is a D update and, on the generator's turn, a G update)."""
+        real, labels = self._real(batch)
+        with torch.no_grad():
+            fake = self._fake(len(real), labels)
+        return self._discriminator_update(real, fake, labels)
+
+    def generator_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One generator update alone, on as many fresh fakes as ``batch`` has images."""
+        real, labels = self._real(batch)
+        fake = self._fake(len(real), labels)
+        return self._generator_update(fake, labels)

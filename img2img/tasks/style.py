@@ -38,6 +38,8 @@ from torch import Tensor
 from img2img.config import OptionGroup, option
 from img2img.losses.path_length import path_length_penalty
 from img2img.nets.stylegan import StyleGenerator, mix_styles
+from img2img.tasks.options import OptimizerOptions
+from img2img.tasks.parts import stepper_factory
 
 
 @dataclass
@@ -91,6 +93,21 @@ def lazy_adjustment(
         return lr, betas
     c = interval / (interval + 1)
     return lr * c, (betas[0] ** c, betas[1] ** c)
+
+
+def lazy_stepper(
+    options: OptimizerOptions,
+    interval: int,
+    total_steps: int,
+    decay_steps: int,
+    lr: float | None = None,
+) -> Any:
+    """A stepper factory (:func:`~img2img.tasks.parts.stepper_factory`) for a network
+    regularised every ``interval`` steps, its ``lr`` (default ``options.lr``) and betas
+    adjusted by :func:`lazy_adjustment`."""
+    lr = options.lr if lr is None else lr
+    lr, betas = lazy_adjustment(lr, (options.beta1, options.beta2), interval)
+    return stepper_factory(options, total_steps, decay_steps, lr, betas)
 
 
 def style_generator(
