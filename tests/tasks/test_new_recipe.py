@@ -3,6 +3,7 @@ another package (an entry point) join img2img without any edit to the library.""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -179,3 +180,20 @@ def test_entry_points_register_another_packages_recipes(
         assert "plugged" in registry
     with pytest.raises(ValueError, match="unknown recipe 'other'; choose one of plugged"):
         registry["other"]
+
+
+def test_registration_names_what_a_recipe_lacks(invert: type) -> None:
+    """A class missing a member of the Task protocol, a config that is no TrainConfig
+    dataclass, or one whose task is another name is refused when it registers; a recipe
+    that says nothing of the Hub is an image-to-image one."""
+    assert invert.pipeline_tag == "image-to-image" and invert.directions == ()
+    lacking = type("Lacking", (), {"Config": InvertConfig})
+    with pytest.raises(TypeError, match=r"task 'x' \(Lacking\) lacks dataset, build_generator"):
+        register_task("x", evaluation="aligned", demo_tab="translate")(lacking)
+    plain_config = dataclasses.make_dataclass("PlainConfig", [("task", str, "y")])
+    plain = type("Plain", (Invert,), {"Config": plain_config})
+    with pytest.raises(TypeError, match="Config must be a TrainConfig dataclass"):
+        register_task("y", evaluation="aligned", demo_tab="translate")(plain)
+    with pytest.raises(TypeError, match=r"InvertConfig.task defaults to 'test-invert'"):
+        register_task("z", evaluation="aligned", demo_tab="translate")(Invert)
+    assert "x" not in TASKS and "y" not in TASKS and "z" not in TASKS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -301,3 +302,18 @@ def test_an_image_too_small_for_the_downsamplings_is_named(
     )
     assert "downsamples by 16 and needs at least 32 px on each side" in message
     assert (out / "fits.png").is_file() and not (out / "small.png").exists()
+
+
+def test_a_global_run_starts_from_a_saved_global_model(paired_dataset: Path, tmp_path: Path):
+    """--init-from a global run without local enhancers: the whole generator is the saved
+    one; a run whose network does not fit is refused naming the options to match."""
+    Trainer(tiny(paired_dataset, tmp_path / "first", max_steps=1)).fit()
+    config = tiny(paired_dataset, tmp_path / "second", init_from=str(tmp_path / "first"))
+    start = Trainer(config).task.generator.state_dict()
+    _, saved = load_model_files(tmp_path / "first")
+    assert set(saved) == set(start)
+    assert all(torch.equal(start[name], tensor) for name, tensor in saved.items())
+    wider = tiny(paired_dataset, tmp_path / "wider", init_from=str(tmp_path / "first"), ngf=8)
+    flags = "use the same --label-nc, --palette, --ngf, --global-blocks, --n-downsample."
+    with pytest.raises(ValueError, match=re.escape(flags)):
+        Trainer(wider)
