@@ -133,12 +133,12 @@ STEPS = 400  # psnr-phase iterations of the learning test
 
 def held_out_split(tmp_path: Path) -> tuple[Path, Path]:
     """Folders of training and held-out HR images (links): T91's first 60 images and its
-    other 31 when T91 is present, else 30 and 10 generated textures."""
+    other 31. Without T91 the test skips: generated textures are smooth enough for bicubic
+    to reach ~45 dB, which leaves a short run nothing measurable to learn."""
     t91 = SHARED_DATA / "sr" / "T91"
-    if t91.is_dir():
-        files, count = find_images(t91), 60
-    else:
-        files, count = find_images(make_hr_images(tmp_path / "textures", [(96, 96)] * 40)), 30
+    if not t91.is_dir():
+        pytest.skip(f"{t91} not found: the T91 super-resolution set is not on this machine")
+    files, count = find_images(t91), 60
     folders = (tmp_path / "train", tmp_path / "held")
     for folder in folders:
         folder.mkdir()
