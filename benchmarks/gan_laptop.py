@@ -28,6 +28,8 @@ from pathlib import Path
 from gan_quality import training_figures
 from gan_zoo import DATA, sample_grid, train_for
 
+from img2img.config import load_yaml
+
 CONFIGS = Path(__file__).resolve().parents[1] / "examples" / "configs"
 KINDS = ("dcgan", "wgan-gp", "hinge", "ebgan", "progan", "style", "ddgan")
 
@@ -79,6 +81,8 @@ def main() -> None:
         command = ["img2img", "train", "--config", str(CONFIGS / f"mnist-{kind}.yaml")]
         command += ["--data", str(args.data), "--out", str(out), "--overwrite"]
         command += ["--max-steps", "1000000", "--snapshot-every", str(args.early)]
+        if "epochs" not in load_yaml(CONFIGS / f"mnist-{kind}.yaml"):
+            command += ["--epochs", "100000"]  # the clock ends the run, not the default 25
         print(f"$ {' '.join(command)}  # stopped after {args.minutes} min", flush=True)
         train_for(command, args.minutes, out)
         load = os.getloadavg()[0]
