@@ -2,7 +2,7 @@
 what a CPU-minute buys.
 
     python benchmarks/gan_laptop.py [--minutes 30] [--kinds dcgan,style] [--data MNIST_DIR]
-        [--fid] [--out runs/gan_laptop]
+        [--fid] [--out runs/gan_laptop] [-- TRAIN_OPTIONS]
 
 Each kind is trained by ``img2img train --config examples/configs/mnist-<kind>.yaml`` for
 ``--minutes`` of its own training clock and stopped as Ctrl-C does, one at a time. The
@@ -13,7 +13,8 @@ histogram from uniform, the goal being >= 90%, 10 and <= 0.05. ``--fid`` adds FI
 the final model (``--generate`` vs as many real digits). The table (Markdown, also
 ``OUT/laptop.md`` and ``OUT/laptop.json``) gives iterations, training images/s and the
 load average, which should be near 0 for figures worth publishing: run it on an otherwise
-idle machine.
+idle machine. Options after ``--`` are given to every ``img2img train`` (``-- --r1-gamma
+0.05``: a setting tried against the config's).
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def main() -> None:
     parser.add_argument("--generate", type=int, default=500, help="samples judged per model")
     parser.add_argument("--fid", action="store_true", help="also FID/KID of the final model")
     parser.add_argument("--out", type=Path, default=Path("runs/gan_laptop"))
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    train_options = argv[split + 1 :]
 
     kinds = args.kinds.split(",")
     if unknown := sorted(set(kinds) - set(KINDS)):
@@ -83,6 +87,7 @@ def main() -> None:
         command += ["--max-steps", "1000000", "--snapshot-every", str(args.early)]
         if "epochs" not in load_yaml(CONFIGS / f"mnist-{kind}.yaml"):
             command += ["--epochs", "100000"]  # the clock ends the run, not the default 25
+        command += train_options
         print(f"$ {' '.join(command)}  # stopped after {args.minutes} min", flush=True)
         train_for(command, args.minutes, out)
         load = os.getloadavg()[0]
