@@ -1,13 +1,13 @@
 """Make the result pictures of the README and the docs from the shipped models (``docs/results/``).
 
-    python docs/make_results.py [--data ../shared/data]
+    python docs/make_results.py [--data DATA_ROOT] [--inpaint-l2 runs/inpaint-64-l2]
 
 Every picture is the toolkit's own output on held-out data: the facades test split (label
 map | pix2pix | CycleGAN | real photo), Set5 at x4 (PIL-bicubic LR, as ``img2img eval``
 makes it, shown nearest-upscaled | bicubic | the SR models | HR), GAN samples, and facades
-test photos with the inpainting model's held-out holes (input with the hole in white |
-OpenCV Telea | the model | original, the holes ``img2img eval`` measures). A model
-missing from ``weights/`` is left out of its picture.
+test photos with centre holes (input with the hole in white | OpenCV Telea | the L2-only
+network | ``facades-inpaint-center`` | original, the holes ``img2img eval`` measures). A
+model missing from ``weights/`` is left out of its picture.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from img2img.saved_models import WEIGHTS_DIR
 OUT = Path(__file__).resolve().parent / "results"
 FACADES = ("1.jpg", "27.jpg", "63.jpg")
 SET5 = ("butterfly", "bird")
+INPAINT = "facades-inpaint-center"
 
 
 def shipped(name: str) -> bool:
@@ -70,15 +71,18 @@ def sr_figure(data: Path) -> None:
     save_grid([c.clamp(-1, 1) for c in columns], OUT / "sr.jpg")
 
 
-def inpaint_figure(data: Path) -> None:
-    if not shipped("facades-inpaint"):
+def inpaint_figure(data: Path, l2_run: Path | None) -> None:
+    """Centre holes (the paper's setting) of facades test photos: input | Telea | the
+    L2-only network (when ``l2_run``, its card's baseline run, is given) | the shipped
+    model | original."""
+    if not shipped(INPAINT):
         return
     from dataclasses import replace
 
     from img2img.metrics.inpainting import telea
     from img2img.tasks import get_task
 
-    model = load("facades-inpaint", "cpu")
+    model = load(INPAINT, "cpu")
     config = replace(model.config, data=str(data / "facades"))
     test = get_task(config.task).dataset(config, "test")
     items = [test[i] for i in range(0, 40, 8)]
@@ -86,7 +90,10 @@ def inpaint_figure(data: Path) -> None:
     mask = torch.stack([item["mask"] for item in items])
     holed = torch.where(mask.bool(), torch.ones_like(image), image)
     filled = torch.cat([telea(image[i : i + 1], mask[i : i + 1]) for i in range(len(items))])
-    columns = [holed, filled, model.inpaint_tensor(image, mask), image]
+    columns = [holed, filled]
+    if l2_run is not None:
+        columns.append(load(l2_run, "cpu").inpaint_tensor(image, mask))
+    columns += [model.inpaint_tensor(image, mask), image]
     big = [F.interpolate(c, scale_factor=2, mode="nearest") for c in columns]
     save_grid(big, OUT / "inpaint.jpg")
 
@@ -100,11 +107,14 @@ def gan_figures() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).parents[2] / "shared/data")
+    parser.add_argument(
+        "--inpaint-l2", type=Path, help="the L2-only inpainting run of the model's card"
+    )
     args = parser.parse_args()
     facades_figure(args.data)
     sr_figure(args.data)
     gan_figures()
-    inpaint_figure(args.data)
+    inpaint_figure(args.data, args.inpaint_l2)
     print(f"wrote {', '.join(sorted(p.name for p in OUT.iterdir()))} to {OUT}")
 
 

@@ -186,3 +186,30 @@ def test_facades_inpaint_fills_held_out_holes_better_than_the_mean_pixel():
 
     mean_fill = hole_error(model.generator.fill_hole(image, mask))
     assert hole_error(model.inpaint_tensor(image, mask)) < 0.75 * mean_fill
+
+
+@pytest.mark.parametrize("name", ["facades-inpaint-center", "facades-inpaint-random"])
+def test_inpainting_models_beat_telea_on_held_out_holes_of_their_kind(name: str):
+    """On twelve test photos with the holes the model trained for (centre: the paper's
+    setting; random regions: train_random.lua's), the network's hole PSNR (per image, then
+    averaged, as ``img2img eval``) is above OpenCV Telea's by 0.5 dB, about half the smaller
+    gap measured when shipped (centre 19.09 vs 18.01 dB; random regions 18.79 vs 16.88)."""
+    from dataclasses import replace
+
+    from img2img.metrics.inpainting import pixel_errors, telea
+
+    shipped(name)
+    model = load(name, "cpu")
+    config = replace(model.config, data=str(require_shared("facades")))
+    test = get_task("inpaint").dataset(config, "test")
+    items = [test[i] for i in range(0, len(test), 9)]
+
+    def hole_psnr(fill) -> float:
+        scores = []
+        for item in items:
+            image, mask = item["target"][None], item["mask"][None]
+            scores.append(pixel_errors(fill(image, mask), image, mask)["hole_psnr"])
+        return float(np.mean(scores))
+
+    network, classical = hole_psnr(model.inpaint_tensor), hole_psnr(telea)
+    assert network > classical + 0.5, (network, classical)
