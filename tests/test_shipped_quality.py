@@ -168,16 +168,21 @@ def test_facades_models_beat_an_untrained_generator(
     assert colours < 0.2 * colours_untrained, results
 
 
+def held_out_holes(name: str):
+    """The shipped inpainting model ``name`` and twelve facades test photos (every ninth)
+    with the holes it trained for, drawn as ``img2img eval`` draws them."""
+    from dataclasses import replace
+
+    model = load(shipped(name), "cpu")
+    config = replace(model.config, data=str(require_shared("facades")))
+    test = get_task("inpaint").dataset(config, "test")
+    return model, [test[i] for i in range(0, len(test), 9)]
+
+
 def test_facades_inpaint_fills_held_out_holes_better_than_the_mean_pixel():
     """On twelve test photos with their held-out holes, the hole's squared error is well
     below filling it with the training data's mean pixel (0.084 vs 0.141 when shipped)."""
-    from dataclasses import replace
-
-    shipped("facades-inpaint")
-    model = load("facades-inpaint", "cpu")
-    config = replace(model.config, data=str(require_shared("facades")))
-    test = get_task("inpaint").dataset(config, "test")
-    items = [test[i] for i in range(0, len(test), 9)]
+    model, items = held_out_holes("facades-inpaint")
     image = torch.stack([item["target"] for item in items])
     mask = torch.stack([item["mask"] for item in items])
 
@@ -194,15 +199,9 @@ def test_inpainting_models_beat_telea_on_held_out_holes_of_their_kind(name: str)
     setting; random regions: train_random.lua's), the network's hole PSNR (per image, then
     averaged, as ``img2img eval``) is above OpenCV Telea's by 0.5 dB, about half the smaller
     gap measured when shipped (centre 19.09 vs 18.01 dB; random regions 18.79 vs 16.88)."""
-    from dataclasses import replace
-
     from img2img.metrics.inpainting import pixel_errors, telea
 
-    shipped(name)
-    model = load(name, "cpu")
-    config = replace(model.config, data=str(require_shared("facades")))
-    test = get_task("inpaint").dataset(config, "test")
-    items = [test[i] for i in range(0, len(test), 9)]
+    model, items = held_out_holes(name)
 
     def hole_psnr(fill) -> float:
         scores = []
