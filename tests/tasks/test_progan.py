@@ -4,6 +4,7 @@ fade, the optimizer reset, exact resume mid-fade, and the CLI from training to s
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from PIL import Image
 
 from img2img.checkpoint import load_training_state
 from img2img.cli import main
-from img2img.config import merge
+from img2img.config import load_yaml, merge
+from img2img.ema import ema_beta
 from img2img.losses import Adversary
 from img2img.nets.progan import downscale, upscale
 from img2img.sampling import load_gan
@@ -71,6 +73,24 @@ def test_presets_mnist_and_the_loader_batch(mnist: Path) -> None:
         parse_batch_sizes("4:128,8-64")
     with pytest.raises(ValueError, match="smaller than the largest per-resolution batch"):
         ProGAN(tiny(mnist, Path("unused"), batch_size=4), 10, 0, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("example", [None, "mnist-progan.yaml"])
+def test_the_ema_forgets_faster_than_the_last_level_fades_in(example: str | None) -> None:
+    """Sampled from the average as soon as the image size is reached, a generator must not
+    still hold the newest level's untrained weights: the average's half-life then is well
+    under the fade-in's iterations (without the ramp-up 693, over four times a laptop fade)."""
+    examples = Path(__file__).resolve().parents[2] / "examples" / "configs"
+    values = {} if example is None else load_yaml(examples / example)
+    config = merge(ProGANConfig, values)
+    sizes = parse_batch_sizes(config.batch_sizes)
+    fade_steps = config.images_per_phase / 2 / sizes[config.image_size]
+    grown = images = 0  # iterations and images until lod reaches 0 (32 px)
+    while (lod := lod_at(images, 3, config.images_per_phase)) > 0:
+        images += sizes[config.image_size >> math.floor(lod)]
+        grown += 1
+    half_life = math.log(0.5) / math.log(ema_beta(config.ema, config.ema_rampup, grown))
+    assert half_life < fade_steps / 2
 
 
 def test_reals_are_cross_faded_like_the_reference() -> None:
