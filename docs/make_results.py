@@ -1,10 +1,12 @@
 """Make the result pictures of the README and the docs from the shipped models (``docs/results/``).
 
-    python docs/make_results.py [--data DATA_ROOT] [--inpaint-l2 runs/inpaint-64-l2]
+    python docs/make_results.py [--data DATA_ROOT] [--inpaint-l2 runs/inpaint-64-l2] \
+        [--pix2pix-same-budget runs/facades-pix2pix256]
 
 Every picture is the toolkit's own output on held-out data: the facades test split (label
 map | pix2pix | CycleGAN | real photo), Set5 at x4 (PIL-bicubic LR, as ``img2img eval``
-makes it, shown nearest-upscaled | bicubic | the SR models | HR), GAN samples, and facades
+makes it, shown nearest-upscaled | bicubic | the SR models | HR), the same label maps
+through pix2pix and pix2pixHD trained for the same CPU minutes, GAN samples, and facades
 test photos with centre holes (input with the hole in white | OpenCV Telea | the L2-only
 network | ``facades-inpaint-center`` | original, the holes ``img2img eval`` measures). A
 model missing from ``weights/`` is left out of its picture.
@@ -35,13 +37,18 @@ def shipped(name: str) -> bool:
     return (WEIGHTS_DIR / name / "config.json").is_file()
 
 
-def facades_figure(data: Path) -> None:
+def facades_test_pairs(data: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """(label maps, photos) of the :data:`FACADES` test pairs, each (3, 3, 256, 256)."""
     photos, labels = [], []
     for name in FACADES:
         pair = to_tensor(load_image(data / "facades" / "test" / name))[0]
         photos.append(pair[..., : pair.shape[-1] // 2])
         labels.append(pair[..., pair.shape[-1] // 2 :])
-    label, photo = torch.cat(labels), torch.cat(photos)
+    return torch.cat(labels), torch.cat(photos)
+
+
+def facades_figure(data: Path) -> None:
+    label, photo = facades_test_pairs(data)
     columns = [label]
     if shipped("facades-label2photo"):
         columns.append(load("facades-label2photo", "cpu").translate_tensor(label))
@@ -49,6 +56,19 @@ def facades_figure(data: Path) -> None:
         cyclegan = load("facades-label2photo-cyclegan", "cpu", direction="AtoB")
         columns.append(cyclegan.translate_tensor(label))
     save_grid([*columns, photo], OUT / "facades.jpg")
+
+
+def pix2pixhd_figure(data: Path, pix2pix_run: Path | None) -> None:
+    """label map | pix2pix trained for the same CPU minutes (when ``pix2pix_run``, the
+    rival run of the model's card, is given) | ``facades-pix2pixhd`` | real photo."""
+    if not shipped("facades-pix2pixhd"):
+        return
+    label, photo = facades_test_pairs(data)
+    columns = [label]
+    if pix2pix_run is not None:
+        columns.append(load(pix2pix_run, "cpu").translate_tensor(label))
+    columns += [load("facades-pix2pixhd", "cpu").translate_tensor(label), photo]
+    save_grid(columns, OUT / "pix2pixhd.jpg")
 
 
 def sr_figure(data: Path) -> None:
@@ -110,8 +130,12 @@ def main() -> None:
     parser.add_argument(
         "--inpaint-l2", type=Path, help="the L2-only inpainting run of the model's card"
     )
+    parser.add_argument(
+        "--pix2pix-same-budget", type=Path, help="the pix2pix run of pix2pixHD's card"
+    )
     args = parser.parse_args()
     facades_figure(args.data)
+    pix2pixhd_figure(args.data, args.pix2pix_same_budget)
     sr_figure(args.data)
     gan_figures()
     inpaint_figure(args.data, args.inpaint_l2)
