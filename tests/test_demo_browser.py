@@ -208,7 +208,10 @@ def test_gan_lab_plays_pauses_steps_draws_and_exports(lab_url: str, tmp_path: Pa
         sync_api.expect(status).to_contain_text(
             re.compile(rf"iteration 0, D updates 0, G updates 0; modes covered \d+/{drawn},")
         )
+        # One click at a time: a click while the button's last event still runs is dropped
+        # (Gradio's default trigger_mode "once"), as it would be for a user.
         page.locator("#lab-iteration").click()
+        sync_api.expect(status).to_contain_text("iteration 1,")
         page.locator("#lab-iteration").click()
         sync_api.expect(status).to_contain_text("iteration 2,")
 
