@@ -16,7 +16,7 @@ from img2img.cli import main
 from img2img.config import load_yaml, merge
 from img2img.ema import ema_beta
 from img2img.losses import Adversary
-from img2img.nets.progan import downscale, upscale
+from img2img.nets.progan import downscale, levels_for, upscale
 from img2img.sampling import load_gan
 from img2img.tasks.progan import ProGAN, ProGANConfig, fade_reals, lod_at, parse_batch_sizes
 from img2img.train import Trainer
@@ -85,8 +85,9 @@ def test_the_ema_forgets_faster_than_the_last_level_fades_in(example: str | None
     config = merge(ProGANConfig, values)
     sizes = parse_batch_sizes(config.batch_sizes)
     fade_steps = config.images_per_phase / 2 / sizes[config.image_size]
-    grown = images = 0  # iterations and images until lod reaches 0 (32 px)
-    while (lod := lod_at(images, 3, config.images_per_phase)) > 0:
+    top = levels_for(config.image_size)
+    grown = images = 0  # iterations and images until lod reaches 0 (the image size)
+    while (lod := lod_at(images, top, config.images_per_phase)) > 0:
         images += sizes[config.image_size >> math.floor(lod)]
         grown += 1
     half_life = math.log(0.5) / math.log(ema_beta(config.ema, config.ema_rampup, grown))
