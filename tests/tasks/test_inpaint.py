@@ -310,3 +310,14 @@ def test_a_mask_that_does_not_fit_the_images_is_refused_with_both_shapes(photos,
         translator.inpaint_tensor(torch.zeros(2, 3, 32, 32), torch.ones(1, 1, 16, 16))
     with pytest.raises(ValueError, match=r"mask of shape \(3, 1, 32, 32\)"):
         translator.inpaint_tensor(torch.zeros(2, 3, 32, 32), torch.ones(3, 1, 32, 32))
+
+
+@pytest.mark.parametrize("mask", ["center", "random-region"])
+def test_the_default_mask_is_the_first_test_items(photos: Path, tmp_path: Path, mask: str) -> None:
+    """An image given without a mask gets the mask the model was measured with: the first
+    test item's, its overlap included (which shrinks the centre hole)."""
+    config = tiny_config(photos, tmp_path / "run", mask=mask, overlap=4, d_input="image")
+    first = Inpaint.dataset(config, "test")[0]["mask"]
+    default = Inpaint.default_mask(config, (32, 32))
+    assert default.shape == (1, 1, 32, 32) and 0 < default.mean() < 1
+    assert torch.equal(default.reshape(32, 32), first.reshape(32, 32))

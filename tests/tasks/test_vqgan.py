@@ -16,7 +16,7 @@ from PIL import Image
 import img2img
 from img2img.checkpoint import load_training_state
 from img2img.config import merge
-from img2img.tasks.vqgan import VQGAN, VQGANConfig
+from img2img.tasks.vqgan import VQGAN, VQGANConfig, available_perceptual, kl_presets
 from img2img.train import Trainer
 
 # The smallest autoencoder that runs every part: 16 px, f = 4, one block a level.
@@ -244,3 +244,28 @@ def test_the_adaptive_weight_is_clamped_as_the_reference_does(
     monkeypatch.setattr(task.adversary, "loss", lambda *a, **k: seen.update(k) or loss(*a, **k))
     task.step({"input": torch.rand(2, 3, 16, 16) * 2 - 1})
     assert seen["adaptive_max"] == pytest.approx(clamp)
+
+
+def test_a_kl_factor_without_a_reference_config_keeps_4_latent_channels() -> None:
+    """Latent diffusion has kl-f4 and kl-f8 configs here; another f keeps kl-f8's 4-channel
+    latent and the width multipliers that --downsample gives by itself."""
+    assert kl_presets({"downsample": 16}, {}) == {
+        "attention": False,
+        "disc_weight": 0.5,
+        "downsample": 16,
+        "code_dim": 4,
+        "disc_start": 50001,
+        "batch_size": 4,
+        "channel_mult": "",
+    }
+
+
+@pytest.mark.parametrize(("cached", "expected"), [(True, "lpips"), (False, "inception")])
+def test_the_perceptual_default_is_lpips_only_where_its_weights_are_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cached: bool, expected: str
+) -> None:
+    weights = tmp_path / "vgg.pth"
+    if cached:
+        weights.write_bytes(b"weights")
+    monkeypatch.setattr("img2img.tasks.vqgan.hub_file", lambda name: weights)
+    assert available_perceptual() == expected
