@@ -14,7 +14,8 @@ def tiny_generator() -> StyleGenerator:
     """An eval-mode generator: its noise inputs are the fixed buffers, so the random draws
     a test replays are only the ones the code under test makes."""
     torch.manual_seed(0)
-    return StyleGenerator(z_dim=8, w_dim=8, image_size=16, channels=1, ngf=4, mapping_layers=2)
+    generator = StyleGenerator(z_dim=8, w_dim=8, image_size=16, channels=1, ngf=4, mapping_layers=2)
+    return generator.eval()
 
 
 def first_mixed_layer(ws: torch.Tensor, w: torch.Tensor) -> int:
@@ -26,7 +27,7 @@ def first_mixed_layer(ws: torch.Tensor, w: torch.Tensor) -> int:
 def test_style_mixing_keeps_the_first_layer_and_mixes_from_every_later_cutoff() -> None:
     # The reference draws the cutoff uniformly in [1, num_ws): the first layer always keeps
     # the main latent's w, every later layer can start the mixing latent's.
-    generator = tiny_generator().eval()
+    generator = tiny_generator()
     z, z_mix = torch.randn(2, 1, 8)
     w = generator.map(z)
     with torch.no_grad():
@@ -48,7 +49,7 @@ def test_path_length_is_due_on_the_first_and_every_interval_th_generator_step() 
 def test_the_path_length_term_is_weight_times_interval_times_half_a_batch_penalty() -> None:
     # Replays the term's random draws by hand: latents for n // 2 = 3 samples, the mixing
     # cutoff and coin (no mixing by default), then the penalty's own projection noise.
-    generator = tiny_generator().eval()
+    generator = tiny_generator()
     penalty = PathLength(weight=2.0, interval=4, device=torch.device("cpu"))
     logs: dict[str, float] = {}
     torch.manual_seed(1)
