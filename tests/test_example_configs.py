@@ -1,7 +1,7 @@
 """The example configurations in examples/configs/: each task's paper settings
 (``TASK-paper.yaml``), the small CPU settings of its shipped model (``TASK-cpu.yaml``), the
 settings of the image recipes' longer runs (``TASK-DATA-*.yaml``) and the laptop setting of
-each GAN kind (``mnist-KIND.yaml``).
+each GAN kind (``mnist-KIND.yaml``; ``cifar10-KIND.yaml`` for the longer CIFAR-10 runs).
 
 Every file loads with values of its options' types (a YAML ``2e-4`` would be a string) and
 trains for one step on data made here (the files' own ``data`` paths are examples), shrunk
