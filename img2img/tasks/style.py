@@ -11,9 +11,10 @@ config at 32 px on one GPU: StyleGAN2's residual discriminator with equalized le
 and minibatch standard deviation (``--discriminator style``), Adam 0.0025 betas (0, 0.99)
 for both networks, R1 gamma = 0.0002 * resolution^2 / batch every 16 D steps, the EMA of G
 with a half-life of 10k images (``0.5 ** (32 / 10000)`` per iteration of any batch) and
-ramp-up 0.05, a mapping network of 2 layers, style mixing 0.9. The lazy regularisers are
-separate optimizer steps after the main ones (the reference's ``Greg`` and ``Dreg`` phases),
-so the lr x c and betas ** c adjustment (c = k / (k + 1)) means what it means there; G's
+ramp-up 0.05, a mapping network of 2 layers, style mixing 0.9, and augmentation of D's
+inputs (DiffAugment ``color,translation,cutout`` where the reference has ADA, on by default;
+``--diffaugment ''`` turns it off). The lazy regularisers are separate optimizer steps after
+the main ones (the reference's ``Greg`` and ``Dreg`` phases), so the lr x c and betas ** c adjustment (c = k / (k + 1)) means what it means there; G's
 interval is 4 whether or not path length is on, as the reference's ``G_reg_interval`` (its
 ``Greg`` phase is then an empty step).
 
@@ -22,8 +23,9 @@ order of the phases is D's then G's (the reference: Gmain, Greg, Dmain, Dreg), o
 batch serves D's step and G's (the reference draws fresh latents per phase), path length is
 off by default (``--pl-weight 2`` turns it on; the reference's ``auto`` config has it at 2,
 its ``cifar`` config at 0), ``w_dim`` is 128 (the reference's 512), the minibatch-stddev
-group is 4 (the ``cifar`` config's: 32); no ADA (``--diffaugment`` is the augmentation
-offered). The ``cifar`` config's discriminator is the residual one without its skips
+group is 4 (the ``cifar`` config's: 32); DiffAugment's fixed policy in place of ADA's
+adaptive one (ADA tunes its strength to keep the sign of D's output on reals near 0.6). The
+``cifar`` config's discriminator is the residual one without its skips
 (``architecture='orig'``), which is not offered.
 """
 
@@ -63,12 +65,22 @@ class StyleOptions(OptionGroup):
 STYLE_EMA = 0.5 ** (32 / 10_000)
 
 
+# The augmentation in place of the reference's ADA (on by default in its train.py): the
+# DiffAugment paper's policy for StyleGAN2 with little data. Without it the generator
+# collapses to a digit or two within a few hundred iterations on 10,000 MNIST digits
+# (docs/gan-metrics.md); augmenting what D sees is both papers' remedy for a discriminator
+# that overfits a small set.
+STYLE_AUGMENTATION = "color,translation,cutout"
+
+
 def style_presets(size: int, batch: int) -> dict[str, Any]:
     """stylegan2-ada-pytorch's settings for its ``auto`` config at ``size`` px and ``batch``
     images: its discriminator, Adam 0.0025 with betas (0, 0.99), R1 gamma = 0.0002 *
-    resolution^2 / batch, the EMA of G (half-life 10k images, ramp-up 0.05) and a mapping
-    network of 2 layers."""
+    resolution^2 / batch, the EMA of G (half-life 10k images, ramp-up 0.05), a mapping
+    network of 2 layers, and augmentation of what D judges (:data:`STYLE_AUGMENTATION`,
+    DiffAugment where the reference has ADA)."""
     return {
+        "diffaugment": STYLE_AUGMENTATION,
         "discriminator": "style",
         "lr": 0.0025,
         "beta1": 0.0,
