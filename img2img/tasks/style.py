@@ -14,9 +14,10 @@ with a half-life of 10k images (``0.5 ** (32 / 10000)`` per iteration of any bat
 ramp-up 0.05, a mapping network of 2 layers, style mixing 0.9, and augmentation of D's
 inputs (DiffAugment ``color,translation,cutout`` where the reference has ADA, on by default;
 ``--diffaugment ''`` turns it off). The lazy regularisers are separate optimizer steps after
-the main ones (the reference's ``Greg`` and ``Dreg`` phases), so the lr x c and betas ** c adjustment (c = k / (k + 1)) means what it means there; G's
-interval is 4 whether or not path length is on, as the reference's ``G_reg_interval`` (its
-``Greg`` phase is then an empty step).
+the main ones (the reference's ``Greg`` and ``Dreg`` phases), so the lr x c and betas ** c
+adjustment (c = k / (k + 1)) means what it means there; G's interval is 4 whether or not
+path length is on, as the reference's ``G_reg_interval`` (its ``Greg`` phase is then an
+empty step).
 
 Departures from the reference, besides the networks' (:mod:`img2img.nets.stylegan`): the
 order of the phases is D's then G's (the reference: Gmain, Greg, Dmain, Dreg), one fake
