@@ -85,21 +85,29 @@ def train_command(argv: list[str]) -> None:
         parser.error("--data is required (a dataset folder)")
 
     from img2img.distributed import shutdown
-    from img2img.train import Trainer
     from img2img.watch import TrainingDiverged
 
     try:
-        try:  # what the run is given (data, files, options) is checked while it starts
-            trainer = Trainer(config, resume=bool(resume), overwrite=overwrite)
-        except (FileNotFoundError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
-        trainer.fit()
+        fit(config, resume=bool(resume), overwrite=overwrite)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
         shutdown()  # leave the process group torchrun's environment made us join
+
+
+def fit(config: Any, resume: bool, overwrite: bool) -> None:
+    """Build the Trainer and train. A function of its own so that the Trainer, and the DDP
+    wrappers that hold the process group, are unreferenced by the time :func:`shutdown`
+    destroys the group."""
+    from img2img.train import Trainer
+
+    try:  # what the run is given (data, files, options) is checked while it starts
+        trainer = Trainer(config, resume=resume, overwrite=overwrite)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    trainer.fit()
 
 
 def file_layers(

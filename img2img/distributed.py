@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import itertools
 import os
 from collections.abc import Iterator
@@ -140,8 +141,15 @@ class World:
 
 
 def shutdown() -> None:
-    """Leave the process group, if one was joined (torch warns at exit otherwise)."""
+    """Leave the process group, if one was joined (torch warns at exit otherwise).
+
+    Call it once the Trainer is unreferenced. Its DDP wrappers hold the group and sit in
+    reference cycles (modules and their hooks), so a collection here frees them while the
+    interpreter is whole; left to interpreter exit, gloo's worker threads are torn down in no
+    set order, the suspected cause of a rare abort after a finished run ("terminate called
+    without an active exception" on a rank that had saved and left the group)."""
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 
