@@ -10,13 +10,25 @@ import pytest
 import torch
 from PIL import Image
 
-# Real data sets for the tests that compare against them: $IMG2IMG_TEST_DATA, or a "shared/data"
-# folder beside the checkout (facades/, sr/Set5, sr/Set14, sr/T91, sr/BSD200, mnist/,
-# cifar10-test/); a test whose set is missing skips and says which.
-SHARED_DATA = Path(
-    os.environ.get("IMG2IMG_TEST_DATA")
-    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
-)
+
+def _shared_data() -> Path:
+    """Real data sets for the tests that compare against them: $IMG2IMG_TEST_DATA, or a
+    "shared/data" folder beside the checkout (facades/, sr/Set5, sr/Set14, sr/T91, sr/BSD200,
+    mnist/, cifar10-test/); a test whose set is missing skips and says which.
+
+    `mutmut run` runs the tests from its copy of the checkout, CHECKOUT/mutants/: the folder
+    beside the checkout is still the one meant, or the mutation check would skip these tests
+    and count the faults only they catch as survivors.
+    """
+    if os.environ.get("IMG2IMG_TEST_DATA"):
+        return Path(os.environ["IMG2IMG_TEST_DATA"])
+    checkout = Path(__file__).resolve().parents[1]
+    if checkout.name == "mutants":
+        checkout = checkout.parent
+    return checkout.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
 # No test downloads ImageNet weights (hundreds of MB): where a file is missing, the code under
 # test raises its "how to provide it" error, as on a machine without network access. Tests of
 # the download itself unset this and fake the transfer. Subprocesses inherit it.

@@ -171,6 +171,8 @@ class FromNoise(StateFromParts):
 
     @staticmethod
     def per_image_statistics(config: Any) -> bool:
+        """No: a generator from noise is sampled, never translated, and its samples use the
+        batch norm's running statistics (the registry asks every task)."""
         return False
 
     def watch_samples(self, config: Any, num_classes: int = 0) -> None:

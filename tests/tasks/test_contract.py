@@ -36,6 +36,7 @@ from img2img.config import TrainConfig, merge
 from img2img.metrics.protocols import EVALUATIONS
 from img2img.tasks import TASKS
 from img2img.train import Trainer
+from img2img.watch import TrainingDiverged
 from tests.data.test_gan_data import make_mnist
 from tests.tasks.test_cyclegan import make_unpaired
 
@@ -253,6 +254,31 @@ def test_resumed_run_ends_where_the_straight_run_did(name: str, runs, tmp_path: 
         load_training_state(straight)["task"], load_training_state(out)["task"], "task"
     )
     assert any(".discriminator." in path or "adversar" in path for path in compared), compared
+
+
+def is_float(value: object) -> bool:
+    return isinstance(value, torch.Tensor) and value.is_floating_point()
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_skip_nonfinite_drops_a_nan_batchs_updates_instead_of_stopping(
+    name: str, runs, tmp_path: Path
+) -> None:
+    """--skip-nonfinite reaches the task's own loss check: an iteration on NaN images drops
+    the updates it would have made, and counts them, where without it the run stops."""
+    data, _ = runs(name)
+    for skip in (True, False):
+        trainer = Trainer(config_for(name, data, tmp_path / str(skip), skip_nonfinite=skip))
+        batch = {
+            key: torch.full_like(value, float("nan")) if is_float(value) else value
+            for key, value in next(trainer.batches()).items()
+        }
+        if skip:
+            trainer.iteration(batch)
+            assert trainer.skipped_updates() > 0
+        else:
+            with pytest.raises(TrainingDiverged):
+                trainer.iteration(batch)
 
 
 def assert_same_tensors(expected: object, actual: object, path: str) -> list[str]:

@@ -114,6 +114,19 @@ def test_style_preset_keeps_an_ema_with_the_reference_rampup(mnist: Path) -> Non
     assert merge(GANConfig, {"data": str(mnist)}).ema == 0.0  # DCGAN keeps none
 
 
+# stylegan2-ada-pytorch's `auto` config maps z to w by 2 layers (its paper's 8 are `paper256`).
+def test_style_generator_is_built_from_its_options_and_the_preset_maps_by_2_layers(
+    mnist: Path,
+) -> None:
+    assert merge(GANConfig, {"data": str(mnist), "generator": "style"}).mapping_layers == 2
+    task = style_task(mnist, w_dim=6, mapping_layers=3, mapping_lr=0.5, ngf=2)
+    generator = task.generator
+    layers = list(generator.mapping.net)
+    assert generator.w_dim == 6 and [m.weight.shape for m in layers] == [(6, 8), (6, 6), (6, 6)]
+    assert layers[0].bias_gain == 0.5
+    assert generator.convs[-1].weight.shape[0] == 2  # the finest block is --ngf wide
+
+
 # The reference trains with ADA on by default; without augmentation of what D judges the
 # style generator collapsed to one digit on 10,000 MNIST digits (docs/gan-metrics.md).
 def test_style_preset_augments_what_the_discriminator_judges(mnist: Path) -> None:

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA, assert_resumed_like_straight
+from conftest import SHARED_DATA, assert_resumed_like_straight, save_untrained_model
 from PIL import Image
 
 from img2img.checkpoint import load_model_files
 from img2img.cli import main
 from img2img.config import merge
+from img2img.data.labels import PALETTES
 from img2img.nets.coarse_to_fine import LocalEnhancer
 from img2img.saved_models import read_config
 from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
@@ -171,7 +172,6 @@ def test_pix2pix_takes_the_multiscale_options(paired_dataset: Path, tmp_path: Pa
 def test_demo_translates_label_maps_and_lists_the_palette(tmp_path: Path) -> None:
     pytest.importorskip("gradio")
     import numpy as np
-    from conftest import save_untrained_model
     from gradio import Error
 
     from img2img.catalog import describe_model
@@ -213,7 +213,6 @@ def test_the_demo_shrinks_label_maps_without_blending_their_colours() -> None:
 
 def test_a_label_map_model_runs_on_onnxruntime_and_still_checks_its_colours(tmp_path: Path):
     import numpy as np
-    from conftest import save_untrained_model
 
     from img2img.data.labels import PALETTES
     from img2img.infer import load
@@ -287,7 +286,6 @@ def test_the_cli_says_what_is_wrong_with_a_palette_or_an_image_once(
 def test_an_image_too_small_for_the_downsamplings_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
-    from conftest import save_untrained_model
 
     model = save_untrained_model(tmp_path / "m", "pix2pixhd", image_size=32, ngf=4, global_blocks=1)
     Image.new("RGB", (12, 12)).save(tmp_path / "small.png")
@@ -316,4 +314,38 @@ def test_a_global_run_starts_from_a_saved_global_model(paired_dataset: Path, tmp
     wider = tiny(paired_dataset, tmp_path / "wider", init_from=str(tmp_path / "first"), ngf=8)
     flags = "use the same --label-nc, --palette, --ngf, --global-blocks, --n-downsample."
     with pytest.raises(ValueError, match=re.escape(flags)):
+        Trainer(wider)
+
+
+def make_label_pairs(root: Path) -> Path:
+    """DIR/train (2) and DIR/test (1) of 32x32 pairs whose left half is a label map in the
+    facades palette (a stripe of each of its first four colours)."""
+    colours = np.array(PALETTES["facades"].colours[:4], dtype=np.uint8)
+    for split, count in (("train", 2), ("test", 1)):
+        (root / split).mkdir(parents=True)
+        for i in range(count):
+            pair = np.zeros((32, 64, 3), dtype=np.uint8)
+            pair[:, :32] = np.repeat(colours, 8, axis=0)[:, None]
+            pair[:, 32:] = 40 * (i + 1)
+            Image.fromarray(pair).save(root / split / f"{i}.png")
+    return root
+
+
+def test_a_local_enhancer_with_a_palette_starts_from_a_saved_global_model(tmp_path: Path) -> None:
+    """--init-from into a local enhancer's G1 copies the label encoder's colours with the
+    weights, and a saved generator that does not fit G1 is refused naming the options."""
+    data = make_label_pairs(tmp_path / "labels")
+    labels = {"palette": "facades", "label_nc": 12}
+    save_untrained_model(tmp_path / "global", "pix2pixhd", **TINY, **labels)
+    local = {"local_enhancers": 1, "init_from": str(tmp_path / "global"), **labels}
+    torch.manual_seed(1)  # a start of its own, unlike the saved generator's
+    start = Trainer(tiny(data, tmp_path / "local", **local)).task.generator.state_dict()
+    _, saved = load_model_files(tmp_path / "global")
+    assert any(name.startswith("encoder.") for name in saved)
+    for name, tensor in saved.items():
+        torch.testing.assert_close(
+            start[name.replace("network.", "network.global_generator.", 1)], tensor, rtol=0, atol=0
+        )
+    wider = tiny(data, tmp_path / "wider", **local, ngf=8)
+    with pytest.raises(ValueError, match=re.escape("use the same --label-nc, --palette, --ngf")):
         Trainer(wider)
