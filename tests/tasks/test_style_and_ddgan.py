@@ -122,3 +122,20 @@ def test_ddgan_discriminator_receives_x_t_x_next_and_t(mnist: Path, tmp_path: Pa
         assert torch.allclose(condition_x, x_next) and torch.equal(condition_t, t)
     assert torch.equal(fake_call[0], generator_call[0])
     assert not torch.allclose(fake_call[0], x_t)
+
+
+def test_ddgan_is_built_from_its_options_and_refuses_points(mnist: Path, tmp_path: Path) -> None:
+    from img2img.nets.ddgan import vp_schedule
+
+    values = {"data": str(mnist), "ngf": 2, "ndf": 5, "z_dim": 8, "t_dim": 6, "steps": 2}
+    config = merge(DDGANConfig, {**values, "beta_min": 0.5, "beta_max": 10.0, "r1_interval": 7})
+    task = DDGAN(config, total_steps=10, decay_steps=0, device=torch.device("cpu"))
+    denoiser, discriminator = task.generator.denoiser, task.adversary.discriminator
+    assert (denoiser.inc.conv.out_channels, denoiser.t_dim) == (2, 6)
+    assert (discriminator.convs[0].out_channels, discriminator.t_dim) == (5, 6)
+    torch.testing.assert_close(task.generator.schedule.a_cum, vp_schedule(2, 0.5, 10.0).a_cum)
+    assert task.adversary.r1_interval == 7
+    # The steppers' names are those of their networks in logs (lr/NAME) and errors.
+    assert list(task.steppers) == ["generator", "discriminator"]
+    with pytest.raises(ValueError, match="toy:ring8: --task ddgan denoises images; use --task gan"):
+        DDGAN.dataset(merge(DDGANConfig, {"data": "toy:ring8"}), "train")
