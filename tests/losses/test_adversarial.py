@@ -420,3 +420,22 @@ def test_a_wasserstein_critic_without_a_constraint_is_refused(name):
     spectral = apply_spectral_norm(_tiny_discriminator())
     Adversary(spectral, objective=name)  # spectral normalisation is a constraint too
     assert not any(OBJECTIVES[other].needs_lipschitz for other in ("lsgan", "hinge", "vanilla"))
+
+
+class ConditionWeighted(nn.Module):
+    """D(x, c) = sum(c * x) per sample: its input gradient is the condition c."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return (condition * x).flatten(1).sum(1) + self.unused
+
+
+def test_separate_r1_step_weighs_the_penalty_on_the_conditioned_judgement() -> None:
+    adversary = Adversary(ConditionWeighted(), r1_weight=3.0, r1_interval=4, r1_separate=True)
+    condition = torch.tensor([[1.0, 2.0], [0.0, 2.0]]).reshape(2, 1, 1, 2)
+    weighted, r1 = adversary.r1_loss(torch.randn(2, 1, 1, 2), condition)
+    assert r1 == pytest.approx(0.5 * (5.0 + 4.0) / 2)  # 0.5 E|grad_x D|^2, grad_x D = c
+    assert weighted.item() == pytest.approx(3.0 * r1)

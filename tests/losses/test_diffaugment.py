@@ -12,7 +12,7 @@ from torch import nn
 
 from img2img.checkpoint import load_training_state
 from img2img.losses import Adversary
-from img2img.losses.diffaugment import DiffAugment, cutout, make_diffaugment, translation
+from img2img.losses.diffaugment import DiffAugment, color, cutout, make_diffaugment, translation
 from img2img.train import Trainer
 from tests.data.test_gan_data import make_mnist
 from tests.tasks.test_gan import tiny
@@ -60,6 +60,23 @@ def test_color_keeps_shape_and_is_a_random_affine_map_per_image() -> None:
     flat = torch.full((2, 1, 8, 8), 0.25)  # one channel, constant: only brightness acts
     shift = DiffAugment("color")(flat) - flat
     assert shift.abs().max() <= 0.5 and torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift))
+
+
+def test_color_is_brightness_saturation_and_contrast_in_the_references_ranges() -> None:
+    """DiffAugment's rand_brightness (+ U(-0.5, 0.5)), rand_saturation (deviation from the
+    pixel's channel mean x U(0, 2)) and rand_contrast (deviation from the image mean x
+    U(0.5, 1.5)), one draw per image each, unclipped."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 5, 6) * 2 - 1
+    torch.manual_seed(1)
+    y = color(x)
+    torch.manual_seed(1)
+    brightness, saturation, contrast = (torch.rand(4, 1, 1, 1) for _ in range(3))
+    expected = x + brightness - 0.5
+    mean = expected.mean(dim=1, keepdim=True)
+    expected = (expected - mean) * 2 * saturation + mean
+    mean = expected.mean(dim=(1, 2, 3), keepdim=True)
+    torch.testing.assert_close(y, (expected - mean) * (contrast + 0.5) + mean)
 
 
 def test_policy_names_are_checked() -> None:

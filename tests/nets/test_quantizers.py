@@ -136,3 +136,10 @@ def test_kl_bottleneck_samples_in_training_and_pays_the_hand_computed_divergence
     loss, logs = bottleneck_loss(sampled, image_elements=100, kl_weight=1e-6)
     assert logs["kl"] == pytest.approx(expected)
     assert loss.item() == pytest.approx(1e-6 * expected / 100)
+
+
+def test_kl_divergence_is_per_sample_and_squares_the_mean() -> None:
+    mean = torch.tensor([[-2.0, 0.0], [0.0, 1.0]]).reshape(2, 2, 1, 1)
+    logvar = torch.zeros(2, 2, 1, 1)
+    # sample 0: 0.5 * (4 + 0) = 2 (a mean of -2 costs as much as +2); sample 1: 0.5 * 1
+    assert kl_divergence(mean, logvar).tolist() == [2.0, 0.5]

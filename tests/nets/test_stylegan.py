@@ -3,6 +3,8 @@ mixing, and the training-side pieces (lazy R1 with its optimizer adjustment)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -121,3 +123,21 @@ def test_path_length_penalty_measures_how_far_a_step_in_w_moves_the_image() -> N
     penalty, mean = path_length_penalty(images, ws, torch.tensor(0.0), decay=0.5)
     assert mean.item() == pytest.approx(scale / 2, rel=0.02)  # lerp(0, ~3, 0.5)
     assert penalty.item() == pytest.approx((scale / 2) ** 2, rel=0.05)
+
+
+def test_path_length_is_per_sample_over_the_ws_and_scales_noise_by_the_image_area() -> None:
+    """The reference's definition on a linear synthesis (images = ws @ weight), non-square
+    images and two ws: y ~ N(0, I) / sqrt(H W), lengths = sqrt(mean over ws of |J^T y|^2),
+    the mean moved by the default decay 0.01."""
+    torch.manual_seed(0)
+    ws = torch.randn(3, 2, 6).requires_grad_(True)
+    weight = torch.randn(2 * 6, 4 * 3)
+    images = (ws.reshape(3, 12) @ weight).reshape(3, 1, 4, 3)
+    torch.manual_seed(1)
+    penalty, mean = path_length_penalty(images, ws, torch.tensor(2.0))
+    torch.manual_seed(1)
+    y = torch.randn(3, 1, 4, 3) / math.sqrt(4 * 3)
+    lengths = (y.reshape(3, 12) @ weight.T).reshape(3, 2, 6).square().sum(2).mean(1).sqrt()
+    expected = 2.0 + 0.01 * (lengths.mean() - 2.0)
+    assert mean.item() == pytest.approx(expected.item())
+    assert penalty.item() == pytest.approx((lengths - expected).square().mean().item())
