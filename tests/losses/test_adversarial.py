@@ -18,6 +18,7 @@ from img2img.losses import (
     clip_weights_,
     get_objective,
     gradient_penalty,
+    objective_choices,
     r1_penalty,
 )
 from img2img.nets.blocks import apply_spectral_norm
@@ -439,3 +440,9 @@ def test_separate_r1_step_weighs_the_penalty_on_the_conditioned_judgement() -> N
     weighted, r1 = adversary.r1_loss(torch.randn(2, 1, 1, 2), condition)
     assert r1 == pytest.approx(0.5 * (5.0 + 4.0) / 2)  # 0.5 E|grad_x D|^2, grad_x D = c
     assert weighted.item() == pytest.approx(3.0 * r1)
+
+
+def test_energy_objectives_are_offered_only_by_tasks_that_ask_for_them() -> None:
+    energy = {name for name, objective in OBJECTIVES.items() if objective.energy}
+    assert energy and not energy & set(objective_choices())
+    assert set(objective_choices(energy=True)) == set(OBJECTIVES)
