@@ -256,6 +256,30 @@ def test_srgan_gan_phase_is_perceptual_plus_1e_3_adversarial(pixel_weight: float
     assert logs["g_gan"] == pytest.approx(adversarial.item(), rel=1e-5)
 
 
+def test_pix2pixhd_adds_the_weighted_perceptual_term_to_the_generators_loss() -> None:
+    """With ``--perceptual`` the generator's update gains exactly -LR x w x the perceptual
+    term's gradient (w = --perceptual-weight): the same step with and without it differs by
+    that alone, the discriminator's step being the same."""
+    from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
+
+    values = {"image_size": 32, "n_downsample": 3, "ngf": 4, "ndf": 4, "global_blocks": 1,
+              "d_layers": 1, "num_d": 2, "perceptual_weight": 3.0, "device": "cpu"}  # fmt: skip
+    label, photo = images(1), images(2)
+    updates, logs = [], {}
+    for perceptual in (None, StandInFeatures()):
+        torch.manual_seed(0)
+        task = Pix2PixHD(merge(Pix2PixHDConfig, values), total_steps=10, decay_steps=0, device=CPU)
+        use_sgd(*task.steppers.values())
+        task.perceptual = perceptual
+        g0 = frozen_copy(task.generator)
+        logs = task.step({"input": label, "target": photo})
+        updates.append(flat_parameters(task.generator) - flat_parameters(g0))
+    term = StandInFeatures()(g0.network(g0.encode(label)), photo)
+    expected = -LR * 3.0 * flat_gradient(term, g0)
+    assert relative_error(updates[1] - updates[0], expected) < 1e-3
+    assert logs["g_perceptual"] == pytest.approx(term.item(), rel=1e-5)
+
+
 # ----------------------------------------------------------------------------------------
 # GAN from noise: the objective's D terms every iteration, G every k-th
 
