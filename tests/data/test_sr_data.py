@@ -83,3 +83,34 @@ def test_bad_options_are_explained(tmp_path: Path) -> None:
     assert split_folders(" a, b ,") == ["a", "b"]
     with pytest.raises(ValueError, match="--data is empty"):
         split_folders(",")
+
+
+def test_the_srgan_recipe_degrades_and_flips_as_its_options_say(tmp_path: Path) -> None:
+    """SRGAN's training set is the SRImageFolder its options describe: each degradation and
+    the flips change the items when set, and the seed picks the crops."""
+    from img2img.config import merge
+    from img2img.tasks.srgan import SRGAN, SRGANConfig
+
+    make_hr_images(tmp_path / "data" / "train", [(48, 48), (56, 48)])
+    make_hr_images(tmp_path / "data" / "test", [(40, 44)])
+    base = {"data": str(tmp_path / "data"), "image_size": 16, "scale": 4, "flip": False}
+
+    def item(**options) -> dict[str, torch.Tensor]:
+        return SRGAN.dataset(merge(SRGANConfig, {**base, **options}), "train")[(0, 1)]
+
+    held_out = [
+        SRGAN.dataset(merge(SRGANConfig, {**base, "seed": seed}), "test")[(epoch, 0)]["target"]
+        for seed, epoch in ((0, 0), (1, 3))
+    ]
+    assert torch.equal(*held_out)  # the centre crop, not a random training one
+
+    plain = item()
+    for option in ({"blur_sigma": 1.5}, {"noise": 10.0}, {"jpeg_quality": 20}):
+        degraded = item(**option)
+        assert torch.equal(degraded["target"], plain["target"]), option
+        assert not torch.equal(degraded["input"], plain["input"]), option
+    flipped = [item(flip=True, seed=seed)["target"] for seed in range(8)]
+    crops = [item(seed=seed)["target"] for seed in range(8)]
+    pairs = zip(flipped, crops, strict=True)
+    assert any(torch.equal(f, c.flip(-1)) and not torch.equal(f, c) for f, c in pairs)
+    assert not all(torch.equal(crops[0], crop) for crop in crops[1:])
