@@ -174,3 +174,40 @@ def test_a_parameter_without_a_gradient_keeps_its_value_and_state() -> None:
     optimizer = UnrolledOptimizer(torch.optim.Adam([param]))
     (same,) = optimizer.step([param], [None])
     assert same is param and optimizer.state[0]["step"] == 0
+
+
+class ConditionedMLP(nn.Module):
+    """D(x, c) = mlp(x) + c . v, and a parameter no loss reaches (it gets no gradient)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = MLPDiscriminator(hidden=8, layers=1)
+        self.v = nn.Parameter(torch.randn(3))
+        self.spare = nn.Parameter(torch.ones(2))
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x).flatten() + condition @ self.v
+
+
+def test_the_unroll_follows_clipping_lazy_r1_and_the_condition_as_real_updates_do() -> None:
+    """K unrolled steps give the weights K more real updates give, when those clip D's
+    weights, add R1 on every third update only, judge a condition, and leave a parameter
+    without a gradient."""
+    torch.manual_seed(3)
+    d = ConditionedMLP().double()
+    stepper = Stepper(make_optimizer(d.parameters(), "rmsprop", lr=1e-2))
+    adversary = Adversary(d, "wgan", stepper, clip=0.3, r1_weight=0.5, r1_interval=3,
+                          unroll=3)  # fmt: skip
+    real, fake = torch.randn(16, 2).double(), torch.randn(16, 2).double()
+    condition = torch.randn(16, 3).double()
+    adversary.update(real, fake, condition)
+    twin = copy.deepcopy(adversary)
+    for _ in range(3):
+        twin.update(real, fake, condition)
+    unrolled = adversary.unrolled_discriminator(fake)
+    probe, probe_condition = torch.randn(8, 2).double(), torch.randn(8, 3).double()
+    with torch.no_grad():
+        expected = twin.discriminator(probe, probe_condition)
+        assert torch.equal(unrolled(probe, probe_condition), expected)
+        # The clip acted: without it the weights leave [-0.3, 0.3].
+        assert max(float(p.abs().max()) for p in twin.discriminator.parameters()) == 0.3
