@@ -67,6 +67,25 @@ def load_lpips(
     return model.eval().requires_grad_(False).to(device)
 
 
+def lpips_or_reason(
+    metrics: list[str],
+    net: str,
+    trunk_weights: str | os.PathLike | None,
+    device: str,
+    unavailable: dict[str, str],
+) -> nn.Module | None:
+    """The LPIPS model when ``metrics`` ask for ``lpips`` and it can be loaded; else None,
+    and, where it cannot be loaded, why in ``unavailable["lpips"]``: an evaluation then
+    reports the other metrics and says what LPIPS needs, rather than failing."""
+    if "lpips" not in metrics:
+        return None
+    try:
+        return load_lpips(net, str(trunk_weights) if trunk_weights else None, device)
+    except LPIPSUnavailable as reason:
+        unavailable["lpips"] = str(reason)
+        return None
+
+
 def load_trunk(trunk: nn.Module, state: dict[str, Tensor], file: Path) -> None:
     """Copy torchvision ``features.<index>.*`` weights into lpips's slices, whose children
     keep the torchvision index as their name; refuse a file that does not cover them all."""

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from img2img.backbones.lpips import lpips_or_reason
 from img2img.devices import resolve_device
 from img2img.images import quantize
 from img2img.infer import Translator, load_generator
@@ -225,8 +226,8 @@ def evaluate_translation(
             "evaluation images in DATA/test"
         )
     unavailable: dict[str, str] = {}
-    lpips_model = _lpips_or_reason(
-        metrics, lpips_net, lpips_weights, translator.device, unavailable
+    lpips_model = lpips_or_reason(
+        metrics, lpips_net, lpips_weights, str(translator.device), unavailable
     )
     features = _FeatureCollector.create(
         metrics, dataset, config, setup.inception, setup.device, setup.batch_size,
@@ -284,20 +285,6 @@ def evaluate_translation(
         "per_image": per_image,
     }
     return Evaluation(summary, kept)
-
-
-def _lpips_or_reason(
-    metrics: list[str], net: str, weights: Any, device: torch.device, unavailable: dict
-) -> torch.nn.Module | None:
-    if "lpips" not in metrics:
-        return None
-    from img2img.backbones.lpips import LPIPSUnavailable, load_lpips
-
-    try:
-        return load_lpips(net, str(weights) if weights else None, str(device))
-    except LPIPSUnavailable as reason:
-        unavailable["lpips"] = str(reason)
-        return None
 
 
 class _FeatureCollector:

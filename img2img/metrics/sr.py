@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from img2img.backbones.lpips import lpips_or_reason
 from img2img.images import load_image, pil_to_tensor, quantize
 from img2img.metrics.distances import distribution_columns
 from img2img.metrics.protocols import EvalRequest, EvaluationProtocol, register_protocol
@@ -109,7 +110,7 @@ def evaluate_sr(
     pairs = held_out_pairs(data, scale, lr_data)
     unavailable: dict[str, str] = {}
     wanted = [name for name, metric, _ in PIXEL_COLUMNS if metric in metrics]
-    lpips_model = _lpips_or_reason(metrics, lpips_net, lpips_weights, unavailable)
+    lpips_model = lpips_or_reason(metrics, lpips_net, lpips_weights, "cpu", unavailable)
     per_image, kept = [], []
     images: dict[str, list[Tensor]] = {"model": [], "bicubic": [], "hr": []}
     for path, lr_path in tqdm(pairs, desc="eval", unit="img", disable=not progress):
@@ -178,20 +179,6 @@ def evaluate_sr(
         "per_image": per_image,
     }
     return summary, kept
-
-
-def _lpips_or_reason(
-    metrics: list[str], net: str, weights: Any, unavailable: dict[str, str]
-) -> torch.nn.Module | None:
-    if "lpips" not in metrics:
-        return None
-    from img2img.backbones.lpips import LPIPSUnavailable, load_lpips
-
-    try:
-        return load_lpips(net, str(weights) if weights else None, "cpu")
-    except LPIPSUnavailable as reason:
-        unavailable["lpips"] = str(reason)
-        return None
 
 
 def format_sr_table(summary: dict[str, Any]) -> str:

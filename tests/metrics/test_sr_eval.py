@@ -94,3 +94,31 @@ def test_given_lr_images_replace_the_protocols(tmp_path: Path) -> None:
     given["b"].resize((10, 10)).save(lr_folder / "bx2.png")
     with pytest.raises(ValueError, match=r"bx2\.png: an LR image of 10x10.*wants 18x14"):
         evaluate(model, tmp_path / "hr", ["psnr"], progress=False, lr_data=tmp_path / "lr")
+
+
+def test_lpips_is_measured_for_the_model_and_bicubic_with_the_trunk_given(tmp_path: Path) -> None:
+    """`eval --lpips-weights FILE`: LPIPS of the model's output and of the bicubic upscale
+    against HR, per image and as means, with the trunk loaded from FILE (here random
+    AlexNet weights: the wiring is under test, not the values' meaning)."""
+    from torchvision.models import alexnet
+
+    from img2img.backbones.lpips import load_lpips
+
+    torch.manual_seed(0)
+    trunk = tmp_path / "alexnet.pth"
+    torch.save(alexnet().state_dict(), trunk)
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    hr = Image.radial_gradient("L").convert("RGB").resize((40, 32))
+    hr.save(folder / "a.png")
+    model = tiny_sr_model(tmp_path / "m", scale=2)
+    summary = evaluate(model, folder, ["psnr", "lpips"], progress=False,
+                       lpips_weights=str(trunk)).summary  # fmt: skip
+    row = summary["per_image"][0]
+    lpips = load_lpips("alex", str(trunk), "cpu")
+    expected = lpips(pil_to_tensor(bicubic_pair(hr, 2)[1])[None], pil_to_tensor(hr)[None])
+    assert row["bicubic_lpips"] == pytest.approx(float(expected.flatten()[0]), rel=1e-5)
+    assert row["lpips"] > 0 and row["lpips"] != pytest.approx(row["bicubic_lpips"])
+    assert summary["metrics"]["lpips"] == pytest.approx(row["lpips"])
+    assert summary["bicubic"]["lpips"] == pytest.approx(row["bicubic_lpips"])
+    assert "lpips" in format_table(summary) and not summary["unavailable"]
