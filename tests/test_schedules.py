@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import assert_resumed_like_straight, tiny_pix2pix
 
 from img2img.optim import cosine_factor, linear_decay_factor
@@ -111,3 +112,25 @@ def test_trainer_anneals_every_stepper_by_cosine_to_an_absolute_floor(
     with pytest.raises(ValueError, match="--decay-epochs 2 belongs to the linear schedule"):
         other = config(paired_dataset, tmp_path / "other", max_steps=8)
         Trainer(dataclasses.replace(other, lr_schedule="cosine"))
+
+
+def test_set_schedule_holds_then_decays_linearly_or_anneals_to_the_absolute_floor() -> None:
+    """Stepper.set_schedule (the Trainer's --lr-schedule, --lr-floor) at base rate 0.1; the
+    floor is a rate, not a ratio."""
+    from img2img.optim import Stepper, make_optimizer
+
+    def rates(*schedule) -> list[float]:
+        stepper = Stepper(make_optimizer([torch.nn.Parameter(torch.zeros(1))], "sgd", lr=0.1))
+        stepper.set_schedule(*schedule)
+        seen = []
+        for _ in range(11):
+            seen.append(stepper.lr)
+            stepper.schedule_step()
+        return seen
+
+    held = [0.1] * 7  # 10 - 4 steps at the base rate, and the step where the decay starts
+    decayed = [0.1 - (0.1 - 0.01) * k / 4 for k in (1, 2, 3, 4)]
+    assert rates("linear", 10, 4, 0.01) == pytest.approx(held + decayed)
+    assert rates("linear", 10) == pytest.approx([0.1] * 11)  # no decay steps: constant
+    assert rates("cosine", 4)[4:] == pytest.approx([0.0] * 7)  # the floor defaults to 0
+    assert cosine_factor(5, 0) == 1.0 and cosine_factor(1, 1) == 0.0
