@@ -211,3 +211,33 @@ def test_the_unroll_follows_clipping_lazy_r1_and_the_condition_as_real_updates_d
         assert torch.equal(unrolled(probe, probe_condition), expected)
         # The clip acted: without it the weights leave [-0.3, 0.3].
         assert max(float(p.abs().max()) for p in twin.discriminator.parameters()) == 0.3
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd", "rmsprop"])
+def test_an_unrolled_step_is_the_optimizers_step_with_weight_decay(kind: str) -> None:
+    """A parameter without a gradient first (it stays), then two with one: the unrolled
+    step equals ``optimizer.step()``'s, L2 weight decay included."""
+    torch.manual_seed(4)
+    params = [torch.randn(3, dtype=torch.double, requires_grad=True) for _ in range(3)]
+    grads = [None, torch.randn(3, dtype=torch.double), torch.randn(3, dtype=torch.double)]
+    optimizer = make_optimizer(params, kind, lr=0.1, weight_decay=0.5)
+    unrolled = UnrolledOptimizer(optimizer).step([p.detach() for p in params], grads)
+    for param, grad in zip(params, grads, strict=True):
+        param.grad = grad
+    optimizer.step()
+    for mine, real in zip(unrolled, params, strict=True):
+        torch.testing.assert_close(mine, real.detach(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "setting"),
+    [
+        (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), "momentum=0.9"),
+        (lambda p: torch.optim.Adam(p, maximize=True), "maximize=True"),
+        (lambda p: torch.optim.RMSprop(p, centered=True), "centered=True"),
+    ],
+)
+def test_unrolling_names_an_optimizer_setting_it_cannot_follow(optimizer, setting: str) -> None:
+    d = MLPDiscriminator(hidden=8, layers=1)
+    with pytest.raises(ValueError, match=f"does not follow .* with {setting}"):
+        Adversary(d, stepper=Stepper(optimizer(d.parameters())), unroll=1)
