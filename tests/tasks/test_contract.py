@@ -256,6 +256,15 @@ def test_resumed_run_ends_where_the_straight_run_did(name: str, runs, tmp_path: 
     assert any(".discriminator." in path or "adversar" in path for path in compared), compared
 
 
+@pytest.mark.parametrize("name", list(TASKS))
+def test_steppers_are_named_after_their_networks(name: str, runs, tmp_path: Path) -> None:
+    """The names the logs (lr/NAME), the loss checks and their errors use."""
+    data, _ = runs(name)
+    names = list(Trainer(config_for(name, data, tmp_path / "run")).task.steppers)
+    assert names[0] == "generator" and names[1:], names
+    assert all(other.startswith("discriminator") for other in names[1:]), names
+
+
 def is_float(value: object) -> bool:
     return isinstance(value, torch.Tensor) and value.is_floating_point()
 

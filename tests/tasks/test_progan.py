@@ -3,6 +3,7 @@ fade, the optimizer reset, exact resume mid-fade, and the CLI from training to s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -102,6 +103,9 @@ def test_reals_are_cross_faded_like_the_reference() -> None:
     assert torch.equal(fade_reals(x, 1.0), coarse)  # the 4x4 level, shown at 8x8
     torch.testing.assert_close(fade_reals(x, 0.25), 0.75 * x + 0.25 * coarse)
     assert torch.equal(fade_reals(x, 2.0), upscale(downscale(x, 4), 4))
+    half = downscale(x, 2)  # lod 1.25: the 4x4 level fading towards 2x2 by a quarter
+    expected = upscale(torch.lerp(half, upscale(downscale(half, 2), 2), 0.25), 2)
+    torch.testing.assert_close(fade_reals(x, 1.25), expected)
 
 
 def test_adam_is_reset_when_a_fade_in_starts_and_ends(mnist: Path, tmp_path: Path) -> None:
@@ -185,3 +189,39 @@ def test_demo_gan_tab_serves_progan_and_says_the_resolution_reached(tmp_path: Pa
     assert strip is None and Image.open(grid).width > 2 * 8
     # A fresh generator's lod is the 4x4 level: the status line says so.
     assert f"{model} was grown to 4x4 of 8x8." in status
+
+
+def test_progan_is_built_from_its_options_and_checks_them(mnist: Path) -> None:
+    """fmap_base / fmap_max reach both networks; --batch-size must hold the largest batch
+    of any level (--batch-sizes, else --batch-base); a fmap_base too small for the levels,
+    a phase under 2 images and 2-D points are refused; a fresh schedule's state reloads."""
+    from img2img.tasks.progan import Growth
+
+    cpu = torch.device("cpu")
+    # 8 px: 32 // 2 = 16 channels at 4 px, 8 at 8 px, unless fmap_max caps them.
+    for fmap_max, widest in ((100, 16), (6, 6)):
+        task = ProGAN(tiny(mnist, Path("-"), fmap_base=32, fmap_max=fmap_max), 10, 0, cpu)
+        for network in (task.generator, task.adversary.discriminator):
+            assert max(p.shape[0] for p in network.parameters() if p.dim() == 4) == widest
+    # 16 px: levels at 4, 8 and 16 px; --batch-base 3 where --batch-sizes names none.
+    sixteen = {"image_size": 16, "batch_base": 3, "fmap_base": 16}
+    for sizes, largest in (("4:9", 9), ("16:9", 9), ("32:9", 3)):
+        config = tiny(mnist, Path("-"), **sixteen, batch_sizes=sizes, batch_size=largest)
+        ProGAN(config, 10, 0, cpu)  # a batch of the largest is enough
+        with pytest.raises(ValueError, match=rf"the largest per-resolution batch \({largest},"):
+            ProGAN(dataclasses.replace(config, batch_size=largest - 1), 10, 0, cpu)
+    assert parse_batch_sizes("4:1") == {4: 1}
+    with pytest.raises(ValueError, match="the batch must be positive"):
+        parse_batch_sizes("4:0")
+    # 16 px needs feature_maps(3) >= 1: fmap_base 8 gives 1, fmap_base 4 gives 0.
+    ProGAN(tiny(mnist, Path("-"), **{**sixteen, "fmap_base": 8}, batch_sizes=""), 10, 0, cpu)
+    with pytest.raises(ValueError, match="--fmap-base 4 is too small for 2 levels"):
+        ProGAN(tiny(mnist, Path("-"), **{**sixteen, "fmap_base": 4}, batch_sizes=""), 10, 0, cpu)
+    Growth(2, images_per_phase=2)
+    with pytest.raises(ValueError, match="--images-per-phase must be at least 2"):
+        Growth(2, images_per_phase=1)
+    fresh, reloaded = Growth(2, 64), Growth(2, 64)
+    reloaded.load_state_dict(fresh.state_dict())
+    assert reloaded.enter() and fresh.enter()  # neither has entered a stage yet
+    with pytest.raises(ValueError, match="progressive growing needs images; use --task gan"):
+        ProGAN.dataset(merge(ProGANConfig, {"data": "toy:ring8"}), "train")
