@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -201,3 +202,12 @@ def test_the_switch_is_an_iteration_and_old_states_recompute_it(hr_folder: Path,
     task.psnr_steps = 3
     task.load_state_dict(old_state)
     assert task.psnr_steps == 3
+
+
+def test_the_logged_batch_psnr_judges_outputs_clipped_to_the_image_range() -> None:
+    """An output beyond [-1, 1] is shown clipped, so it is judged clipped: here 0.5 off on
+    one of four values after clipping, MSE 0.0625, PSNR 10 log10(4 / 0.0625)."""
+    from img2img.tasks.srgan import batch_psnr
+
+    sr, hr = torch.tensor([1.7, -1.5, 0.5, -0.5]), torch.tensor([1.0, -1.0, 0.0, -0.5])
+    assert batch_psnr(sr, hr) == pytest.approx(10 * math.log10(4 / 0.0625))
