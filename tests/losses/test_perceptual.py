@@ -79,3 +79,29 @@ def test_unknown_backbone_and_layer_are_named() -> None:
         PerceptualLoss("resnet")
     with pytest.raises(ValueError, match="inception layer 'mixed_9'"):
         PerceptualLoss("inception", "mixed_9")
+
+
+def test_the_lpips_backbone_is_the_mean_lpips_of_the_batch_with_the_trunk_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--perceptual lpips`` (layer: the trunk, weights: its file, else
+    $IMG2IMG_LPIPS_TRUNK's; here random weights): the batch mean of LPIPS's per-image
+    distances, with gradients to the output."""
+    from torchvision.models import alexnet
+
+    from img2img.backbones.lpips import load_lpips
+
+    torch.manual_seed(0)
+    trunk = tmp_path / "alexnet.pth"
+    torch.save(alexnet().state_dict(), trunk)
+    loss = PerceptualLoss("lpips", "alex", trunk)
+    output = (torch.rand(2, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    target = torch.rand(2, 3, 32, 32) * 2 - 1
+    distances = load_lpips("alex", str(trunk), "cpu")(output, target).flatten().detach()
+    value = loss(output, target)
+    assert value.item() == pytest.approx(distances.mean().item(), rel=1e-6)
+    assert distances[0] != pytest.approx(distances[1].item())  # a mean of two, not one
+    value.backward()
+    assert output.grad.abs().sum() > 0
+    monkeypatch.setenv("IMG2IMG_LPIPS_TRUNK", str(trunk))
+    assert PerceptualLoss("lpips", "alex")(output, target).item() == pytest.approx(value.item())
