@@ -83,3 +83,11 @@ def test_adversary_loss_clamps_at_the_given_maximum() -> None:
     loss = adversary.loss(out.reshape(1, 1), adaptive_to=(rec, weight), adaptive_max=0.25)
     assert adversary.last_adaptive_weight == 0.25
     assert loss.item() == pytest.approx(0.25 * 5.0, rel=1e-6)
+
+
+def test_a_weight_below_one_is_kept() -> None:
+    """Only [0, max_weight] is enforced: a reconstruction gradient 4x smaller than the
+    adversarial one gives 0.25."""
+    layer = torch.ones(3, requires_grad=True)
+    weight = adaptive_weight((layer * 1.0).sum(), (layer * 4.0).sum(), layer)
+    assert weight.item() == pytest.approx(0.25, abs=1e-4)  # eps in the denominator

@@ -42,6 +42,17 @@ def test_translation_moves_whole_pixels_and_shifts_in_zeros() -> None:
         assert len(matches) == 1, matches  # shifts of up to 16 / 8 = 2 pixels
 
 
+def test_translation_reaches_its_bound_on_each_axis_of_a_non_square_image() -> None:
+    """Up to round(ratio x side) pixels each way: 12 px wide, 8 px high at 1/8 gives shifts
+    of -2..2 across and -1..1 down, each reached over 200 images."""
+    torch.manual_seed(0)
+    x = torch.zeros(200, 1, 8, 12)
+    x[:, :, 4, 6] = 1.0
+    moved = translation(x, ratio=0.125).flatten(1).argmax(dim=1)
+    rows, cols = moved // 12 - 4, moved % 12 - 6
+    assert set(cols.tolist()) == {-2, -1, 0, 1, 2} and set(rows.tolist()) == {-1, 0, 1}
+
+
 def test_cutout_zeroes_one_square_of_half_the_side_clipped_at_borders() -> None:
     torch.manual_seed(0)
     holes = cutout(torch.ones(64, 1, 16, 16)) == 0

@@ -120,3 +120,8 @@ def test_energy_objectives_only_where_an_autoencoder_is_built() -> None:
     assert merge(GANConfig, {"data": "toy:ring8", "objective": "ebgan"}).margin == 0.5
     with pytest.raises(ValueError, match="ebgan"):
         merge(CycleGANConfig, {"objective": "ebgan"})
+
+
+def test_the_pulling_away_term_of_two_codes_is_their_squared_cosine() -> None:
+    codes = torch.tensor([[1.0, 0.0], [0.5, 3**0.5 / 2]])  # unit vectors 60 degrees apart
+    assert pulling_away_term(codes * torch.tensor([[3.0], [0.5]])).item() == pytest.approx(0.25)

@@ -136,3 +136,8 @@ def test_adversary_trains_every_scale_and_resumes_exactly() -> None:
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
         if isinstance(a, torch.Tensor):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_feature_matching_of_one_scale_and_one_layer_is_four_l1() -> None:
+    fake, real = torch.zeros(2, 3), torch.full((2, 3), 0.5)
+    assert feature_matching_loss([[fake]], [[real]]).item() == pytest.approx(4 * 0.5)
