@@ -265,6 +265,21 @@ def test_steppers_are_named_after_their_networks(name: str, runs, tmp_path: Path
     assert all(other.startswith("discriminator") for other in names[1:]), names
 
 
+@pytest.mark.parametrize("name", list(TASKS))
+def test_every_stepper_decays_linearly_over_the_last_epochs(
+    name: str, runs, tmp_path: Path
+) -> None:
+    """--decay-epochs (the pix2pix/CycleGAN schedule) reaches each of the task's steppers:
+    the base rate until the decay starts, 0 at the run's last iteration."""
+    data, _ = runs(name)
+    schedule = {"epochs": 4, "decay_epochs": 2, "lr_schedule": "linear", "lr_floor": 0.0}
+    trainer = Trainer(config_for(name, data, tmp_path / "run", **schedule))
+    total = trainer.total_steps
+    for stepper_name, stepper in trainer.task.steppers.items():
+        factor = stepper.scheduler.lr_lambdas[0]
+        assert (factor(total // 2), factor(total)) == (1.0, 0.0), stepper_name
+
+
 def is_float(value: object) -> bool:
     return isinstance(value, torch.Tensor) and value.is_floating_point()
 

@@ -211,3 +211,20 @@ def test_the_logged_batch_psnr_judges_outputs_clipped_to_the_image_range() -> No
 
     sr, hr = torch.tensor([1.7, -1.5, 0.5, -0.5]), torch.tensor([1.0, -1.0, 0.0, -0.5])
     assert batch_psnr(sr, hr) == pytest.approx(10 * math.log10(4 / 0.0625))
+
+
+def test_a_missing_perceptual_file_stops_a_run_with_a_gan_phase_at_once(tmp_path: Path) -> None:
+    """The VGG weights are checked when the run is built, not after its PSNR phase; a
+    PSNR-only run (SRResNet) needs none."""
+    from img2img.backbones.vgg import PerceptualWeightsMissing
+
+    missing = {
+        "perceptual": "vgg19",
+        "perceptual_layer": "",
+        "perceptual_weights": str(tmp_path / "vgg19.pth"),
+    }
+    cpu = torch.device("cpu")
+    SRGAN(tiny(tmp_path, tmp_path / "run", phase="psnr", **missing), 10, 0, cpu)
+    for phase in ("gan", "both"):
+        with pytest.raises(PerceptualWeightsMissing, match=r"vgg19\.pth: VGG19 weights file not"):
+            SRGAN(tiny(tmp_path, tmp_path / "run", phase=phase, **missing), 10, 0, cpu)
