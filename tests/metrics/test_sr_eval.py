@@ -90,6 +90,15 @@ def test_given_lr_images_replace_the_protocols(tmp_path: Path) -> None:
         assert abs(row["bicubic_psnr_y"] - made_row["bicubic_psnr_y"]) > 0.1
         assert row["psnr_y"] != made_row["psnr_y"]  # the model saw the given LR too
     assert "LR from" in format_table(summary)
+    # The report says what was measured and how (read by people and by scripts).
+    for report, lr in ((summary, "given in"), (made, "HR cropped to a multiple of scale")):
+        assert (report["task"], report["scale"], report["image_size"]) == ("srgan", 2, 96)
+        assert report["device"] == "cpu"
+        assert report["data"] == str(tmp_path / "hr") and report["protocol"]["lr"].startswith(lr)
+        assert set(report["protocol"]) == {"lr", "bicubic", "shave", "y_channel", "outputs"}
+        assert isinstance(report["seconds"], float) and 0 <= report["seconds"] < 600
+        assert report["seconds"] == round(report["seconds"], 1)
+    assert made["lr_data"] is None
 
     given["b"].resize((10, 10)).save(lr_folder / "bx2.png")
     with pytest.raises(ValueError, match=r"bx2\.png: an LR image of 10x10.*wants 18x14"):
