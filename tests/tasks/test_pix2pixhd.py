@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -17,7 +18,7 @@ from PIL import Image
 from img2img.checkpoint import load_model_files
 from img2img.cli import main
 from img2img.config import merge
-from img2img.data.labels import PALETTES
+from img2img.data.labels import PALETTES, LabelMapFolder
 from img2img.nets.coarse_to_fine import LocalEnhancer
 from img2img.saved_models import read_config
 from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
@@ -349,3 +350,23 @@ def test_a_local_enhancer_with_a_palette_starts_from_a_saved_global_model(tmp_pa
     wider = tiny(data, tmp_path / "wider", **local, ngf=8)
     with pytest.raises(ValueError, match=re.escape("use the same --label-nc, --palette, --ngf")):
         Trainer(wider)
+
+
+def test_pix2pixhd_is_built_from_its_options(paired_dataset: Path, tmp_path: Path) -> None:
+    """ndf and norm reach the discriminators, whose objective is halved as in the
+    reference; a palette makes a label-map data set; batch norm at batch 1 normalises each
+    image by its own statistics at inference, as in training."""
+    for norm in ("batch", "instance"):
+        config = tiny(paired_dataset, tmp_path / "run", ndf=6, norm=norm)
+        task = Pix2PixHD(config, 10, 0, torch.device("cpu"))
+        discriminator = task.adversary.discriminator
+        convs = [m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert convs[0].out_channels == 6 and task.adversary.d_loss_weight == 0.5
+        kinds = {type(m) for m in discriminator.modules()}
+        assert (torch.nn.BatchNorm2d in kinds) == (norm == "batch"), norm
+    for norm, batch, per_image in (("batch", 1, True), ("batch", 2, False), ("instance", 1, False)):
+        settings = dataclasses.replace(config, norm=norm, batch_size=batch)
+        assert Pix2PixHD.per_image_statistics(settings) is per_image
+    labels = make_label_pairs(tmp_path / "labels")
+    palette = dataclasses.replace(config, data=str(labels), palette="facades", label_nc=12)
+    assert isinstance(Pix2PixHD.dataset(palette, "train"), LabelMapFolder)
