@@ -87,6 +87,35 @@ TINY_PIX2PIX = {
 }
 
 
+def label_pairs(root: Path, count: int, size: int) -> Path:
+    """A|B files whose B half is a label map in the facades palette's colours (blocks of
+    classes) and whose A half is its colours blurred: pix2pixHD's data with --palette."""
+    from img2img.data.labels import PALETTES
+
+    rng = np.random.default_rng(0)
+    colours = np.array(PALETTES["facades"].colours, np.uint8)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        classes = rng.integers(0, len(colours), (4, 4)).repeat(size // 4, 0).repeat(size // 4, 1)
+        label = colours[classes]
+        blurred = Image.fromarray(label).resize((size // 2, size // 2)).resize((size, size))
+        photo = np.asarray(blurred)
+        Image.fromarray(np.concatenate([photo, label], axis=1)).save(root / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def random_alexnet_trunk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A torchvision AlexNet weights file with random weights, written once: LPIPS's trunk
+    for the tests of its wiring (no test downloads the ImageNet file)."""
+    from torchvision.models import alexnet
+
+    torch.manual_seed(0)
+    trunk = tmp_path_factory.mktemp("lpips") / "alexnet.pth"
+    torch.save(alexnet().state_dict(), trunk)
+    return trunk
+
+
 def cli_flags(values: dict) -> list[str]:
     """``{"image_size": 32}`` -> ``["--image-size", "32"]``, in the dict's order."""
     return [item for k, v in values.items() for item in ("--" + k.replace("_", "-"), str(v))]

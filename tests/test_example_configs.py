@@ -19,15 +19,12 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from conftest import make_aligned_pairs, make_hr_images
-from PIL import Image
+from conftest import label_pairs, make_aligned_pairs, make_hr_images
 
 from img2img.checkpoint import load_training_state
 from img2img.config import add_config_arguments, load_yaml, merge
-from img2img.data.labels import PALETTES
 from img2img.tasks import TASKS
 from img2img.train import Trainer
 from tests.data.test_gan_data import make_mnist
@@ -56,21 +53,6 @@ RUN_ONLY = {"data", "out", "log_every", "save_every", "sample_every", "num_worke
 
 def task_of(path: Path) -> str:
     return load_yaml(path)["task"]
-
-
-def label_pairs(root: Path, count: int, size: int) -> Path:
-    """A|B files whose B half is a label map in the facades palette's colours (blocks of
-    classes) and whose A half is its colours blurred: pix2pixHD's data with --palette."""
-    rng = np.random.default_rng(0)
-    colours = np.array(PALETTES["facades"].colours, np.uint8)
-    root.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        classes = rng.integers(0, len(colours), (4, 4)).repeat(size // 4, 0).repeat(size // 4, 1)
-        label = colours[classes]
-        blurred = Image.fromarray(label).resize((size // 2, size // 2)).resize((size, size))
-        photo = np.asarray(blurred)
-        Image.fromarray(np.concatenate([photo, label], axis=1)).save(root / f"{i}.png")
-    return root
 
 
 def pairs(root: Path) -> Path:

@@ -82,19 +82,16 @@ def test_unknown_backbone_and_layer_are_named() -> None:
 
 
 def test_the_lpips_backbone_is_the_mean_lpips_of_the_batch_with_the_trunk_given(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    random_alexnet_trunk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--perceptual lpips`` (layer: the trunk, weights: its file, else
     $IMG2IMG_LPIPS_TRUNK's; here random weights): the batch mean of LPIPS's per-image
     distances, with gradients to the output."""
-    from torchvision.models import alexnet
-
     from img2img.backbones.lpips import load_lpips
 
-    torch.manual_seed(0)
-    trunk = tmp_path / "alexnet.pth"
-    torch.save(alexnet().state_dict(), trunk)
+    trunk = random_alexnet_trunk
     loss = PerceptualLoss("lpips", "alex", trunk)
+    torch.manual_seed(0)
     output = (torch.rand(2, 3, 32, 32) * 2 - 1).requires_grad_(True)
     target = torch.rand(2, 3, 32, 32) * 2 - 1
     distances = load_lpips("alex", str(trunk), "cpu")(output, target).flatten().detach()

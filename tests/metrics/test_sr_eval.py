@@ -105,17 +105,15 @@ def test_given_lr_images_replace_the_protocols(tmp_path: Path) -> None:
         evaluate(model, tmp_path / "hr", ["psnr"], progress=False, lr_data=tmp_path / "lr")
 
 
-def test_lpips_is_measured_for_the_model_and_bicubic_with_the_trunk_given(tmp_path: Path) -> None:
+def test_lpips_is_measured_for_the_model_and_bicubic_with_the_trunk_given(
+    tmp_path: Path, random_alexnet_trunk: Path
+) -> None:
     """`eval --lpips-weights FILE`: LPIPS of the model's output and of the bicubic upscale
     against HR, per image and as means, with the trunk loaded from FILE (here random
     AlexNet weights: the wiring is under test, not the values' meaning)."""
-    from torchvision.models import alexnet
-
     from img2img.backbones.lpips import load_lpips
 
-    torch.manual_seed(0)
-    trunk = tmp_path / "alexnet.pth"
-    torch.save(alexnet().state_dict(), trunk)
+    trunk = random_alexnet_trunk
     folder = tmp_path / "hr"
     folder.mkdir()
     hr = Image.radial_gradient("L").convert("RGB").resize((40, 32))

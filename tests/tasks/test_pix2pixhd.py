@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA, assert_resumed_like_straight, save_untrained_model
+from conftest import SHARED_DATA, assert_resumed_like_straight, label_pairs, save_untrained_model
 from PIL import Image
 
 from img2img.checkpoint import load_model_files
 from img2img.cli import main
 from img2img.config import merge
-from img2img.data.labels import PALETTES, LabelMapFolder
+from img2img.data.labels import LabelMapFolder
 from img2img.nets.coarse_to_fine import LocalEnhancer
 from img2img.saved_models import read_config
 from img2img.tasks.pix2pixhd import Pix2PixHD, Pix2PixHDConfig
@@ -287,7 +287,6 @@ def test_the_cli_says_what_is_wrong_with_a_palette_or_an_image_once(
 def test_an_image_too_small_for_the_downsamplings_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
-
     model = save_untrained_model(tmp_path / "m", "pix2pixhd", image_size=32, ngf=4, global_blocks=1)
     Image.new("RGB", (12, 12)).save(tmp_path / "small.png")
     Image.new("RGB", (20, 20)).save(tmp_path / "fits.png")  # padded to 32 x 32: 2 x 2 positions
@@ -318,25 +317,18 @@ def test_a_global_run_starts_from_a_saved_global_model(paired_dataset: Path, tmp
         Trainer(wider)
 
 
-def make_label_pairs(root: Path) -> Path:
-    """DIR/train (2) and DIR/test (1) of 32x32 pairs whose left half is a label map in the
-    facades palette (a stripe of each of its first four colours)."""
-    colours = np.array(PALETTES["facades"].colours[:4], dtype=np.uint8)
-    for split, count in (("train", 2), ("test", 1)):
-        (root / split).mkdir(parents=True)
-        for i in range(count):
-            pair = np.zeros((32, 64, 3), dtype=np.uint8)
-            pair[:, :32] = np.repeat(colours, 8, axis=0)[:, None]
-            pair[:, 32:] = 40 * (i + 1)
-            Image.fromarray(pair).save(root / split / f"{i}.png")
-    return root
+def label_map_data(root: Path) -> Path:
+    """DIR/train (2) and DIR/test (1) of facades-palette label maps and photos (label -> photo
+    is BtoA)."""
+    label_pairs(root / "train", 2, 32)
+    return label_pairs(root / "test", 1, 32).parent
 
 
 def test_a_local_enhancer_with_a_palette_starts_from_a_saved_global_model(tmp_path: Path) -> None:
     """--init-from into a local enhancer's G1 copies the label encoder's colours with the
     weights, and a saved generator that does not fit G1 is refused naming the options."""
-    data = make_label_pairs(tmp_path / "labels")
-    labels = {"palette": "facades", "label_nc": 12}
+    data = label_map_data(tmp_path / "labels")
+    labels = {"palette": "facades", "label_nc": 12, "direction": "BtoA"}
     save_untrained_model(tmp_path / "global", "pix2pixhd", **TINY, **labels)
     local = {"local_enhancers": 1, "init_from": str(tmp_path / "global"), **labels}
     torch.manual_seed(1)  # a start of its own, unlike the saved generator's
@@ -367,6 +359,8 @@ def test_pix2pixhd_is_built_from_its_options(paired_dataset: Path, tmp_path: Pat
     for norm, batch, per_image in (("batch", 1, True), ("batch", 2, False), ("instance", 1, False)):
         settings = dataclasses.replace(config, norm=norm, batch_size=batch)
         assert Pix2PixHD.per_image_statistics(settings) is per_image
-    labels = make_label_pairs(tmp_path / "labels")
-    palette = dataclasses.replace(config, data=str(labels), palette="facades", label_nc=12)
+    labels = label_map_data(tmp_path / "labels")
+    palette = dataclasses.replace(
+        config, data=str(labels), palette="facades", label_nc=12, direction="BtoA"
+    )
     assert isinstance(Pix2PixHD.dataset(palette, "train"), LabelMapFolder)
