@@ -129,14 +129,14 @@ def test_path_length_is_per_sample_over_the_ws_and_scales_noise_by_the_image_are
     """The reference's definition on a linear synthesis (images = ws @ weight), non-square
     images and two ws: y ~ N(0, I) / sqrt(H W), lengths = sqrt(mean over ws of |J^T y|^2),
     the mean moved by the default decay 0.01."""
-    torch.manual_seed(0)
-    ws = torch.randn(3, 2, 6).requires_grad_(True)
-    weight = torch.randn(2 * 6, 4 * 3)
+    torch.manual_seed(0)  # float64: the two computations' summation orders may differ by CPU
+    ws = torch.randn(3, 2, 6, dtype=torch.float64).requires_grad_(True)
+    weight = torch.randn(2 * 6, 4 * 3, dtype=torch.float64)
     images = (ws.reshape(3, 12) @ weight).reshape(3, 1, 4, 3)
     torch.manual_seed(1)
-    penalty, mean = path_length_penalty(images, ws, torch.tensor(2.0))
+    penalty, mean = path_length_penalty(images, ws, torch.tensor(2.0, dtype=torch.float64))
     torch.manual_seed(1)
-    y = torch.randn(3, 1, 4, 3) / math.sqrt(4 * 3)
+    y = torch.randn(3, 1, 4, 3, dtype=torch.float64) / math.sqrt(4 * 3)
     lengths = (y.reshape(3, 12) @ weight.T).reshape(3, 2, 6).square().sum(2).mean(1).sqrt()
     expected = 2.0 + 0.01 * (lengths.mean() - 2.0)
     assert mean.item() == pytest.approx(expected.item())
