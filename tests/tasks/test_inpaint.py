@@ -14,7 +14,7 @@ from PIL import Image
 from img2img.config import merge
 from img2img.data.masks import center_box
 from img2img.infer import load
-from img2img.tasks.inpaint import Inpaint, InpaintConfig, composite
+from img2img.tasks.inpaint import Inpaint, InpaintConfig, composite, mean_pixel
 from img2img.train import Trainer
 
 TINY = {
@@ -79,6 +79,46 @@ def test_discriminator_sees_the_predicted_square_or_the_completed_image(
     assert torch.equal(view[..., 10:20, 10:20], prediction[..., 10:20, 10:20])
     assert view.sum() == prediction[..., 10:20, 10:20].sum()  # real (zero) pixels elsewhere
     assert torch.equal(composite(image, prediction, mask), view)
+
+
+def test_the_whole_image_discriminator_is_built_for_and_judges_completed_images(
+    photos: Path, tmp_path: Path, monkeypatch
+) -> None:
+    config = tiny_config(photos, tmp_path / "run", half="A", d_input="image", ndf=4)
+    task = Inpaint(config, 10, 0, torch.device("cpu"))
+    discriminator = task.adversary.discriminator
+    first_conv = next(m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first_conv.out_channels == 4  # --ndf
+    assert discriminator(torch.zeros(2, 3, 32, 32)).shape == (2,)  # one logit per 32 px image
+    seen = {}
+    monkeypatch.setattr(
+        task.adversary, "update", lambda real, fake: seen.update(real=real, fake=fake) or {}
+    )
+    dataset = Inpaint.dataset(config, "train")
+    batch = {key: torch.stack([dataset[i][key] for i in range(4)]) for key in ("target", "mask")}
+    task.step(batch)
+    image, hole = batch["target"], batch["mask"].bool()
+    assert torch.equal(seen["real"], image)
+    assert torch.equal(torch.where(hole, image, seen["fake"]), image)  # real pixels outside
+    assert not torch.equal(seen["fake"], image)  # the prediction inside
+
+
+def test_the_fill_starts_as_the_mean_colour_of_the_unaugmented_training_photos(
+    photos: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(photos, tmp_path / "run", half="A")  # load 36, random 32 px crops
+    task = Inpaint(config, 10, 0, torch.device("cpu"))
+    expected = mean_pixel(Inpaint.dataset(config, "train", augment=False))
+    assert torch.equal(task.generator.fill, expected)
+
+
+def test_the_mean_colour_is_per_channel_over_evenly_spaced_items() -> None:
+    items = [
+        {"target": torch.stack([torch.full((2, 2), i * scale) for scale in (1.0, 10.0, -1.0)])}
+        for i in range(10)
+    ]
+    torch.testing.assert_close(mean_pixel(items, count=3), torch.tensor([3.0, 30.0, -3.0]))  # 0 3 6
+    torch.testing.assert_close(mean_pixel(items, count=10), torch.tensor([4.5, 45.0, -4.5]))
 
 
 def test_a_random_mask_refuses_the_hole_only_discriminator(photos: Path, tmp_path: Path) -> None:
