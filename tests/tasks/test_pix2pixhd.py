@@ -257,12 +257,20 @@ def test_a_mistyped_palette_is_an_error_naming_it(paired_dataset: Path, tmp_path
         assert not (tmp_path / "run").exists()  # nothing half-written is left
     # A saved model carries its colours: it still loads where its palette file is absent.
     config = tiny(paired_dataset, tmp_path / "run", palette="gone.json", label_nc=3)
-    assert Pix2PixHD.build_generator(config).encoder.label_nc == 3
+    encoder = Pix2PixHD.build_generator(config).encoder
+    assert encoder.label_nc == 3 and encoder.palette.shape == (3, 3)  # room for the colours
+    with pytest.raises(FileNotFoundError, match=r"--palette gone\.json: no such"):
+        Pix2PixHD.dataset(config, "train")  # training data needs the file itself
 
 
-@pytest.mark.parametrize(("size", "local", "fitting"), [(40, 0, 32), (16, 0, 32), (32, 1, 64)])
+@pytest.mark.parametrize(
+    ("size", "local", "fitting"), [(40, 0, 32), (16, 0, 32), (100, 0, 96), (32, 1, 64)]
+)
 def test_an_image_size_the_generator_cannot_take_is_refused(size, local, fitting) -> None:
-    with pytest.raises(ValueError, match=f"--image-size {size}: .* use {fitting}"):
+    parts = "4 downsamplings and the local enhancer" if local else "4 downsamplings need"
+    with pytest.raises(
+        ValueError, match=f"--image-size {size}: the generator's {parts}.* use {fitting}$"
+    ):
         merge(Pix2PixHDConfig, {"image_size": size, "local_enhancers": local})
 
 
@@ -364,3 +372,13 @@ def test_pix2pixhd_is_built_from_its_options(paired_dataset: Path, tmp_path: Pat
         config, data=str(labels), palette="facades", label_nc=12, direction="BtoA"
     )
     assert isinstance(Pix2PixHD.dataset(palette, "train"), LabelMapFolder)
+    indices = dataclasses.replace(config, label_nc=5)  # class-index images, no palette
+    assert Pix2PixHD.build_generator(indices).encoder.label_nc == 5
+    for split, augment, flips_and_crops in (("train", None, True), ("test", None, False)):
+        assert Pix2PixHD.dataset(config, split, augment).train is flips_and_crops
+    assert Pix2PixHD.dataset(config, "train", augment=False).train is False
+    local = dataclasses.replace(config, local_enhancers=1, norm="batch")
+    enhancer = Pix2PixHD.build_generator(local).network
+    assert isinstance(enhancer, LocalEnhancer)
+    own = [m for name, m in enhancer.named_modules() if not name.startswith("global_generator")]
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in own)  # --norm reaches the enhancer
