@@ -3,6 +3,7 @@ through the public API, translate from the command line, learning on real images
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -269,3 +270,73 @@ def test_the_perceptual_default_is_lpips_only_where_its_weights_are_cached(
         weights.write_bytes(b"weights")
     monkeypatch.setattr("img2img.tasks.vqgan.hub_file", lambda name: weights)
     assert available_perceptual() == expected
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_the_generator_loss_is_the_weighted_sum_of_its_terms(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, adaptive: bool
+) -> None:
+    """G pays pixel_weight * L1 + perceptual_weight * P + the bottleneck's loss (given 3 H W
+    and beta) + disc_weight * g_loss, with the adaptive weight taken on the reconstruction
+    term; every term is logged under its name."""
+    options = {"pixel_weight": 1.5, "perceptual_weight": 0.3, "disc_weight": 0.7, "beta": 0.4}
+    config = tiny(images, tmp_path, disc_start=0, adaptive=adaptive, **options)
+    task = VQGAN(config, 10, 0, torch.device("cpu"))
+    seen: dict = {}
+    task.perceptual = lambda recon, x: seen.update(recon=recon.detach(), x=x) or torch.tensor(7.0)
+    neck_terms = (torch.tensor(3.0), {"commitment": 3.0})
+    monkeypatch.setattr(
+        "img2img.tasks.vqgan.bottleneck_loss", lambda *args: seen.update(neck=args) or neck_terms
+    )
+    monkeypatch.setattr(task.adversary, "update", lambda real, fake: {"d_loss": 1.0})
+    monkeypatch.setattr(
+        task.adversary, "loss", lambda fake, **options: seen.update(options) or torch.tensor(5.0)
+    )
+    task.adversary.last_adaptive_weight = 0.25
+    monkeypatch.setattr(task.g_stepper, "step", lambda loss: seen.update(loss=loss.item()))
+    batch = {"input": torch.rand(2, 3, 16, 16) * 2 - 1}
+    logs = task.step(batch)
+    assert torch.equal(seen["x"], batch["input"]) and seen["recon"].shape == (2, 3, 16, 16)
+    l1 = (seen["recon"] - batch["input"]).abs().mean().item()
+    assert seen["neck"][1:] == (3 * 16 * 16, 0.4, config.kl_weight)
+    assert seen["loss"] == pytest.approx(1.5 * l1 + 0.3 * 7.0 + 3.0 + 0.7 * 5.0)
+    if adaptive:
+        rec, last_layer = seen["adaptive_to"]
+        assert rec.item() == pytest.approx(1.5 * l1 + 0.3 * 7.0)
+        assert last_layer is task.generator.last_layer
+    else:
+        assert seen["adaptive_to"] is None
+    assert logs.pop("l1") == pytest.approx(l1)
+    assert {"usage", "perplexity"} <= set(logs) and logs.pop("perplexity") >= 1
+    del logs["usage"]
+    named = {"d_loss": 1.0, "perceptual": 7.0, "commitment": 3.0, "g_gan": 5.0}
+    assert logs == named | ({"adaptive_weight": 0.25} if adaptive else {})
+
+
+def test_the_discriminator_and_the_perceptual_loss_are_built_from_the_options(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ndf reaches taming's PatchGAN, drawn from N(0, 0.02), whose hinge loss is halved;
+    --perceptual auto resolves here too (a config that skipped merge's presets), LPIPS
+    taking its VGG trunk, and the weights file reaches the backbone."""
+    built = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, *args) -> None:
+            super().__init__()
+            built.append(args)
+
+    monkeypatch.setattr("img2img.tasks.vqgan.PerceptualLoss", Recorder)
+    monkeypatch.setattr("img2img.tasks.vqgan.available_perceptual", lambda: "lpips")
+    config = tiny(images, tmp_path, ndf=6)
+    task = VQGAN(config, 10, 0, torch.device("cpu"))
+    assert built == []  # --perceptual none
+    convs = [m for m in task.adversary.discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].out_channels == 6 and convs[0].weight.std().item() < 0.04
+    assert task.adversary.d_loss_weight == 0.5
+    cpu = torch.device("cpu")
+    VQGAN(dataclasses.replace(config, perceptual="auto"), 10, 0, cpu)
+    VQGAN(
+        dataclasses.replace(config, perceptual="inception", perceptual_weights="w.pth"), 10, 0, cpu
+    )
+    assert built == [("lpips", "vgg", None), ("inception", "", "w.pth")]
