@@ -266,3 +266,16 @@ def test_dualgan_preset_trains_and_flags_override_it(tmp_path: Path) -> None:
         40,
         40,
     )
+
+
+def test_only_the_training_split_is_augmented_unless_told(tmp_path: Path) -> None:
+    """Random crops and flips for training; the held-out split is resized as it is, as the
+    reference's test phase does; ``augment`` overrides either way."""
+    config = tiny_config(make_unpaired(tmp_path / "data", train=2, test=2), tmp_path / "run")
+    for split, augment, expected in (
+        ("train", None, True),
+        ("test", None, False),
+        ("train", False, False),
+        ("test", True, True),
+    ):
+        assert CycleGAN.dataset(config, split, augment).train is expected, (split, augment)

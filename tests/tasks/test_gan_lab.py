@@ -124,3 +124,45 @@ def test_the_generators_pull_is_minus_its_loss_gradient_per_point() -> None:
     expected = torch.tensor([[0.188771, -0.377541], [0.311230, -0.622459]])
     assert torch.allclose(pull, expected, atol=1e-6)
     assert layer.weight.grad is None  # D is left alone
+
+
+def test_the_lab_networks_are_built_from_the_options() -> None:
+    """z_dim, hidden and mlp_layers reach both MLPs, spectral norm the discriminator; an
+    energy objective's discriminator is an auto-encoder."""
+    from img2img.nets.mlp import MLPAutoEncoder
+    from img2img.tasks.lab import LabOptions, lab_networks
+
+    options = LabOptions(hidden=16, mlp_layers=5)
+    g, d = lab_networks(options, z_dim=3, spectral_norm=True, energy=False)
+    assert g(torch.zeros(4, 3)).shape == (4, 2) and d(torch.zeros(4, 2)).shape == (4,)
+    for net in (g, d):
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        assert len(linears) == 6 and linears[0].out_features == 16  # 5 hidden layers + output
+    assert all(
+        torch.nn.utils.parametrize.is_parametrized(m)
+        for m in d.modules()
+        if isinstance(m, torch.nn.Linear)
+    )
+    _, plain = lab_networks(options, z_dim=3, spectral_norm=False, energy=True)
+    assert isinstance(plain, MLPAutoEncoder)
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in plain.modules())
+
+
+def test_the_lab_plot_shows_the_critic_and_titles_the_coverage(monkeypatch) -> None:
+    from img2img.data.toy import MIXTURES
+    from img2img.losses.adversarial import Adversary
+    from img2img.nets.mlp import MLPDiscriminator
+    from img2img.tasks.lab import lab_plot
+
+    shown = {}
+    monkeypatch.setattr("img2img.reporting.plot_points", lambda **kwargs: shown.update(kwargs))
+    torch.manual_seed(0)
+    adversary = Adversary(MLPDiscriminator(hidden=8), "nonsaturating")
+    ring = MIXTURES["ring8"]
+    fake = torch.cat([ring.modes[:6]] * 4)  # 6 of 8 modes, every point on one
+    lab_plot(adversary, ring, ring.modes, fake, Path("plot.png"), 7)
+    assert shown["title"] == "iteration 7: 6/8 modes, 100% high quality"
+    points = torch.randn(5, 2)
+    torch.testing.assert_close(shown["critic"](points), adversary.scores(points))
+    assert shown["probabilities"] is adversary.objective.probabilities
+    assert torch.equal(shown["fake"], fake) and shown["path"] == Path("plot.png")
