@@ -380,3 +380,70 @@ def test_the_trainer_reads_every_shared_option() -> None:
     read = attributes_read([p for p in package.rglob("*.py") if p.name != "config.py"])
     unread = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in read]
     assert not unread, unread
+
+
+def options_of(name: str) -> set[str]:
+    return {field.name for field in dataclasses.fields(TASKS[name].Config)}
+
+
+def built(name: str, root: Path, **overrides):
+    """The task ``name`` constructed on its contract data with ``overrides``."""
+    config = config_for(name, contract(name).data(root / "data"), root / "out", **overrides)
+    return TASKS[name](config, 10, 0, torch.device("cpu"))
+
+
+def adversaries(task) -> list:
+    """The task's Adversaries: CycleGAN's one per domain, the others' one."""
+    if hasattr(task, "adversaries"):
+        return list(task.adversaries.values())
+    return [task.adversary]
+
+
+def discriminators(task) -> list[torch.nn.Module]:
+    return [adversary.discriminator for adversary in adversaries(task)]
+
+
+def weighted_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    kinds = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+    return [m for m in module.modules() if isinstance(m, kinds)]
+
+
+@pytest.mark.parametrize("name", [name for name in TASKS if "ndf" in options_of(name)])
+def test_ndf_sets_the_width_of_every_discriminator(name: str, tmp_path: Path) -> None:
+    for discriminator in discriminators(built(name, tmp_path, ndf=6)):
+        widths = {
+            getattr(m, "out_channels", getattr(m, "out_features", 0))
+            for m in weighted_layers(discriminator)
+        }
+        assert 6 in widths and 4 not in widths and 8 not in widths, widths  # not the contract's
+
+
+@pytest.mark.parametrize("name", [name for name in TASKS if "init" in options_of(name)])
+def test_the_weight_init_and_its_gain_reach_every_network(name: str, tmp_path: Path) -> None:
+    """--init xavier --init-gain 0.5: each layer's std is 0.5 sqrt(2 / (fan_in + fan_out)),
+    far from N(0, 0.5^2) (the default kind) and from the default gain's 0.02 scale."""
+    task = built(name, tmp_path, init="xavier", init_gain=0.5)
+    for network in (task.generator, *discriminators(task)):
+        for layer in weighted_layers(network):
+            weight = layer.weight.detach()
+            receptive = weight[0, 0].numel()
+            fans = (weight.shape[0] + weight.shape[1]) * receptive
+            expected = 0.5 * (2 / fans) ** 0.5
+            assert weight.std().item() == pytest.approx(expected, rel=0.25), layer
+
+
+@pytest.mark.parametrize("name", [name for name in TASKS if "spectral_norm" in options_of(name)])
+def test_spectral_norm_wraps_every_layer_of_the_discriminators(name: str, tmp_path: Path) -> None:
+    for spectral_norm in (True, False):
+        task = built(name, tmp_path / str(spectral_norm), spectral_norm=spectral_norm)
+        for discriminator in discriminators(task):
+            wrapped = [
+                torch.nn.utils.parametrize.is_parametrized(m)
+                for m in weighted_layers(discriminator)
+            ]
+            assert set(wrapped) == {spectral_norm}
+
+
+@pytest.mark.parametrize("name", [name for name in TASKS if "d_steps" in options_of(name)])
+def test_d_steps_reaches_every_adversary(name: str, tmp_path: Path) -> None:
+    assert {a.d_steps for a in adversaries(built(name, tmp_path, d_steps=3))} == {3}
