@@ -279,3 +279,11 @@ def test_only_the_training_split_is_augmented_unless_told(tmp_path: Path) -> Non
         ("test", True, True),
     ):
         assert CycleGAN.dataset(config, split, augment).train is expected, (split, augment)
+
+
+def test_generator_unet_builds_a_unet_each_way() -> None:
+    from img2img.nets.unet import UNet
+
+    config = merge(CycleGANConfig, {"generator": "unet", "image_size": 32, "ngf": 4})
+    generators = CycleGAN.build_generator(config)
+    assert [type(generators[d]) for d in ("AtoB", "BtoA")] == [UNet, UNet]

@@ -238,3 +238,14 @@ def test_a_nonfinite_gan_loss_is_skipped_when_asked(mnist: Path, tmp_path: Path)
 def test_mnist_is_read_at_the_configured_size(mnist: Path, tmp_path: Path) -> None:
     config = tiny(mnist, tmp_path / "run", image_size=32)
     assert GAN.dataset(config, "train")[0]["image"].shape == (1, 32, 32)
+
+
+def test_the_progress_grid_is_written_where_asked_two_samples_a_row(
+    mnist: Path, tmp_path: Path
+) -> None:
+    """The grid of the fixed latents (4: 2 x 2 of 28 px digits, 2 px apart), into folders
+    made on the way."""
+    task = make_task(tiny(mnist, tmp_path / "run"))
+    path = tmp_path / "elsewhere" / "grids" / "step.png"
+    task.write_samples({}, path, 0)
+    assert Image.open(path).size == (2 + 2 * 30, 2 + 2 * 30)
