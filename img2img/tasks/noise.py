@@ -82,12 +82,13 @@ class NoiseDataOptions(FlipOptions):
 
 def noise_data_presets(data: str, stacked: bool = False) -> dict[str, Any]:
     """Defaults implied by the data: MNIST is 28 px, one channel, ten classes (Stacked MNIST
-    three channels and 1000 classes, its modes); class sub-folders give the class count."""
-    if data and not is_toy(data) and is_mnist_folder(data):
+    three channels and 1000 classes, its modes); class sub-folders give the class count.
+    Both are folders, so toy points (a name or a CSV file) imply nothing."""
+    if data and is_mnist_folder(data):
         if stacked:
             return {"image_size": 28, "channels": 3, "num_classes": STACKED_MODES}
         return {"image_size": 28, "channels": 1, "num_classes": 10}
-    if data and not is_toy(data) and (names := class_names(data)):
+    if data and (names := class_names(data)):
         return {"num_classes": len(names)}
     return {}
 

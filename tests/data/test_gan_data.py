@@ -113,3 +113,19 @@ def test_toy_mixtures_and_mode_coverage() -> None:
     assert collapsed == {"modes": 1.0, "high_quality": 1.0}
     with pytest.raises(ValueError, match="toy:ring8"):
         get_mixture("toy:spiral")
+
+
+def test_the_data_implies_size_channels_and_classes(tmp_path: Path) -> None:
+    """MNIST: 28 px, gray, 10 classes (Stacked MNIST: RGB, 1000 modes); class folders: their
+    count; toy points and flat folders: nothing."""
+    from img2img.tasks.noise import noise_data_presets
+
+    mnist = str(make_mnist(tmp_path / "mnist"))
+    assert noise_data_presets(mnist) == {"image_size": 28, "channels": 1, "num_classes": 10}
+    assert noise_data_presets(mnist, stacked=True)["num_classes"] == 1000
+    for name in ("cat", "dog", "eel"):
+        (tmp_path / "classes" / name).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "classes" / name / "0.png")
+    assert noise_data_presets(str(tmp_path / "classes")) == {"num_classes": 3}
+    assert noise_data_presets(str(tmp_path / "classes" / "cat")) == {}
+    assert noise_data_presets("toy:ring8") == noise_data_presets("") == {}

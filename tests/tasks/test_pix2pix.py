@@ -94,3 +94,24 @@ def test_corrupt_training_images_are_skipped_and_counted(
         Trainer(config).fit()
     records = [json.loads(line) for line in (tmp_path / "run" / "losses.jsonl").open()]
     assert records[-1]["step"] == 9 and records[-1]["skipped_images"] >= 1
+
+
+def test_the_data_set_is_read_as_the_options_say(paired_dataset: Path, tmp_path: Path) -> None:
+    """Direction, sizes, flip, seed, the generator's size multiple, --augment and channels
+    reach the folder; only the training split is cropped and flipped unless told."""
+    options = {"direction": "BtoA", "flip": False, "seed": 5, "augment": "light", "channels": 1}
+    options["load_size"] = 40
+    config = tiny_config(paired_dataset, tmp_path, generator="resnet", **options)
+    train = Pix2Pix.dataset(config, "train")
+    assert (train.direction, train.flip, train.seed, train.channels) == ("BtoA", False, 5, 1)
+    assert (train.load_size, train.crop_size, train.size_multiple) == (40, 32, 4)
+    assert train.augmenter is not None and train[0]["input"].shape == (1, 32, 32)
+    unet = tiny_config(paired_dataset, tmp_path, generator="unet", load_size=0)
+    assert Pix2Pix.dataset(unet, "train").size_multiple == 32  # 2 ** 5 downsamplings at 32 px
+    assert Pix2Pix.dataset(unet, "train").load_size == 36  # 286/256 of 32, rounded
+    for split, augment, crops in (
+        ("train", None, True),
+        ("test", None, False),
+        ("train", False, False),
+    ):
+        assert Pix2Pix.dataset(config, split, augment).train is crops
