@@ -115,3 +115,35 @@ def test_the_data_set_is_read_as_the_options_say(paired_dataset: Path, tmp_path:
         ("train", False, False),
     ):
         assert Pix2Pix.dataset(config, split, augment).train is crops
+
+
+def test_feature_matching_adds_its_weighted_term_and_either_option_makes_scales(
+    paired_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """G's loss gains feature_matching x the matching term; a multi-scale D comes with
+    --num-d 2 alone or --feature-matching alone (D's features to match)."""
+    from img2img.nets.multiscale import MultiScaleDiscriminator
+
+    cpu = torch.device("cpu")
+    dataset = Pix2Pix.dataset(tiny_config(paired_dataset, tmp_path / "data"), "train")
+    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("input", "target")}
+    losses = []
+    for term in (2.0, 3.0):
+        torch.manual_seed(0)
+        config = tiny_config(
+            paired_dataset, tmp_path / str(term), d_layers=1, feature_matching=10.0
+        )
+        task = Pix2Pix(config, 2, 1, cpu)
+        assert isinstance(task.adversary.discriminator, MultiScaleDiscriminator)
+        monkeypatch.setattr(task.adversary, "feature_matching", lambda *_, t=term: torch.tensor(t))
+        monkeypatch.setattr(task.g_stepper, "step", lambda loss: losses.append(loss.item()))
+        assert task.step(batch)["g_feat"] == term
+    assert losses[1] - losses[0] == pytest.approx(10.0, abs=1e-3)
+    two = Pix2Pix(tiny_config(paired_dataset, tmp_path / "two", d_layers=1, num_d=2), 2, 1, cpu)
+    assert len(two.adversary.discriminator.scales) == 2
+
+
+@pytest.mark.parametrize("generator", ["unet", "resnet"])
+def test_the_generator_takes_the_image_channels(paired_dataset, tmp_path, generator) -> None:
+    config = tiny_config(paired_dataset, tmp_path, generator=generator, channels=1)
+    assert Pix2Pix.build_generator(config)(torch.zeros(1, 1, 32, 32)).shape == (1, 1, 32, 32)
