@@ -249,3 +249,39 @@ def test_the_progress_grid_is_written_where_asked_two_samples_a_row(
     path = tmp_path / "elsewhere" / "grids" / "step.png"
     task.write_samples({}, path, 0)
     assert Image.open(path).size == (2 + 2 * 30, 2 + 2 * 30)
+
+
+@pytest.mark.parametrize("skip", [True, False])
+@pytest.mark.parametrize("part", ["generator", "path length"])
+def test_a_nonfinite_generator_term_is_skipped_or_stops_the_run(
+    mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skip: bool, part: str
+) -> None:
+    """G's loss and its path-length step each pass through --skip-nonfinite's check: a NaN
+    update is skipped and counted, or stops the run."""
+    style = (
+        {"generator": "style", "pl_weight": 2.0, "pl_interval": 1} if part != "generator" else {}
+    )
+    config = tiny(mnist, tmp_path / "run", skip_nonfinite=skip, **style)
+    task = make_task(config)
+    for stepper in task.steppers.values():
+        stepper.skip_nonfinite = skip
+    nan = torch.tensor(float("nan"), requires_grad=True)
+    if part == "generator":
+        monkeypatch.setattr(task.adversary, "loss", lambda fake, **_: nan * fake.sum())
+    else:
+
+        def nan_term(generator, n, logs, style_mixing=0.0):
+            mixing.append(style_mixing)
+            logs["path_length"] = float("nan")
+            return nan * next(generator.parameters()).sum()
+
+        monkeypatch.setattr(task.path_length, "term", nan_term)
+    batch = next(batches(config, 1))
+    mixing: list[float] = []
+    if skip:
+        task.step(batch)
+        assert task.g_stepper.skipped == 1
+        assert mixing == ([] if part == "generator" else [0.9])  # the fakes' mixing
+    else:
+        with pytest.raises(TrainingDiverged):
+            task.step(batch)
