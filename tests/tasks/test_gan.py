@@ -285,3 +285,18 @@ def test_a_nonfinite_generator_term_is_skipped_or_stops_the_run(
     else:
         with pytest.raises(TrainingDiverged):
             task.step(batch)
+
+
+def test_lazy_r1_and_the_discriminators_own_rate_reach_its_adversary(
+    mnist: Path, tmp_path: Path
+) -> None:
+    """R1 every k-th update weighs gamma * k and takes a step of its own (k > 1 only); D's
+    Adam takes --d-lr, adjusted by k / (k + 1) as the reference's lazy regulariser is."""
+    lazy = make_task(tiny(mnist, tmp_path / "a", r1_gamma=10.0, r1_interval=4, d_lr=1e-3))
+    assert (lazy.adversary.r1_weight, lazy.adversary.r1_separate) == (40.0, True)
+    assert lazy.adversary.stepper.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 4 / 5)
+    every = make_task(tiny(mnist, tmp_path / "b", r1_gamma=10.0, r1_interval=1, lr=3e-4))
+    assert (every.adversary.r1_weight, every.adversary.r1_separate) == (10.0, False)
+    assert every.adversary.stepper.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)
+    twice = make_task(tiny(mnist, tmp_path / "c", r1_gamma=10.0, r1_interval=2))
+    assert twice.adversary.r1_separate is True
