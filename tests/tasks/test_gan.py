@@ -300,3 +300,42 @@ def test_lazy_r1_and_the_discriminators_own_rate_reach_its_adversary(
     assert every.adversary.stepper.optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)
     twice = make_task(tiny(mnist, tmp_path / "c", r1_gamma=10.0, r1_interval=2))
     assert twice.adversary.r1_separate is True
+
+
+def test_the_networks_are_built_from_the_options(mnist: Path, tmp_path: Path) -> None:
+    """Labels reach both networks (D's conditioning as asked), --g-norm and --embed-dim the
+    generator, --ndf the style discriminator, spectral norm the lab's MLP critic."""
+    from img2img.nets.stylegan import StyleDiscriminator
+    from img2img.tasks.gan import build_networks
+
+    options = {"conditional": True, "conditioning": "concat", "g_norm": "instance", "embed_dim": 7}
+    g, d = build_networks(tiny(mnist, tmp_path, **options))
+    assert (g.num_classes, g.embed.embedding_dim, d.num_classes, d.projection) == (10, 7, 10, False)
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in g.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in g.modules())
+    _, style = build_networks(tiny(mnist, tmp_path, generator="style", ndf=6))
+    assert isinstance(style, StyleDiscriminator)
+    assert 6 in {p.shape[0] for p in style.parameters() if p.dim() == 4}  # conv weights
+    _, critic = build_networks(tiny("toy:ring8", tmp_path, spectral_norm=True))
+    linears = [m for m in critic.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(torch.nn.utils.parametrize.is_parametrized(m) for m in linears)
+
+
+@pytest.mark.parametrize(
+    ("values", "size", "batch"),
+    [({"image_size": 32, "batch_size": 16}, 32, 16), ({}, 28, 64)],
+)
+def test_the_style_presets_follow_the_size_and_batch_of_the_run(
+    mnist: Path, values: dict, size: int, batch: int
+) -> None:
+    """R1's gamma = 0.0002 res^2 / batch at the run's size (given, else the data's, else 64)
+    and batch (given, else 64); hinge's spectral norm is dropped for the style D."""
+    config = merge(GANConfig, {"data": str(mnist), "generator": "style", **values})
+    assert config.r1_gamma == pytest.approx(0.0002 * size**2 / batch)
+    no_data = merge(GANConfig, {"generator": "style", "objective": "hinge"})
+    assert no_data.r1_gamma == pytest.approx(0.0002 * 64**2 / 64)
+    assert (no_data.discriminator, no_data.spectral_norm) == ("style", False)
+    dcgan_d = merge(
+        GANConfig, {"generator": "style", "discriminator": "dcgan", "objective": "hinge"}
+    )
+    assert dcgan_d.spectral_norm is True  # hinge's, for the D asked for
