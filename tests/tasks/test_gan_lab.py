@@ -6,6 +6,7 @@ Each objective's coverage is printed (run with ``-s``) so that regressions are v
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,17 +72,50 @@ def test_toy_splits_are_draws_of_the_mixture_with_their_own_seeds() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"net": "mlp", "generator": "style"}, "--net mlp builds the lab's MLPs"),
-        ({"net": "mlp", "conditional": True}, "--conditional is not supported with --net mlp"),
-        ({"net": "mlp", "diffaugment": "color"}, "no meaning for 2-D points"),
-        ({"generator": "style", "conditional": True}, "--generator style is unconditional"),
-        ({"pl_weight": 2.0}, "--pl-weight needs the style generator"),
-        ({"pt_weight": 0.1}, "pulling-away term needs an auto-encoder"),
-        ({"objective": "ebgan", "conditional": True}, "ebgan has no class-conditional version"),
+        (
+            {"net": "mlp", "generator": "style"},
+            "--net mlp builds the lab's MLPs: drop --generator style / --discriminator style",
+        ),
+        (
+            {"net": "mlp", "conditional": True},
+            "--conditional is not supported with --net mlp (2-D toy data)",
+        ),
+        (
+            {"net": "mlp", "diffaugment": "color"},
+            "--diffaugment augments images; it has no meaning for 2-D points (--net mlp)",
+        ),
+        (
+            {"generator": "style", "conditional": True},
+            "--generator style is unconditional: drop --conditional",
+        ),
+        (
+            {"discriminator": "style", "conditional": True},
+            "--discriminator style is unconditional: drop --conditional",
+        ),
+        (
+            {"objective": "ebgan", "discriminator": "style"},
+            "--objective ebgan brings its own auto-encoder discriminator: drop "
+            "--discriminator style",
+        ),
+        (
+            {"discriminator": "style", "spectral_norm": True},
+            "--spectral-norm wraps the dcgan discriminator's layers; the style discriminator's "
+            "equalized layers take none: drop one",
+        ),
+        ({"pl_weight": 2.0}, "--pl-weight needs the style generator (--generator style)"),
+        (
+            {"pt_weight": 0.1},
+            "--pt-weight 0.1: the pulling-away term needs an auto-encoder discriminator's codes "
+            "(--objective ebgan)",
+        ),
+        (
+            {"objective": "ebgan", "conditional": True},
+            "--objective ebgan has no class-conditional version",
+        ),
     ],
 )
 def test_contradictory_options_are_refused_naming_them(options: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         merge(GANConfig, {"num_classes": 10, **options})
 
 
