@@ -192,6 +192,12 @@ def assert_agrees_with_skimage(output: torch.Tensor, target: torch.Tensor, ssim_
     assert measured_psnr_y == pytest.approx(reference_psnr_y, abs=1e-6)
 
 
+def first_items(dataset, count: int, *keys: str) -> dict[str, torch.Tensor]:
+    """A batch of ``dataset``'s first ``count`` items: the ``keys`` a task's step reads,
+    stacked (what a DataLoader without shuffling would give)."""
+    return {key: torch.stack([dataset[i][key] for i in range(count)]) for key in keys}
+
+
 def record_engines(monkeypatch: pytest.MonkeyPatch, module: object) -> list[str]:
     """The engines asked of ``module.compile_network`` from now on, in order (the calls go
     through): a wiring check that an ``engine`` option reaches the network it is for."""

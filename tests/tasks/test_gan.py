@@ -266,6 +266,7 @@ def test_a_nonfinite_generator_term_is_skipped_or_stops_the_run(
     for stepper in task.steppers.values():
         stepper.skip_nonfinite = skip
     nan = torch.tensor(float("nan"), requires_grad=True)
+    mixing: list[float] = []  # what the path-length step is asked to mix
     if part == "generator":
         monkeypatch.setattr(task.adversary, "loss", lambda fake, **_: nan * fake.sum())
     else:
@@ -277,7 +278,6 @@ def test_a_nonfinite_generator_term_is_skipped_or_stops_the_run(
 
         monkeypatch.setattr(task.path_length, "term", nan_term)
     batch = next(batches(config, 1))
-    mixing: list[float] = []
     if skip:
         task.step(batch)
         assert task.g_stepper.skipped == 1

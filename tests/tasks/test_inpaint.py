@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_resumed_like_straight, make_aligned_pairs, require_shared
+from conftest import assert_resumed_like_straight, first_items, make_aligned_pairs, require_shared
 from PIL import Image
 
 from img2img.config import merge
@@ -55,7 +55,7 @@ def test_generator_loss_is_the_0999_0001_mix(photos: Path, tmp_path: Path, monke
     seen = []
     monkeypatch.setattr(task.g_stepper, "step", seen.append)
     dataset = Inpaint.dataset(config, "train")
-    batch = {key: torch.stack([dataset[i][key] for i in range(4)]) for key in ("target", "mask")}
+    batch = first_items(dataset, 4, "target", "mask")
     logs = task.step(batch)
     assert seen[0].item() == pytest.approx(0.999 * 2.0 + 0.001 * 5.0)
     assert logs["g_l2"] == 2.0 and logs["g_gan"] == 5.0
@@ -95,7 +95,7 @@ def test_the_whole_image_discriminator_is_built_for_and_judges_completed_images(
         task.adversary, "update", lambda real, fake: seen.update(real=real, fake=fake) or {}
     )
     dataset = Inpaint.dataset(config, "train")
-    batch = {key: torch.stack([dataset[i][key] for i in range(4)]) for key in ("target", "mask")}
+    batch = first_items(dataset, 4, "target", "mask")
     task.step(batch)
     image, hole = batch["target"], batch["mask"].bool()
     assert torch.equal(seen["real"], image)
@@ -287,7 +287,7 @@ def test_random_region_holes_train_with_train_random_luas_objective(
     assert (config.d_input, config.l2_region, config.overlap_weight) == ("output", "image", 1.0)
     task = Inpaint(config, total_steps=10, decay_steps=0, device=torch.device("cpu"))
     dataset = Inpaint.dataset(config, "train")
-    batch = {key: torch.stack([dataset[i][key] for i in range(4)]) for key in ("target", "mask")}
+    batch = first_items(dataset, 4, "target", "mask")
     prediction = torch.rand(4, 3, 32, 32) * 2 - 1
     monkeypatch.setattr(task, "generator", _Fixed(prediction))
     judged = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_resumed_like_straight, tiny_pix2pix
+from conftest import assert_resumed_like_straight, first_items, tiny_pix2pix
 from PIL import Image
 
 from img2img.checkpoint import load_training_state
@@ -99,8 +99,8 @@ def test_corrupt_training_images_are_skipped_and_counted(
 def test_the_data_set_is_read_as_the_options_say(paired_dataset: Path, tmp_path: Path) -> None:
     """Direction, sizes, flip, seed, the generator's size multiple, --augment and channels
     reach the folder; only the training split is cropped and flipped unless told."""
-    options = {"direction": "BtoA", "flip": False, "seed": 5, "augment": "light", "channels": 1}
-    options["load_size"] = 40
+    options = {"direction": "BtoA", "flip": False, "seed": 5, "augment": "light", "channels": 1,
+               "load_size": 40}  # fmt: skip
     config = tiny_config(paired_dataset, tmp_path, generator="resnet", **options)
     train = Pix2Pix.dataset(config, "train")
     assert (train.direction, train.flip, train.seed, train.channels) == ("BtoA", False, 5, 1)
@@ -126,7 +126,7 @@ def test_feature_matching_adds_its_weighted_term_and_either_option_makes_scales(
 
     cpu = torch.device("cpu")
     dataset = Pix2Pix.dataset(tiny_config(paired_dataset, tmp_path / "data"), "train")
-    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("input", "target")}
+    batch = first_items(dataset, 2, "input", "target")
     losses = []
     for term in (2.0, 3.0):
         torch.manual_seed(0)

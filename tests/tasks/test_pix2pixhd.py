@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA, assert_resumed_like_straight, label_pairs, save_untrained_model
+from conftest import (
+    SHARED_DATA,
+    assert_resumed_like_straight,
+    first_items,
+    label_pairs,
+    save_untrained_model,
+)
 from PIL import Image
 
 from img2img.checkpoint import load_model_files
@@ -81,7 +87,7 @@ def test_niter_fix_global_freezes_the_global_generator(paired_dataset: Path) -> 
     enhancer = task.generator.network
     assert isinstance(enhancer, LocalEnhancer)
     dataset = Pix2PixHD.dataset(config, "train")
-    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("input", "target")}
+    batch = first_items(dataset, 2, "input", "target")
     global_before = parameters(enhancer.global_generator)
     local_before = torch.cat([p.detach().flatten() for p in enhancer.local_parameters()])
     for _ in range(2):
@@ -163,7 +169,7 @@ def test_pix2pix_takes_the_multiscale_options(paired_dataset: Path, tmp_path: Pa
     assert isinstance(task.adversary.discriminator, MultiScaleDiscriminator)
     assert len(task.adversary.discriminator.scales) == 2
     dataset = Pix2Pix.dataset(config, "train")
-    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("input", "target")}
+    batch = first_items(dataset, 2, "input", "target")
     logs = task.step(batch)
     assert logs["g_feat"] > 0 and {"g_gan", "g_l1", "d_loss"} <= set(logs)
     plain = Pix2Pix(tiny_pix2pix(paired_dataset, tmp_path / "p"), 2, 1, torch.device("cpu"))
