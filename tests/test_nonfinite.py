@@ -34,6 +34,13 @@ def test_a_nonfinite_loss_stops_with_the_steppers_name_and_value() -> None:
     assert weight.item() == 1.0 and weight.grad is None
 
 
+def test_a_stepper_stops_on_a_nonfinite_loss_unless_told_to_skip() -> None:
+    weight = torch.nn.Parameter(torch.ones(1))
+    stepper = Stepper(make_optimizer([weight], "sgd", lr=0.5))
+    with pytest.raises(TrainingDiverged):
+        stepper.step(weight.sum() * float("nan"))
+
+
 def test_skipping_leaves_the_weights_and_counts_the_update() -> None:
     weight, stepper = one_weight_stepper(skip=True)
     stepper.step(weight.sum() * float("inf"))  # non-finite loss
@@ -41,9 +48,11 @@ def test_skipping_leaves_the_weights_and_counts_the_update() -> None:
     assert weight.item() == 1.0 and stepper.skipped == 2
     stepper.step(2 * weight.sum())  # a good loss still updates: 1 - 0.5 * 2 = 0
     assert weight.item() == 0.0
+    stepper.step(weight.sum() * float("nan"))
+    assert stepper.skipped == 3  # counted, not reset, by a non-finite loss
     restored = one_weight_stepper(skip=True)[1]
     restored.load_state_dict(stepper.state_dict())
-    assert restored.skipped == 2
+    assert restored.skipped == 3
 
 
 @pytest.fixture

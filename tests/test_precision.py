@@ -98,3 +98,25 @@ def test_networks_compute_in_the_chosen_dtype_learn_and_resume_exactly(
         torch.testing.assert_close(actual[name], tensor, rtol=0, atol=1e-6, msg=name)
     state = load_training_state(resumed)["task"]
     assert ("scaler" in state["g_stepper"]) == (precision == "fp16")
+
+
+def test_setup_resolves_auto_for_the_device_and_gives_only_fp16_steppers_a_scaler() -> None:
+    from img2img.optim import Stepper, make_optimizer
+    from img2img.precision import cpu_supports_bf16, setup_task_precision
+
+    class Task:
+        def __init__(self) -> None:
+            weight = nn.Parameter(torch.ones(1))
+            self.steppers = {
+                "g": Stepper(make_optimizer([weight])),
+                "d": Stepper(make_optimizer([weight])),
+            }
+
+    cpu = torch.device("cpu")
+    task = Task()
+    expected = torch.bfloat16 if cpu_supports_bf16() else None  # bf16 where the CPU has it
+    assert setup_task_precision(task, "auto", cpu) is expected
+    assert setup_task_precision(task, "bf16", cpu) is torch.bfloat16
+    assert all(stepper.scaler is None for stepper in task.steppers.values())
+    assert setup_task_precision(task, "fp16", cpu) is torch.float16
+    assert all(stepper.scaler is not None for stepper in task.steppers.values())

@@ -39,6 +39,20 @@ def test_linear_decay_factor_at_its_boundaries() -> None:
     assert linear_decay_factor(200, 200, 100) == 0.0
     assert linear_decay_factor(250, 200, 100) == 0.0  # never negative
     assert linear_decay_factor(150, 200, 0) == 1.0  # no decay window: constant
+    assert (linear_decay_factor(9, 10, 1), linear_decay_factor(10, 10, 1)) == (1.0, 0.0)
+
+
+def test_make_optimizer_builds_the_named_optimizer_with_the_given_settings() -> None:
+    from img2img.optim import Stepper, make_optimizer
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    kinds = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
+    for kind, cls in kinds.items():
+        optimizer = make_optimizer([weight], kind, lr=0.03, weight_decay=0.001)
+        group = optimizer.param_groups[0]
+        assert type(optimizer) is cls and (group["lr"], group["weight_decay"]) == (0.03, 0.001)
+        stepper = Stepper.build([weight], kind, 0.03, (0.0, 0.99), total_steps=10, decay_steps=0)
+        assert type(stepper.optimizer) is cls
 
 
 def config(data: Path, out: Path, max_steps: int):

@@ -424,22 +424,39 @@ def test_a_wasserstein_critic_without_a_constraint_is_refused(name):
 
 
 class ConditionWeighted(nn.Module):
-    """D(x, c) = sum(c * x) per sample: its input gradient is the condition c."""
+    """D(x, c) = w * sum(c * x) per sample, w = 1: its input gradient is the condition c."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.unused = nn.Parameter(torch.zeros(1))
+        self.w = nn.Parameter(torch.ones(1))
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        return (condition * x).flatten(1).sum(1) + self.unused
+        return self.w * (condition * x).flatten(1).sum(1)
 
 
 def test_separate_r1_step_weighs_the_penalty_on_the_conditioned_judgement() -> None:
-    adversary = Adversary(ConditionWeighted(), r1_weight=3.0, r1_interval=4, r1_separate=True)
+    d = ConditionWeighted()
+    frozen = Stepper(make_optimizer(d.parameters(), kind="sgd", lr=0.0))  # w stays 1
+    adversary = Adversary(d, stepper=frozen, r1_weight=3.0, r1_interval=4, r1_separate=True)
     condition = torch.tensor([[1.0, 2.0], [0.0, 2.0]]).reshape(2, 1, 1, 2)
     weighted, r1 = adversary.r1_loss(torch.randn(2, 1, 1, 2), condition)
     assert r1 == pytest.approx(0.5 * (5.0 + 4.0) / 2)  # 0.5 E|grad_x D|^2, grad_x D = c
     assert weighted.item() == pytest.approx(3.0 * r1)
+    # update() takes the same separate step, on the same conditioned judgement.
+    logs = adversary.update(torch.randn(2, 1, 1, 2), torch.randn(2, 1, 1, 2), condition)
+    assert logs["r1"] == pytest.approx(r1)
+
+
+def test_by_default_the_generator_steps_after_every_d_step_and_r1_is_never_lazy() -> None:
+    """The papers' plain setting (k = 1, Goodfellow et al.; R1 on every step, Mescheder et
+    al.): lazy R1 and extra critic steps are what a caller asks for."""
+    adversary = Adversary(_tiny_discriminator(), r1_weight=1.0)
+    real, fake = _batch()
+    r1_logged, turns = [], []
+    for _ in range(2):
+        r1_logged.append("r1" in adversary.update(real, fake))
+        turns.append(adversary.generator_turn())
+    assert r1_logged == [True, True] and turns == [True, True]
 
 
 def test_energy_objectives_are_offered_only_by_tasks_that_ask_for_them() -> None:

@@ -3,6 +3,8 @@ fp16 a gradient that neither underflows nor, when the loss scale overflows, stop
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -42,7 +44,8 @@ def test_gradient_penalty_of_a_concat_conditioned_critic_constrains_the_image_gr
     assert (label_norm > image_grad.flatten(1).norm(dim=1)).all()
 
 
-def test_condition_reaches_the_discriminator_in_every_call():
+@pytest.mark.parametrize("augment", [None, torch.neg], ids=["plain", "augmented"])
+def test_condition_reaches_the_discriminator_in_every_call(augment):
     seen = []
 
     class Recorder(nn.Module):
@@ -55,7 +58,7 @@ def test_condition_reaches_the_discriminator_in_every_call():
             return (x.flatten(1) * self.w).sum(1) * condition
 
     labels = torch.tensor([1.0, 2.0])
-    adversary = Adversary(Recorder(), "wgan", gp_weight=1.0, r1_weight=1.0)
+    adversary = Adversary(Recorder(), "wgan", gp_weight=1.0, r1_weight=1.0, augment=augment)
     adversary.update(torch.ones(2, 3), torch.zeros(2, 3), condition=labels)
     adversary.loss(torch.zeros(2, 3), condition=labels)
     assert len(seen) == 4 and all(c is labels for c in seen)  # real, fake, x_hat, G's turn
@@ -98,20 +101,35 @@ def test_fp16_penalty_gradient_is_scaled_so_small_gradients_do_not_underflow():
     assert scaled.requires_grad and scaled_r1.requires_grad
 
 
-def test_fp16_penalty_overflow_lowers_the_scale_and_skips_the_step():
+@pytest.mark.parametrize(
+    ("objective", "penalty"),
+    [
+        ("wgan", {"gp_weight": 10.0}),
+        ("hinge", {"r1_weight": 10.0}),
+        ("hinge", {"r1_weight": 10.0, "r1_separate": True}),
+    ],
+)
+def test_fp16_penalty_overflow_lowers_the_scale_and_skips_the_step(objective, penalty):
     critic = _tiny_critic(1.0)
     stepper = Stepper(make_optimizer(critic.parameters(), kind="sgd", lr=0.1))
     stepper.use_grad_scaler("cpu")
-    adversary = Adversary(critic, "wgan", stepper=stepper, gp_weight=10.0)
+    penalty = dict(penalty)
+    separate = penalty.pop("r1_separate", False)
+    if separate:  # D's own step overflows first and halves the scale; then R1's step does
+        stepper.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**17)
+    adversary = Adversary(critic, objective, stepper=stepper, r1_separate=separate, **penalty)
+    (key,) = (name.removesuffix("_weight") for name in penalty)
     real, fake = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)
     before = [p.detach().clone() for p in critic.parameters()]
     with torch.autocast("cpu", dtype=torch.float16):
         # GradScaler starts at 2**16, above fp16's largest value (65504): the scaled
-        # d(sum of outputs)/d(output) overflows at once.
-        adversary.update(real, fake)
+        # d(sum of outputs)/d(output) overflows at once, in the penalty's inner gradient
+        # (the Adversary hands the penalty its scaler) as in the step's backward.
+        logs = adversary.update(real, fake)
+        assert not math.isfinite(logs[key])
         assert stepper.scaler.get_scale() == 2.0**15
         assert all(torch.equal(a, b) for a, b in zip(before, critic.parameters(), strict=True))
         logs = adversary.update(real, fake)
-    assert torch.isfinite(torch.tensor(logs["gp"]))
+    assert torch.isfinite(torch.tensor(logs[key]))
     assert not all(torch.equal(a, b) for a, b in zip(before, critic.parameters(), strict=True))
     assert adversary.updates == 2  # the skipped step still counts for the k-step rhythm
