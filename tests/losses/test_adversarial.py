@@ -15,6 +15,7 @@ from torch import nn
 from img2img.losses import (
     OBJECTIVES,
     Adversary,
+    Objective,
     clip_weights_,
     get_objective,
     gradient_penalty,
@@ -457,6 +458,21 @@ def test_by_default_the_generator_steps_after_every_d_step_and_r1_is_never_lazy(
         r1_logged.append("r1" in adversary.update(real, fake))
         turns.append(adversary.generator_turn())
     assert r1_logged == [True, True] and turns == [True, True]
+
+
+def test_the_generators_turn_gives_the_objective_the_conditioned_real_logits() -> None:
+    """For objectives that compare real and fake in G's term (relativistic GANs), which a
+    user may pass as an Objective of their own."""
+    relativistic = Objective(
+        "relativistic mean difference",
+        d_loss=lambda real, fake: fake.mean() - real.mean(),
+        g_loss=lambda fake, real=None: real.mean() - fake.mean(),
+    )
+    adversary = Adversary(ConditionWeighted(), objective=relativistic)
+    condition = torch.tensor([[1.0, 2.0], [0.0, 2.0]]).reshape(2, 1, 1, 2)
+    real, fake = torch.ones(2, 1, 1, 2), torch.zeros(2, 1, 1, 2)
+    # D(real) = sum(c) per sample = (3, 2); D(fake) = 0: the term is 2.5 - 0.
+    assert adversary.loss(fake, real=real, condition=condition).item() == pytest.approx(2.5)
 
 
 def test_energy_objectives_are_offered_only_by_tasks_that_ask_for_them() -> None:

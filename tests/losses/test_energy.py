@@ -3,6 +3,8 @@ auto-encoder discriminators' energies, and the Adversary's auxiliary losses."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -41,6 +43,8 @@ def test_ebgan_objective_takes_the_task_margin() -> None:
     assert ebgan.d_loss(real, fake).item() == pytest.approx(7.5)  # the registry is untouched
     with pytest.raises(ValueError, match="no margin"):
         get_objective("hinge").with_margin(1.0)
+    with pytest.raises(ValueError, match="no margin"):  # a margin its d_loss cannot take
+        dataclasses.replace(get_objective("hinge"), margin=1.0).with_margin(2.0)
     with pytest.raises(ValueError, match="positive"):
         ebgan.with_margin(0.0)
 
