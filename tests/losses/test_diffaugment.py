@@ -63,6 +63,29 @@ def test_cutout_zeroes_one_square_of_half_the_side_clipped_at_borders() -> None:
         assert hole.sum() == len(rows) * len(cols)  # a rectangle (a clipped square)
 
 
+def _centres(zeroed: torch.Tensor, size: int) -> set[int]:
+    """The hole centres behind per-image zeroed lines (N, L): the reference's hole spans
+    [c - size // 2, c - size // 2 + size), clipped to the image."""
+    centres = set()
+    for line in zeroed:
+        inside = line.nonzero().flatten()
+        low, high = int(inside[0]), int(inside[-1]) + 1
+        centres.add(low + size // 2 if low > 0 else high - size + size // 2)
+    return centres
+
+
+def test_cutout_centres_range_over_the_references_offsets() -> None:
+    """Centres are uniform on [0, side + (1 - size % 2)), as in the reference: every one of
+    them comes up in 2,000 draws, for an odd hole side (5 of 10) and an even one (8 of 16),
+    on each axis."""
+    torch.manual_seed(0)
+    for h, w in ((10, 16), (16, 10)):
+        holes = cutout(torch.ones(2000, 1, h, w))[:, 0] == 0
+        for zeroed, side in ((holes.any(dim=2), h), (holes.any(dim=1), w)):
+            size = side // 2
+            assert _centres(zeroed, size) == set(range(side + 1 - size % 2)), (h, w, side)
+
+
 def test_color_keeps_shape_and_is_a_random_affine_map_per_image() -> None:
     torch.manual_seed(0)
     x = torch.rand(8, 3, 8, 8) * 2 - 1

@@ -11,6 +11,7 @@ from torch import nn
 
 from img2img.losses.adversarial import Adversary, gradient_penalty, r1_penalty
 from img2img.nets.dcgan import DCGANDiscriminator, with_label_maps
+from img2img.nets.outputs import DiscriminatorOutput
 from img2img.optim import Stepper, make_optimizer
 
 
@@ -62,6 +63,24 @@ def test_condition_reaches_the_discriminator_in_every_call(augment):
     adversary.update(torch.ones(2, 3), torch.zeros(2, 3), condition=labels)
     adversary.loss(torch.zeros(2, 3), condition=labels)
     assert len(seen) == 4 and all(c is labels for c in seen)  # real, fake, x_hat, G's turn
+
+
+def test_feature_matching_judges_both_inputs_with_their_condition():
+    class ConditionedFeatures(nn.Module):
+        """Features c * x (c: one number per sample); logits their sum."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+
+        def forward(self, x: torch.Tensor, condition: torch.Tensor) -> DiscriminatorOutput:
+            features = self.w * condition.view(-1, 1) * x
+            return DiscriminatorOutput(features.sum(1), features=[[features]])
+
+    adversary = Adversary(ConditionedFeatures(), "hinge")
+    labels = torch.tensor([1.0, 2.0])
+    term = adversary.feature_matching(torch.zeros(2, 3), torch.ones(2, 3), condition=labels)
+    assert term.item() == pytest.approx(4 * 1.5)  # 4 / (one layer) * mean |0 - c * 1|
 
 
 def _tiny_critic(scale: float) -> nn.Module:
