@@ -116,6 +116,7 @@ def test_color_is_brightness_saturation_and_contrast_in_the_references_ranges() 
 def test_policy_names_are_checked() -> None:
     assert make_diffaugment("") is None
     assert make_diffaugment(" color, cutout ").names == ["color", "cutout"]
+    assert repr(make_diffaugment(" color, cutout ")) == "DiffAugment('color,cutout')"
     with pytest.raises(ValueError, match="flip"):
         DiffAugment("color,flip")
     with pytest.raises(ValueError, match="image batches"):
