@@ -55,6 +55,19 @@ def test_skipping_leaves_the_weights_and_counts_the_update() -> None:
     assert restored.skipped == 3
 
 
+def test_a_stepper_reads_a_state_without_a_skip_count_or_with_a_scaler_it_does_not_use() -> None:
+    """Checkpoints from before the skip count, and an fp16 run resumed in another precision."""
+    state = one_weight_stepper(skip=True)[1].state_dict()
+    del state["skipped"]
+    fp16 = one_weight_stepper(skip=True)[1]
+    fp16.use_grad_scaler("cpu")
+    state["scaler"] = fp16.scaler.state_dict()
+    restored = one_weight_stepper(skip=True)[1]
+    restored.skipped = 5
+    restored.load_state_dict(state)
+    assert restored.skipped == 0 and restored.scaler is None
+
+
 @pytest.fixture
 def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
     """pix2pix's target batch is all NaN at one iteration (a corrupt sample, say)."""

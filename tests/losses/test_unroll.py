@@ -235,6 +235,7 @@ def test_an_unrolled_step_is_the_optimizers_step_with_weight_decay(kind: str) ->
         (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), "momentum=0.9"),
         (lambda p: torch.optim.Adam(p, maximize=True), "maximize=True"),
         (lambda p: torch.optim.RMSprop(p, centered=True), "centered=True"),
+        (lambda p: torch.optim.Adam(p, decoupled_weight_decay=True), "decoupled_weight_decay=True"),
     ],
 )
 def test_unrolling_names_an_optimizer_setting_it_cannot_follow(optimizer, setting: str) -> None:
