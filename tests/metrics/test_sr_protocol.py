@@ -114,3 +114,19 @@ def test_fid_and_kid_compare_each_method_with_the_hr_images(tmp_path: Path, one_
     assert model["fid"] == pytest.approx(0, abs=1e-3)
     assert bicubic["fid"] > 1 and model["kid"]["mean"] <= 0 < bicubic["kid"]["mean"]
     assert math.isinf(model["psnr_y"]) or model["psnr_y"] > 100
+
+
+def test_eval_keeps_the_first_samples_lr_output_and_hr_for_the_report(tmp_path: Path) -> None:
+    hr = [smooth_image(40, 48, seed) for seed in (6, 7, 8)]
+    (tmp_path / "hr").mkdir()
+    for i, image in enumerate(hr):
+        Image.fromarray(image).save(tmp_path / "hr" / f"{i}.png")
+    model = PerfectModel(hr)
+    _, kept = evaluate_sr(
+        model, tmp_path / "hr", ["psnr"], model_path="stand-in", progress=False, samples=2
+    )
+    assert len(kept) == 2
+    for (lr, output, target), image, expected in zip(kept, hr, model.outputs, strict=False):
+        assert lr.shape == (3, 40 // SCALE, 48 // SCALE)
+        torch.testing.assert_close(output, expected[0])
+        torch.testing.assert_close(target, torch.from_numpy(image).permute(2, 0, 1) / 127.5 - 1)
