@@ -130,3 +130,39 @@ def test_eval_keeps_the_first_samples_lr_output_and_hr_for_the_report(tmp_path: 
         assert lr.shape == (3, 40 // SCALE, 48 // SCALE)
         torch.testing.assert_close(output, expected[0])
         torch.testing.assert_close(target, torch.from_numpy(image).permute(2, 0, 1) / 127.5 - 1)
+
+
+def test_the_table_prints_each_image_the_mean_and_the_distribution_metrics() -> None:
+    from img2img.metrics.sr import format_sr_table
+
+    summary = {
+        "model": "runs/sr-x4",
+        "data": "Set5",
+        "images": 2,
+        "scale": 4,
+        "per_image": [
+            {"path": "a/baby.png", "psnr_y": 30.123, "ssim_y": 0.91234,
+             "bicubic_psnr_y": 28.5, "bicubic_ssim_y": 0.8},
+            {"path": "a/butterfly_long.png", "psnr_y": 25.0, "ssim_y": 0.85,
+             "bicubic_psnr_y": 22.25, "bicubic_ssim_y": 0.75},
+        ],
+        "metrics": {"psnr_y": 27.5615, "ssim_y": 0.88117, "fid": 12.345,
+                    "kid": {"mean": 0.01234, "std": 0.00056}},
+        "bicubic": {"psnr_y": 25.375, "ssim_y": 0.775, "fid": 50.0,
+                    "kid": {"mean": 0.05, "std": 0.001}},
+        "unavailable": {"lpips": "no AlexNet weights"},
+    }  # fmt: skip
+    name = "butterfly_long.png"  # the widest name sets the first column's width (18)
+    expected = [
+        "sr-x4 on Set5 (2 images, x4; LR by PIL bicubic; 4 px shaved; model | bicubic)",
+        "image".ljust(18) + "psnr_y".rjust(18) + "ssim_y".rjust(18),
+        "baby.png".ljust(18) + "30.12 | 28.50".rjust(18) + "0.9123 | 0.8000".rjust(18),
+        name + "25.00 | 22.25".rjust(18) + "0.8500 | 0.7500".rjust(18),
+        "mean".ljust(18) + "27.56 | 25.38".rjust(18) + "0.8812 | 0.7750".rjust(18),
+        "fid".ljust(18) + "12.35 | 50.00",
+        "kid".ljust(18) + "0.0123 +- 0.0006 | 0.0500 +- 0.0010",
+        "lpips".ljust(18) + "unavailable: no AlexNet weights",
+    ]
+    assert format_sr_table(summary).split("\n") == expected
+    given = format_sr_table({**summary, "lr_data": "Set5_LR"}).split("\n")[0]
+    assert "; LR from Set5_LR;" in given
