@@ -51,10 +51,14 @@ def test_grayscale_and_odd_sized_test_images(tmp_path: Path) -> None:
     folder.mkdir()
     Image.radial_gradient("L").resize((50, 45)).save(folder / "gray.png")
     Image.linear_gradient("L").convert("RGB").resize((37, 41)).save(folder / "rgb.png")
-    summary = evaluate(tiny_sr_model(tmp_path / "m", scale=2), folder, ["psnr"], progress=False)
+    summary = evaluate(
+        tiny_sr_model(tmp_path / "m", scale=2), folder, ["psnr"], progress=False, samples=1
+    )
     rows = summary.summary["per_image"]
     assert [Path(row["path"]).name for row in rows] == ["gray.png", "rgb.png"]
     assert all(row["bicubic_psnr_y"] > row["psnr_y"] for row in rows)  # an untrained model
+    ((lr, output, hr),) = summary.samples  # the first image's, for a report
+    assert (lr.shape, output.shape, hr.shape) == ((3, 22, 25), (3, 44, 50), (3, 44, 50))
 
 
 def test_given_lr_images_replace_the_protocols(tmp_path: Path) -> None:

@@ -166,3 +166,5 @@ def test_the_table_prints_each_image_the_mean_and_the_distribution_metrics() -> 
     assert format_sr_table(summary).split("\n") == expected
     given = format_sr_table({**summary, "lr_data": "Set5_LR"}).split("\n")[0]
     assert "; LR from Set5_LR;" in given
+    short = {**summary, "per_image": summary["per_image"][:1]}  # names shorter than "mean"
+    assert format_sr_table(short).split("\n")[1].startswith("image".ljust(8) + "psnr_y".rjust(18))
