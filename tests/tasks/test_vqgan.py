@@ -209,6 +209,16 @@ def test_the_shipped_model_reconstructs_held_out_cifar_images(one_thread) -> Non
     assert codes.shape == (len(files), 8, 8) and len(codes.unique()) > 100
 
 
+def test_the_learning_rate_follows_the_batch_size_given_and_an_unknown_preset_is_named() -> None:
+    """taming's rule, base rate x batch, with the user's batch over the preset's."""
+    for quantizer in ("vq", "kl"):
+        config = merge(VQGANConfig, {"quantizer": quantizer, "batch_size": 2})
+        assert config.lr == pytest.approx(4.5e-6 * 2)
+    assert merge(VQGANConfig, {}).lr == pytest.approx(4.5e-6 * 8)  # the default batch, 8
+    with pytest.raises(ValueError, match="preset='huge' is not valid; choose one of , small"):
+        merge(VQGANConfig, {"preset": "huge"})
+
+
 def test_quantizer_kl_is_latent_diffusions_kl_f8() -> None:
     """models/first_stage_models/kl-f8: f = 8, ch 128, ch_mult 1,2,4,4, no attention, a
     4-channel latent, disc weight 0.5 from iteration 50001, batch 4 (lr 4.5e-6 x 4)."""
