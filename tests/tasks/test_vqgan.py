@@ -219,6 +219,18 @@ def test_the_learning_rate_follows_the_batch_size_given_and_an_unknown_preset_is
         merge(VQGANConfig, {"preset": "huge"})
 
 
+def test_the_network_takes_the_dropout_and_codebook_settings_and_auto_perceptual_resolves() -> None:
+    options = {"quantizer": "ema", "dropout": 0.3, "ema_decay": 0.9, "restart_threshold": 0.5}
+    config = merge(VQGANConfig, {**options, "preset": "small"})
+    network = VQGAN.build_generator(config)
+    rates = {m.p for m in network.modules() if isinstance(m, torch.nn.Dropout)}
+    assert rates == {0.3}  # every residual block, encoder and decoder
+    quantizer = network.quantizer
+    assert (quantizer.decay, quantizer.restart_threshold) == (0.9, 0.5)
+    assert merge(VQGANConfig, {}).perceptual == available_perceptual()  # "auto", resolved
+    assert merge(VQGANConfig, {"perceptual": "none"}).perceptual == "none"  # the user's
+
+
 def test_quantizer_kl_is_latent_diffusions_kl_f8() -> None:
     """models/first_stage_models/kl-f8: f = 8, ch 128, ch_mult 1,2,4,4, no attention, a
     4-channel latent, disc weight 0.5 from iteration 50001, batch 4 (lr 4.5e-6 x 4)."""
