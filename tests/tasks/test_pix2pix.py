@@ -149,13 +149,18 @@ def test_the_generator_takes_the_image_channels(paired_dataset, tmp_path, genera
     assert Pix2Pix.build_generator(config)(torch.zeros(1, 1, 32, 32)).shape == (1, 1, 32, 32)
 
 
-@pytest.mark.parametrize("generator", ["unet", "resnet"])
-def test_either_generator_takes_the_width_norm_dropout_and_blocks_given(generator: str) -> None:
-    options = {"generator": generator, "ngf": 8, "norm": "instance", "dropout": 0.3}
+@pytest.mark.parametrize(
+    ("generator", "norm", "layer"),  # each with the norm its network does not default to
+    [("unet", "instance", torch.nn.InstanceNorm2d), ("resnet", "batch", torch.nn.BatchNorm2d)],
+)
+def test_either_generator_takes_the_width_norm_dropout_and_blocks_given(
+    generator: str, norm: str, layer: type
+) -> None:
+    options = {"generator": generator, "ngf": 8, "norm": norm, "dropout": 0.3}
     config = Pix2PixConfig(data="-", image_size=32, resnet_blocks=2, **options)
     network = Pix2Pix.build_generator(config)
-    kinds = [type(m) for m in network.modules()]
-    assert torch.nn.InstanceNorm2d in kinds and torch.nn.BatchNorm2d not in kinds
+    norms = {type(m) for m in network.modules()} & {torch.nn.InstanceNorm2d, torch.nn.BatchNorm2d}
+    assert norms == {layer}
     assert {m.p for m in network.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
     first = next(m for m in network.modules() if isinstance(m, torch.nn.Conv2d))
     assert first.out_channels == 8
