@@ -200,3 +200,33 @@ def test_the_lab_plot_shows_the_critic_and_titles_the_coverage(monkeypatch) -> N
     torch.testing.assert_close(shown["critic"](points), adversary.scores(points))
     assert shown["probabilities"] is adversary.objective.probabilities
     assert torch.equal(shown["fake"], fake) and shown["path"] == Path("plot.png")
+
+
+class FirstTwoLatents(torch.nn.Module):
+    """A stand-in generator whose point is its first two noise coordinates."""
+
+    def __init__(self, latent_size: int) -> None:
+        super().__init__()
+        self.latent_size = latent_size
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # where latent_grid finds the device
+        self.seen = torch.empty(0)
+
+    def forward(self, z: torch.Tensor, labels: None = None) -> torch.Tensor:
+        self.seen = z
+        return torch.cat([z, torch.zeros(len(z), 1)], dim=1)[:, :2] + self.anchor
+
+
+def test_the_latent_grid_walks_the_first_two_noise_coordinates_row_by_row() -> None:
+    from img2img.tasks.lab import latent_grid
+
+    generator = FirstTwoLatents(latent_size=3)
+    points = latent_grid(generator, side=3, extent=2.0)
+    rows = [[[u, v] for u in (-2.0, 0.0, 2.0)] for v in (-2.0, 0.0, 2.0)]
+    assert points.tolist() == [point for row in rows for point in row]
+    assert not generator.seen[:, 2].any()  # the other coordinates stay 0
+    # The defaults: 11 x 11 latents over 2 std either way.
+    default = latent_grid(generator)
+    assert default.shape == (121, 2) and default.min() == -2.0 and default.max() == 2.0
+    # One-dimensional noise: one coordinate, walked along each row.
+    line = latent_grid(FirstTwoLatents(latent_size=1), side=3)
+    assert line[:, 0].tolist() == [-2.0, 0.0, 2.0] * 3 and not line[:, 1].any()
