@@ -219,11 +219,13 @@ class FirstTwoLatents(torch.nn.Module):
 def test_the_latent_grid_walks_the_first_two_noise_coordinates_row_by_row() -> None:
     from img2img.tasks.lab import latent_grid
 
-    generator = FirstTwoLatents(latent_size=3)
+    generator = FirstTwoLatents(latent_size=2)
     points = latent_grid(generator, side=3, extent=2.0)
     rows = [[[u, v] for u in (-2.0, 0.0, 2.0)] for v in (-2.0, 0.0, 2.0)]
     assert points.tolist() == [point for row in rows for point in row]
-    assert not generator.seen[:, 2].any()  # the other coordinates stay 0
+    wider = FirstTwoLatents(latent_size=3)
+    assert torch.equal(latent_grid(wider, side=3), points)
+    assert not wider.seen[:, 2].any()  # the other coordinates stay 0
     # The defaults: 11 x 11 latents over 2 std either way.
     default = latent_grid(generator)
     assert default.shape == (121, 2) and default.min() == -2.0 and default.max() == 2.0
