@@ -34,7 +34,7 @@ def test_a_nonfinite_loss_stops_with_the_steppers_name_and_value() -> None:
     assert weight.item() == 1.0 and weight.grad is None
 
 
-def test_a_stepper_stops_on_a_nonfinite_loss_unless_told_to_skip() -> None:
+def test_by_default_a_stepper_stops_on_a_nonfinite_loss() -> None:
     weight = torch.nn.Parameter(torch.ones(1))
     stepper = Stepper(make_optimizer([weight], "sgd", lr=0.5))
     with pytest.raises(TrainingDiverged):

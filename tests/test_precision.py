@@ -13,6 +13,8 @@ from torch import nn
 
 from img2img.checkpoint import load_model_files, load_training_state
 from img2img.infer import load
+from img2img.optim import Stepper, make_optimizer
+from img2img.precision import cpu_supports_bf16, setup_task_precision
 from img2img.tasks.pix2pix import Pix2Pix
 from img2img.train import Trainer
 
@@ -101,9 +103,6 @@ def test_networks_compute_in_the_chosen_dtype_learn_and_resume_exactly(
 
 
 def test_setup_resolves_auto_for_the_device_and_gives_only_fp16_steppers_a_scaler() -> None:
-    from img2img.optim import Stepper, make_optimizer
-    from img2img.precision import cpu_supports_bf16, setup_task_precision
-
     class Task:
         def __init__(self) -> None:
             weight = nn.Parameter(torch.ones(1))

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import assert_resumed_like_straight, tiny_pix2pix
 
-from img2img.optim import cosine_factor, linear_decay_factor
+from img2img.optim import Stepper, cosine_factor, linear_decay_factor, make_optimizer
 from img2img.train import Trainer
 
 # 8 training pairs at batch 2: 4 iterations per epoch; 4 epochs, the last 2 decaying.
@@ -43,8 +43,6 @@ def test_linear_decay_factor_at_its_boundaries() -> None:
 
 
 def test_make_optimizer_builds_the_named_optimizer_with_the_given_settings() -> None:
-    from img2img.optim import Stepper, make_optimizer
-
     weight = torch.nn.Parameter(torch.zeros(1))
     kinds = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
     for kind, cls in kinds.items():
@@ -131,7 +129,6 @@ def test_trainer_anneals_every_stepper_by_cosine_to_an_absolute_floor(
 def test_set_schedule_holds_then_decays_linearly_or_anneals_to_the_absolute_floor() -> None:
     """Stepper.set_schedule (the Trainer's --lr-schedule, --lr-floor) at base rate 0.1; the
     floor is a rate, not a ratio."""
-    from img2img.optim import Stepper, make_optimizer
 
     def rates(*schedule) -> list[float]:
         stepper = Stepper(make_optimizer([torch.nn.Parameter(torch.zeros(1))], "sgd", lr=0.1))

@@ -126,7 +126,7 @@ def test_eval_keeps_the_first_samples_lr_output_and_hr_for_the_report(tmp_path: 
         model, tmp_path / "hr", ["psnr"], model_path="stand-in", progress=False, samples=2
     )
     assert len(kept) == 2
-    for (lr, output, target), image, expected in zip(kept, hr, model.outputs, strict=False):
+    for (lr, output, target), image, expected in zip(kept, hr[:2], model.outputs[:2], strict=True):
         assert lr.shape == (3, 40 // SCALE, 48 // SCALE)
         torch.testing.assert_close(output, expected[0])
         torch.testing.assert_close(target, torch.from_numpy(image).permute(2, 0, 1) / 127.5 - 1)
